@@ -1,0 +1,116 @@
+//! `serve --demo`: a small world to try both faces on, seeded only into an
+//! empty database. Its ids are pinned so that the seed page's example
+//! request (`number_id` 10 = `+983000505`, `target_user_id` 123 = `testuser`)
+//! works exactly as printed there. Passwords and keys are fresh every time.
+
+use std::net::SocketAddr;
+
+use crate::core::admin::{AccountSpec, NumberSpec};
+use crate::core::{Core, CoreError};
+use crate::domain::{E164, TokenSecret, hex, random_bytes};
+
+/// The credentials the demo prints.
+pub struct World {
+    pub accounts: Vec<(String, String, TokenSecret)>,
+}
+
+fn password() -> String {
+    let mut b = [0u8; 6];
+    random_bytes(&mut b);
+    format!("Demo-{}!", hex(&b))
+}
+
+/// Seeds the world, or returns `None` if the database already has accounts.
+pub async fn seed(core: &Core) -> Result<Option<World>, CoreError> {
+    if core
+        .store()
+        .read(|tx| tx.count_accounts().map_err(CoreError::from))
+        .await?
+        > 0
+    {
+        return Ok(None);
+    }
+    let rid = "demo-seed";
+    // (id, username, parent, reseller, postpaid)
+    let people: [(i64, &str, Option<&str>, bool, bool); 4] = [
+        (1, "admin", None, false, false),
+        (2, "reseller", Some("admin"), true, true),
+        (3, "subreseller", Some("reseller"), true, false),
+        (123, "testuser", Some("subreseller"), false, true),
+    ];
+    let mut accounts = Vec::new();
+    for (id, username, parent, is_reseller, postpaid) in people {
+        let pw = password();
+        let spec = AccountSpec {
+            id: Some(id),
+            username: username.into(),
+            password: pw.clone(),
+            is_reseller,
+            admin: parent.is_none(),
+            parent: parent.map(Into::into),
+            postpaid,
+            ..Default::default()
+        };
+        core.create_account(spec, rid).await?;
+        let key = core.create_key(username, rid).await?;
+        accounts.push((username.to_owned(), pw, key));
+    }
+    // (id, number, owner): the reseller owns the seed's number; the rest wait in the pool.
+    let numbers: [(i64, &str, Option<&str>); 7] = [
+        (10, "+983000505", Some("reseller")),
+        (11, "+983000506", Some("reseller")),
+        (12, "+983000507", None),
+        (13, "+61400000001", None),
+        (14, "+61400000002", None),
+        (15, "+61400000003", None),
+        (16, "+14155550100", None),
+    ];
+    for (id, number, owner) in numbers {
+        let Some(e164) = E164::parse(number) else {
+            continue;
+        };
+        let spec = NumberSpec {
+            id: Some(id),
+            owner: owner.map(Into::into),
+            monthly_price: 1500,
+            yearly_price: 15000,
+            ..NumberSpec::new(e164)
+        };
+        core.add_number(spec, rid).await?;
+    }
+    Ok(Some(World { accounts }))
+}
+
+/// What to paste into a shell to try the server.
+pub fn instructions(world: &World, addr: SocketAddr) -> String {
+    let key_of = |name: &str| {
+        world
+            .accounts
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, k)| k.expose().to_owned())
+            .unwrap_or_default()
+    };
+    let base = format!("http://{addr}");
+    let reseller = key_of("reseller");
+    let mut out = String::from("Demo world created. Accounts (username / password / API key):\n");
+    for (name, pw, key) in &world.accounts {
+        out.push_str(&format!("  {name:<12} {pw:<22} {}\n", key.expose()));
+    }
+    out.push_str(&format!(
+        "\nAs the reseller, assign +983000505 (id 10) to testuser (id 123):\n\
+         curl --location '{base}/api/numbers/assign' \\\n\
+         --header 'Content-Type: application/json' \\\n\
+         --header 'Authorization: {reseller}' \\\n\
+         --data '{{\"number_id\": 10, \"target_user_id\": 123, \"send\": true, \"gets\": true}}'\n\
+         \nThen the seed's unassign, exactly as the seed page shows it:\n\
+         curl --location '{base}/api/numbers/unassign' \\\n\
+         --header 'Content-Type: application/json' \\\n\
+         --header 'Authorization: {reseller}' \\\n\
+         --data '{{\n    \"number_id\": 10,\n    \"target_user_id\": 123,\n    \"number\": \"+983000505\",\n    \"target_user\": \"testuser\"\n}}'\n\
+         \nThe reseller's numbers:\n\
+         curl --location '{base}/api/number/numbers?page=1&per_page=10' \\\n\
+         --header 'Authorization: {reseller}'\n"
+    ));
+    out
+}

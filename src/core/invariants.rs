@@ -1,0 +1,76 @@
+//! The invariants of DOMAIN.md, checked over a whole snapshot of the store.
+//! Tests run this after every kind of load; `stress` after its run.
+
+use std::collections::{HashMap, HashSet};
+
+use super::grants::holding;
+use crate::store::Snapshot;
+
+/// Every broken invariant, described; empty when all hold.
+pub fn violations(s: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    let accounts: HashMap<i64, _> = s.accounts.iter().map(|a| (a.id, a)).collect();
+    let numbers: HashMap<i64, _> = s.numbers.iter().map(|n| (n.id, n)).collect();
+    let mut by_number: HashMap<i64, Vec<_>> = HashMap::new();
+    let mut seen = HashSet::new();
+    for g in &s.grants {
+        if !seen.insert((g.number_id, g.account_id)) {
+            out.push(format!(
+                "two grants of number {} to account {}",
+                g.number_id, g.account_id
+            ));
+        }
+        by_number.entry(g.number_id).or_default().push(g.clone());
+    }
+    for g in &s.grants {
+        let (Some(number), Some(to), Some(by)) = (
+            numbers.get(&g.number_id),
+            accounts.get(&g.account_id),
+            accounts.get(&g.granted_by),
+        ) else {
+            out.push(format!("grant {g:?} names a missing number or account"));
+            continue;
+        };
+        let grants = &by_number[&g.number_id];
+        if number.subscription.is_none() {
+            out.push(format!(
+                "number {} is in the pool but granted to {}",
+                number.id, to.id
+            ));
+        }
+        if !by.is_above(to) {
+            out.push(format!(
+                "grant of {} to {} by {}, who is not above it",
+                number.id, to.id, by.id
+            ));
+        }
+        match holding(by, number, grants) {
+            None => out.push(format!(
+                "grant of {} to {} by {}, who no longer holds it",
+                number.id, to.id, by.id
+            )),
+            Some(p) if (g.send && !p.send) || (g.gets && !p.gets) => out.push(format!(
+                "grant of {} to {} exceeds the permissions of {}",
+                number.id, to.id, by.id
+            )),
+            Some(_) => {}
+        }
+        if number.owner_id() == Some(to.id) {
+            out.push(format!(
+                "owner {} of number {} also holds a grant on it",
+                to.id, number.id
+            ));
+        }
+    }
+    for n in &s.numbers {
+        if let Some(sub) = &n.subscription
+            && !accounts.contains_key(&sub.owner_id)
+        {
+            out.push(format!(
+                "number {} is owned by missing account {}",
+                n.id, sub.owner_id
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,113 @@
+//! The core: every business rule of DOMAIN.md, once.
+//!
+//! Rules are plain functions over `&mut dyn Tx` (one transaction), so both
+//! faces and both backends share them: `grants` holds who may assign what to
+//! whom and the cascade, `subscriptions` the pool, `auth` credentials, `admin`
+//! what the command line does, `invariants` what must always hold. The async
+//! methods on [`Core`] run a rule in a transaction and answer once it is durable.
+
+pub mod admin;
+pub mod auth;
+mod error;
+pub mod grants;
+pub mod invariants;
+pub mod subscriptions;
+
+use std::sync::Arc;
+
+pub use error::{AuthError, CoreError, RefPart};
+pub use grants::{AccountRef, NumberRef, Perms};
+pub use subscriptions::{OwnedNumber, PoolFilter};
+
+use crate::domain::{Clock, TokenKind};
+use crate::store::{Account, Action, HeldNumber, HistoryEntry, Page, Snapshot, Store};
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub account: Account,
+    pub kind: TokenKind,
+    /// Digest of the credential used, so logout can revoke exactly it.
+    pub digest: String,
+}
+
+/// One page of a list, with the size of the whole list.
+#[derive(Clone, Debug)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// The rules, bound to a store and a clock.
+#[derive(Clone)]
+pub struct Core {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Verified against when a login names an unknown user, so that the
+    /// answer costs the same as for a known one.
+    dummy_hash: String,
+}
+
+impl Core {
+    /// Builds the core. Computes one password hash (the login timing decoy),
+    /// so it is best called off the async threads or once at start-up.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Core, CoreError> {
+        let mut decoy = [0u8; 16];
+        crate::domain::random_bytes(&mut decoy);
+        let dummy_hash = auth::hash_password(&crate::domain::hex(&decoy))?;
+        Ok(Core {
+            store,
+            clock,
+            dummy_hash,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// `GET /api/number/numbers`: what the caller holds.
+    pub async fn held_numbers(
+        &self,
+        caller: &Caller,
+        page: Page,
+    ) -> Result<Listing<HeldNumber>, CoreError> {
+        let account = caller.account.clone();
+        self.store
+            .read(move |tx| {
+                let (items, total) = tx.held_numbers(&account, page)?;
+                Ok(Listing { items, total })
+            })
+            .await
+    }
+
+    /// The whole state, for invariant checks.
+    pub async fn snapshot(&self) -> Result<Snapshot, CoreError> {
+        self.store.read(|tx| Ok(tx.snapshot()?)).await
+    }
+}
+
+/// Builds a history entry.
+pub(crate) fn history(
+    at: i64,
+    request_id: &str,
+    actor_id: Option<i64>,
+    action: Action,
+    number_id: Option<i64>,
+    account_id: Option<i64>,
+    detail: &str,
+) -> HistoryEntry {
+    HistoryEntry {
+        at,
+        request_id: request_id.to_owned(),
+        actor_id,
+        action,
+        number_id,
+        account_id,
+        detail: detail.to_owned(),
+    }
+}

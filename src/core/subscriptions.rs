@@ -1,0 +1,228 @@
+//! Subscribing to pool numbers and unsubscribing from them, and the lists of
+//! the virtual-number face.
+
+use sha2::{Digest, Sha256};
+
+use super::{Caller, Core, CoreError, Listing, history};
+use crate::domain::{NumberUid, hex};
+use crate::store::{Action, Cycle, Number, Page, Subscription, Tx};
+
+/// A number its owner subscribes to, with how many accounts hold a grant on it.
+#[derive(Clone, Debug)]
+pub struct OwnedNumber {
+    pub number: Number,
+    pub assigned_to: i64,
+}
+
+/// The product id under which `number` is sold for `cycle`: stable, derived
+/// from the number and the cycle alone.
+pub fn product_id(number: &str, cycle: Cycle) -> String {
+    let digest = Sha256::digest(format!("{number}:{}", cycle.as_str()).as_bytes());
+    format!("prod_{}", hex(&digest[..12]))
+}
+
+/// Makes `caller` the owner of an available number.
+pub fn subscribe(
+    tx: &mut dyn Tx,
+    caller_id: i64,
+    uid: &str,
+    cycle: Cycle,
+    resubscribe: bool,
+    now: i64,
+    rid: &str,
+) -> Result<OwnedNumber, CoreError> {
+    // The caller's own row, read inside the transaction: postpaid may have
+    // just been switched off.
+    let postpaid = tx.account_by_id(caller_id)?.is_some_and(|a| a.postpaid);
+    if !postpaid {
+        return Err(CoreError::PostpaidDisabled);
+    }
+    let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
+    let sub = Subscription {
+        owner_id: caller_id,
+        cycle,
+        resubscribe,
+        subscribed_at: now,
+    };
+    // The conditional update decides races: exactly one subscriber wins.
+    if !tx.subscribe_number(number.id, &sub)? {
+        return Err(CoreError::NotAvailable);
+    }
+    let detail = format!(
+        "{{\"cycle\":\"{}\",\"resubscribe\":{resubscribe}}}",
+        cycle.as_str()
+    );
+    tx.record(&history(
+        now,
+        rid,
+        Some(caller_id),
+        Action::Subscribe,
+        Some(number.id),
+        Some(caller_id),
+        &detail,
+    ))?;
+    Ok(OwnedNumber {
+        number: Number {
+            subscription: Some(sub),
+            ..number
+        },
+        assigned_to: 0,
+    })
+}
+
+/// Ends the owner's subscription: every grant on the number goes (each one
+/// recorded), and the number returns to the pool. To anyone but the owner the
+/// number does not exist.
+pub fn unsubscribe(
+    tx: &mut dyn Tx,
+    caller_id: i64,
+    uid: &str,
+    now: i64,
+    rid: &str,
+) -> Result<(), CoreError> {
+    let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
+    if number.owner_id() != Some(caller_id) {
+        return Err(CoreError::NumberNotFound);
+    }
+    let grants = tx.grants_on(number.id)?;
+    super::grants::remove_grants(
+        tx,
+        &grants,
+        Some(caller_id),
+        now,
+        rid,
+        Action::CascadeUnassign,
+    )?;
+    tx.release_number(number.id)?;
+    tx.record(&history(
+        now,
+        rid,
+        Some(caller_id),
+        Action::Unsubscribe,
+        Some(number.id),
+        Some(caller_id),
+        "{}",
+    ))?;
+    Ok(())
+}
+
+/// Filters of the pool listing.
+#[derive(Clone, Debug, Default)]
+pub struct PoolFilter {
+    /// ISO alpha-2, upper case.
+    pub country: Option<String>,
+    /// Digits the number must contain.
+    pub pattern: Option<String>,
+}
+
+impl Core {
+    /// `POST /purchase-postpaid`: subscribes the caller for a monthly cycle.
+    pub async fn subscribe_postpaid(
+        &self,
+        caller: &Caller,
+        uid: &NumberUid,
+        resubscribe: bool,
+        request_id: &str,
+    ) -> Result<OwnedNumber, CoreError> {
+        let (id, uid, now, rid) = (
+            caller.account.id,
+            uid.to_string(),
+            self.clock.now(),
+            request_id.to_owned(),
+        );
+        self.store
+            .write(move |tx| subscribe(tx, id, &uid, Cycle::Month, resubscribe, now, &rid))
+            .await
+    }
+
+    /// `PUT /unsubscribe/:id`.
+    pub async fn unsubscribe(
+        &self,
+        caller: &Caller,
+        uid: &NumberUid,
+        request_id: &str,
+    ) -> Result<(), CoreError> {
+        let (id, uid, now, rid) = (
+            caller.account.id,
+            uid.to_string(),
+            self.clock.now(),
+            request_id.to_owned(),
+        );
+        self.store
+            .write(move |tx| unsubscribe(tx, id, &uid, now, &rid))
+            .await
+    }
+
+    /// `POST /purchase`: everything a card purchase would check, short of
+    /// taking the payment. `Ok` means the purchase would have gone ahead.
+    pub async fn check_purchase(
+        &self,
+        uid: &NumberUid,
+        cycle: Cycle,
+        product: &str,
+    ) -> Result<(), CoreError> {
+        let (uid, product) = (uid.to_string(), product.to_owned());
+        self.store
+            .read(move |tx| {
+                let number = tx.number_by_uid(&uid)?.ok_or(CoreError::NumberNotFound)?;
+                if product_id(&number.number, cycle) != product {
+                    return Err(CoreError::InvalidProduct);
+                }
+                if number.subscription.is_some() {
+                    return Err(CoreError::NotAvailable);
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// `GET /available`.
+    pub async fn pool(&self, filter: PoolFilter, page: Page) -> Result<Listing<Number>, CoreError> {
+        self.store
+            .read(move |tx| {
+                let (items, total) = tx.available_numbers(
+                    filter.country.as_deref(),
+                    filter.pattern.as_deref(),
+                    page,
+                )?;
+                Ok(Listing { items, total })
+            })
+            .await
+    }
+
+    /// `GET /`: the caller's own subscriptions.
+    pub async fn owned(
+        &self,
+        caller: &Caller,
+        page: Page,
+    ) -> Result<Listing<OwnedNumber>, CoreError> {
+        let id = caller.account.id;
+        self.store
+            .read(move |tx| {
+                let (items, total) = tx.owned_numbers(id, page)?;
+                let items = items
+                    .into_iter()
+                    .map(|(number, assigned_to)| OwnedNumber {
+                        number,
+                        assigned_to,
+                    })
+                    .collect();
+                Ok(Listing { items, total })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_ids_are_stable_and_differ_by_cycle() {
+        let m = product_id("+61400000001", Cycle::Month);
+        assert_eq!(m, product_id("+61400000001", Cycle::Month));
+        assert_ne!(m, product_id("+61400000001", Cycle::Year));
+        assert_ne!(m, product_id("+61400000002", Cycle::Month));
+        assert!(m.starts_with("prod_") && m.len() == 5 + 24);
+    }
+}

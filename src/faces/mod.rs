@@ -1,0 +1,4 @@
+//! The two wire faces. Each parses requests into core calls and renders the
+//! core's outcomes in its own envelope; they share no wire code.
+pub mod panel;
+pub mod vn;

@@ -1,0 +1,26 @@
+//! The panel face, compatible with IPPanel Edge's API: the envelope
+//! `{"data", "meta"}`, Persian messages by default and English with
+//! `Accept-Language: en`, Laravel-style validation. Every route is served at
+//! `/api/...` and at `/v1/api/...`.
+
+mod auth;
+pub mod envelope;
+pub mod input;
+pub mod messages;
+mod numbers;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let api = Router::new()
+        .route("/numbers/unassign", post(numbers::unassign))
+        .route("/numbers/assign", post(numbers::assign))
+        .route("/number/numbers", get(numbers::list))
+        .route("/acl/auth/login", post(auth::login))
+        .route("/acl/auth/check_token", post(auth::check_token))
+        .route("/acl/auth/logout", post(auth::logout));
+    Router::new().nest("/api", api.clone()).nest("/v1/api", api)
+}

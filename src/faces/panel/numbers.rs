@@ -1,0 +1,165 @@
+//! `POST /api/numbers/unassign` (the seed), `POST /api/numbers/assign`,
+//! `GET /api/number/numbers`.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::envelope::{PanelError, success};
+use super::input::{Authed, Body, Fields, Reseller, Rid, query_map};
+use super::messages::Lang;
+use crate::app::AppState;
+use crate::core::{AccountRef, NumberRef, Perms};
+use crate::domain::E164;
+use crate::store::Page;
+
+/// The wire names of the two references, as `PanelError::from_core` wants them.
+const REF_FIELDS: [&str; 4] = ["number_id", "number", "target_user_id", "target_user"];
+
+/// Reads `number_id | number` and `target_user_id | target_user`, with the
+/// route's other fields (`extra`) validated by `more`.
+fn references(v: &mut Fields<'_>) -> (Option<i64>, Option<i64>, Option<E164>, Option<String>) {
+    v.required_without("number_id", "number");
+    let number_id = v.integer("number_id");
+    v.required_without("target_user_id", "target_user");
+    let target_user_id = v.integer("target_user_id");
+    v.required_without("number", "number_id");
+    let number = v.formatted("number", E164::parse);
+    v.required_without("target_user", "target_user_id");
+    let target_user = v.string("target_user");
+    (number_id, target_user_id, number, target_user)
+}
+
+fn refs(
+    number_id: Option<i64>,
+    number: Option<E164>,
+    user_id: Option<i64>,
+    user: Option<String>,
+) -> (NumberRef, AccountRef) {
+    (
+        NumberRef {
+            id: number_id,
+            e164: number.map(|n| n.to_string()),
+        },
+        AccountRef {
+            id: user_id,
+            username: user,
+        },
+    )
+}
+
+pub async fn unassign(
+    State(s): State<AppState>,
+    lang: Lang,
+    Rid(rid): Rid,
+    Reseller(caller): Reseller,
+    Body(body): Body,
+) -> Result<Response, PanelError> {
+    let mut v = Fields::new(lang, &body);
+    let (number_id, user_id, number, user) = references(&mut v);
+    v.finish(&["number_id", "target_user_id", "number", "target_user"])?;
+    let (n, t) = refs(number_id, number, user_id, user);
+    s.core
+        .unassign(&caller, n, t, &rid)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
+    Ok(success(lang, Value::Null, None))
+}
+
+pub async fn assign(
+    State(s): State<AppState>,
+    lang: Lang,
+    Rid(rid): Rid,
+    Reseller(caller): Reseller,
+    Body(body): Body,
+) -> Result<Response, PanelError> {
+    let mut v = Fields::new(lang, &body);
+    let (number_id, user_id, number, user) = references(&mut v);
+    v.required("send");
+    let send = v.boolean("send");
+    v.required("gets");
+    let gets = v.boolean("gets");
+    v.finish(&[
+        "number_id",
+        "target_user_id",
+        "number",
+        "target_user",
+        "send",
+        "gets",
+    ])?;
+    let (n, t) = refs(number_id, number, user_id, user);
+    let perms = Perms {
+        send: send.unwrap_or(false),
+        gets: gets.unwrap_or(false),
+    };
+    s.core
+        .assign(&caller, n, t, perms, &rid)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
+    Ok(success(lang, Value::Null, None))
+}
+
+/// Reads `page` (≥ 1, default 1) and `per_page` (1..100, default 10).
+pub fn paging(lang: Lang, query: &Map<String, Value>) -> Result<(i64, i64), PanelError> {
+    let mut v = Fields::new(lang, query);
+    let page = v.bounded("page", 1, 1, i64::MAX / 100);
+    let per_page = v.bounded("per_page", 10, 1, 100);
+    v.finish(&["page", "per_page"])?;
+    Ok((page, per_page))
+}
+
+/// The paginator fields of `meta`, as Laravel's length-aware paginator gives
+/// them (`from`/`to` null on an empty page).
+pub fn paginator(page: i64, per_page: i64, total: i64, shown: usize) -> Map<String, Value> {
+    let last_page = ((total + per_page - 1) / per_page).max(1);
+    let from = (page - 1) * per_page + 1;
+    let (from, to) = if shown == 0 {
+        (Value::Null, Value::Null)
+    } else {
+        (json!(from), json!(from + shown as i64 - 1))
+    };
+    let mut meta = Map::new();
+    meta.insert("current_page".into(), json!(page));
+    meta.insert("per_page".into(), json!(per_page));
+    meta.insert("total".into(), json!(total));
+    meta.insert("last_page".into(), json!(last_page));
+    meta.insert("from".into(), from);
+    meta.insert("to".into(), to);
+    meta
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    lang: Lang,
+    Authed(caller): Authed,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PanelError> {
+    let (page, per_page) = paging(lang, &query_map(query.as_deref()))?;
+    let window = Page {
+        offset: (page - 1) * per_page,
+        limit: per_page,
+    };
+    let listing = s
+        .core
+        .held_numbers(&caller, window)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
+    let items: Vec<Value> = listing
+        .items
+        .iter()
+        .map(|h| {
+            json!({
+                "id": h.number.id,
+                "number": h.number.number,
+                "operator_id": h.number.operator_id,
+                "alias": h.number.alias,
+                "gets": i32::from(h.gets),
+                "send": i32::from(h.send),
+                "is_66_char": i32::from(h.number.is_66_char),
+                "owned": h.owned,
+            })
+        })
+        .collect();
+    let meta = paginator(page, per_page, listing.total, items.len());
+    Ok(success(lang, Value::Array(items), Some(meta)))
+}

@@ -1,0 +1,193 @@
+//! The store: where accounts, numbers, grants, tokens and history live.
+//!
+//! The store knows tables, not rules. It offers two things:
+//!
+//! * [`Tx`], a narrow set of primitives (find a number, list the grants on it,
+//!   insert a grant, record history, ...) that a backend implements in its own
+//!   SQL dialect, and
+//! * [`Store::write`] / [`Store::read`], which run a closure over a `Tx` inside
+//!   one database transaction on the backend's own threads.
+//!
+//! Every business rule is a function in `crate::core` over `&mut dyn Tx`, written
+//! once; a backend decides only *how* a transaction is run. SQLite runs all
+//! writes on one thread and commits whatever is waiting as one batch (group
+//! commit, each job inside its own savepoint), so one fsync makes a whole batch
+//! durable; a job is answered only after its batch has committed.
+
+mod job;
+pub mod records;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use job::Job;
+pub use records::*;
+
+/// A failure of the database itself (as opposed to a rule saying no).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; names the constraint's subject.
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The store's worker threads are gone (shutting down) or refused work.
+    #[error("the store is unavailable")]
+    Unavailable,
+    /// Anything else the database said.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Whether a job only reads (and may run beside other reads) or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// A database backend: runs jobs on its own threads.
+pub trait Backend: Send + Sync + 'static {
+    /// Queues `job`; dropping it unrun (when shutting down) tells its caller
+    /// the store is unavailable.
+    fn submit(&self, access: Access, job: Box<dyn Job>);
+}
+
+/// The handle the rest of the program holds; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl Store {
+    /// Opens the database that `url` names (`sqlite://path`), creating and
+    /// migrating it as needed.
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        if let Some(path) = sqlite::path_of_url(url) {
+            let backend = sqlite::SqliteBackend::open(&path, options)?;
+            return Ok(Store {
+                backend: Arc::new(backend),
+            });
+        }
+        Err(StoreError::Backend(format!(
+            "unsupported database URL {url:?}: expected sqlite://PATH"
+        )))
+    }
+
+    /// Runs `f` in a write transaction and answers once it is durable. `f` may
+    /// be run more than once (a backend retries serialization failures), so it
+    /// must take its inputs by reference or clone them.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(Access::Write, f).await
+    }
+
+    /// Runs `f` in a read-only transaction (one consistent snapshot).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(Access::Read, f).await
+    }
+
+    async fn run<T, E, F>(&self, access: Access, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, answer) = job::Typed::new(f);
+        self.backend.submit(access, Box::new(job));
+        answer
+            .await
+            .unwrap_or(Err(E::from(StoreError::Unavailable)))
+    }
+}
+
+/// Tuning that applies to every backend.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Reader threads (SQLite) or pooled connections (PostgreSQL).
+    pub readers: usize,
+    /// The most write jobs committed as one batch.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            readers: 4,
+            max_batch: 512,
+        }
+    }
+}
+
+/// The primitives a backend offers inside one transaction.
+///
+/// In a write transaction the `number_by_*` lookups also lock the number's
+/// row until the transaction ends (a no-op where the backend has one writer),
+/// so every rule that touches a number sees and changes it alone.
+pub trait Tx {
+    fn count_accounts(&mut self) -> Result<i64, StoreError>;
+    fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
+    /// By the case-folded username ([`crate::domain::Username::key`]).
+    fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError>;
+    /// The argon2 hash of an account's password.
+    fn password_hash(&mut self, account_id: i64) -> Result<Option<String>, StoreError>;
+    /// Inserts an account; `Conflict("username")` if the username is taken.
+    fn insert_account(&mut self, account: &NewAccount) -> Result<Account, StoreError>;
+    fn set_postpaid(&mut self, account_id: i64, enabled: bool) -> Result<(), StoreError>;
+    fn set_suspended(&mut self, account_id: i64, suspended: bool) -> Result<(), StoreError>;
+
+    fn number_by_id(&mut self, id: i64) -> Result<Option<Number>, StoreError>;
+    fn number_by_e164(&mut self, number: &str) -> Result<Option<Number>, StoreError>;
+    fn number_by_uid(&mut self, uid: &str) -> Result<Option<Number>, StoreError>;
+    /// Inserts a pool number; `Conflict("number")` if it is known already.
+    fn insert_number(&mut self, number: &NewNumber) -> Result<Number, StoreError>;
+    /// Makes an available number subscribed; false if it was not available.
+    fn subscribe_number(&mut self, number_id: i64, sub: &Subscription) -> Result<bool, StoreError>;
+    /// Returns a subscribed number to the pool.
+    fn release_number(&mut self, number_id: i64) -> Result<(), StoreError>;
+
+    fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
+    /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.
+    fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
+    fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError>;
+
+    fn insert_token(&mut self, token: &NewToken) -> Result<(), StoreError>;
+    /// The credential whose digest this is, with its account.
+    fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError>;
+    /// Marks a token revoked; false if it was unknown or revoked already.
+    fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Appends one history entry.
+    fn record(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
+
+    /// The numbers `account` holds, ordered by id: owned, granted, and for an
+    /// administrator every subscribed number.
+    fn held_numbers(
+        &mut self,
+        account: &Account,
+        page: Page,
+    ) -> Result<(Vec<HeldNumber>, i64), StoreError>;
+    /// Pool numbers, optionally of one country and containing `pattern`.
+    fn available_numbers(
+        &mut self,
+        country: Option<&str>,
+        pattern: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<Number>, i64), StoreError>;
+    /// Numbers `owner_id` subscribes to, each with how many grants it carries.
+    fn owned_numbers(
+        &mut self,
+        owner_id: i64,
+        page: Page,
+    ) -> Result<(Vec<(Number, i64)>, i64), StoreError>;
+
+    /// Everything the invariant checker needs, for tests and `stress`.
+    fn snapshot(&mut self) -> Result<Snapshot, StoreError>;
+}

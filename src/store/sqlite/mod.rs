@@ -1,0 +1,211 @@
+//! The SQLite backend: the embedded default.
+//!
+//! One writer thread owns the only writing connection. It takes every write
+//! job waiting in its queue (up to `max_batch`), runs each inside its own
+//! SAVEPOINT of one `BEGIN IMMEDIATE` transaction, commits once, and only then
+//! answers each job. With `synchronous=FULL` one fsync makes the whole batch
+//! durable, which is what lets writes keep pace with many clients; a job that
+//! fails rolls back to its savepoint and leaves the others' work in place.
+//! Several SQLite writer connections would only wait on each other's locks.
+//!
+//! Reads run on a small pool of `query_only` connections, each job in a
+//! deferred transaction (one WAL snapshot), so they never wait behind writes.
+
+mod tx;
+
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Access, Backend, Job, StoreError, StoreOptions};
+
+/// The migrations, in order; the same names are used by every backend.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+
+/// The file that a `sqlite://` URL names, or `None` for another scheme.
+/// `sqlite://linekeeper.db` is relative to the working directory,
+/// `sqlite:///var/lib/lk.db` absolute; a `?query` is ignored.
+pub fn path_of_url(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+pub struct SqliteBackend {
+    writes: Sender<Box<dyn Job>>,
+    reads: Sender<Box<dyn Job>>,
+}
+
+impl SqliteBackend {
+    pub fn open(path: &Path, options: &StoreOptions) -> Result<SqliteBackend, StoreError> {
+        let writer = open_connection(path, false)?;
+        migrate(&writer)?;
+
+        let (writes, write_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
+        let max_batch = options.max_batch.max(1);
+        thread::Builder::new()
+            .name("lk-sqlite-writer".into())
+            .spawn(move || write_loop(writer, write_queue, max_batch))
+            .map_err(|e| StoreError::Backend(format!("spawning the writer: {e}")))?;
+
+        let (reads, read_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
+        for i in 0..options.readers.max(1) {
+            let conn = open_connection(path, true)?;
+            let queue = read_queue.clone();
+            thread::Builder::new()
+                .name(format!("lk-sqlite-reader-{i}"))
+                .spawn(move || read_loop(conn, queue))
+                .map_err(|e| StoreError::Backend(format!("spawning a reader: {e}")))?;
+        }
+        Ok(SqliteBackend { writes, reads })
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn submit(&self, access: Access, job: Box<dyn Job>) {
+        let queue = match access {
+            Access::Write => &self.writes,
+            Access::Read => &self.reads,
+        };
+        // A send fails only once the threads are gone; the job is then dropped,
+        // which answers its caller "unavailable".
+        let _ = queue.send(job);
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+    // WAL lets readers work beside the writer; synchronous=FULL makes every
+    // commit durable before it is answered; busy_timeout covers the admin CLI
+    // writing while the server runs.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA cache_size = -16000;",
+    )
+    .map_err(backend)?;
+    if read_only {
+        conn.execute_batch("PRAGMA query_only = ON;")
+            .map_err(backend)?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(backend)?;
+    for (name, sql) in MIGRATIONS {
+        // IMMEDIATE: a second process starting at the same moment waits here
+        // and then sees the migration applied.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
+        let applied: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM _migrations WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let outcome = if applied {
+            Ok(())
+        } else {
+            conn.execute_batch(sql).and_then(|()| {
+                conn.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?1, unixepoch())",
+                    [name],
+                )
+                .map(drop)
+            })
+        };
+        match outcome {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(backend)?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(StoreError::Backend(format!("migration {name}: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_loop(conn: Connection, queue: Receiver<Box<dyn Job>>, max_batch: usize) {
+    let mut batch: Vec<(Box<dyn Job>, bool)> = Vec::with_capacity(max_batch);
+    while let Ok(first) = queue.recv() {
+        batch.push((first, false));
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => batch.push((job, false)),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&conn, &mut batch);
+        for (job, _) in batch.drain(..) {
+            job.finish(
+                committed
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Backend(e.clone())),
+            );
+        }
+    }
+}
+
+/// Runs a batch in one transaction; every job gets its own savepoint so that
+/// one refused operation does not undo the others.
+fn run_batch(conn: &Connection, batch: &mut [(Box<dyn Job>, bool)]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for (job, _) in batch.iter_mut() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.to_string());
+        }
+        let mut tx = tx::SqliteTx::new(conn);
+        let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
+            .unwrap_or(false);
+        let end = if keep {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.to_string());
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
+}
+
+fn read_loop(conn: Connection, queue: Receiver<Box<dyn Job>>) {
+    while let Ok(mut job) = queue.recv() {
+        let outcome = conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(backend)
+            .map(|()| {
+                let mut tx = tx::SqliteTx::new(&conn);
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
+                let _ = conn.execute_batch("COMMIT");
+            });
+        job.finish(outcome);
+    }
+}
+
+pub(super) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}

@@ -1,0 +1,547 @@
+//! The `Tx` primitives in SQLite's dialect.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::backend;
+use crate::domain::TokenKind;
+use crate::store::{
+    Account, Credential, Cycle, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken,
+    Number, Page, Snapshot, StoreError, Subscription, Tx,
+};
+
+pub(super) struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> SqliteTx<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        SqliteTx { conn }
+    }
+
+    fn account_where(
+        &self,
+        clause: &str,
+        key: &dyn rusqlite::ToSql,
+    ) -> Result<Option<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE {clause}");
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(backend)?
+            .query_row([key], account_row)
+            .optional()
+            .map_err(backend)
+    }
+
+    fn number_where(
+        &self,
+        clause: &str,
+        key: &dyn rusqlite::ToSql,
+    ) -> Result<Option<Number>, StoreError> {
+        let sql = format!("SELECT {NUMBER_COLS} FROM numbers n WHERE {clause}");
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(backend)?
+            .query_row([key], number_row)
+            .optional()
+            .map_err(backend)
+    }
+
+    fn count(&self, sql: &str, params: impl rusqlite::Params) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .map_err(backend)?
+            .query_row(params, |r| r.get(0))
+            .map_err(backend)
+    }
+}
+
+const ACCOUNT_COLS: &str = "a.id, a.username, a.name, a.is_reseller, a.suspended, a.parent_id, a.path, a.postpaid, a.created_at";
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        name: r.get(2)?,
+        is_reseller: r.get(3)?,
+        suspended: r.get(4)?,
+        parent_id: r.get(5)?,
+        path: r.get(6)?,
+        postpaid: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
+     n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
+
+fn number_row(r: &Row<'_>) -> rusqlite::Result<Number> {
+    let owner_id: Option<i64> = r.get(9)?;
+    let cycle: Option<String> = r.get(10)?;
+    let subscribed_at: Option<i64> = r.get(12)?;
+    let subscription = match (
+        owner_id,
+        cycle.as_deref().and_then(Cycle::parse),
+        subscribed_at,
+    ) {
+        (Some(owner_id), Some(cycle), Some(subscribed_at)) => Some(Subscription {
+            owner_id,
+            cycle,
+            resubscribe: r.get(11)?,
+            subscribed_at,
+        }),
+        _ => None,
+    };
+    Ok(Number {
+        id: r.get(0)?,
+        uid: r.get(1)?,
+        number: r.get(2)?,
+        operator_id: r.get(3)?,
+        alias: r.get(4)?,
+        is_66_char: r.get(5)?,
+        country: r.get(6)?,
+        monthly_price: r.get(7)?,
+        yearly_price: r.get(8)?,
+        subscription,
+    })
+}
+
+fn grant_row(r: &Row<'_>) -> rusqlite::Result<Grant> {
+    Ok(Grant {
+        number_id: r.get(0)?,
+        account_id: r.get(1)?,
+        granted_by: r.get(2)?,
+        send: r.get(3)?,
+        gets: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+/// Maps a unique-constraint failure to `Conflict(subject)`, anything else to `Backend`.
+fn conflict_as(subject: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+            if matches!(e.sqlite_error().map(|s| s.extended_code), Some(1555 | 2067)) =>
+        {
+            StoreError::Conflict(subject)
+        }
+        _ => backend(e),
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn count_accounts(&mut self) -> Result<i64, StoreError> {
+        self.count("SELECT count(*) FROM accounts", [])
+    }
+
+    fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
+        self.account_where("a.id = ?1", &id)
+    }
+
+    fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError> {
+        self.account_where("a.username_key = ?1", &key)
+    }
+
+    fn password_hash(&mut self, account_id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT password_hash FROM accounts WHERE id = ?1")
+            .map_err(backend)?
+            .query_row([account_id], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn insert_account(&mut self, a: &NewAccount) -> Result<Account, StoreError> {
+        let (parent_id, parent_path) = match &a.parent {
+            Some((id, path)) => (Some(*id), path.as_str()),
+            None => (None, "/"),
+        };
+        let depth = parent_path.matches('/').count() as i64 - 1;
+        let id: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO accounts (id, username, username_key, name, password_hash, is_reseller, \
+                 parent_id, path, depth, postpaid, mobile, email, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11, ?12) RETURNING id",
+            )
+            .map_err(backend)?
+            .query_row(
+                params![
+                    a.id,
+                    a.username,
+                    a.username.to_ascii_lowercase(),
+                    a.name,
+                    a.password_hash,
+                    a.is_reseller,
+                    parent_id,
+                    depth,
+                    a.postpaid,
+                    a.mobile,
+                    a.email,
+                    a.created_at
+                ],
+                |r| r.get(0),
+            )
+            .map_err(conflict_as("username"))?;
+        let path = format!("{parent_path}{id}/");
+        self.conn
+            .prepare_cached("UPDATE accounts SET path = ?2 WHERE id = ?1")
+            .map_err(backend)?
+            .execute(params![id, path])
+            .map_err(backend)?;
+        Ok(Account {
+            id,
+            username: a.username.clone(),
+            name: a.name.clone(),
+            is_reseller: a.is_reseller,
+            suspended: false,
+            parent_id,
+            path,
+            postpaid: a.postpaid,
+            created_at: a.created_at,
+        })
+    }
+
+    fn set_postpaid(&mut self, account_id: i64, enabled: bool) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE accounts SET postpaid = ?2 WHERE id = ?1")
+            .map_err(backend)?
+            .execute(params![account_id, enabled])
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn set_suspended(&mut self, account_id: i64, suspended: bool) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE accounts SET suspended = ?2 WHERE id = ?1")
+            .map_err(backend)?
+            .execute(params![account_id, suspended])
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn number_by_id(&mut self, id: i64) -> Result<Option<Number>, StoreError> {
+        self.number_where("n.id = ?1", &id)
+    }
+
+    fn number_by_e164(&mut self, number: &str) -> Result<Option<Number>, StoreError> {
+        self.number_where("n.number = ?1", &number)
+    }
+
+    fn number_by_uid(&mut self, uid: &str) -> Result<Option<Number>, StoreError> {
+        self.number_where("n.uid = ?1", &uid)
+    }
+
+    fn insert_number(&mut self, n: &NewNumber) -> Result<Number, StoreError> {
+        let id: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO numbers (id, uid, number, operator_id, alias, is_66_char, country, \
+                 monthly_price, yearly_price) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+            )
+            .map_err(backend)?
+            .query_row(
+                params![
+                    n.id,
+                    n.uid,
+                    n.number,
+                    n.operator_id,
+                    n.alias,
+                    n.is_66_char,
+                    n.country,
+                    n.monthly_price,
+                    n.yearly_price
+                ],
+                |r| r.get(0),
+            )
+            .map_err(conflict_as("number"))?;
+        Ok(Number {
+            id,
+            uid: n.uid.clone(),
+            number: n.number.clone(),
+            operator_id: n.operator_id,
+            alias: n.alias.clone(),
+            is_66_char: n.is_66_char,
+            country: n.country.clone(),
+            monthly_price: n.monthly_price,
+            yearly_price: n.yearly_price,
+            subscription: None,
+        })
+    }
+
+    fn subscribe_number(&mut self, number_id: i64, sub: &Subscription) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE numbers SET owner_id = ?2, cycle = ?3, resubscribe = ?4, subscribed_at = ?5 \
+                 WHERE id = ?1 AND owner_id IS NULL",
+            )
+            .map_err(backend)?
+            .execute(params![number_id, sub.owner_id, sub.cycle.as_str(), sub.resubscribe, sub.subscribed_at])
+            .map_err(backend)?;
+        Ok(changed == 1)
+    }
+
+    fn release_number(&mut self, number_id: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = 0, subscribed_at = NULL \
+                 WHERE id = ?1",
+            )
+            .map_err(backend)?
+            .execute([number_id])
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT number_id, account_id, granted_by, send, gets, created_at FROM grants \
+                 WHERE number_id = ?1 ORDER BY account_id",
+            )
+            .map_err(backend)?;
+        let rows = stmt.query_map([number_id], grant_row).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn insert_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                g.number_id,
+                g.account_id,
+                g.granted_by,
+                g.send,
+                g.gets,
+                g.created_at
+            ])
+            .map(drop)
+            .map_err(conflict_as("grant"))
+    }
+
+    fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM grants WHERE number_id = ?1 AND account_id = ?2")
+            .map_err(backend)?
+            .execute([number_id, account_id])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn insert_token(&mut self, t: &NewToken) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO tokens (digest, account_id, kind, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(backend)?
+            .execute(params![t.digest, t.account_id, t.kind.as_str(), t.created_at, t.expires_at])
+            .map(drop)
+            .map_err(conflict_as("token"))
+    }
+
+    fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS}, t.kind, t.expires_at, t.revoked_at IS NOT NULL \
+             FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.digest = ?1"
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(backend)?
+            .query_row([digest], |r| {
+                let kind: String = r.get(9)?;
+                Ok(Credential {
+                    account: account_row(r)?,
+                    kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Session),
+                    expires_at: r.get(10)?,
+                    revoked: r.get(11)?,
+                })
+            })
+            .optional()
+            .map_err(backend)
+    }
+
+    fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE tokens SET revoked_at = ?2 WHERE digest = ?1 AND revoked_at IS NULL",
+            )
+            .map_err(backend)?
+            .execute(params![digest, at])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn record(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO history (at, request_id, actor_id, action, number_id, account_id, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(backend)?
+            .execute(params![e.at, e.request_id, e.actor_id, e.action.as_str(), e.number_id, e.account_id, e.detail])
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn held_numbers(
+        &mut self,
+        account: &Account,
+        page: Page,
+    ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
+        // An administrator holds every subscribed number; anyone else what it
+        // owns plus what it was granted (never both for one number).
+        let (list_sql, count_sql) = if account.is_admin() {
+            (
+                format!(
+                    "SELECT {NUMBER_COLS}, 1, 1, n.owner_id = ?1 FROM numbers n \
+                     WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3"
+                ),
+                "SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL AND ?1 = ?1",
+            )
+        } else {
+            (
+                format!(
+                    "SELECT * FROM (\
+                       SELECT {NUMBER_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
+                       UNION ALL \
+                       SELECT {NUMBER_COLS}, g.send, g.gets, 0 FROM grants g \
+                         JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1) \
+                     ORDER BY 1 LIMIT ?2 OFFSET ?3"
+                ),
+                "SELECT (SELECT count(*) FROM numbers WHERE owner_id = ?1) \
+                      + (SELECT count(*) FROM grants WHERE account_id = ?1)",
+            )
+        };
+        let total = self.count(count_sql, [account.id])?;
+        let mut stmt = self.conn.prepare_cached(&list_sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![account.id, page.limit, page.offset], |r| {
+                Ok(HeldNumber {
+                    number: number_row(r)?,
+                    send: r.get(13)?,
+                    gets: r.get(14)?,
+                    owned: r.get(15)?,
+                })
+            })
+            .map_err(backend)?;
+        let items = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        Ok((items, total))
+    }
+
+    fn available_numbers(
+        &mut self,
+        country: Option<&str>,
+        pattern: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<Number>, i64), StoreError> {
+        // instr() rather than LIKE: the pattern is digits, and instr needs no escaping.
+        let filter = "n.owner_id IS NULL AND (?1 IS NULL OR n.country = ?1) \
+                      AND (?2 IS NULL OR instr(substr(n.number, 2), ?2) > 0)";
+        let total = self.count(
+            &format!("SELECT count(*) FROM numbers n WHERE {filter}"),
+            params![country, pattern],
+        )?;
+        let sql = format!(
+            "SELECT {NUMBER_COLS} FROM numbers n WHERE {filter} ORDER BY n.id LIMIT ?3 OFFSET ?4"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![country, pattern, page.limit, page.offset],
+                number_row,
+            )
+            .map_err(backend)?;
+        let items = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        Ok((items, total))
+    }
+
+    fn owned_numbers(
+        &mut self,
+        owner_id: i64,
+        page: Page,
+    ) -> Result<(Vec<(Number, i64)>, i64), StoreError> {
+        let total = self.count(
+            "SELECT count(*) FROM numbers WHERE owner_id = ?1",
+            [owner_id],
+        )?;
+        let sql = format!(
+            "SELECT {NUMBER_COLS}, (SELECT count(*) FROM grants g WHERE g.number_id = n.id) \
+             FROM numbers n WHERE n.owner_id = ?1 ORDER BY n.id LIMIT ?2 OFFSET ?3"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![owner_id, page.limit, page.offset], |r| {
+                Ok((number_row(r)?, r.get(13)?))
+            })
+            .map_err(backend)?;
+        let items = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        Ok((items, total))
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+        let accounts = {
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT {ACCOUNT_COLS} FROM accounts a ORDER BY a.id"
+                ))
+                .map_err(backend)?;
+            stmt.query_map([], account_row)
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?
+        };
+        let numbers = {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {NUMBER_COLS} FROM numbers n ORDER BY id"))
+                .map_err(backend)?;
+            stmt.query_map([], number_row)
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?
+        };
+        let grants = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT number_id, account_id, granted_by, send, gets, created_at FROM grants \
+                     ORDER BY number_id, account_id",
+                )
+                .map_err(backend)?;
+            stmt.query_map([], grant_row)
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?
+        };
+        let history = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT action, number_id, account_id FROM history ORDER BY id")
+                .map_err(backend)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?
+        };
+        Ok(Snapshot {
+            accounts,
+            numbers,
+            grants,
+            history,
+        })
+    }
+}
