@@ -5,6 +5,7 @@
 //! ```
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod core;
 pub mod domain;
 pub mod faces;

@@ -1,0 +1,3 @@
+//! The HTTP test suite: every test runs a real server over a fresh database.
+mod helpers;
+mod panel_numbers;
