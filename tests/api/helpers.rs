@@ -1,6 +1,6 @@
 //! `TestApp`: a real server on 127.0.0.1:0 over a fresh database, a typed
-#![allow(dead_code)] // shared by many test modules; not every one uses every helper
 //! client for it, and helpers to build worlds.
+#![allow(dead_code)] // shared by many test modules; not every one uses every helper
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
