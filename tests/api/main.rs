@@ -1,3 +1,5 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
+mod expect;
 mod helpers;
 mod panel_numbers;
+mod panel_seed;
