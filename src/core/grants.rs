@@ -117,22 +117,24 @@ fn resolve_number(
         RefPart::Natural
     };
     let number = match (r.id, r.e164.as_deref()) {
-        (Some(id), natural) => match tx.number_by_id(id)? {
-            None => return Ok(Err(RefPart::Id)),
-            Some(n) if natural.is_some_and(|e| e != n.number) => return Ok(Err(RefPart::Natural)),
-            Some(n) => n,
-        },
-        (None, Some(e164)) => match tx.number_by_e164(e164)? {
-            None => return Ok(Err(RefPart::Natural)),
-            Some(n) => n,
-        },
-        (None, None) => return Ok(Err(RefPart::Id)),
+        (Some(id), _) => tx.number_by_id(id)?,
+        (None, Some(e164)) => tx.number_by_e164(e164)?,
+        (None, None) => None,
+    };
+    let Some(number) = number else {
+        return Ok(Err(first));
     };
     let grants = tx.grants_on(number.id)?;
-    Ok(match holding(caller, &number, &grants) {
-        Some(held) => Ok((number, grants, held)),
-        None => Err(first),
-    })
+    let Some(held) = holding(caller, &number, &grants) else {
+        return Ok(Err(first));
+    };
+    // Only once the first half is known to be visible may a mismatch with
+    // the second be told: otherwise which field fails would reveal that an
+    // out-of-reach id exists.
+    if r.id.is_some() && r.e164.as_deref().is_some_and(|e| e != number.number) {
+        return Ok(Err(RefPart::Natural));
+    }
+    Ok(Ok((number, grants, held)))
 }
 
 fn resolve_account(
@@ -152,24 +154,22 @@ fn resolve_account(
         }
     };
     let account = match (r.id, r.username.as_deref()) {
-        (Some(id), natural) => match tx.account_by_id(id)? {
-            None => return Ok(Err(RefPart::Id)),
-            Some(a) if natural.is_some_and(|u| !u.eq_ignore_ascii_case(&a.username)) => {
-                return Ok(Err(RefPart::Natural));
-            }
-            Some(a) => a,
-        },
-        (None, Some(name)) => match by_name(tx, name)? {
-            None => return Ok(Err(RefPart::Natural)),
-            Some(a) => a,
-        },
-        (None, None) => return Ok(Err(RefPart::Id)),
+        (Some(id), _) => tx.account_by_id(id)?,
+        (None, Some(name)) => by_name(tx, name)?,
+        (None, None) => None,
     };
-    Ok(if caller.is_above(&account) {
-        Ok(account)
-    } else {
-        Err(first)
-    })
+    let Some(account) = account.filter(|a| caller.is_above(a)) else {
+        return Ok(Err(first));
+    };
+    // As for numbers: a mismatch is told only about a visible account.
+    if r.id.is_some()
+        && r.username
+            .as_deref()
+            .is_some_and(|u| !u.eq_ignore_ascii_case(&account.username))
+    {
+        return Ok(Err(RefPart::Natural));
+    }
+    Ok(Ok(account))
 }
 
 /// Grants `target` the use of `number` with `perms`.

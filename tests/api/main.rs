@@ -2,4 +2,5 @@
 mod expect;
 mod helpers;
 mod panel_numbers;
+mod panel_refs;
 mod panel_seed;
