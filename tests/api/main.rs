@@ -1,6 +1,7 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
 mod expect;
 mod helpers;
+mod panel_auth;
 mod panel_grants;
 mod panel_list;
 mod panel_numbers;
