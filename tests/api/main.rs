@@ -3,6 +3,7 @@ mod expect;
 mod helpers;
 mod panel_auth;
 mod panel_grants;
+mod panel_input;
 mod panel_list;
 mod panel_numbers;
 mod panel_refs;
