@@ -6,5 +6,6 @@ mod panel_grants;
 mod panel_input;
 mod panel_list;
 mod panel_numbers;
+mod panel_property;
 mod panel_refs;
 mod panel_seed;
