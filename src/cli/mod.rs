@@ -202,6 +202,25 @@ async fn admin(args: AdminArgs) -> ExitCode {
             return fail("prices must not be negative");
         }
     }
+    if let AdminCommand::CreateAccount {
+        username,
+        password,
+        admin,
+        parent,
+        ..
+    } = &args.command
+    {
+        let spec = AccountSpec {
+            username: username.clone(),
+            password: password.clone(),
+            admin: *admin,
+            parent: parent.clone(),
+            ..Default::default()
+        };
+        if let Err(e) = spec.check() {
+            return fail(&e.to_string());
+        }
+    }
     let core = match open(&args.db.database_url).await {
         Ok(core) => core,
         Err(e) => return fail(&e),

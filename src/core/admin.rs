@@ -23,6 +23,30 @@ pub struct AccountSpec {
     pub email: Option<String>,
 }
 
+impl AccountSpec {
+    /// What can be told wrong without a database: the username's format, an
+    /// empty password, and a parent given to an administrator or missing for
+    /// anyone else. The command line checks this before opening the database.
+    pub fn check(&self) -> Result<Username, CoreError> {
+        let username = Username::parse(&self.username).ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "invalid username {:?}: 3 to 32 characters of A-Z a-z 0-9 . _ -",
+                self.username
+            ))
+        })?;
+        if self.password.is_empty() {
+            return Err(CoreError::Invalid("the password must not be empty".into()));
+        }
+        match (self.admin, &self.parent) {
+            (true, Some(_)) => Err(CoreError::Invalid("an administrator has no parent".into())),
+            (false, None) => Err(CoreError::Invalid(
+                "an account that is not --admin needs a --parent".into(),
+            )),
+            _ => Ok(username),
+        }
+    }
+}
+
 /// A number to add to the pool, optionally allotted straight to an owner.
 #[derive(Clone, Debug)]
 pub struct NumberSpec {
@@ -81,26 +105,7 @@ impl Core {
         spec: AccountSpec,
         request_id: &str,
     ) -> Result<Account, CoreError> {
-        let username = Username::parse(&spec.username).ok_or_else(|| {
-            CoreError::Invalid(format!(
-                "invalid username {:?}: 3 to 32 characters of A-Z a-z 0-9 . _ -",
-                spec.username
-            ))
-        })?;
-        if spec.password.is_empty() {
-            return Err(CoreError::Invalid("the password must not be empty".into()));
-        }
-        match (spec.admin, &spec.parent) {
-            (true, Some(_)) => {
-                return Err(CoreError::Invalid("an administrator has no parent".into()));
-            }
-            (false, None) => {
-                return Err(CoreError::Invalid(
-                    "an account that is not --admin needs a --parent".into(),
-                ));
-            }
-            _ => {}
-        }
+        let username = spec.check()?;
         let password = spec.password.clone();
         let password_hash =
             tokio::task::spawn_blocking(move || super::auth::hash_password(&password))

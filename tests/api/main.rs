@@ -1,4 +1,5 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
+mod cli;
 mod expect;
 mod helpers;
 mod panel_auth;
