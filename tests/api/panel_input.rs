@@ -6,6 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::expect::*;
 use crate::helpers::TestApp;
+use crate::panel_property::Rng;
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -711,4 +712,138 @@ async fn unknown_routes_and_methods_are_not_errors_of_the_server() {
         assert_eq!(res.status, want, "{method} {path}");
     }
     app.assert_invariants().await;
+}
+
+/// Random mutations of good bodies (bytes flipped, dropped, duplicated,
+/// truncated, spliced from other bodies) never get a 500: every answer is the
+/// face's envelope with one of the statuses a client can cause, and the
+/// invariants hold afterwards.
+#[tokio::test]
+async fn mutated_bodies_never_get_a_server_error() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (other, _) = app.account("other", Some("reseller"), true).await;
+    let seeds: Vec<Vec<u8>> = [
+        json!({"number_id": 10, "target_user_id": 123, "number": "+983000505", "target_user": "testuser"}),
+        json!({"number_id": 10, "target_user_id": other.id, "send": true, "gets": false}),
+        json!({"number": "+983000505", "target_user": "other", "send": "1", "gets": 0}),
+    ]
+    .iter()
+    .map(|v| v.to_string().into_bytes())
+    .collect();
+    let alphabet = b"{}[]\":,0123456789-+.eE tfnul\\\x00\xff";
+    let mut rng = Rng(0x00f0_0dfa_ce00);
+    for i in 0..400 {
+        let mut body = rng.pick(&seeds).clone();
+        // Half the cases keep the JSON well formed and change field values.
+        if i % 2 == 0 {
+            let mut v: Value = serde_json::from_slice(&body).unwrap();
+            let fields = [
+                "number_id",
+                "number",
+                "target_user_id",
+                "target_user",
+                "send",
+                "gets",
+                "x",
+            ];
+            for _ in 0..1 + rng.below(3) {
+                let field = *rng.pick(&fields);
+                if rng.chance(20) {
+                    v.as_object_mut().unwrap().remove(field);
+                } else {
+                    v[field] = random_value(&mut rng, 2);
+                }
+            }
+            body = v.to_string().into_bytes();
+        }
+        for _ in 0..(i % 2) * (1 + rng.below(4)) {
+            let at = rng.below(body.len().max(1));
+            match rng.below(5) {
+                0 if !body.is_empty() => body[at] = *rng.pick(alphabet),
+                1 if !body.is_empty() => {
+                    body.remove(at);
+                }
+                2 => body.insert(at.min(body.len()), *rng.pick(alphabet)),
+                3 => body.truncate(at),
+                _ => {
+                    let donor = rng.pick(&seeds);
+                    let from = rng.below(donor.len());
+                    body.splice(
+                        at.min(body.len())..at.min(body.len()),
+                        donor[from..].iter().copied(),
+                    );
+                }
+            }
+        }
+        let path = if rng.chance(50) { ASSIGN } else { UNASSIGN };
+        let (status, answer) = send(&app, path, &w.reseller, Some(JSON), Lang::Fa, &body).await;
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        assert!(
+            matches!(status, 200 | 400 | 422),
+            "case {i}: {path} {shown:?} got {status} {answer}"
+        );
+        assert_eq!(
+            answer["meta"]["status"],
+            json!(status == 200),
+            "case {i}: {shown:?} {answer}"
+        );
+        let code = answer["meta"]["message_code"].as_str().unwrap_or_default();
+        let want_code = match status {
+            200 => "200-1",
+            400 => "400-1",
+            _ => "400-2",
+        };
+        assert_eq!(code, want_code, "case {i}: {shown:?} {answer}");
+    }
+    app.assert_invariants().await;
+}
+
+/// A random JSON value, biased to what the validator has to tell apart.
+fn random_value(rng: &mut Rng, depth: usize) -> Value {
+    let strings = [
+        "",
+        " ",
+        "10",
+        "-1",
+        "0",
+        "1",
+        "true",
+        "false",
+        "+983000505",
+        "testuser",
+        "TESTUSER",
+        "other",
+        "۱۰",
+        "😀",
+        "\u{0}",
+        "9999999999999999999999",
+        "1e3",
+        "+98300050５",
+        "null",
+    ];
+    let floats = ["1.5", "1e400", "-0.0", "18446744073709551616", "10.0"];
+    match rng.below(if depth == 0 { 6 } else { 8 }) {
+        0 => Value::Null,
+        1 => json!(rng.chance(50)),
+        2 => json!(*rng.pick(&[0i64, 1, 10, 123, -1, i64::MAX, i64::MIN, 2, 124])),
+        3 => json!(rng.next()),
+        4 => serde_json::from_str::<Value>(rng.pick::<&str>(&floats)).unwrap_or(Value::Null),
+        5 => json!(*rng.pick(&strings)),
+        6 => Value::Array(
+            (0..rng.below(3))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+        ),
+        _ => {
+            let mut m = serde_json::Map::new();
+            for _ in 0..rng.below(3) {
+                m.insert(
+                    (*rng.pick(&strings)).to_owned(),
+                    random_value(rng, depth - 1),
+                );
+            }
+            Value::Object(m)
+        }
+    }
 }
