@@ -54,6 +54,25 @@ async fn a_holder_grants_at_most_what_it_holds_and_once_per_account() {
         .await;
     assert_eq!((status, answer), (200, ok(Lang::Fa, Value::Null)));
 
+    // A grant of neither permission is a grant: the account holds the number
+    // (and lists it) without using it.
+    let (c, c_key) = app.account("empty", Some("middle"), false).await;
+    let (status, answer) = app
+        .post(ASSIGN, &a_key, &perms(n.id, c.id, false, false))
+        .await;
+    assert_eq!((status, answer), (200, ok(Lang::Fa, Value::Null)));
+    let (status, answer) = app.get(NUMBERS, &c_key).await;
+    assert_eq!(
+        (status, &answer["data"]),
+        (
+            200,
+            &json!([{"id": n.id, "number": "+983000505",
+        "operator_id": null, "alias": null, "gets": 0, "send": 0, "is_66_char": 0, "owned": false}])
+        )
+    );
+    let (status, _) = app.post(UNASSIGN, &a_key, &target(n.id, c.id)).await;
+    assert_eq!(status, 200);
+
     // A second grant to the same account, with any permissions, by anyone
     // who may grant it: refused, and the first grant is left as it was.
     let again = [
