@@ -606,3 +606,84 @@ async fn random_assigns_and_unassigns_agree_with_the_model() {
         "{totals:?}"
     );
 }
+
+/// Concurrent assigns and unassigns (many connections, one group-committing
+/// writer): whatever interleaving happens, the invariants hold, and the
+/// history has one `grant.assign` per assign answered 200, one
+/// `grant.unassign` per unassign answered 200, and as many removals as
+/// grants were made and are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_steps_keep_the_invariants_and_the_history_exact() {
+    let app = TestApp::spawn().await;
+    let mut rng = Rng(0xc0c0_a5a5);
+    let model = random_world(&app, &mut rng, "c").await;
+    let before = app.core.snapshot().await.unwrap().history.len();
+    let model = std::sync::Arc::new(model);
+    let mut tasks = Vec::new();
+    for task in 0..8u64 {
+        let model = model.clone();
+        let addr = app.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(task * 0x9e37_79b9 + 1);
+            let mut client = linekeeper::client::HttpClient::new(addr);
+            let (mut assigned, mut unassigned) = (0usize, 0usize);
+            for _ in 0..25 {
+                // The model is not updated: steps are generated against the
+                // initial state, so many collide, which is the point.
+                let s = random_step(&mut rng, &model);
+                let path = if s.assign { ASSIGN } else { UNASSIGN };
+                let body = s.body.to_string();
+                let res = client
+                    .request(
+                        "POST",
+                        path,
+                        &[
+                            ("content-type", "application/json"),
+                            ("authorization", &s.actor.key),
+                        ],
+                        body.as_bytes(),
+                    )
+                    .await
+                    .expect("request");
+                assert!(
+                    matches!(res.status, 200 | 400 | 403 | 422),
+                    "{path} {body}: {} {}",
+                    res.status,
+                    String::from_utf8_lossy(&res.body)
+                );
+                match (res.status, s.assign) {
+                    (200, true) => assigned += 1,
+                    (200, false) => unassigned += 1,
+                    _ => {}
+                }
+            }
+            (assigned, unassigned)
+        }));
+    }
+    let (mut assigned, mut unassigned) = (0, 0);
+    for t in tasks {
+        let (a, u) = t.await.expect("task");
+        assigned += a;
+        unassigned += u;
+    }
+    let snapshot = app.core.snapshot().await.unwrap();
+    let broken = linekeeper::core::invariants::violations(&snapshot);
+    assert!(broken.is_empty(), "{broken:#?}");
+    let count = |action: &str| {
+        snapshot.history[before..]
+            .iter()
+            .filter(|h| h.0 == action)
+            .count()
+    };
+    assert_eq!(count("grant.assign"), assigned);
+    assert_eq!(count("grant.unassign"), unassigned);
+    assert_eq!(
+        count("grant.assign"),
+        snapshot.grants.len() + count("grant.unassign") + count("grant.cascade")
+    );
+    assert_eq!(
+        snapshot.history.len() - before,
+        assigned + unassigned + count("grant.cascade")
+    );
+    assert!(assigned > 10 && unassigned > 0, "{assigned} {unassigned}");
+}
