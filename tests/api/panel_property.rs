@@ -569,8 +569,8 @@ fn seeds() -> Vec<u64> {
 /// Rounds per world: each adds fresh numbers to the world's random tree (a
 /// tree costs a password hash per account; numbers cost nothing) and runs
 /// its own random steps, with its own seed drawn from the world's.
-const ROUNDS: usize = 3;
-const STEPS: usize = 60;
+const ROUNDS: usize = 5;
+const STEPS: usize = 40;
 
 #[tokio::test]
 async fn random_assigns_and_unassigns_agree_with_the_model() {
@@ -594,17 +594,17 @@ async fn random_assigns_and_unassigns_agree_with_the_model() {
         }
         app.assert_invariants().await;
     }
-    // The generator must exercise every kind of answer, mostly real changes.
+    // The generator must exercise every kind of answer, mostly real changes
+    // (checked on the fixed seeds; a replayed seed may be a quiet one).
     println!("property answers (200, 400, 403, 422, cascaded): {totals:?}");
     let steps = seeds.len() * ROUNDS * STEPS;
-    assert!(
-        totals[0] * 3 >= steps
-            && totals[1] * 10 >= steps
-            && totals[2] > 0
-            && totals[3] * 20 >= steps
-            && totals[4] * 50 >= steps,
-        "{totals:?}"
-    );
+    let fixed = std::env::var("LINEKEEPER_PROPERTY_SEED").is_err();
+    let covered = totals[0] * 3 >= steps
+        && totals[1] * 10 >= steps
+        && totals[2] > 0
+        && totals[3] * 20 >= steps
+        && totals[4] * 50 >= steps;
+    assert!(!fixed || covered, "{totals:?}");
 }
 
 /// Concurrent assigns and unassigns (many connections, one group-committing
