@@ -253,12 +253,9 @@ async fn every_route_at_both_prefixes() {
         let body = json!({"number_id": 11, "target_user_id": 123});
         let (status, answer) = app.post(&p("/numbers/unassign"), &w.reseller, &body).await;
         assert_eq!((status, answer), (200, ok(Lang::Fa, Value::Null)));
+        let credentials = json!({"username": "testuser", "password": PASSWORD});
         let (status, answer) = app
-            .post(
-                &p("/acl/auth/login"),
-                "",
-                &json!({"username": "testuser", "password": PASSWORD}),
-            )
+            .call("POST", &p("/acl/auth/login"), None, Some(&credentials))
             .await;
         assert_eq!(status, 200, "{answer}");
         let token = answer["data"]["token"].as_str().unwrap().to_owned();
