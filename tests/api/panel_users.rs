@@ -11,6 +11,12 @@ const SHOW: &str = "/api/user/show";
 const TREE: &str = "/api/user/parents_tree";
 const PASSWORD: &str = "Strong-pass1";
 
+/// 256 characters: one more than a display name may have.
+const LONG_NAME: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// Query-string pairs.
 type Query = Vec<(&'static str, &'static str)>;
 
@@ -413,6 +419,17 @@ async fn bad_filters_and_paging_are_422_with_every_error() {
             json!({"page": ["گزینه page باید از نوع عددی باشد"]}),
             json!({"page": ["The page must be an integer."]}),
         ),
+        // No filter is longer than what it could match.
+        (
+            vec![("username", "abcdefghijklmnopqrstuvwxyz0123456")],
+            json!({"username": ["گزینه username نباید بزرگتر از 32 کاراکتر باشد"]}),
+            json!({"username": ["The username must not be greater than 32 characters."]}),
+        ),
+        (
+            vec![("name", LONG_NAME)],
+            json!({"name": ["گزینه name نباید بزرگتر از 255 کاراکتر باشد"]}),
+            json!({"name": ["The name must not be greater than 255 characters."]}),
+        ),
         // Every field's error at once, in the route's field order.
         (
             vec![
@@ -439,6 +456,19 @@ async fn bad_filters_and_paging_are_422_with_every_error() {
         assert_eq!(status, 422, "{pairs:?}");
         assert_eq!(answer, invalid(en_errors, true), "{pairs:?}");
     }
+    // A filter beyond SQLite's LIKE pattern limit (50,000 bytes), within
+    // the longest URI the server reads (64 KiB), is a 422 too, never a
+    // database error.
+    let huge = "a".repeat(50_500);
+    let (status, answer) = en(&app, "GET", &query(LIST, &[("name", &huge)]), &admin, None).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer,
+        invalid(
+            json!({"name": ["The name must not be greater than 255 characters."]}),
+            true
+        )
+    );
     // One literal body, to pin the summary's wording.
     let (_, answer) = en(
         &app,

@@ -21,6 +21,9 @@ const USER_REF: [&str; 4] = ["", "", "user_id", ""];
 /// The longest `name_family` and `email` accepted (Laravel's usual `max:255`).
 const MAX_TEXT: usize = 255;
 
+/// The longest username (see `crate::domain::Username`).
+const USERNAME_MAX: usize = 32;
+
 const CREATE_FIELDS: [&str; 6] = [
     "user_name",
     "password",
@@ -76,11 +79,11 @@ fn parse_email(s: &str) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// An optional string of at most [`MAX_TEXT`] characters.
-fn short_text(v: &mut Fields<'_>, name: &str) -> Option<String> {
+/// An optional string of at most `max` characters.
+fn bounded_text(v: &mut Fields<'_>, name: &str, max: usize) -> Option<String> {
     let s = v.string(name)?;
-    if s.chars().count() > MAX_TEXT {
-        v.fail(name, Rule::MaxLength(MAX_TEXT));
+    if s.chars().count() > max {
+        v.fail(name, Rule::MaxLength(max));
         return None;
     }
     Some(s)
@@ -126,9 +129,9 @@ pub async fn create(
             None
         }
     };
-    let name = short_text(&mut v, "name_family");
+    let name = bounded_text(&mut v, "name_family", MAX_TEXT);
     let mobile = v.formatted("mobile_number", parse_mobile);
-    let email = match short_text(&mut v, "email") {
+    let email = match bounded_text(&mut v, "email", MAX_TEXT) {
         Some(e) => match parse_email(&e) {
             Some(e) => Some(e),
             None => {
@@ -193,8 +196,10 @@ pub async fn list(
     let mut v = Fields::new(lang, &q);
     let (page, per_page) = paging_fields(&mut v);
     let filter = DownlineFilter {
-        username: v.string("username"),
-        name: v.string("name"),
+        // A filter longer than any value it could match is refused, which
+        // also keeps the LIKE patterns well inside SQLite's limits.
+        username: bounded_text(&mut v, "username", USERNAME_MAX),
+        name: bounded_text(&mut v, "name", MAX_TEXT),
         is_reseller: one_of(&mut v, "is_reseller", &["yes", "no"]).map(|x| x == "yes"),
         relation: one_of(&mut v, "sub_reseller", &["0", "1"]).map(|x| match x {
             "0" => Relation::Direct,
