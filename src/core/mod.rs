@@ -6,6 +6,7 @@
 //! what the command line does, `invariants` what must always hold. The async
 //! methods on [`Core`] run a rule in a transaction and answer once it is durable.
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 mod error;

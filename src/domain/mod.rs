@@ -3,6 +3,7 @@
 
 mod country;
 mod e164;
+mod password;
 mod time;
 mod token;
 mod uid;
@@ -10,6 +11,7 @@ mod username;
 
 pub use country::country_of;
 pub use e164::E164;
+pub use password::{NewPassword, PasswordShortfall};
 pub use time::{Clock, ManualClock, SystemClock, iso8601_utc};
 pub use token::{TokenKind, TokenSecret};
 pub use uid::NumberUid;

@@ -14,12 +14,14 @@
 //! commit, each job inside its own savepoint), so one fsync makes a whole batch
 //! durable; a job is answered only after its batch has committed.
 
+pub mod downline;
 mod job;
 pub mod records;
 pub mod sqlite;
 
 use std::sync::Arc;
 
+pub use downline::{DownlineFilter, Relation};
 pub use job::Job;
 pub use records::*;
 
@@ -190,4 +192,18 @@ pub trait Tx {
 
     /// Everything the invariant checker needs, for tests and `stress`.
     fn snapshot(&mut self) -> Result<Snapshot, StoreError>;
+
+    /// One page of the accounts strictly below `of` that pass `filter`,
+    /// ordered by id. The downline is a range on `path` (see
+    /// [`downline::downline_bounds`]); direct children are `parent_id = of.id`.
+    fn downline(
+        &mut self,
+        of: &Account,
+        filter: &DownlineFilter,
+        page: Page,
+    ) -> Result<Vec<Account>, StoreError>;
+    /// How many accounts [`Tx::downline`] would list without paging.
+    fn count_downline(&mut self, of: &Account, filter: &DownlineFilter) -> Result<i64, StoreError>;
+    /// The accounts with these ids, in any order; unknown ids are skipped.
+    fn accounts_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Account>, StoreError>;
 }

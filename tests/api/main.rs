@@ -10,3 +10,4 @@ mod panel_numbers;
 mod panel_property;
 mod panel_refs;
 mod panel_seed;
+mod panel_users;

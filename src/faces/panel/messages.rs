@@ -140,6 +140,21 @@ impl Lang {
             (Lang::En, Rule::Max(n)) => format!("The {a} must not be greater than {n}."),
             (Lang::Fa, Rule::Unique) => format!("این {a} قبلاً ثبت شده است"),
             (Lang::En, Rule::Unique) => format!("The {a} has already been taken."),
+            // Laravel's `Password` rule, one message per missing class.
+            (Lang::Fa, Rule::PasswordMixedCase) => {
+                format!("گزینه {a} باید حداقل شامل یک حرف بزرگ و یک حرف کوچک باشد")
+            }
+            (Lang::En, Rule::PasswordMixedCase) => {
+                format!("The {a} must contain at least one uppercase and one lowercase letter.")
+            }
+            (Lang::Fa, Rule::PasswordSymbols) => format!("گزینه {a} باید حداقل شامل یک نماد باشد"),
+            (Lang::En, Rule::PasswordSymbols) => {
+                format!("The {a} must contain at least one symbol.")
+            }
+            (Lang::Fa, Rule::PasswordNumbers) => format!("گزینه {a} باید حداقل شامل یک عدد باشد"),
+            (Lang::En, Rule::PasswordNumbers) => {
+                format!("The {a} must contain at least one number.")
+            }
         }
     }
 }
@@ -158,6 +173,12 @@ pub enum Rule {
     Min(i64),
     Max(i64),
     Unique,
+    /// A new password lacks an upper-case or a lower-case letter.
+    PasswordMixedCase,
+    /// A new password lacks a symbol (a character neither letter nor digit).
+    PasswordSymbols,
+    /// A new password lacks a digit.
+    PasswordNumbers,
 }
 
 /// The operations' own refusals (kept in English in both languages).

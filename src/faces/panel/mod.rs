@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod input;
 pub mod messages;
 mod numbers;
+mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -21,6 +22,10 @@ pub fn routes() -> Router<AppState> {
         .route("/number/numbers", get(numbers::list))
         .route("/acl/auth/login", post(auth::login))
         .route("/acl/auth/check_token", post(auth::check_token))
-        .route("/acl/auth/logout", post(auth::logout));
+        .route("/acl/auth/logout", post(auth::logout))
+        .route("/user/create", post(users::create))
+        .route("/user/list", get(users::list))
+        .route("/user/show", get(users::show))
+        .route("/user/parents_tree", get(users::parents_tree));
     Router::new().nest("/api", api.clone()).nest("/v1/api", api)
 }

@@ -102,10 +102,17 @@ pub async fn assign(
 /// Reads `page` (≥ 1, default 1) and `per_page` (1..100, default 10).
 pub fn paging(lang: Lang, query: &Map<String, Value>) -> Result<(i64, i64), PanelError> {
     let mut v = Fields::new(lang, query);
+    let paged = paging_fields(&mut v);
+    v.finish(&["page", "per_page"])?;
+    Ok(paged)
+}
+
+/// [`paging`]'s two fields, read into `v` beside a route's other query
+/// fields so that every field's error is reported at once.
+pub fn paging_fields(v: &mut Fields<'_>) -> (i64, i64) {
     let page = v.bounded("page", 1, 1, i64::MAX / 100);
     let per_page = v.bounded("per_page", 10, 1, 100);
-    v.finish(&["page", "per_page"])?;
-    Ok((page, per_page))
+    (page, per_page)
 }
 
 /// The paginator fields of `meta`, as Laravel's length-aware paginator gives

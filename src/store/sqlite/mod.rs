@@ -22,7 +22,13 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Access, Backend, Job, StoreError, StoreOptions};
 
 /// The migrations, in order; the same names are used by every backend.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_downline_index",
+        include_str!("migrations/0002_downline_index.sql"),
+    ),
+];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.
 /// `sqlite://linekeeper.db` is relative to the working directory,

@@ -4,9 +4,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
 use crate::domain::TokenKind;
+use crate::store::downline::{contains_pattern, downline_bounds};
 use crate::store::{
-    Account, Credential, Cycle, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken,
-    Number, Page, Snapshot, StoreError, Subscription, Tx,
+    Account, Credential, Cycle, DownlineFilter, Grant, HeldNumber, HistoryEntry, NewAccount,
+    NewNumber, NewToken, Number, Page, Relation, Snapshot, StoreError, Subscription, Tx,
 };
 
 pub(super) struct SqliteTx<'c> {
@@ -126,6 +127,44 @@ fn conflict_as(subject: &'static str) -> impl Fn(rusqlite::Error) -> StoreError 
         }
         _ => backend(e),
     }
+}
+
+/// The `WHERE` clause over `accounts a` that selects `of`'s downline as
+/// `filter` narrows it, with its parameters in order. Only fixed SQL
+/// fragments go into the text; every value is a parameter.
+fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    if filter.relation == Some(Relation::Direct) {
+        // The children are exactly `parent_id = of`; `accounts_parent`
+        // (parent_id, id) serves them already in id order.
+        clauses.push("a.parent_id = ?");
+        values.push(Value::Integer(of.id));
+    } else {
+        let (low, high) = downline_bounds(&of.path);
+        clauses.push("a.path > ? AND a.path < ?");
+        values.push(Value::Text(low));
+        values.push(Value::Text(high));
+        if filter.relation == Some(Relation::Indirect) {
+            clauses.push("a.parent_id <> ?");
+            values.push(Value::Integer(of.id));
+        }
+    }
+    if let Some(is_reseller) = filter.is_reseller {
+        clauses.push("a.is_reseller = ?");
+        values.push(Value::Integer(i64::from(is_reseller)));
+    }
+    // SQLite's LIKE folds ASCII case only, which is what the filters promise.
+    if let Some(username) = &filter.username {
+        clauses.push("a.username_key LIKE ? ESCAPE '\\'");
+        values.push(Value::Text(contains_pattern(username)));
+    }
+    if let Some(name) = &filter.name {
+        clauses.push("a.name LIKE ? ESCAPE '\\'");
+        values.push(Value::Text(contains_pattern(name)));
+    }
+    (clauses.join(" AND "), values)
 }
 
 impl Tx for SqliteTx<'_> {
@@ -543,5 +582,49 @@ impl Tx for SqliteTx<'_> {
             grants,
             history,
         })
+    }
+
+    fn downline(
+        &mut self,
+        of: &Account,
+        filter: &DownlineFilter,
+        page: Page,
+    ) -> Result<Vec<Account>, StoreError> {
+        let (clause, mut values) = downline_where(of, filter);
+        // The page's ids come from the index alone (an index entry carries
+        // the rowid); only the page's own rows are then read from the table.
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN \
+             (SELECT a.id FROM accounts a WHERE {clause} ORDER BY a.id LIMIT ? OFFSET ?) \
+             ORDER BY a.id"
+        );
+        values.push(rusqlite::types::Value::Integer(page.limit));
+        values.push(rusqlite::types::Value::Integer(page.offset));
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values), account_row)
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn count_downline(&mut self, of: &Account, filter: &DownlineFilter) -> Result<i64, StoreError> {
+        let (clause, values) = downline_where(of, filter);
+        self.count(
+            &format!("SELECT count(*) FROM accounts a WHERE {clause}"),
+            rusqlite::params_from_iter(values),
+        )
+    }
+
+    fn accounts_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Account>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({marks})");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(ids), account_row)
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
     }
 }

@@ -1,0 +1,339 @@
+//! `POST /api/user/create`, `GET /api/user/list`, `GET /api/user/show`,
+//! `GET /api/user/parents_tree`: a reseller's accounts. Reseller only.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::envelope::{PanelError, success};
+use super::input::{Body, Fields, Reseller, Rid, query_map};
+use super::messages::{Lang, Rule};
+use super::numbers::{paginator, paging_fields};
+use crate::app::AppState;
+use crate::core::CoreError;
+use crate::core::accounts::SubAccountSpec;
+use crate::domain::{NewPassword, PasswordShortfall, Username};
+use crate::store::{Account, DownlineFilter, Page, Relation};
+
+/// `PanelError::from_core`'s reference fields: only the account, as `user_id`.
+const USER_REF: [&str; 4] = ["", "", "user_id", ""];
+
+/// The longest `name_family` and `email` accepted (Laravel's usual `max:255`).
+const MAX_TEXT: usize = 255;
+
+/// The longest username (see `crate::domain::Username`).
+const USERNAME_MAX: usize = 32;
+
+const CREATE_FIELDS: [&str; 6] = [
+    "user_name",
+    "password",
+    "name_family",
+    "mobile_number",
+    "email",
+    "is_reseller",
+];
+
+const LIST_FIELDS: [&str; 6] = [
+    "page",
+    "per_page",
+    "username",
+    "name",
+    "is_reseller",
+    "sub_reseller",
+];
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// An item of the list; `show` replaces `parent` with an object.
+fn item(a: &Account) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("user_id".into(), json!(a.id));
+    m.insert("uname".into(), json!(a.username));
+    m.insert("name".into(), json!(a.name));
+    // Administrators count as resellers here, as in `check_token`.
+    m.insert("is_reseller".into(), json!(yes_no(a.can_manage())));
+    let status = if a.suspended { "suspended" } else { "active" };
+    m.insert("status".into(), json!(status));
+    m.insert("parent".into(), json!(a.parent_id));
+    m.insert("time".into(), json!(a.created_at));
+    m
+}
+
+/// `mobile_number`: an optional `+` and 8 to 15 ASCII digits, as given.
+fn parse_mobile(s: &str) -> Option<String> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.to_owned())
+}
+
+/// `email`: one `@` with text on both sides, and no spaces or control
+/// characters anywhere. Deliverability is not this service's to judge.
+fn parse_email(s: &str) -> Option<String> {
+    let (local, domain) = s.split_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then(|| s.to_owned())
+}
+
+/// An optional string of at most `max` characters.
+fn bounded_text(v: &mut Fields<'_>, name: &str, max: usize) -> Option<String> {
+    let s = v.string(name)?;
+    if s.chars().count() > max {
+        v.fail(name, Rule::MaxLength(max));
+        return None;
+    }
+    Some(s)
+}
+
+/// The 422 of a taken username (`unique` on `user_name`).
+fn username_taken(lang: Lang) -> PanelError {
+    let empty = Map::new();
+    let mut v = Fields::new(lang, &empty);
+    v.fail("user_name", Rule::Unique);
+    match v.finish(&["user_name"]) {
+        Err(e) => e,
+        Ok(()) => PanelError::internal(lang),
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    lang: Lang,
+    Rid(rid): Rid,
+    Reseller(caller): Reseller,
+    Body(body): Body,
+) -> Result<Response, PanelError> {
+    let mut v = Fields::new(lang, &body);
+    v.required("user_name");
+    let username = v.formatted("user_name", Username::parse);
+    v.required("password");
+    let password = match v.string("password").map(|p| NewPassword::parse(&p)) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(shortfalls)) => {
+            // As Laravel's `Password` rule: `min` alone when too short,
+            // otherwise one message per missing class.
+            for shortfall in shortfalls {
+                let rule = match shortfall {
+                    PasswordShortfall::TooShort => Rule::MinLength(NewPassword::MIN_CHARS),
+                    PasswordShortfall::MixedCase => Rule::PasswordMixedCase,
+                    PasswordShortfall::Symbol => Rule::PasswordSymbols,
+                    PasswordShortfall::Number => Rule::PasswordNumbers,
+                };
+                v.fail("password", rule);
+            }
+            None
+        }
+    };
+    let name = bounded_text(&mut v, "name_family", MAX_TEXT);
+    let mobile = v.formatted("mobile_number", parse_mobile);
+    let email = match bounded_text(&mut v, "email", MAX_TEXT) {
+        Some(e) => match parse_email(&e) {
+            Some(e) => Some(e),
+            None => {
+                v.fail("email", Rule::Format);
+                None
+            }
+        },
+        None => None,
+    };
+    let is_reseller = v.boolean("is_reseller").unwrap_or(false);
+    // Reported beside the other fields' errors, as Laravel's `unique` is; the
+    // database's unique index still decides when two creates race.
+    if let Some(u) = &username {
+        let taken = s
+            .core
+            .username_taken(u)
+            .await
+            .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
+        if taken {
+            v.fail("user_name", Rule::Unique);
+        }
+    }
+    v.finish(&CREATE_FIELDS)?;
+    let (Some(username), Some(password)) = (username, password) else {
+        // finish() passed, so both were read; this cannot happen.
+        return Err(PanelError::internal(lang));
+    };
+    let spec = SubAccountSpec {
+        username,
+        password,
+        name,
+        mobile,
+        email,
+        is_reseller,
+    };
+    let account = match s.core.create_beneath(&caller, spec, &rid).await {
+        Ok(a) => a,
+        Err(CoreError::Taken("username")) => return Err(username_taken(lang)),
+        Err(e) => return Err(PanelError::from_core(lang, e, USER_REF)),
+    };
+    Ok(success(lang, json!({"user_id": account.id}), None))
+}
+
+/// `value` if it is one of `allowed`; Laravel's `in` rule otherwise, whose
+/// message is the `exists` one ("The selected :attribute is invalid.").
+fn one_of<'v>(v: &mut Fields<'_>, name: &str, allowed: &[&'v str]) -> Option<&'v str> {
+    let s = v.string(name)?;
+    let found = allowed.iter().copied().find(|a| *a == s);
+    if found.is_none() {
+        v.fail(name, Rule::Exists);
+    }
+    found
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    lang: Lang,
+    Reseller(caller): Reseller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PanelError> {
+    let q = query_map(query.as_deref());
+    let mut v = Fields::new(lang, &q);
+    let (page, per_page) = paging_fields(&mut v);
+    let filter = DownlineFilter {
+        // A filter longer than any value it could match is refused, which
+        // also keeps the LIKE patterns well inside SQLite's limits.
+        username: bounded_text(&mut v, "username", USERNAME_MAX),
+        name: bounded_text(&mut v, "name", MAX_TEXT),
+        is_reseller: one_of(&mut v, "is_reseller", &["yes", "no"]).map(|x| x == "yes"),
+        relation: one_of(&mut v, "sub_reseller", &["0", "1"]).map(|x| match x {
+            "0" => Relation::Direct,
+            _ => Relation::Indirect,
+        }),
+    };
+    v.finish(&LIST_FIELDS)?;
+    let window = Page {
+        offset: (page - 1) * per_page,
+        limit: per_page,
+    };
+    let listing = s
+        .core
+        .downline(&caller, filter, window)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
+    let items: Vec<Value> = listing
+        .items
+        .iter()
+        .map(|a| Value::Object(item(a)))
+        .collect();
+    let meta = paginator(page, per_page, listing.total, items.len());
+    Ok(success(lang, Value::Array(items), Some(meta)))
+}
+
+/// `user_id` from the query: `required` when absent; anything but a
+/// positive integer in plain digits names no account, so it gets the same
+/// `exists` error as an account the caller may not see.
+fn user_id(lang: Lang, query: Option<&str>) -> Result<i64, PanelError> {
+    let q = query_map(query);
+    let mut v = Fields::new(lang, &q);
+    v.required("user_id");
+    let id = v.string("user_id").and_then(|s| {
+        let id = s
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+            .filter(|id| *id > 0);
+        if id.is_none() {
+            v.fail("user_id", Rule::Exists);
+        }
+        id
+    });
+    v.finish(&["user_id"])?;
+    id.ok_or_else(|| PanelError::internal(lang))
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    lang: Lang,
+    Reseller(caller): Reseller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PanelError> {
+    let id = user_id(lang, query.as_deref())?;
+    let view = s
+        .core
+        .show_account(&caller, id)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
+    let mut data = item(&view.account);
+    let parent = view
+        .parent
+        .map(|p| json!({"user_id": p.id, "uname": p.username}));
+    data.insert("parent".into(), parent.unwrap_or(Value::Null));
+    Ok(success(lang, Value::Object(data), None))
+}
+
+pub async fn parents_tree(
+    State(s): State<AppState>,
+    lang: Lang,
+    Reseller(caller): Reseller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PanelError> {
+    let id = user_id(lang, query.as_deref())?;
+    let found = s
+        .core
+        .ancestry(&caller, id)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
+    // As IPPanel's own answer has it: booleans for the two named accounts,
+    // `yes`/`no` in the tree. Administrators count as resellers.
+    let named =
+        |a: &Account| json!({"id": a.id, "username": a.username, "is_reseller": a.can_manage()});
+    let tree: Vec<Value> = found
+        .chain
+        .iter()
+        .map(|a| json!({"id": a.id, "username": a.username, "is_reseller": yes_no(a.can_manage())}))
+        .collect();
+    Ok(success(
+        lang,
+        json!({
+            "selected_user": named(&found.selected),
+            "main_parent": named(&found.root),
+            "tree": tree,
+        }),
+        None,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_email, parse_mobile};
+
+    #[test]
+    fn mobile_numbers() {
+        for good in [
+            "09121234567",
+            "+989121234567",
+            "12345678",
+            "+123456789012345",
+        ] {
+            assert!(parse_mobile(good).is_some(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "+",
+            "1234567",
+            "1234567890123456",
+            "0912 123 4567",
+            "++98912",
+            "۰۹۱۲۱۲۳۴۵۶۷",
+        ] {
+            assert!(parse_mobile(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for good in ["a@b", "first.last+tag@example.co", "کاربر@مثال.ایران"] {
+            assert!(parse_email(good).is_some(), "{good:?}");
+        }
+        for bad in ["", "ab", "@b", "a@", "a@b@c", "a b@c", "a@b\n", "a@@b"] {
+            assert!(parse_email(bad).is_none(), "{bad:?}");
+        }
+    }
+}
