@@ -27,7 +27,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::core::Core;
@@ -348,13 +348,26 @@ fn conflict_reasons(parsed: &Parsed, conflicts: &[ImportConflict]) -> Vec<(usize
         .collect()
 }
 
-/// Shows `progress` of `total` on standard error until `done` is set: a bar
-/// redrawn in place on a terminal, otherwise a line at each 10% step.
-async fn show_progress(progress: Arc<AtomicU64>, total: u64, done: Arc<AtomicBool>) {
+/// Where the import stands, for the progress display.
+const RUNNING: u8 = 0;
+const SUCCEEDED: u8 = 1;
+const FAILED: u8 = 2;
+
+/// Shows `progress` of `total` on standard error until `state` leaves
+/// `RUNNING`: a bar redrawn in place on a terminal, otherwise a line at each
+/// 10% step. A failed import's last step is not drawn: it was rolled back.
+async fn show_progress(progress: Arc<AtomicU64>, total: u64, state: Arc<AtomicU8>) {
     let terminal = std::io::stderr().is_terminal();
     let mut last_step = 0;
     loop {
-        let finished = done.load(Ordering::Acquire);
+        let now = state.load(Ordering::Acquire);
+        let finished = now != RUNNING;
+        if now == FAILED {
+            if terminal {
+                eprintln!();
+            }
+            return;
+        }
         let n = progress.load(Ordering::Relaxed).min(total);
         let percent = n * 100 / total.max(1);
         {
@@ -399,13 +412,14 @@ pub async fn run(core: &Core, data: &[u8], request_id: &str) -> Result<usize, Ve
     }
     let total = parsed.specs.len() as u64;
     let progress = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(AtomicU8::new(RUNNING));
     let shown =
-        (total > 0).then(|| tokio::spawn(show_progress(progress.clone(), total, done.clone())));
+        (total > 0).then(|| tokio::spawn(show_progress(progress.clone(), total, state.clone())));
     let outcome = core
         .import_numbers(parsed.specs.clone(), progress, request_id)
         .await;
-    done.store(true, Ordering::Release);
+    let ended = if outcome.is_ok() { SUCCEEDED } else { FAILED };
+    state.store(ended, Ordering::Release);
     if let Some(task) = shown {
         let _ = task.await;
     }
