@@ -9,9 +9,11 @@ use crate::core::admin::{AccountSpec, NumberSpec};
 use crate::core::{Core, CoreError};
 use crate::domain::{E164, TokenSecret, hex, random_bytes};
 
-/// The credentials the demo prints.
+/// The credentials the demo prints, and the virtual-number face's id of the
+/// pool number its instructions subscribe to (uids are random).
 pub struct World {
     pub accounts: Vec<(String, String, TokenSecret)>,
+    pub vn_uid: String,
 }
 
 fn password() -> String {
@@ -65,6 +67,7 @@ pub async fn seed(core: &Core) -> Result<Option<World>, CoreError> {
         (15, "+61400000003", None),
         (16, "+14155550100", None),
     ];
+    let mut vn_uid = String::new();
     for (id, number, owner) in numbers {
         let Some(e164) = E164::parse(number) else {
             continue;
@@ -76,9 +79,12 @@ pub async fn seed(core: &Core) -> Result<Option<World>, CoreError> {
             yearly_price: 15000,
             ..NumberSpec::new(e164)
         };
-        core.add_number(spec, rid).await?;
+        let added = core.add_number(spec, rid).await?;
+        if number == "+61400000001" {
+            vn_uid = added.uid;
+        }
     }
-    Ok(Some(World { accounts }))
+    Ok(Some(World { accounts, vn_uid }))
 }
 
 /// What to paste into a shell to try the server.
@@ -111,6 +117,22 @@ pub fn instructions(world: &World, addr: SocketAddr) -> String {
          \nThe reseller's numbers:\n\
          curl --location '{base}/api/number/numbers?page=1&per_page=10' \\\n\
          --header 'Authorization: {reseller}'\n"
+    ));
+    let (user, uid) = (key_of("testuser"), &world.vn_uid);
+    let vn = format!("{base}/api/v1/apiClient/virtual-number");
+    out.push_str(&format!(
+        "\nThe virtual-number face, as testuser (postpaid). The pool:\n\
+         curl --location '{vn}/available?country=AU&page=1&limit=10' \\\n\
+         --header 'authorization: Bearer {user}'\n\
+         \nSubscribe to +61400000001 (id {uid}) on postpaid billing:\n\
+         curl --location '{vn}/purchase-postpaid' \\\n\
+         --header 'authorization: Bearer {user}' \\\n\
+         --header 'content-type: application/json' \\\n\
+         --data '{{\"number\": \"{uid}\", \"resubscribe\": false}}'\n\
+         \nThen the seed's unsubscribe, as the seed page shows it:\n\
+         curl --location --request PUT '{vn}/unsubscribe/{uid}' \\\n\
+         --header 'authorization: Bearer {user}' \\\n\
+         --header 'content-type: application/json'\n"
     ));
     out
 }

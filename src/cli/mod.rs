@@ -5,13 +5,15 @@
 //! and no change.
 
 mod demo;
+mod import;
 pub mod output;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::app::{self, DEFAULT_DATABASE_URL, Settings};
@@ -108,6 +110,22 @@ enum AdminCommand {
     CreateKey {
         #[arg(long)]
         username: String,
+    },
+    /// Switches postpaid billing (the virtual-number face's purchase-postpaid)
+    /// for an account; prints {"id", "username", "postpaid"}.
+    SetPostpaid {
+        #[arg(long)]
+        username: String,
+        /// `true` or `false`, spelled exactly so.
+        #[arg(long, action = ArgAction::Set)]
+        enabled: bool,
+    },
+    /// Adds the numbers of a CSV file to the pool, all or nothing; prints
+    /// {"imported": N}. The header row names the columns: number (required),
+    /// operator_id, alias, monthly_price, yearly_price.
+    ImportNumbers {
+        /// The CSV file.
+        file: PathBuf,
     },
 }
 
@@ -221,6 +239,14 @@ async fn admin(args: AdminArgs) -> ExitCode {
             return fail(&e.to_string());
         }
     }
+    // Read the file before opening (and perhaps creating) the database.
+    let import_data = match &args.command {
+        AdminCommand::ImportNumbers { file } => match std::fs::read(file) {
+            Ok(data) => Some(data),
+            Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
+        },
+        _ => None,
+    };
     let core = match open(&args.db.database_url).await {
         Ok(core) => core,
         Err(e) => return fail(&e),
@@ -275,6 +301,30 @@ async fn admin(args: AdminArgs) -> ExitCode {
             .create_key(&username, &rid)
             .await
             .map(|key| println!("{}", key.expose())),
+        AdminCommand::SetPostpaid { username, enabled } => {
+            core.set_postpaid(&username, enabled, &rid).await.map(|a| {
+                print_json(&json!({"id": a.id, "username": a.username, "postpaid": a.postpaid}))
+            })
+        }
+        AdminCommand::ImportNumbers { .. } => {
+            let data = import_data.unwrap_or_default();
+            return match import::run(&core, &data, &rid).await {
+                Ok(n) => {
+                    print_json(&json!({"imported": n}));
+                    ExitCode::SUCCESS
+                }
+                // The reasons, one a line; the last line says what it means.
+                Err(lines) => match lines.split_last() {
+                    Some((last, reasons)) => {
+                        for line in reasons {
+                            eprintln!("{line}");
+                        }
+                        fail(last)
+                    }
+                    None => fail("the import failed"),
+                },
+            };
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

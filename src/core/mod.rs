@@ -3,7 +3,8 @@
 //! Rules are plain functions over `&mut dyn Tx` (one transaction), so both
 //! faces and both backends share them: `grants` holds who may assign what to
 //! whom and the cascade, `subscriptions` the pool, `auth` credentials, `admin`
-//! what the command line does, `invariants` what must always hold. The async
+//! what the command line does, `import` the all-or-nothing bulk import,
+//! `invariants` what must always hold. The async
 //! methods on [`Core`] run a rule in a transaction and answer once it is durable.
 
 pub mod accounts;
@@ -11,6 +12,7 @@ pub mod admin;
 pub mod auth;
 mod error;
 pub mod grants;
+pub mod import;
 pub mod invariants;
 pub mod subscriptions;
 

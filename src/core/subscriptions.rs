@@ -21,11 +21,14 @@ pub fn product_id(number: &str, cycle: Cycle) -> String {
     format!("prod_{}", hex(&digest[..12]))
 }
 
-/// Makes `caller` the owner of an available number.
+/// Makes `caller` the owner of an available number. `uid` is `None` when the
+/// client's id cannot name any number (malformed): that is refused as an
+/// unknown number, but only after the postpaid check, so the order of refusals
+/// does not depend on the id's spelling.
 pub fn subscribe(
     tx: &mut dyn Tx,
     caller_id: i64,
-    uid: &str,
+    uid: Option<&str>,
     cycle: Cycle,
     resubscribe: bool,
     now: i64,
@@ -37,7 +40,11 @@ pub fn subscribe(
     if !postpaid {
         return Err(CoreError::PostpaidDisabled);
     }
-    let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
+    let number = match uid {
+        Some(uid) => tx.number_by_uid(uid)?,
+        None => None,
+    }
+    .ok_or(CoreError::NumberNotFound)?;
     let sub = Subscription {
         owner_id: caller_id,
         cycle,
@@ -117,21 +124,24 @@ pub struct PoolFilter {
 
 impl Core {
     /// `POST /purchase-postpaid`: subscribes the caller for a monthly cycle.
+    /// `uid` is `None` for an id that cannot name a number (see [`subscribe`]).
     pub async fn subscribe_postpaid(
         &self,
         caller: &Caller,
-        uid: &NumberUid,
+        uid: Option<&NumberUid>,
         resubscribe: bool,
         request_id: &str,
     ) -> Result<OwnedNumber, CoreError> {
         let (id, uid, now, rid) = (
             caller.account.id,
-            uid.to_string(),
+            uid.map(NumberUid::to_string),
             self.clock.now(),
             request_id.to_owned(),
         );
         self.store
-            .write(move |tx| subscribe(tx, id, &uid, Cycle::Month, resubscribe, now, &rid))
+            .write(move |tx| {
+                subscribe(tx, id, uid.as_deref(), Cycle::Month, resubscribe, now, &rid)
+            })
             .await
     }
 

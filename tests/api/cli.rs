@@ -528,6 +528,7 @@ impl Drop for Server {
 #[derive(Debug)]
 struct Curl {
     url: String,
+    method: Option<String>,
     headers: Vec<(String, String)>,
     data: Option<String>,
 }
@@ -567,13 +568,15 @@ fn curls(text: &str) -> Vec<Curl> {
         rest = &rest[end..];
         let mut curl = Curl {
             url: String::new(),
+            method: None,
             headers: Vec::new(),
             data: None,
         };
         let mut it = words.into_iter().skip(1);
         while let Some(w) = it.next() {
             match w.as_str() {
-                "--location" => curl.url = it.next().unwrap(),
+                // A flag (follow redirects); the URL is the bare word.
+                "--location" => {}
                 "--header" => {
                     let h = it.next().unwrap();
                     let (k, v) = h.split_once(':').unwrap();
@@ -581,6 +584,8 @@ fn curls(text: &str) -> Vec<Curl> {
                         .push((k.trim().to_owned(), v.trim().to_owned()));
                 }
                 "--data" => curl.data = Some(it.next().unwrap()),
+                "--request" => curl.method = Some(it.next().unwrap()),
+                url if !url.starts_with('-') && curl.url.is_empty() => curl.url = url.to_owned(),
                 other => panic!("unexpected word {other:?} in a curl command"),
             }
         }
@@ -599,10 +604,11 @@ async fn replay(addr: SocketAddr, curl: &Curl) -> (u16, Value) {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let (method, body) = match &curl.data {
+    let (default, body) = match &curl.data {
         Some(d) => ("POST", d.as_bytes()),
         None => ("GET", &b""[..]),
     };
+    let method = curl.method.as_deref().unwrap_or(default);
     let res = HttpClient::new(addr)
         .request(method, path, &headers, body)
         .await
@@ -634,8 +640,9 @@ async fn serve_demo_prints_commands_that_work_and_seeds_only_an_empty_database()
     );
     let reseller_key = accounts[1][2];
 
-    let commands = curls(&text);
-    assert_eq!(commands.len(), 3, "{text}\n{commands:?}");
+    let all = curls(&text);
+    assert_eq!(all.len(), 6, "{text}\n{all:?}");
+    let (commands, vn) = all.split_at(3);
     let paths: Vec<&str> = commands
         .iter()
         .map(|c| c.url.rsplit_once(&addr.to_string()).unwrap().1)
@@ -644,7 +651,17 @@ async fn serve_demo_prints_commands_that_work_and_seeds_only_an_empty_database()
         paths,
         [ASSIGN, UNASSIGN, "/api/number/numbers?page=1&per_page=10"]
     );
-    for c in &commands {
+    // The virtual-number face: the pool lists, the subscription succeeds, and
+    // the seed's unsubscribe answers exactly as the seed page shows.
+    assert_eq!(replay(addr, &vn[0]).await.0, 200);
+    assert_eq!(replay(addr, &vn[1]).await.0, 200);
+    let seed_unsubscribed = json!({"app_type": "web", "app_version": "1.0", "maintainence": 0,
+        "new_version": 0, "force_update": 0, "invalid_token": 0, "refresh_token": "",
+        "show_message": 1, "is_enc": false, "status": true,
+        "message": "Virtual number has been unsubscribed successfully.", "message_type": "toast",
+        "data": {}, "error": {}});
+    assert_eq!(replay(addr, &vn[2]).await, (200, seed_unsubscribed));
+    for c in commands {
         assert!(
             c.headers
                 .contains(&("Authorization".into(), reseller_key.into())),

@@ -20,6 +20,8 @@ pub const T0: i64 = 1_767_225_600;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The `sqlite://` URL of this app's database, for running the CLI on it.
+    pub database_url: String,
     pub core: Core,
     pub clock: Arc<ManualClock>,
     client: Mutex<HttpClient>,
@@ -37,7 +39,7 @@ impl TestApp {
         let url = format!("sqlite://{}", dir.join("test.db").display());
         let clock = Arc::new(ManualClock::new(T0));
         let settings = Settings {
-            database_url: url,
+            database_url: url.clone(),
             store: StoreOptions {
                 readers: 2,
                 ..StoreOptions::default()
@@ -62,6 +64,7 @@ impl TestApp {
         });
         TestApp {
             addr,
+            database_url: url,
             core,
             clock,
             client: Mutex::new(HttpClient::new(addr)),

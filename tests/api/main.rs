@@ -1,5 +1,6 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
 mod cli;
+mod cli_admin;
 mod expect;
 mod helpers;
 mod panel_auth;
@@ -11,3 +12,8 @@ mod panel_property;
 mod panel_refs;
 mod panel_seed;
 mod panel_users;
+mod vn_auth;
+mod vn_common;
+mod vn_lists;
+mod vn_purchase;
+mod vn_unsubscribe;

@@ -1,9 +1,40 @@
-//! The virtual-number face, compatible with Cellcast's API.
+//! The virtual-number face, compatible with Cellcast's API: every route under
+//! `/api/v1/apiClient/virtual-number`, the original's success envelope and
+//! `{"code", "message", "stack"}` failures, Joi-worded validation.
+//!
+//! `envelope` has both envelopes and the mapping of the core's refusals,
+//! `input` authentication, the body and query readers, `messages` every text,
+//! and `numbers` the routes. Like the Express service it mirrors, every route
+//! also answers with a trailing slash, and any other path or method under the
+//! prefix is 404 `Not found` in this face's format.
+
+mod envelope;
+mod input;
+mod messages;
+mod numbers;
 
 use axum::Router;
+use axum::routing::{MethodRouter, any, get, post, put};
 
 use crate::app::AppState;
 
+/// Where the face lives.
+pub const PREFIX: &str = "/api/v1/apiClient/virtual-number";
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let served: [(&str, MethodRouter<AppState>); 5] = [
+        ("", get(numbers::owned)),
+        ("/available", get(numbers::available)),
+        ("/unsubscribe/{id}", put(numbers::unsubscribe)),
+        ("/purchase-postpaid", post(numbers::purchase_postpaid)),
+        ("/purchase", post(numbers::purchase)),
+    ];
+    let mut router = Router::new();
+    for (path, method) in served {
+        let method = method.fallback(numbers::not_found);
+        router = router
+            .route(&format!("{PREFIX}{path}"), method.clone())
+            .route(&format!("{PREFIX}{path}/"), method);
+    }
+    router.route(&format!("{PREFIX}/{{*rest}}"), any(numbers::not_found))
 }

@@ -92,13 +92,17 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
     // WAL lets readers work beside the writer; synchronous=FULL makes every
     // commit durable before it is answered; busy_timeout covers the admin CLI
-    // writing while the server runs.
+    // writing while the server runs. Every write job runs in a savepoint, so
+    // each statement keeps a statement journal and the job a sub-journal; kept
+    // in memory (temp_store) they cost no file writes, where on disk they cost
+    // several writes per row (1.1 million for a 100,000-number import).
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 10000;
-         PRAGMA cache_size = -16000;",
+         PRAGMA cache_size = -16000;
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(backend)?;
     if read_only {

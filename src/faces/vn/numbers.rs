@@ -1,0 +1,235 @@
+//! The routes: `PUT /unsubscribe/:id` (the seed), `GET /available`, `GET /`,
+//! `POST /purchase-postpaid` and `POST /purchase`.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use serde::Serialize;
+
+use super::envelope::{Empty, VnError, success};
+use super::input::{Authed, Check, JsonBody, Query, Rid};
+use super::messages;
+use crate::app::AppState;
+use crate::core::subscriptions::product_id;
+use crate::core::{OwnedNumber, PoolFilter};
+use crate::domain::{NumberUid, iso8601_utc};
+use crate::store::{Cycle, Number, Page};
+
+/// A number in the pool, as `/available` lists it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AvailableItem {
+    #[serde(rename = "_id")]
+    id: String,
+    number: String,
+    country: String,
+    monthly_price: i64,
+    yearly_price: i64,
+    monthly_product_id: String,
+    yearly_product_id: String,
+}
+
+impl From<Number> for AvailableItem {
+    fn from(n: Number) -> AvailableItem {
+        AvailableItem {
+            monthly_product_id: product_id(&n.number, Cycle::Month),
+            yearly_product_id: product_id(&n.number, Cycle::Year),
+            id: n.uid,
+            number: n.number,
+            country: n.country,
+            monthly_price: n.monthly_price,
+            yearly_price: n.yearly_price,
+        }
+    }
+}
+
+/// One of the caller's numbers, as `GET /` lists it and `purchase-postpaid`
+/// answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OwnedItem {
+    #[serde(rename = "_id")]
+    id: String,
+    number: String,
+    country: String,
+    recurring_time: &'static str,
+    resubscribe: bool,
+    subscribed_at: String,
+    assigned_to: i64,
+}
+
+impl OwnedItem {
+    fn new(o: OwnedNumber) -> Result<OwnedItem, VnError> {
+        // The store lists only subscribed numbers as owned; one without its
+        // terms would be a broken row, not something a client did.
+        let Some(sub) = o.number.subscription else {
+            return Err(VnError::internal(&format!(
+                "owned number {} has no subscription",
+                o.number.id
+            )));
+        };
+        Ok(OwnedItem {
+            id: o.number.uid,
+            number: o.number.number,
+            country: o.number.country,
+            recurring_time: sub.cycle.as_str(),
+            resubscribe: sub.resubscribe,
+            subscribed_at: iso8601_utc(sub.subscribed_at),
+            assigned_to: o.assigned_to,
+        })
+    }
+}
+
+/// `data` of both lists.
+#[derive(Serialize)]
+struct ListData<T> {
+    items: Vec<T>,
+    page: i64,
+    limit: i64,
+    total: i64,
+}
+
+/// The largest `page`: beyond it a JavaScript number is no longer exact, and
+/// `(page - 1) * limit` still fits 64 bits.
+const MAX_PAGE: i64 = 9_007_199_254_740_991;
+
+/// Reads `page` (≥ 1, default 1) and `limit` (1..=100, default 10).
+fn paging(check: &mut Check, q: &Query) -> (i64, i64, Page) {
+    let page = check.integer(q, "page", 1, 1, MAX_PAGE);
+    let limit = check.integer(q, "limit", 10, 1, 100);
+    let window = Page {
+        offset: (page - 1) * limit,
+        limit,
+    };
+    (page, limit, window)
+}
+
+/// The id in the path, if it can name a number at all. A path that does not
+/// decode is as unknown as a well-formed id that names nothing.
+fn path_uid(id: Result<Path<String>, PathRejection>) -> Option<NumberUid> {
+    id.ok().and_then(|Path(id)| NumberUid::parse(&id))
+}
+
+/// `PUT /unsubscribe/:id`: any body is ignored.
+pub async fn unsubscribe(
+    State(s): State<AppState>,
+    Rid(rid): Rid,
+    Authed(caller): Authed,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, VnError> {
+    let uid = path_uid(id).ok_or_else(VnError::number_not_found)?;
+    s.core.unsubscribe(&caller, &uid, &rid).await?;
+    Ok(success(messages::UNSUBSCRIBED, Empty {}))
+}
+
+fn is_alpha2(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `GET /available?country=AU&pattern=04&page=1&limit=10`.
+pub async fn available(
+    State(s): State<AppState>,
+    Authed(_caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, VnError> {
+    let q = Query::parse(raw.as_deref());
+    let mut check = Check::new();
+    let country = check.matching(&q, "country", "/^[A-Za-z]{2}$/", is_alpha2);
+    let pattern = check.matching(&q, "pattern", "/^[0-9]+$/", is_digits);
+    let (page, limit, window) = paging(&mut check, &q);
+    check.finish()?;
+    let filter = PoolFilter {
+        country: country.map(|c| c.to_ascii_uppercase()),
+        pattern,
+    };
+    let listing = s.core.pool(filter, window).await?;
+    let data = ListData {
+        items: listing.items.into_iter().map(AvailableItem::from).collect(),
+        page,
+        limit,
+        total: listing.total,
+    };
+    Ok(success(messages::LISTED, data))
+}
+
+/// `GET /?page=1&limit=10`: the caller's own subscriptions.
+pub async fn owned(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, VnError> {
+    let q = Query::parse(raw.as_deref());
+    let mut check = Check::new();
+    let (page, limit, window) = paging(&mut check, &q);
+    check.finish()?;
+    let listing = s.core.owned(&caller, window).await?;
+    let items = listing
+        .items
+        .into_iter()
+        .map(OwnedItem::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = ListData {
+        items,
+        page,
+        limit,
+        total: listing.total,
+    };
+    Ok(success(messages::LISTED, data))
+}
+
+/// `POST /purchase-postpaid`: `number` (uid), `resubscribe` (default false).
+pub async fn purchase_postpaid(
+    State(s): State<AppState>,
+    Rid(rid): Rid,
+    Authed(caller): Authed,
+    JsonBody(body): JsonBody,
+) -> Result<Response, VnError> {
+    let mut check = Check::new();
+    let number = check.string(&body, "number", true);
+    let resubscribe = check.boolean(&body, "resubscribe");
+    check.finish()?;
+    // A malformed id still goes to the core, which refuses a caller without
+    // postpaid (403) before it looks for the number (404).
+    let uid = number.as_deref().and_then(NumberUid::parse);
+    let owned = s
+        .core
+        .subscribe_postpaid(&caller, uid.as_ref(), resubscribe.unwrap_or(false), &rid)
+        .await?;
+    Ok(success(messages::PURCHASED, OwnedItem::new(owned)?))
+}
+
+/// `POST /purchase`: validated like a real purchase, then refused, since
+/// linekeeper takes no card or BECS payments. It never changes anything.
+pub async fn purchase(
+    State(s): State<AppState>,
+    Authed(_caller): Authed,
+    JsonBody(body): JsonBody,
+) -> Result<Response, VnError> {
+    let mut check = Check::new();
+    let product = check.string(&body, "product", true);
+    let number = check.string(&body, "number", true);
+    let cycle = check.one_of(&body, "recurring_time", &["month", "year"]);
+    let _resubscribe = check.boolean(&body, "resubscribe");
+    check.finish()?;
+    let (Some(product), Some(number), Some(cycle)) =
+        (product, number, cycle.and_then(Cycle::parse))
+    else {
+        // `finish` passed, so every required field was read: this is a bug.
+        return Err(VnError::internal(
+            &"purchase fields missing after validation",
+        ));
+    };
+    let uid = NumberUid::parse(&number).ok_or_else(VnError::number_not_found)?;
+    s.core.check_purchase(&uid, cycle, &product).await?;
+    Err(VnError::bad_request(messages::CARD_REFUSED))
+}
+
+/// Any other path under the face, or a method a route does not serve: the
+/// original's catch-all answers 404 `Not found` for both.
+pub async fn not_found() -> VnError {
+    VnError::route_not_found()
+}
