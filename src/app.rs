@@ -63,6 +63,7 @@ pub fn router(core: Core) -> Router {
     let state = AppState { core };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .merge(crate::faces::panel::routes())
         .merge(crate::faces::vn::routes())
         .with_state(state)
@@ -84,6 +85,17 @@ pub async fn launch(
 /// Liveness: a fixed answer, no authentication, no database.
 async fn healthz() -> Response {
     ([("content-type", "application/json")], r#"{"status":"ok"}"#).into_response()
+}
+
+/// Prometheus text format. Kept to what the store itself counts for now.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = format!(
+        "# HELP linekeeper_store_retries_total Transactions run again after a serialization failure or deadlock.\n\
+         # TYPE linekeeper_store_retries_total counter\n\
+         linekeeper_store_retries_total {}\n",
+        state.core.store().retries()
+    );
+    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn request_id(mut req: Request, next: Next) -> Response {

@@ -6,6 +6,7 @@
 
 mod demo;
 pub mod output;
+pub mod stress;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use crate::app::{self, DEFAULT_DATABASE_URL, Settings};
 use crate::core::Core;
 use crate::core::admin::{AccountSpec, NumberSpec};
 use crate::domain::{E164, SystemClock};
+use crate::store::StoreOptions;
 use output::print_json;
 
 #[derive(Parser)]
@@ -37,6 +39,53 @@ enum Command {
     Serve(ServeArgs),
     /// Administrative commands; they work while the server is running.
     Admin(AdminArgs),
+    /// Concurrent random operations against running servers, then an
+    /// invariant check of the database; exits non-zero on any violation.
+    Stress(StressArgs),
+}
+
+#[derive(Args)]
+struct StressArgs {
+    /// The servers, comma-separated (http://HOST:PORT or HOST:PORT; loopback only).
+    #[arg(long, value_delimiter = ',', required = true)]
+    url: Vec<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Operations in all.
+    #[arg(long, default_value_t = 5000)]
+    ops: usize,
+    /// Seed of the world and of every client's operations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The servers' database, where the world is built and the invariants checked.
+    #[command(flatten)]
+    db: Db,
+}
+
+/// Store tuning for `serve`.
+#[derive(Args)]
+struct Tuning {
+    /// Reader threads (SQLite) or connections (PostgreSQL) per process.
+    #[arg(long, env = "LINEKEEPER_POOL_SIZE", default_value_t = 4)]
+    pool_size: usize,
+    /// PostgreSQL statement timeout, in milliseconds.
+    #[arg(long, env = "LINEKEEPER_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    statement_timeout_ms: u64,
+    /// How often a transaction is retried after a serialization failure or deadlock.
+    #[arg(long, env = "LINEKEEPER_MAX_RETRIES", default_value_t = 10)]
+    max_retries: u32,
+}
+
+impl Tuning {
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            readers: self.pool_size.max(1),
+            statement_timeout_ms: self.statement_timeout_ms,
+            max_retries: self.max_retries,
+            ..StoreOptions::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -56,6 +105,8 @@ struct ServeArgs {
     demo: bool,
     #[command(flatten)]
     db: Db,
+    #[command(flatten)]
+    tuning: Tuning,
 }
 
 #[derive(Args)]
@@ -125,6 +176,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Admin(args) => admin(args).await,
+            Command::Stress(args) => stress(args).await,
         }
     })
 }
@@ -135,10 +187,14 @@ fn fail(message: &str) -> ExitCode {
 }
 
 async fn open(url: &str) -> Result<Core, String> {
+    open_with(url, StoreOptions::default()).await
+}
+
+async fn open_with(url: &str, store: StoreOptions) -> Result<Core, String> {
     let settings = Settings {
         database_url: url.to_owned(),
+        store,
         clock: Arc::new(SystemClock),
-        ..Settings::default()
     };
     tokio::task::spawn_blocking(move || app::open(&settings))
         .await
@@ -153,7 +209,7 @@ fn cli_request_id() -> String {
 
 async fn serve(args: ServeArgs) -> ExitCode {
     init_tracing();
-    let core = match open(&args.db.database_url).await {
+    let core = match open_with(&args.db.database_url, args.tuning.options()).await {
         Ok(core) => core,
         Err(e) => return fail(&e),
     };
@@ -260,6 +316,54 @@ async fn admin(args: AdminArgs) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn stress(args: StressArgs) -> ExitCode {
+    let mut servers = Vec::new();
+    for url in &args.url {
+        let hostport = url
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        match hostport.parse::<SocketAddr>() {
+            // Load goes only to this machine.
+            Ok(addr) if addr.ip().is_loopback() => servers.push(addr),
+            Ok(addr) => {
+                return fail(&format!(
+                    "refusing to load {addr}: stress only targets loopback addresses"
+                ));
+            }
+            Err(_) => {
+                return fail(&format!(
+                    "bad --url {url:?}: expected http://127.0.0.1:PORT"
+                ));
+            }
+        }
+    }
+    if args.clients == 0 || args.ops == 0 {
+        return fail("--clients and --ops must be at least 1");
+    }
+    let core = match open(&args.db.database_url).await {
+        Ok(core) => core,
+        Err(e) => return fail(&e),
+    };
+    let plan = stress::Plan {
+        servers,
+        clients: args.clients,
+        ops: args.ops,
+        seed: args.seed,
+    };
+    match stress::run(&core, &plan).await {
+        Ok((report, ok)) => {
+            print_json(&report);
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&e),
     }
 }
 

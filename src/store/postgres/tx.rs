@@ -549,19 +549,22 @@ impl Tx for PgTx<'_, '_> {
             .iter()
             .map(grant_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let history = self
+        let (history, request_ids): (Vec<_>, Vec<_>) = self
             .all(
-                "SELECT action, number_id, account_id FROM history ORDER BY id",
+                "SELECT action, number_id, account_id, request_id FROM history ORDER BY id",
                 &[],
             )?
             .iter()
-            .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .map(|r| Ok(((get(r, 0)?, get(r, 1)?, get(r, 2)?), get(r, 3)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?
+            .into_iter()
+            .unzip();
         Ok(Snapshot {
             accounts,
             numbers,
             grants,
             history,
+            request_ids,
         })
     }
 }
