@@ -2,3 +2,4 @@
 mod crash;
 mod helpers;
 mod panel_numbers;
+mod races;
