@@ -15,7 +15,6 @@ use std::time::Duration;
 use linekeeper::client::HttpClient;
 use serde_json::json;
 
-
 /// Starts `linekeeper serve` on the app's database; waits until it listens.
 fn start_server(database_url: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_linekeeper"))

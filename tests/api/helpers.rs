@@ -117,6 +117,7 @@ impl TestApp {
                 ..StoreOptions::default()
             },
             clock: clock.clone(),
+            ..Settings::default()
         };
         let core = tokio::task::spawn_blocking(move || app::open(&settings))
             .await
