@@ -23,6 +23,8 @@ pub struct Settings {
     pub database_url: String,
     pub store: StoreOptions,
     pub clock: Arc<dyn Clock>,
+    /// How long a process trusts a credential it read (see `core::credentials`).
+    pub auth_cache_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -31,6 +33,7 @@ impl Default for Settings {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             store: StoreOptions::default(),
             clock: Arc::new(SystemClock),
+            auth_cache_ttl: crate::core::AUTH_CACHE_TTL,
         }
     }
 }
@@ -55,7 +58,9 @@ pub struct RequestId(pub String);
 /// async threads, or before serving).
 pub fn open(settings: &Settings) -> Result<Core, StoreError> {
     let store = Store::open(&settings.database_url, &settings.store)?;
-    Core::new(store, settings.clock.clone()).map_err(|e| StoreError::Backend(e.to_string()))
+    Core::new(store, settings.clock.clone())
+        .map(|core| core.with_auth_cache_ttl(settings.auth_cache_ttl))
+        .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 /// The whole router.
@@ -63,6 +68,7 @@ pub fn router(core: Core) -> Router {
     let state = AppState { core };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .merge(crate::faces::panel::routes())
         .merge(crate::faces::vn::routes())
         .with_state(state)
@@ -86,10 +92,34 @@ async fn healthz() -> Response {
     ([("content-type", "application/json")], r#"{"status":"ok"}"#).into_response()
 }
 
+/// Prometheus text format. Kept to what the store itself counts for now.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = format!(
+        "# HELP linekeeper_store_retries_total Transactions run again after a serialization failure or deadlock.\n\
+         # TYPE linekeeper_store_retries_total counter\n\
+         linekeeper_store_retries_total {}\n",
+        state.core.store().retries()
+    );
+    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Request ids: a random prefix per process and a counter, unique across
+/// instances and restarts without a system call per request.
+fn next_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 6];
+        crate::domain::random_bytes(&mut bytes);
+        crate::domain::hex(&bytes)
+    });
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 async fn request_id(mut req: Request, next: Next) -> Response {
-    let mut bytes = [0u8; 8];
-    crate::domain::random_bytes(&mut bytes);
-    let id = crate::domain::hex(&bytes);
+    let id = next_request_id();
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut res = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -52,21 +52,25 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<HttpResponse> {
-        let mut head = format!(
+        // One buffer, one write: a request leaves in one segment.
+        let mut request = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
             self.addr,
             body.len()
-        );
+        )
+        .into_bytes();
         for (name, value) in headers {
-            head.push_str(name);
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
+            request.extend_from_slice(name.as_bytes());
+            request.extend_from_slice(b": ");
+            request.extend_from_slice(value.as_bytes());
+            request.extend_from_slice(b"\r\n");
         }
-        head.push_str("\r\n");
-        // A kept-alive connection may have been closed by the server; retry
-        // once on a fresh one (our requests are only retried before any byte
-        // of an answer arrived).
+        request.extend_from_slice(b"\r\n");
+        request.extend_from_slice(body);
+        // A kept-alive connection may have been closed by the server while
+        // idle; then the request is sent again once on a fresh connection.
+        // Only a connection that closed without a byte of answer is retried,
+        // never one that failed mid-answer (the request may have been done).
         for attempt in 0..2 {
             let fresh = self.conn.is_none();
             if fresh {
@@ -79,8 +83,7 @@ impl HttpClient {
                 .as_mut()
                 .ok_or_else(|| std::io::Error::other("no connection"))?;
             let sent = async {
-                conn.get_mut().write_all(head.as_bytes()).await?;
-                conn.get_mut().write_all(body).await?;
+                conn.get_mut().write_all(&request).await?;
                 read_response(conn).await
             }
             .await;
@@ -93,7 +96,11 @@ impl HttpClient {
                 }
                 Err(e) => {
                     self.conn = None;
-                    if fresh || attempt == 1 {
+                    let unanswered = matches!(
+                        e.kind(),
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe
+                    );
+                    if fresh || attempt == 1 || !unanswered {
                         return Err(e);
                     }
                 }

@@ -4,9 +4,11 @@
 //! alone), and bad arguments get a message on standard error, a non-zero exit
 //! and no change.
 
+pub mod bench;
 mod demo;
 mod import;
 pub mod output;
+pub mod stress;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use crate::app::{self, DEFAULT_DATABASE_URL, Settings};
 use crate::core::Core;
 use crate::core::admin::{AccountSpec, NumberSpec};
 use crate::domain::{E164, SystemClock};
+use crate::store::StoreOptions;
 use output::print_json;
 
 #[derive(Parser)]
@@ -39,6 +42,86 @@ enum Command {
     Serve(ServeArgs),
     /// Administrative commands; they work while the server is running.
     Admin(AdminArgs),
+    /// Concurrent random operations against running servers, then an
+    /// invariant check of the database; exits non-zero on any violation.
+    Stress(StressArgs),
+    /// Seeds a temporary database, starts a server on it and measures each
+    /// scenario against the server's own ceiling (loopback only).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A PostgreSQL server to bench on (a fresh database is created on it and
+    /// dropped afterwards); without it, a temporary SQLite database.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Numbers in the world (60% owned, 40% in the pool).
+    #[arg(long, default_value_t = 100_000)]
+    numbers: usize,
+    /// Accounts in the world.
+    #[arg(long, default_value_t = 10_000)]
+    accounts: usize,
+    /// Levels of the reseller tree.
+    #[arg(long, default_value_t = 8)]
+    depth: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StressArgs {
+    /// The servers, comma-separated (http://HOST:PORT or HOST:PORT; loopback only).
+    #[arg(long, value_delimiter = ',', required = true)]
+    url: Vec<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Operations in all.
+    #[arg(long, default_value_t = 5000)]
+    ops: usize,
+    /// Seed of the world and of every client's operations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The servers' database, where the world is built and the invariants checked.
+    #[command(flatten)]
+    db: Db,
+}
+
+/// Store tuning for `serve`.
+#[derive(Args)]
+struct Tuning {
+    /// Reader threads (SQLite) or connections (PostgreSQL) per process.
+    #[arg(long, env = "LINEKEEPER_POOL_SIZE", default_value_t = 4)]
+    pool_size: usize,
+    /// PostgreSQL statement timeout, in milliseconds.
+    #[arg(long, env = "LINEKEEPER_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    statement_timeout_ms: u64,
+    /// How often a transaction is retried after a serialization failure or deadlock.
+    #[arg(long, env = "LINEKEEPER_MAX_RETRIES", default_value_t = 10)]
+    max_retries: u32,
+    /// Seconds a process trusts a credential it read (revocations made by
+    /// another instance take effect within this time); 0 turns it off.
+    #[arg(long, env = "LINEKEEPER_AUTH_CACHE_TTL_SECS", default_value_t = 5)]
+    auth_cache_ttl_secs: u64,
+}
+
+impl Tuning {
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            readers: self.pool_size.max(1),
+            statement_timeout_ms: self.statement_timeout_ms,
+            max_retries: self.max_retries,
+            ..StoreOptions::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -58,6 +141,8 @@ struct ServeArgs {
     demo: bool,
     #[command(flatten)]
     db: Db,
+    #[command(flatten)]
+    tuning: Tuning,
 }
 
 #[derive(Args)]
@@ -143,6 +228,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Admin(args) => admin(args).await,
+            Command::Stress(args) => stress(args).await,
+            Command::Bench(args) => run_bench(args).await,
         }
     })
 }
@@ -153,8 +240,13 @@ fn fail(message: &str) -> ExitCode {
 }
 
 async fn open(url: &str) -> Result<Core, String> {
+    open_with(url, StoreOptions::default()).await
+}
+
+async fn open_with(url: &str, store: StoreOptions) -> Result<Core, String> {
     let settings = Settings {
         database_url: url.to_owned(),
+        store,
         clock: Arc::new(SystemClock),
         ..Settings::default()
     };
@@ -171,8 +263,10 @@ fn cli_request_id() -> String {
 
 async fn serve(args: ServeArgs) -> ExitCode {
     init_tracing();
-    let core = match open(&args.db.database_url).await {
-        Ok(core) => core,
+    let core = match open_with(&args.db.database_url, args.tuning.options()).await {
+        Ok(core) => core.with_auth_cache_ttl(std::time::Duration::from_secs(
+            args.tuning.auth_cache_ttl_secs,
+        )),
         Err(e) => return fail(&e),
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -330,6 +424,175 @@ async fn admin(args: AdminArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }
+}
+
+async fn stress(args: StressArgs) -> ExitCode {
+    let mut servers = Vec::new();
+    for url in &args.url {
+        let hostport = url
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        match hostport.parse::<SocketAddr>() {
+            // Load goes only to this machine.
+            Ok(addr) if addr.ip().is_loopback() => servers.push(addr),
+            Ok(addr) => {
+                return fail(&format!(
+                    "refusing to load {addr}: stress only targets loopback addresses"
+                ));
+            }
+            Err(_) => {
+                return fail(&format!(
+                    "bad --url {url:?}: expected http://127.0.0.1:PORT"
+                ));
+            }
+        }
+    }
+    if args.clients == 0 || args.ops == 0 {
+        return fail("--clients and --ops must be at least 1");
+    }
+    let core = match open(&args.db.database_url).await {
+        Ok(core) => core,
+        Err(e) => return fail(&e),
+    };
+    let plan = stress::Plan {
+        servers,
+        clients: args.clients,
+        ops: args.ops,
+        seed: args.seed,
+    };
+    match stress::run(&core, &plan).await {
+        Ok((report, ok)) => {
+            print_json(&report);
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run_bench(args: BenchArgs) -> ExitCode {
+    if args.connections == 0
+        || args.numbers == 0
+        || args.accounts < 2
+        || args.depth < 2
+        || args.duration <= 0.0
+    {
+        return fail(
+            "--connections and --numbers must be at least 1, --accounts and --depth at least 2, --duration positive",
+        );
+    }
+    let mut tag = [0u8; 6];
+    crate::domain::random_bytes(&mut tag);
+    let tag = crate::domain::hex(&tag);
+    let dir = std::env::temp_dir().join(format!("linekeeper-bench-{tag}"));
+    // (database URL for the bench, PostgreSQL server and database to drop after)
+    let (url, pg) = match &args.database_url {
+        None => {
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                return fail(&format!("cannot create {}: {e}", dir.display()));
+            }
+            (format!("sqlite://{}", dir.join("bench.db").display()), None)
+        }
+        Some(server) if crate::store::postgres::is_postgres_url(server) => {
+            let name = format!("lk_bench_{tag}");
+            if let Err(e) = pg_admin(server, &format!("CREATE DATABASE {name}")).await {
+                return fail(&format!("cannot create a bench database on {server}: {e}"));
+            }
+            (
+                bench_database_url(server, &name),
+                Some((server.clone(), name)),
+            )
+        }
+        Some(other) => {
+            return fail(&format!(
+                "bench takes a postgres:// URL (or none, for SQLite), not {other:?}"
+            ));
+        }
+    };
+    let plan = bench::Plan {
+        duration: std::time::Duration::from_secs_f64(args.duration),
+        connections: args.connections,
+        numbers: args.numbers,
+        accounts: args.accounts,
+        depth: args.depth,
+    };
+    let outcome = bench_on(&url, &plan, args.json).await;
+    if let Some((server, name)) = pg {
+        let _ = pg_admin(
+            &server,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    match outcome {
+        Ok((text, clean)) => {
+            println!("{text}");
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                fail("some requests failed (see the errors column)")
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, bool), String> {
+    let core = open(url).await?;
+    let started = std::time::Instant::now();
+    let world = std::sync::Arc::new(bench::seed(&core, plan).await?);
+    eprintln!(
+        "seeded {} numbers, {} accounts, {} grants in {:.1} s",
+        plan.numbers,
+        plan.accounts,
+        world.grants,
+        started.elapsed().as_secs_f64()
+    );
+    let server = bench::Server::start(url)?;
+    let mut figures = Vec::new();
+    for scenario in bench::Scenario::ALL {
+        let f = bench::measure(world.clone(), scenario, server.addr, plan).await;
+        eprintln!(
+            "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}",
+            f.name, f.rps, f.p99_ms, f.errors
+        );
+        figures.push(f);
+    }
+    let rss = server.peak_rss_mb();
+    drop(server);
+    let clean = figures.iter().all(|f| f.errors == 0);
+    Ok((bench::report(&figures, rss, json), clean))
+}
+
+/// Runs one statement on a PostgreSQL server (database administration).
+async fn pg_admin(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut client =
+            postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        client.batch_execute(&sql).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// `url` naming database `name` on the same server.
+fn bench_database_url(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map(|(b, q)| (b, format!("?{q}")))
+        .unwrap_or((url, String::new()));
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = base[scheme_end..]
+        .find('/')
+        .map(|i| &base[..scheme_end + i])
+        .unwrap_or(base);
+    format!("{root}/{name}{query}")
 }
 
 fn init_tracing() {

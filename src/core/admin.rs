@@ -107,6 +107,11 @@ impl Core {
     ) -> Result<Account, CoreError> {
         let username = spec.check()?;
         let password = spec.password.clone();
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| CoreError::Store(crate::store::StoreError::Unavailable))?;
         let password_hash =
             tokio::task::spawn_blocking(move || super::auth::hash_password(&password))
                 .await
@@ -230,7 +235,8 @@ impl Core {
         request_id: &str,
     ) -> Result<Account, CoreError> {
         let (name, now, rid) = (username.to_owned(), self.clock.now(), request_id.to_owned());
-        self.store
+        let account = self
+            .store
             .write(move |tx| {
                 let account = account_named(tx, &name)?;
                 tx.set_suspended(account.id, suspended)?;
@@ -244,12 +250,14 @@ impl Core {
                     Some(account.id),
                     &detail,
                 ))?;
-                Ok(Account {
+                Ok::<_, CoreError>(Account {
                     suspended,
                     ..account
                 })
             })
-            .await
+            .await?;
+        self.credentials.forget_account(account.id);
+        Ok(account)
     }
 }
 

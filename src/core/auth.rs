@@ -35,13 +35,20 @@ impl Core {
     pub async fn authenticate(&self, presented: &str) -> Result<Caller, AuthError> {
         let digest = TokenSecret::from_presented(presented).digest();
         let now = self.clock.now();
-        let lookup = digest.clone();
-        let credential = self
-            .store
-            .read(move |tx| tx.credential(&lookup).map_err(AuthError::from))
-            .await?;
-        let Some(c) = credential else {
-            return Err(AuthError::Invalid);
+        let c = match self.credentials.get(&digest) {
+            Some(c) => c,
+            None => {
+                let lookup = digest.clone();
+                let credential = self
+                    .store
+                    .read(move |tx| tx.credential(&lookup).map_err(AuthError::from))
+                    .await?;
+                let Some(c) = credential else {
+                    return Err(AuthError::Invalid);
+                };
+                self.credentials.put(digest.clone(), c.clone());
+                c
+            }
         };
         if c.revoked || c.account.suspended {
             return Err(AuthError::Invalid);
@@ -86,6 +93,13 @@ impl Core {
             None => (self.dummy_hash.clone(), None),
         };
         let password = password.to_owned();
+        // Each argon2 run takes ~19 MiB and a core for a few tens of
+        // milliseconds: no more run at once than there are cores.
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| CoreError::Store(crate::store::StoreError::Unavailable))?;
         let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .unwrap_or(false);
@@ -120,6 +134,7 @@ impl Core {
             request_id.to_owned(),
             self.clock.now(),
         );
+        self.credentials.forget(&caller.digest);
         self.store
             .write(move |tx| {
                 if tx.revoke_token(&digest, now)? {
@@ -175,6 +190,7 @@ impl Core {
     /// Revokes an API key (or any token) by its secret.
     pub async fn revoke(&self, secret: &TokenSecret, request_id: &str) -> Result<bool, CoreError> {
         let (digest, now, rid) = (secret.digest(), self.clock.now(), request_id.to_owned());
+        self.credentials.forget(&digest);
         self.store
             .write(move |tx| {
                 let Some(c) = tx.credential(&digest)? else {
@@ -199,7 +215,8 @@ impl Core {
     }
 }
 
-fn issue(
+/// Stores a token and records its creation.
+pub(crate) fn issue(
     tx: &mut dyn Tx,
     token: &NewToken,
     actor: Option<i64>,

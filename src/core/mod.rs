@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+mod credentials;
 mod error;
 pub mod grants;
 pub mod import;
@@ -49,7 +50,14 @@ pub struct Core {
     /// Verified against when a login names an unknown user, so that the
     /// answer costs the same as for a known one.
     dummy_hash: String,
+    /// Recently read credentials (see `credentials`).
+    pub(crate) credentials: Arc<credentials::CredentialCache>,
+    /// Bounds concurrent password hashing to the number of cores.
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a process trusts a credential it read, by default.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Core {
     /// Builds the core. Computes one password hash (the login timing decoy),
@@ -58,11 +66,22 @@ impl Core {
         let mut decoy = [0u8; 16];
         crate::domain::random_bytes(&mut decoy);
         let dummy_hash = auth::hash_password(&crate::domain::hex(&decoy))?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(Core {
             store,
             clock,
             dummy_hash,
+            credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
+    }
+
+    /// Sets how long this process trusts a credential it read (0: never).
+    pub fn with_auth_cache_ttl(mut self, ttl: std::time::Duration) -> Core {
+        self.credentials = Arc::new(credentials::CredentialCache::new(ttl));
+        self
     }
 
     pub fn store(&self) -> &Store {

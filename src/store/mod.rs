@@ -16,6 +16,7 @@
 
 pub mod downline;
 mod job;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
@@ -51,6 +52,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Queues `job`; dropping it unrun (when shutting down) tells its caller
     /// the store is unavailable.
     fn submit(&self, access: Access, job: Box<dyn Job>);
+
+    /// How many transactions were run again after a serialization failure
+    /// or deadlock (always 0 where there is one writer).
+    fn retries(&self) -> u64 {
+        0
+    }
 }
 
 /// The handle the rest of the program holds; cheap to clone.
@@ -60,18 +67,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the database that `url` names (`sqlite://path`), creating and
-    /// migrating it as needed.
+    /// Opens the database that `url` names (`sqlite://PATH` or
+    /// `postgres://...`), creating and migrating it as needed.
     pub fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
-        if let Some(path) = sqlite::path_of_url(url) {
-            let backend = sqlite::SqliteBackend::open(&path, options)?;
-            return Ok(Store {
-                backend: Arc::new(backend),
-            });
-        }
-        Err(StoreError::Backend(format!(
-            "unsupported database URL {url:?}: expected sqlite://PATH"
-        )))
+        let backend: Arc<dyn Backend> = if let Some(path) = sqlite::path_of_url(url) {
+            Arc::new(sqlite::SqliteBackend::open(&path, options)?)
+        } else if postgres::is_postgres_url(url) {
+            Arc::new(postgres::PgBackend::open(url, options)?)
+        } else {
+            return Err(StoreError::Backend(format!(
+                "unsupported database URL {url:?}: expected sqlite://PATH or postgres://..."
+            )));
+        };
+        Ok(Store { backend })
+    }
+
+    /// Transactions retried after serialization failures or deadlocks.
+    pub fn retries(&self) -> u64 {
+        self.backend.retries()
     }
 
     /// Runs `f` in a write transaction and answers once it is durable. `f` may
@@ -115,8 +128,13 @@ impl Store {
 pub struct StoreOptions {
     /// Reader threads (SQLite) or pooled connections (PostgreSQL).
     pub readers: usize,
-    /// The most write jobs committed as one batch.
+    /// The most write jobs committed as one batch (SQLite).
     pub max_batch: usize,
+    /// PostgreSQL's `statement_timeout` for every connection, in milliseconds.
+    pub statement_timeout_ms: u64,
+    /// How often a transaction is run again after a serialization failure or
+    /// deadlock before the request fails (PostgreSQL).
+    pub max_retries: u32,
 }
 
 impl Default for StoreOptions {
@@ -124,6 +142,8 @@ impl Default for StoreOptions {
         StoreOptions {
             readers: 4,
             max_batch: 512,
+            statement_timeout_ms: 5_000,
+            max_retries: 10,
         }
     }
 }

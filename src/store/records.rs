@@ -221,4 +221,6 @@ pub struct Snapshot {
     pub grants: Vec<Grant>,
     /// `(action, number_id, account_id)` of every history entry, in order.
     pub history: Vec<(String, Option<i64>, Option<i64>)>,
+    /// The request id of every history entry, in the same order.
+    pub request_ids: Vec<String>,
 }

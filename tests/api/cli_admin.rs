@@ -63,9 +63,8 @@ impl Drop for TempFile {
     }
 }
 
-#[tokio::test]
-async fn set_postpaid_prints_the_account_and_takes_effect() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn set_postpaid_prints_the_account_and_takes_effect(app: TestApp) {
     app.account("admin", None, false).await;
     let (user, key) = app.account("testuser", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 0, 0).await;
@@ -170,9 +169,7 @@ async fn set_postpaid_prints_the_account_and_takes_effect() {
     assert_eq!(app.history_len().await, before);
 }
 
-#[tokio::test]
-async fn a_file_with_any_bad_line_imports_nothing_and_names_every_bad_line() {
-    let app = TestApp::spawn().await;
+async fn a_file_with_any_bad_line_imports_nothing_and_names_every_bad_line(app: TestApp) {
     let (_, key) = app.account("admin", None, false).await;
     pool_number(&app, "+61400000005", 0, 0).await;
     let snapshot = app.core.snapshot().await.expect("snapshot");
@@ -259,9 +256,7 @@ async fn a_file_with_any_bad_line_imports_nothing_and_names_every_bad_line() {
     assert_eq!(app.history_len().await, history_before);
 }
 
-#[tokio::test]
-async fn a_good_file_imports_every_number_with_its_history() {
-    let app = TestApp::spawn().await;
+async fn a_good_file_imports_every_number_with_its_history(app: TestApp) {
     let (_, key) = app.account("admin", None, false).await;
     let mut csv = String::from("\u{feff}yearly_price,number,alias\r\n");
     for i in 0..25 {
@@ -344,4 +339,5 @@ async fn a_good_file_imports_every_number_with_its_history() {
         stdout_lines(&out).last().map(String::as_str),
         Some(r#"{"imported": 0}"#)
     );
+}
 }

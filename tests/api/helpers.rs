@@ -18,25 +18,97 @@ use tokio::sync::{Mutex, oneshot};
 /// Start of the manual clock: 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600;
 
+/// Declares scenarios that run against every backend: each
+/// `async fn name(app: TestApp) { ... }` becomes the tests `sqlite::name` and
+/// `postgres::name` (the latter on a fresh database of its own when
+/// `TEST_DATABASE_URL` is set, and skipped, saying so, when it is not).
+#[macro_export]
+macro_rules! scenarios {
+    ($( $(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block )*) => {
+        $( $(#[$meta])* async fn $name($app: $crate::helpers::TestApp) $body )*
+
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn_on($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_url().is_none() {
+                        eprintln!("skipped: TEST_DATABASE_URL is not set");
+                        return;
+                    }
+                    super::$name($crate::helpers::TestApp::spawn_on($crate::helpers::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// Which database a `TestApp` runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the suite may use (`TEST_DATABASE_URL`).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The `sqlite://` URL of this app's database, for running the CLI on it.
-    pub database_url: String,
     pub core: Core,
     pub clock: Arc<ManualClock>,
+    pub backend: Backend,
+    /// The database URL the server uses (for the CLI, or a second server).
+    pub database_url: String,
     client: Mutex<HttpClient>,
     shutdown: Option<oneshot::Sender<()>>,
     dir: PathBuf,
+    /// The per-test PostgreSQL database, dropped with the app.
+    pg_database: Option<String>,
 }
 
 impl TestApp {
     /// A server on a fresh SQLite database in a temporary directory.
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_on(Backend::Sqlite).await
+    }
+
+    /// A server on a fresh database of `backend`. For PostgreSQL, a database of
+    /// its own on the `TEST_DATABASE_URL` server; an unreachable server fails
+    /// the test loudly.
+    pub async fn spawn_on(backend: Backend) -> TestApp {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).expect("random");
-        let dir = std::env::temp_dir().join(format!("linekeeper-test-{}", hex(&tag)));
+        let tag = hex(&tag);
+        let dir = std::env::temp_dir().join(format!("linekeeper-test-{tag}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let url = format!("sqlite://{}", dir.join("test.db").display());
+        let (url, pg_database) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.join("test.db").display()), None),
+            Backend::Postgres => {
+                let server =
+                    postgres_url().expect("TEST_DATABASE_URL must be set for PostgreSQL tests");
+                let name = format!("lk_test_{tag}");
+                let admin = server.clone();
+                let create = format!("CREATE DATABASE {name}");
+                tokio::task::spawn_blocking(move || pg_admin(&admin, &create))
+                    .await
+                    .expect("join")
+                    .unwrap_or_else(|e| panic!("PostgreSQL at TEST_DATABASE_URL is unusable: {e}"));
+                (with_database(&server, &name), Some(name))
+            }
+        };
         let clock = Arc::new(ManualClock::new(T0));
         let settings = Settings {
             database_url: url.clone(),
@@ -45,6 +117,7 @@ impl TestApp {
                 ..StoreOptions::default()
             },
             clock: clock.clone(),
+            ..Settings::default()
         };
         let core = tokio::task::spawn_blocking(move || app::open(&settings))
             .await
@@ -64,12 +137,14 @@ impl TestApp {
         });
         TestApp {
             addr,
-            database_url: url,
             core,
             clock,
+            backend,
+            database_url: url,
             client: Mutex::new(HttpClient::new(addr)),
             shutdown: Some(tx),
             dir,
+            pg_database,
         }
     }
 
@@ -174,7 +249,33 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let (Some(name), Some(server)) = (self.pg_database.take(), postgres_url()) {
+            // FORCE ends the store's own connections. A blocking client cannot
+            // run on the async thread that drops us, so use a thread of its own.
+            let drop_db = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = std::thread::spawn(move || pg_admin(&server, &drop_db)).join();
+        }
     }
+}
+
+/// Runs one statement on the server's maintenance database.
+fn pg_admin(url: &str, sql: &str) -> Result<(), postgres::Error> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(sql)
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{root}/{name}{query}")
 }
 
 fn hex(bytes: &[u8]) -> String {

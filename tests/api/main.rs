@@ -1,6 +1,7 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
 mod cli;
 mod cli_admin;
+mod crash;
 mod expect;
 mod helpers;
 mod panel_auth;
@@ -12,6 +13,7 @@ mod panel_property;
 mod panel_refs;
 mod panel_seed;
 mod panel_users;
+mod races;
 mod vn_auth;
 mod vn_common;
 mod vn_lists;

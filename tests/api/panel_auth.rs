@@ -48,9 +48,8 @@ fn who(id: i64, username: &str, reseller: bool) -> Value {
     )
 }
 
-#[tokio::test]
-async fn login_issues_a_session_token_that_authenticates() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn login_issues_a_session_token_that_authenticates(app: TestApp) {
     account_with_id(&app, 1, "admin", None, false).await;
     account_with_id(&app, 2, "Reseller", Some("admin"), true).await;
     account_with_id(&app, 123, "testuser", Some("Reseller"), false).await;
@@ -100,9 +99,7 @@ async fn login_issues_a_session_token_that_authenticates() {
     );
 }
 
-#[tokio::test]
-async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
-    let app = TestApp::spawn().await;
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer(app: TestApp) {
     account_with_id(&app, 1, "admin", None, false).await;
     account_with_id(&app, 123, "testuser", Some("admin"), false).await;
     let before = app.history_len().await;
@@ -171,9 +168,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
     assert_eq!(app.assert_invariants().await, before);
 }
 
-#[tokio::test]
-async fn a_session_expires_after_ten_hours_and_a_key_does_not() {
-    let app = TestApp::spawn().await;
+async fn a_session_expires_after_ten_hours_and_a_key_does_not(app: TestApp) {
     let (_, admin_key) = account_with_id(&app, 1, "admin", None, false).await;
     let token = session(&app, "admin").await;
     app.clock.advance(10 * 3600 - 1);
@@ -190,9 +185,7 @@ async fn a_session_expires_after_ten_hours_and_a_key_does_not() {
     assert_eq!(check(&app, &token).await.0, 200);
 }
 
-#[tokio::test]
-async fn logout_revokes_the_session_used_and_leaves_keys_alone() {
-    let app = TestApp::spawn().await;
+async fn logout_revokes_the_session_used_and_leaves_keys_alone(app: TestApp) {
     let (_, key) = account_with_id(&app, 1, "admin", None, false).await;
     let first = session(&app, "admin").await;
     let second = session(&app, "admin").await;
@@ -217,9 +210,7 @@ async fn logout_revokes_the_session_used_and_leaves_keys_alone() {
     assert_eq!(app.history_len().await, before + 1);
 }
 
-#[tokio::test]
-async fn revoked_keys_and_suspended_accounts_are_refused() {
-    let app = TestApp::spawn().await;
+async fn revoked_keys_and_suspended_accounts_are_refused(app: TestApp) {
     let w = seed_world(&app).await;
     let (status, _) = app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     assert_eq!(status, 200);
@@ -298,9 +289,7 @@ async fn revoked_keys_and_suspended_accounts_are_refused() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn the_forms_of_the_authorization_header() {
-    let app = TestApp::spawn().await;
+async fn the_forms_of_the_authorization_header(app: TestApp) {
     let (_, key) = account_with_id(&app, 1, "admin", None, false).await;
     let accepted = [
         key.clone(),
@@ -365,4 +354,5 @@ async fn the_forms_of_the_authorization_header() {
         (401, &unauthenticated(Lang::En)),
         "en",
     );
+}
 }

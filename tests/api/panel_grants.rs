@@ -14,9 +14,49 @@ fn target(number_id: i64, user_id: i64) -> Value {
     json!({"number_id": number_id, "target_user_id": user_id})
 }
 
-#[tokio::test]
-async fn a_holder_grants_at_most_what_it_holds_and_once_per_account() {
-    let app = TestApp::spawn().await;
+/// Accounts of the cascade world, by name.
+struct Chain {
+    ids: std::collections::HashMap<&'static str, i64>,
+    keys: std::collections::HashMap<&'static str, String>,
+}
+
+impl Chain {
+    fn id(&self, name: &str) -> i64 {
+        self.ids[name]
+    }
+    fn key(&self, name: &str) -> &str {
+        &self.keys[name]
+    }
+}
+
+/// admin → R → A → B → C → D → E (resellers, E a user), and R → A2 → B2 beside
+/// them. R owns the number.
+async fn chain(app: &TestApp) -> Chain {
+    let mut ids = std::collections::HashMap::new();
+    let mut keys = std::collections::HashMap::new();
+    for (name, parent, reseller) in [
+        ("admin", None, false),
+        ("r", Some("admin"), true),
+        ("a", Some("r"), true),
+        ("b", Some("a"), true),
+        ("c", Some("b"), true),
+        ("d", Some("c"), true),
+        ("e", Some("d"), false),
+        ("a2", Some("r"), true),
+        ("b2", Some("a2"), false),
+    ] {
+        // Usernames are at least 3 characters.
+        let username = format!("{name}_acct");
+        let parent = parent.map(|p| format!("{p}_acct"));
+        let (account, key) = app.account(&username, parent.as_deref(), reseller).await;
+        ids.insert(name, account.id);
+        keys.insert(name, key);
+    }
+    Chain { ids, keys }
+}
+
+crate::scenarios! {
+async fn a_holder_grants_at_most_what_it_holds_and_once_per_account(app: TestApp) {
     let (_, admin) = app.account("admin", None, false).await;
     let (_, owner) = app.account("owner", Some("admin"), true).await;
     let (a, a_key) = app.account("middle", Some("owner"), true).await;
@@ -112,9 +152,7 @@ async fn a_holder_grants_at_most_what_it_holds_and_once_per_account() {
     );
 }
 
-#[tokio::test]
-async fn an_owner_cannot_be_unassigned_from_its_own_number() {
-    let app = TestApp::spawn().await;
+async fn an_owner_cannot_be_unassigned_from_its_own_number(app: TestApp) {
     let (_, admin) = app.account("admin", None, false).await;
     let (owner, _) = app.account("owner", Some("admin"), true).await;
     let (user, _) = app.account("user", Some("owner"), false).await;
@@ -152,50 +190,7 @@ async fn an_owner_cannot_be_unassigned_from_its_own_number() {
     assert_eq!(s.numbers[0].owner_id(), Some(owner.id));
 }
 
-/// Accounts of the cascade world, by name.
-struct Chain {
-    ids: std::collections::HashMap<&'static str, i64>,
-    keys: std::collections::HashMap<&'static str, String>,
-}
-
-impl Chain {
-    fn id(&self, name: &str) -> i64 {
-        self.ids[name]
-    }
-    fn key(&self, name: &str) -> &str {
-        &self.keys[name]
-    }
-}
-
-/// admin → R → A → B → C → D → E (resellers, E a user), and R → A2 → B2 beside
-/// them. R owns the number.
-async fn chain(app: &TestApp) -> Chain {
-    let mut ids = std::collections::HashMap::new();
-    let mut keys = std::collections::HashMap::new();
-    for (name, parent, reseller) in [
-        ("admin", None, false),
-        ("r", Some("admin"), true),
-        ("a", Some("r"), true),
-        ("b", Some("a"), true),
-        ("c", Some("b"), true),
-        ("d", Some("c"), true),
-        ("e", Some("d"), false),
-        ("a2", Some("r"), true),
-        ("b2", Some("a2"), false),
-    ] {
-        // Usernames are at least 3 characters.
-        let username = format!("{name}_acct");
-        let parent = parent.map(|p| format!("{p}_acct"));
-        let (account, key) = app.account(&username, parent.as_deref(), reseller).await;
-        ids.insert(name, account.id);
-        keys.insert(name, key);
-    }
-    Chain { ids, keys }
-}
-
-#[tokio::test]
-async fn unassigning_cascades_down_its_own_chain_only() {
-    let app = TestApp::spawn().await;
+async fn unassigning_cascades_down_its_own_chain_only(app: TestApp) {
     let w = chain(&app).await;
     let n = app.number("+983000505", Some("r_acct")).await.id;
     let other = app.number("+983000506", Some("r_acct")).await.id;
@@ -303,4 +298,5 @@ async fn unassigning_cascades_down_its_own_chain_only() {
     let (status, answer) = app.post(ASSIGN, w.key("r"), &grant_body(n, id("c"))).await;
     assert_eq!((status, answer), (200, ok(Lang::Fa, Value::Null)));
     assert_eq!(app.assert_invariants().await, before + 4);
+}
 }

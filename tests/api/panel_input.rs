@@ -304,9 +304,57 @@ fn with_perms(body: &str) -> Option<String> {
     Some(v.to_string())
 }
 
-#[tokio::test]
-async fn mistyped_fields_get_their_rules_message_and_change_nothing() {
-    let app = TestApp::spawn().await;
+/// A random JSON value, biased to what the validator has to tell apart.
+fn random_value(rng: &mut Rng, depth: usize) -> Value {
+    let strings = [
+        "",
+        " ",
+        "10",
+        "-1",
+        "0",
+        "1",
+        "true",
+        "false",
+        "+983000505",
+        "testuser",
+        "TESTUSER",
+        "other",
+        "۱۰",
+        "😀",
+        "\u{0}",
+        "9999999999999999999999",
+        "1e3",
+        "+98300050５",
+        "null",
+    ];
+    let floats = ["1.5", "1e400", "-0.0", "18446744073709551616", "10.0"];
+    match rng.below(if depth == 0 { 6 } else { 8 }) {
+        0 => Value::Null,
+        1 => json!(rng.chance(50)),
+        2 => json!(*rng.pick(&[0i64, 1, 10, 123, -1, i64::MAX, i64::MIN, 2, 124])),
+        3 => json!(rng.next()),
+        4 => serde_json::from_str::<Value>(rng.pick::<&str>(&floats)).unwrap_or(Value::Null),
+        5 => json!(*rng.pick(&strings)),
+        6 => Value::Array(
+            (0..rng.below(3))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+        ),
+        _ => {
+            let mut m = serde_json::Map::new();
+            for _ in 0..rng.below(3) {
+                m.insert(
+                    (*rng.pick(&strings)).to_owned(),
+                    random_value(rng, depth - 1),
+                );
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+crate::scenarios! {
+async fn mistyped_fields_get_their_rules_message_and_change_nothing(app: TestApp) {
     let w = world(&app).await;
     let before = app.assert_invariants().await;
     for (body, errors) in field_cases() {
@@ -348,9 +396,7 @@ async fn mistyped_fields_get_their_rules_message_and_change_nothing() {
     assert_eq!(grants(&app).await, vec![(10, 123, 2, true, true)]);
 }
 
-#[tokio::test]
-async fn assigns_booleans() {
-    let app = TestApp::spawn().await;
+async fn assigns_booleans(app: TestApp) {
     let w = world(&app).await;
     let (other, _) = app.account("other", Some("reseller"), false).await;
     let before = app.assert_invariants().await;
@@ -466,9 +512,7 @@ async fn assigns_booleans() {
     assert_eq!(app.assert_invariants().await, before + 10);
 }
 
-#[tokio::test]
-async fn bodies_that_are_not_json_objects_are_a_400() {
-    let app = TestApp::spawn().await;
+async fn bodies_that_are_not_json_objects_are_a_400(app: TestApp) {
     let w = world(&app).await;
     let before = app.assert_invariants().await;
     for body in not_an_object() {
@@ -491,9 +535,7 @@ async fn bodies_that_are_not_json_objects_are_a_400() {
     assert_eq!(app.assert_invariants().await, before);
 }
 
-#[tokio::test]
-async fn content_types_empty_bodies_and_forms() {
-    let app = TestApp::spawn().await;
+async fn content_types_empty_bodies_and_forms(app: TestApp) {
     let w = world(&app).await;
     let before = app.assert_invariants().await;
     let seed_422 = invalid(
@@ -629,9 +671,7 @@ async fn content_types_empty_bodies_and_forms() {
     assert_eq!(app.assert_invariants().await, before + 2);
 }
 
-#[tokio::test]
-async fn a_body_over_64_kib_is_a_413() {
-    let app = TestApp::spawn().await;
+async fn a_body_over_64_kib_is_a_413(app: TestApp) {
     let w = world(&app).await;
     let before = app.assert_invariants().await;
     let padded = |size: usize| {
@@ -693,9 +733,7 @@ async fn a_body_over_64_kib_is_a_413() {
 }
 
 /// Requests off the face's map are refused without a 500.
-#[tokio::test]
-async fn unknown_routes_and_methods_are_not_errors_of_the_server() {
-    let app = TestApp::spawn().await;
+async fn unknown_routes_and_methods_are_not_errors_of_the_server(app: TestApp) {
     let w = world(&app).await;
     for (method, path, want) in [
         ("GET", "/api/numbers/unassign", 405),
@@ -718,9 +756,7 @@ async fn unknown_routes_and_methods_are_not_errors_of_the_server() {
 /// truncated, spliced from other bodies) never get a 500: every answer is the
 /// face's envelope with one of the statuses a client can cause, and the
 /// invariants hold afterwards.
-#[tokio::test]
-async fn mutated_bodies_never_get_a_server_error() {
-    let app = TestApp::spawn().await;
+async fn mutated_bodies_never_get_a_server_error(app: TestApp) {
     let w = world(&app).await;
     let (other, _) = app.account("other", Some("reseller"), true).await;
     let seeds: Vec<Vec<u8>> = [
@@ -798,52 +834,4 @@ async fn mutated_bodies_never_get_a_server_error() {
     }
     app.assert_invariants().await;
 }
-
-/// A random JSON value, biased to what the validator has to tell apart.
-fn random_value(rng: &mut Rng, depth: usize) -> Value {
-    let strings = [
-        "",
-        " ",
-        "10",
-        "-1",
-        "0",
-        "1",
-        "true",
-        "false",
-        "+983000505",
-        "testuser",
-        "TESTUSER",
-        "other",
-        "۱۰",
-        "😀",
-        "\u{0}",
-        "9999999999999999999999",
-        "1e3",
-        "+98300050５",
-        "null",
-    ];
-    let floats = ["1.5", "1e400", "-0.0", "18446744073709551616", "10.0"];
-    match rng.below(if depth == 0 { 6 } else { 8 }) {
-        0 => Value::Null,
-        1 => json!(rng.chance(50)),
-        2 => json!(*rng.pick(&[0i64, 1, 10, 123, -1, i64::MAX, i64::MIN, 2, 124])),
-        3 => json!(rng.next()),
-        4 => serde_json::from_str::<Value>(rng.pick::<&str>(&floats)).unwrap_or(Value::Null),
-        5 => json!(*rng.pick(&strings)),
-        6 => Value::Array(
-            (0..rng.below(3))
-                .map(|_| random_value(rng, depth - 1))
-                .collect(),
-        ),
-        _ => {
-            let mut m = serde_json::Map::new();
-            for _ in 0..rng.below(3) {
-                m.insert(
-                    (*rng.pick(&strings)).to_owned(),
-                    random_value(rng, depth - 1),
-                );
-            }
-            Value::Object(m)
-        }
-    }
 }

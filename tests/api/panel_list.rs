@@ -105,9 +105,11 @@ async fn world(app: &TestApp) -> (String, String, String, String) {
     (admin, reseller, rival, user)
 }
 
-#[tokio::test]
-async fn owned_and_granted_numbers_in_id_order_with_the_callers_permissions() {
-    let app = TestApp::spawn().await;
+/// `from` and `to` of a page, `None` when it is empty.
+type FromTo = Option<(i64, i64)>;
+
+crate::scenarios! {
+async fn owned_and_granted_numbers_in_id_order_with_the_callers_permissions(app: TestApp) {
     let (admin, reseller, rival, user) = world(&app).await;
     let n10 = |send, gets, owned| {
         item(
@@ -208,12 +210,7 @@ async fn owned_and_granted_numbers_in_id_order_with_the_callers_permissions() {
     app.assert_invariants().await;
 }
 
-/// `from` and `to` of a page, `None` when it is empty.
-type FromTo = Option<(i64, i64)>;
-
-#[tokio::test]
-async fn paging_and_its_meta() {
-    let app = TestApp::spawn().await;
+async fn paging_and_its_meta(app: TestApp) {
     let (admin, reseller, _, _) = world(&app).await;
     let (_, nobody) = app.account("nobody", Some("reseller"), false).await;
     let ids = |v: &Value| -> Vec<i64> {
@@ -297,9 +294,7 @@ async fn paging_and_its_meta() {
     let _ = reseller;
 }
 
-#[tokio::test]
-async fn paging_out_of_bounds_is_a_422_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+async fn paging_out_of_bounds_is_a_422_and_changes_nothing(app: TestApp) {
     let (_, reseller, _, _) = world(&app).await;
     let before = app.history_len().await;
     let cases: Vec<(&str, Vec<(&str, Rule)>)> = vec![
@@ -351,4 +346,5 @@ async fn paging_out_of_bounds_is_a_422_and_changes_nothing() {
         .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(app.assert_invariants().await, before);
+}
 }

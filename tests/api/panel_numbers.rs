@@ -2,14 +2,11 @@
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
-
 const UNASSIGN: &str = "/api/numbers/unassign";
 const ASSIGN: &str = "/api/numbers/assign";
 
-#[tokio::test]
-async fn the_seeds_success_and_not_assigned_answers() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn the_seeds_success_and_not_assigned_answers(app: TestApp) {
     let (_, admin) = app.account("admin", None, false).await;
     let (_, reseller) = app.account("reseller", Some("admin"), true).await;
     let (user, _) = app.account("testuser", Some("reseller"), false).await;
@@ -37,4 +34,5 @@ async fn the_seeds_success_and_not_assigned_answers() {
             "message_parameters": [], "message_code": "400-1", "errors": {}}})
     );
     app.assert_invariants().await;
+}
 }

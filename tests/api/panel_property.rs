@@ -607,14 +607,13 @@ async fn random_assigns_and_unassigns_agree_with_the_model() {
     assert!(!fixed || covered, "{totals:?}");
 }
 
+crate::scenarios! {
 /// Concurrent assigns and unassigns (many connections, one group-committing
 /// writer): whatever interleaving happens, the invariants hold, and the
 /// history has one `grant.assign` per assign answered 200, one
 /// `grant.unassign` per unassign answered 200, and as many removals as
 /// grants were made and are gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_steps_keep_the_invariants_and_the_history_exact() {
-    let app = TestApp::spawn().await;
+async fn concurrent_steps_keep_the_invariants_and_the_history_exact(app: TestApp) {
     let mut rng = Rng(0xc0c0_a5a5);
     let model = random_world(&app, &mut rng, "c").await;
     let before = app.core.snapshot().await.unwrap().history.len();
@@ -686,4 +685,5 @@ async fn concurrent_steps_keep_the_invariants_and_the_history_exact() {
         assigned + unassigned + count("grant.cascade")
     );
     assert!(assigned > 10 && unassigned > 0, "{assigned} {unassigned}");
+}
 }

@@ -43,9 +43,8 @@ fn with_perms(mut body: Value) -> Value {
     body
 }
 
-#[tokio::test]
-async fn every_way_of_naming_the_number_and_the_account() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn every_way_of_naming_the_number_and_the_account(app: TestApp) {
     let w = world(&app).await;
     let names = [
         json!({"number_id": 10, "target_user_id": 123}),
@@ -87,9 +86,7 @@ async fn every_way_of_naming_the_number_and_the_account() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn a_mismatched_pair_fails_on_its_second_field() {
-    let app = TestApp::spawn().await;
+async fn a_mismatched_pair_fails_on_its_second_field(app: TestApp) {
     let w = world(&app).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     app.post(ASSIGN, &w.reseller, &grant_body(11, 124)).await;
@@ -157,9 +154,7 @@ async fn a_mismatched_pair_fails_on_its_second_field() {
     );
 }
 
-#[tokio::test]
-async fn a_plain_user_may_not_assign_or_unassign() {
-    let app = TestApp::spawn().await;
+async fn a_plain_user_may_not_assign_or_unassign(app: TestApp) {
     let w = world(&app).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     let before = app.history_len().await;
@@ -202,9 +197,7 @@ async fn a_plain_user_may_not_assign_or_unassign() {
 }
 
 /// Every route of the face answers at `/api/...` and at `/v1/api/...`.
-#[tokio::test]
-async fn every_route_at_both_prefixes() {
-    let app = TestApp::spawn().await;
+async fn every_route_at_both_prefixes(app: TestApp) {
     let w = world(&app).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     for prefix in ["/api", "/v1/api"] {
@@ -274,9 +267,7 @@ async fn every_route_at_both_prefixes() {
 
 /// A number or account outside the caller's reach gets, byte for byte, the
 /// answer of one that does not exist, whichever way it is named.
-#[tokio::test]
-async fn out_of_reach_is_indistinguishable_from_nonexistent() {
-    let app = TestApp::spawn().await;
+async fn out_of_reach_is_indistinguishable_from_nonexistent(app: TestApp) {
     let w = world(&app).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     app.post(ASSIGN, &w.rival, &grant_body(20, 300)).await;
@@ -407,4 +398,5 @@ async fn out_of_reach_is_indistinguishable_from_nonexistent() {
         grants(&app).await,
         vec![(10, 123, 2, true, true), (20, 300, 3, true, true)]
     );
+}
 }

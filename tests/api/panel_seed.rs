@@ -133,9 +133,8 @@ async fn each_seed_body_unassigns_with_the_pages_200_then_gets_its_400() {
     }
 }
 
-#[tokio::test]
-async fn the_pages_401_for_a_missing_or_unknown_token() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn the_pages_401_for_a_missing_or_unknown_token(app: TestApp) {
     let w = seed_world(&app).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     let before = app.history_len().await;
@@ -150,9 +149,7 @@ async fn the_pages_401_for_a_missing_or_unknown_token() {
     assert_eq!(grants(&app).await.len(), 1);
 }
 
-#[tokio::test]
-async fn the_pages_422_when_the_number_is_not_named() {
-    let app = TestApp::spawn().await;
+async fn the_pages_422_when_the_number_is_not_named(app: TestApp) {
     let w = seed_world(&app).await;
     let before = app.history_len().await;
     for body in [
@@ -174,9 +171,7 @@ async fn the_pages_422_when_the_number_is_not_named() {
     assert_eq!(app.assert_invariants().await, before);
 }
 
-#[tokio::test]
-async fn english_variants_of_every_seed_answer() {
-    let app = TestApp::spawn().await;
+async fn english_variants_of_every_seed_answer(app: TestApp) {
     let w = seed_world(&app).await;
     let (other, _) = app.account("other", Some("reseller"), false).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
@@ -276,9 +271,7 @@ async fn english_variants_of_every_seed_answer() {
 
 /// The page's example as curl sends it: `--data` with the body laid out as on
 /// the page, `Authorization` holding the bare key.
-#[tokio::test]
-async fn the_pages_curl_request_byte_for_byte() {
-    let app = TestApp::spawn().await;
+async fn the_pages_curl_request_byte_for_byte(app: TestApp) {
     let w = seed_world(&app).await;
     app.post(ASSIGN, &w.reseller, &grant_body(10, 123)).await;
     let body = "{\n    \"number_id\": 10,\n    \"target_user_id\": 123,\n    \"number\": \"+983000505\",\n    \"target_user\": \"testuser\"\n}";
@@ -303,4 +296,5 @@ async fn the_pages_curl_request_byte_for_byte() {
     assert_eq!(res.json(), seed_200());
     let _ = (w.admin, w.user);
     app.assert_invariants().await;
+}
 }

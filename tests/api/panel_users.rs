@@ -200,9 +200,8 @@ fn one_page(data: Vec<Value>) -> Value {
     paged(Value::Array(data), 1, 10, n, 1, from, to)
 }
 
-#[tokio::test]
-async fn create_answers_the_new_id_records_it_once_and_the_account_works() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn create_answers_the_new_id_records_it_once_and_the_account_works(app: TestApp) {
     let (admin, admin_key) = app.account("admin", None, false).await;
     let before = app.history_len().await;
     app.clock.advance(5);
@@ -261,9 +260,7 @@ async fn create_answers_the_new_id_records_it_once_and_the_account_works() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn the_list_is_the_whole_downline_by_id_and_nothing_else() {
-    let app = TestApp::spawn().await;
+async fn the_list_is_the_whole_downline_by_id_and_nothing_else(app: TestApp) {
     let w = world(&app).await;
     let [alpha, beta, r2, u2, beta_u2, r3, u4] = items(&w);
 
@@ -304,9 +301,7 @@ async fn the_list_is_the_whole_downline_by_id_and_nothing_else() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn each_filter_narrows_the_downline() {
-    let app = TestApp::spawn().await;
+async fn each_filter_narrows_the_downline(app: TestApp) {
     let w = world(&app).await;
     let [alpha, beta, r2, u2, beta_u2, r3, u4] = items(&w);
     let admin = &w.admin.1;
@@ -383,9 +378,7 @@ async fn each_filter_narrows_the_downline() {
     assert_eq!(answer, one_page(vec![]));
 }
 
-#[tokio::test]
-async fn bad_filters_and_paging_are_422_with_every_error() {
-    let app = TestApp::spawn().await;
+async fn bad_filters_and_paging_are_422_with_every_error(app: TestApp) {
     let (_, admin) = app.account("admin", None, false).await;
     // A downline for the filters to run over (SQLite checks a LIKE pattern
     // only when it compares a row with it).
@@ -491,9 +484,7 @@ async fn bad_filters_and_paging_are_422_with_every_error() {
     );
 }
 
-#[tokio::test]
-async fn paging_walks_the_downline_with_the_paginator_meta() {
-    let app = TestApp::spawn().await;
+async fn paging_walks_the_downline_with_the_paginator_meta(app: TestApp) {
     let (admin, admin_key) = app.account("admin", None, false).await;
     let mut all = Vec::new();
     for i in 0..12 {
@@ -556,9 +547,7 @@ async fn paging_walks_the_downline_with_the_paginator_meta() {
     );
 }
 
-#[tokio::test]
-async fn show_and_parents_tree_see_only_the_caller_and_its_downline() {
-    let app = TestApp::spawn().await;
+async fn show_and_parents_tree_see_only_the_caller_and_its_downline(app: TestApp) {
     let w = world(&app).await;
     let [alpha, _, r2, _, _, _, u4] = items(&w);
     let alpha_key = &w.alpha.1;
@@ -638,9 +627,7 @@ async fn show_and_parents_tree_see_only_the_caller_and_its_downline() {
     assert_eq!(listed, vec![w.r2.0, w.u2, w.r3.0, w.u4.0]);
 }
 
-#[tokio::test]
-async fn parents_tree_runs_from_the_root_down_to_the_parent() {
-    let app = TestApp::spawn().await;
+async fn parents_tree_runs_from_the_root_down_to_the_parent(app: TestApp) {
     let w = world(&app).await;
     let node = |id: i64, name: &str, reseller: bool| json!({"id": id, "username": name, "is_reseller": if reseller { "yes" } else { "no" }});
     let named = |id: i64, name: &str, reseller: bool| json!({"id": id, "username": name, "is_reseller": reseller});
@@ -682,9 +669,7 @@ async fn parents_tree_runs_from_the_root_down_to_the_parent() {
     );
 }
 
-#[tokio::test]
-async fn every_create_validation_message_in_both_languages() {
-    let app = TestApp::spawn().await;
+async fn every_create_validation_message_in_both_languages(app: TestApp) {
     let (_, admin) = app.account("admin", None, false).await;
     app.account("Taken.Name", Some("admin"), false).await;
     let long = "x".repeat(256);
@@ -864,9 +849,7 @@ async fn every_create_validation_message_in_both_languages() {
     app.assert_invariants().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_creates_of_one_username_make_exactly_one_account() {
-    let app = TestApp::spawn().await;
+async fn racing_creates_of_one_username_make_exactly_one_account(app: TestApp) {
     let (_, admin) = app.account("admin", None, false).await;
     let history = app.history_len().await;
     let names = ["Racer", "racer", "RACER", "rAcEr"];
@@ -907,9 +890,7 @@ async fn racing_creates_of_one_username_make_exactly_one_account() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn plain_users_and_strangers_are_refused() {
-    let app = TestApp::spawn().await;
+async fn plain_users_and_strangers_are_refused(app: TestApp) {
     let w = world(&app).await;
     let forbidden = json!({"data": null, "meta": {"status": false,
         "message": "شما به این بخش دسترسی ندارید", "message_parameters": [],
@@ -943,4 +924,5 @@ async fn plain_users_and_strangers_are_refused() {
     }
     assert_eq!(app.history_len().await, history);
     app.assert_invariants().await;
+}
 }

@@ -3,12 +3,10 @@
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
 use crate::vn_common::{VN, failure, pool_number, postpaid, vn};
 
-#[tokio::test]
-async fn every_route_refuses_missing_and_bad_credentials() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn every_route_refuses_missing_and_bad_credentials(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let (_, suspended_key) = postpaid(&app, "suspended", Some("admin"), false).await;
@@ -72,9 +70,7 @@ async fn every_route_refuses_missing_and_bad_credentials() {
     }
 }
 
-#[tokio::test]
-async fn an_expired_session_token_is_token_expired() {
-    let app = TestApp::spawn().await;
+async fn an_expired_session_token_is_token_expired(app: TestApp) {
     app.account("admin", None, false).await;
     postpaid(&app, "testuser", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 0, 0).await;
@@ -117,4 +113,5 @@ async fn an_expired_session_token_is_token_expired() {
         assert_eq!((status, &answer), (401, &expired), "{method} {path}");
     }
     assert_eq!(app.history_len().await, before);
+}
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{T0, TestApp};
+use crate::helpers::T0;
 use crate::vn_common::{SUCCESS_KEYS, VN, buy, failure, keys, pool_number, postpaid, success, vn};
 
 fn numbers_of(body: &Value) -> Vec<&str> {
@@ -13,9 +13,8 @@ fn numbers_of(body: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn available_items_filters_and_paging() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn available_items_filters_and_paging(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let first = pool_number(&app, "+61400000001", 1500, 15000).await;
@@ -134,9 +133,7 @@ async fn available_items_filters_and_paging() {
     );
 }
 
-#[tokio::test]
-async fn bad_queries_are_400_with_every_reason() {
-    let app = TestApp::spawn().await;
+async fn bad_queries_are_400_with_every_reason(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     pool_number(&app, "+61400000001", 0, 0).await;
@@ -201,9 +198,7 @@ async fn bad_queries_are_400_with_every_reason() {
     }
 }
 
-#[tokio::test]
-async fn own_numbers_with_and_without_the_slash() {
-    let app = TestApp::spawn().await;
+async fn own_numbers_with_and_without_the_slash(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "reseller", Some("admin"), true).await;
     let (child, _) = app.account("child", Some("reseller"), false).await;
@@ -269,9 +264,7 @@ async fn own_numbers_with_and_without_the_slash() {
     );
 }
 
-#[tokio::test]
-async fn unknown_paths_and_methods_are_404_not_found() {
-    let app = TestApp::spawn().await;
+async fn unknown_paths_and_methods_are_404_not_found(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let not_found = failure(404, "Not found");
@@ -296,4 +289,5 @@ async fn unknown_paths_and_methods_are_404_not_found() {
             .status,
         401
     );
+}
 }

@@ -22,9 +22,8 @@ async fn owner_of(app: &TestApp, id: i64) -> Option<i64> {
         .and_then(|n| n.owner_id())
 }
 
-#[tokio::test]
-async fn postpaid_purchase_answers_the_new_item_and_records_it() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn postpaid_purchase_answers_the_new_item_and_records_it(app: TestApp) {
     app.account("admin", None, false).await;
     let (user, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 1500, 15000).await;
@@ -63,9 +62,7 @@ async fn postpaid_purchase_answers_the_new_item_and_records_it() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn postpaid_refusals_in_order_change_nothing() {
-    let app = TestApp::spawn().await;
+async fn postpaid_refusals_in_order_change_nothing(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, alice) = postpaid(&app, "alice", Some("admin"), false).await;
     let (_, bob) = postpaid(&app, "bob", Some("admin"), false).await;
@@ -119,9 +116,7 @@ async fn postpaid_refusals_in_order_change_nothing() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn card_purchase_is_validated_then_refused_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+async fn card_purchase_is_validated_then_refused_and_changes_nothing(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, alice) = postpaid(&app, "alice", Some("admin"), false).await;
     // No postpaid needed: this is a card purchase.
@@ -227,9 +222,7 @@ async fn card_purchase_is_validated_then_refused_and_changes_nothing() {
     assert_eq!(owner_of(&app, other.id).await, None);
 }
 
-#[tokio::test]
-async fn bad_bodies_are_400_or_413_and_change_nothing() {
-    let app = TestApp::spawn().await;
+async fn bad_bodies_are_400_or_413_and_change_nothing(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 0, 0).await;
@@ -366,9 +359,7 @@ async fn bad_bodies_are_400_or_413_and_change_nothing() {
 
 /// Many subscribers for one number at once, one of them twice: the database's
 /// conditional update lets exactly one win, and the rest hear 409.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_subscriptions_have_exactly_one_winner() {
-    let app = TestApp::spawn().await;
+async fn racing_subscriptions_have_exactly_one_winner(app: TestApp) {
     app.account("admin", None, false).await;
     let mut contenders = Vec::new();
     for i in 0..21 {
@@ -430,4 +421,5 @@ async fn racing_subscriptions_have_exactly_one_winner() {
         assert_eq!(owner_of(&app, number.id).await, Some(winners[0]));
         app.assert_invariants().await;
     }
+}
 }

@@ -3,12 +3,10 @@
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
 use crate::vn_common::{VN, buy, failure, panel_numbers, pool_number, postpaid, success, vn};
 
-#[tokio::test]
-async fn the_seeds_200_401_and_404_bodies_exactly() {
-    let app = TestApp::spawn().await;
+crate::scenarios! {
+async fn the_seeds_200_401_and_404_bodies_exactly(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 1500, 15000).await;
@@ -52,9 +50,7 @@ async fn the_seeds_200_401_and_404_bodies_exactly() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn the_seeds_javascript_sample_sends_no_authorization_and_gets_401() {
-    let app = TestApp::spawn().await;
+async fn the_seeds_javascript_sample_sends_no_authorization_and_gets_401(app: TestApp) {
     app.account("admin", None, false).await;
     let (user, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 0, 0).await;
@@ -79,9 +75,7 @@ async fn the_seeds_javascript_sample_sends_no_authorization_and_gets_401() {
     assert_eq!(n.and_then(|n| n.owner_id()), Some(user.id));
 }
 
-#[tokio::test]
-async fn anything_not_the_callers_is_the_same_404_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+async fn anything_not_the_callers_is_the_same_404_and_changes_nothing(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, alice) = postpaid(&app, "alice", Some("admin"), false).await;
     let (_, bob) = postpaid(&app, "bob", Some("admin"), false).await;
@@ -110,9 +104,7 @@ async fn anything_not_the_callers_is_the_same_404_and_changes_nothing() {
     app.assert_invariants().await;
 }
 
-#[tokio::test]
-async fn unsubscribe_removes_every_grant_and_returns_the_number_to_the_pool() {
-    let app = TestApp::spawn().await;
+async fn unsubscribe_removes_every_grant_and_returns_the_number_to_the_pool(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, reseller) = postpaid(&app, "reseller", Some("admin"), true).await;
     let (sub, sub_key) = app.account("subreseller", Some("reseller"), true).await;
@@ -187,9 +179,7 @@ async fn unsubscribe_removes_every_grant_and_returns_the_number_to_the_pool() {
     assert_eq!(mine["data"]["items"][0]["_id"], kept.uid.as_str());
 }
 
-#[tokio::test]
-async fn any_body_is_ignored_and_the_trailing_slash_is_served() {
-    let app = TestApp::spawn().await;
+async fn any_body_is_ignored_and_the_trailing_slash_is_served(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let first = pool_number(&app, "+61400000001", 0, 0).await;
@@ -221,4 +211,5 @@ async fn any_body_is_ignored_and_the_trailing_slash_is_served() {
         .await;
     assert_eq!((res.status, res.json()), (200, ok));
     app.assert_invariants().await;
+}
 }

@@ -566,21 +566,26 @@ impl Tx for SqliteTx<'_> {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(backend)?
         };
-        let history = {
+        let (history, request_ids) = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT action, number_id, account_id FROM history ORDER BY id")
+                .prepare(
+                    "SELECT action, number_id, account_id, request_id FROM history ORDER BY id",
+                )
                 .map_err(backend)?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))
                 .map_err(backend)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(backend)?
+                .into_iter()
+                .unzip()
         };
         Ok(Snapshot {
             accounts,
             numbers,
             grants,
             history,
+            request_ids,
         })
     }
 

@@ -1,0 +1,651 @@
+//! `linekeeper bench`: linekeeper measured against its own ceiling.
+//!
+//! One run seeds a world into a fresh temporary database (SQLite by default,
+//! a new database on the given PostgreSQL server otherwise), starts this same
+//! binary as a server process on it, and drives bounded load over keep-alive
+//! connections to 127.0.0.1 from this process. Each scenario runs for
+//! `--duration` seconds on `--connections` connections:
+//!
+//! * `ceiling`: `GET /healthz`, the fastest answer the server can give;
+//! * `list`: `GET /api/number/numbers` page 1 of 50, as random holders;
+//! * `assign_unassign`: assign then unassign, as random resellers on numbers
+//!   they own and accounts of their downline;
+//! * `unsubscribe_subscribe`: unsubscribe then purchase-postpaid, as owners;
+//! * `login`: `POST /api/acl/auth/login` (argon2id, by design the slowest).
+//!
+//! Each connection works on numbers of its own, so every request of the
+//! paired scenarios is expected to succeed: any non-2xx answer is counted.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::stress::Rng;
+use crate::client::HttpClient;
+use crate::core::admin::{NumberSpec, add_number, create_account};
+use crate::core::auth::issue;
+use crate::core::grants::{AccountRef, NumberRef, Perms, assign};
+use crate::core::{Core, CoreError};
+use crate::domain::{E164, TokenKind, TokenSecret, hex, random_bytes};
+use crate::store::{Cycle, NewAccount, NewToken, Subscription};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub duration: Duration,
+    pub connections: usize,
+    pub numbers: usize,
+    pub accounts: usize,
+    pub depth: usize,
+}
+
+/// The password every bench account shares (hashed once).
+const PASSWORD: &str = "Bench-pass-1";
+const RID: &str = "bench-seed";
+
+/// One account of the world, as the load generator needs it.
+struct Member {
+    id: i64,
+    username: String,
+    key: String,
+}
+
+/// The seeded world, reduced to what the scenarios use.
+pub struct World {
+    members: Vec<Member>,
+    /// Members that hold at least one number.
+    holders: Vec<usize>,
+    /// `(owner member, number id, a downline member without a grant on it)`.
+    pairs: Vec<(usize, i64, usize)>,
+    /// `(owner member, number uid)`.
+    owned: Vec<(usize, String)>,
+    pub grants: usize,
+}
+
+/// Seeds the world: an administrator above a reseller tree `depth` levels
+/// deep (plain users at the bottom level), `numbers` numbers of which 60% are
+/// owned by resellers of the first two levels, and about two grants per
+/// owned... enough chains down the tree to reach `2 × numbers` grants.
+pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
+    let err = |e: CoreError| e.to_string();
+    let mut rng = Rng::new(0x5EED);
+    let password_hash = tokio::task::spawn_blocking(|| crate::core::auth::hash_password(PASSWORD))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(err)?;
+    let depth = plan.depth.max(2);
+    let accounts = plan.accounts.max(depth + 1);
+    let now = core.now();
+
+    // Level sizes: 10 at the top (or fewer), the rest spread evenly below.
+    let first = 10.min(accounts - 1 - (depth - 1));
+    let rest = accounts - 1 - first;
+    let mut sizes = vec![first];
+    for l in 1..depth {
+        sizes.push(rest / (depth - 1) + usize::from(l - 1 < rest % (depth - 1)));
+    }
+    let mut tag = [0u8; 3];
+    random_bytes(&mut tag);
+    let tag = hex(&tag);
+    // (parent index, level) per account, index 0 the administrator.
+    let mut shape: Vec<(Option<usize>, usize)> = vec![(None, 0)];
+    let mut previous: Vec<usize> = vec![0];
+    for (l, &size) in sizes.iter().enumerate() {
+        let mut current = Vec::with_capacity(size);
+        for _ in 0..size {
+            let parent = previous[rng.below(previous.len())];
+            current.push(shape.len());
+            shape.push((Some(parent), l + 1));
+        }
+        previous = current;
+    }
+    let shape = Arc::new(shape);
+    let (hash, tag2, levels) = (password_hash.clone(), tag.clone(), depth);
+    let shape2 = shape.clone();
+    let created: Vec<(i64, String, String, String)> = core
+        .store()
+        .write(move |tx| {
+            let mut out: Vec<(i64, String, String, String)> = Vec::with_capacity(shape2.len());
+            for (i, (parent, level)) in shape2.iter().enumerate() {
+                let username = format!("b{tag2}-{i}");
+                let parent = parent.map(|p| (out[p].0, out[p].3.clone()));
+                let new = NewAccount {
+                    id: None,
+                    username: username.clone(),
+                    name: username.clone(),
+                    password_hash: hash.clone(),
+                    is_reseller: *level < levels,
+                    parent,
+                    postpaid: true,
+                    mobile: None,
+                    email: None,
+                    created_at: now,
+                };
+                let account = create_account(tx, &new, None, RID)?;
+                let secret = TokenSecret::generate(TokenKind::ApiKey);
+                let token = NewToken {
+                    digest: secret.digest(),
+                    account_id: account.id,
+                    kind: TokenKind::ApiKey,
+                    created_at: now,
+                    expires_at: None,
+                };
+                issue(tx, &token, None, RID)?;
+                out.push((
+                    account.id,
+                    username,
+                    secret.expose().to_owned(),
+                    account.path,
+                ));
+            }
+            Ok::<_, CoreError>(out)
+        })
+        .await
+        .map_err(err)?;
+    let members: Vec<Member> = created
+        .iter()
+        .map(|(id, username, key, _)| Member {
+            id: *id,
+            username: username.clone(),
+            key: key.clone(),
+        })
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); shape.len()];
+    for (i, (parent, _)) in shape.iter().enumerate() {
+        if let Some(p) = parent {
+            children[*p].push(i);
+        }
+    }
+    let top: Vec<usize> = (0..shape.len())
+        .filter(|&i| matches!(shape[i].1, 1 | 2))
+        .collect();
+
+    // Numbers, in chunks of one transaction each; owners chosen here.
+    let prefix = 200 + u32::from_str_radix(&tag[..2], 16).unwrap_or(0);
+    let mut owners: Vec<Option<usize>> = Vec::with_capacity(plan.numbers);
+    for i in 0..plan.numbers {
+        owners.push((i % 5 < 3).then(|| top[rng.below(top.len())]));
+    }
+    let mut numbers: Vec<(i64, String)> = Vec::with_capacity(plan.numbers);
+    for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(10_000) {
+        let specs: Vec<(NumberSpec, Option<i64>)> = chunk
+            .iter()
+            .map(|&i| {
+                let e164 =
+                    E164::parse(&format!("+1{prefix}{i:07}")).ok_or("generated a bad number")?;
+                let spec = NumberSpec {
+                    monthly_price: 1000,
+                    yearly_price: 10_000,
+                    ..NumberSpec::new(e164)
+                };
+                Ok((spec, owners[i].map(|m| members[m].id)))
+            })
+            .collect::<Result<_, &str>>()?;
+        let made = core
+            .store()
+            .write(move |tx| {
+                let mut out = Vec::with_capacity(specs.len());
+                for (spec, owner) in &specs {
+                    let n = add_number(tx, &spec.to_new_number(), now, RID)?;
+                    if let Some(owner_id) = owner {
+                        let sub = Subscription {
+                            owner_id: *owner_id,
+                            cycle: Cycle::Month,
+                            resubscribe: false,
+                            subscribed_at: now,
+                        };
+                        tx.subscribe_number(n.id, &sub)?;
+                        tx.record(&crate::core::history(
+                            now,
+                            RID,
+                            None,
+                            crate::store::Action::Subscribe,
+                            Some(n.id),
+                            Some(*owner_id),
+                            "{}",
+                        ))?;
+                    }
+                    out.push((n.id, n.uid));
+                }
+                Ok::<_, CoreError>(out)
+            })
+            .await
+            .map_err(err)?;
+        numbers.extend(made);
+    }
+
+    // Grants: chains down the tree from each owner, until 2 x numbers.
+    let owned_idx: Vec<usize> = (0..plan.numbers).filter(|&i| owners[i].is_some()).collect();
+    let target = plan.numbers * 2;
+    let mut chains: Vec<Vec<usize>> = Vec::with_capacity(owned_idx.len());
+    let mut planned = 0;
+    for (k, &i) in owned_idx.iter().enumerate() {
+        let remaining_numbers = owned_idx.len() - k;
+        let want = (target - planned).div_ceil(remaining_numbers.max(1));
+        let mut chain = Vec::new();
+        let mut at = owners[i].unwrap_or(0);
+        while chain.len() < want && !children[at].is_empty() {
+            at = children[at][rng.below(children[at].len())];
+            chain.push(at);
+        }
+        planned += chain.len();
+        chains.push(chain);
+    }
+    let mut grants = 0;
+    let jobs: Vec<(i64, Vec<(i64, i64)>)> = owned_idx
+        .iter()
+        .zip(&chains)
+        .map(|(&i, chain)| {
+            let mut by = owners[i].map(|m| members[m].id).unwrap_or(0);
+            let steps = chain
+                .iter()
+                .map(|&m| {
+                    let step = (by, members[m].id);
+                    by = members[m].id;
+                    step
+                })
+                .collect();
+            (numbers[i].0, steps)
+        })
+        .collect();
+    let accounts_by_id: Arc<std::collections::HashMap<i64, crate::store::Account>> = Arc::new(
+        core.snapshot()
+            .await
+            .map_err(err)?
+            .accounts
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect(),
+    );
+    for chunk in jobs.chunks(5_000) {
+        let chunk = chunk.to_vec();
+        let by_id = accounts_by_id.clone();
+        grants += core
+            .store()
+            .write(move |tx| {
+                let mut made = 0;
+                for (number_id, steps) in &chunk {
+                    for (by, to) in steps {
+                        let caller = by_id
+                            .get(by)
+                            .ok_or_else(|| CoreError::Invalid("no such account".into()))?;
+                        let n = NumberRef {
+                            id: Some(*number_id),
+                            e164: None,
+                        };
+                        let t = AccountRef {
+                            id: Some(*to),
+                            username: None,
+                        };
+                        assign(tx, caller, &n, &t, Perms::ALL, now, RID)?;
+                        made += 1;
+                    }
+                }
+                Ok::<_, CoreError>(made)
+            })
+            .await
+            .map_err(err)?;
+    }
+
+    // What the scenarios draw from.
+    let mut holders: HashSet<usize> = owned_idx.iter().filter_map(|&i| owners[i]).collect();
+    holders.extend(chains.iter().flatten().copied());
+    let mut pairs = Vec::new();
+    let mut owned = Vec::new();
+    for (k, &i) in owned_idx.iter().enumerate() {
+        let Some(owner) = owners[i] else { continue };
+        owned.push((owner, numbers[i].1.clone()));
+        // A grandchild (or child) of the owner outside this number's chain.
+        let below: Vec<usize> = children[owner]
+            .iter()
+            .flat_map(|&c| children[c].iter().copied().chain([c]))
+            .collect();
+        if let Some(&t) = below.iter().find(|m| !chains[k].contains(m)) {
+            pairs.push((owner, numbers[i].0, t));
+        }
+    }
+    Ok(World {
+        members,
+        holders: holders.into_iter().collect(),
+        pairs,
+        owned,
+        grants,
+    })
+}
+
+/// The scenarios, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Ceiling,
+    List,
+    AssignUnassign,
+    UnsubscribeSubscribe,
+    Login,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Ceiling,
+        Scenario::List,
+        Scenario::AssignUnassign,
+        Scenario::UnsubscribeSubscribe,
+        Scenario::Login,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Ceiling => "ceiling",
+            Scenario::List => "list",
+            Scenario::AssignUnassign => "assign_unassign",
+            Scenario::UnsubscribeSubscribe => "unsubscribe_subscribe",
+            Scenario::Login => "login",
+        }
+    }
+}
+
+/// One scenario's figures.
+#[derive(Clone, Debug)]
+pub struct Figures {
+    pub name: &'static str,
+    pub requests: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+    pub error_sample: Option<String>,
+}
+
+/// Drives one connection until `deadline`; latencies in microseconds and the
+/// count of non-2xx answers.
+async fn connection(
+    world: Arc<World>,
+    scenario: Scenario,
+    addr: SocketAddr,
+    index: usize,
+    connections: usize,
+    start: Instant,
+    deadline: Instant,
+) -> (Vec<u32>, u64, Option<String>) {
+    let mut http = HttpClient::new(addr);
+    let mut rng = Rng::new(0xB0B + index as u64);
+    let mut latencies = Vec::with_capacity(64 * 1024);
+    let (mut errors, mut sample) = (0u64, None);
+    // This connection's own share of the paired work.
+    let pairs: Vec<_> = world
+        .pairs
+        .iter()
+        .skip(index)
+        .step_by(connections)
+        .collect();
+    let owned: Vec<_> = world
+        .owned
+        .iter()
+        .skip(index)
+        .step_by(connections)
+        .collect();
+    let _ = http.request("GET", "/healthz", &[], b"").await;
+    tokio::time::sleep_until(start.into()).await;
+    let json = ("content-type", "application/json");
+    let mut step = 0usize;
+    while Instant::now() < deadline {
+        let mut requests: Vec<(&str, String, Option<String>, Vec<u8>)> = Vec::with_capacity(2);
+        match scenario {
+            Scenario::Ceiling => requests.push(("GET", "/healthz".into(), None, Vec::new())),
+            Scenario::List => {
+                let m = &world.members[world.holders[rng.below(world.holders.len())]];
+                requests.push((
+                    "GET",
+                    "/api/number/numbers?page=1&per_page=50".into(),
+                    Some(m.key.clone()),
+                    Vec::new(),
+                ));
+            }
+            Scenario::AssignUnassign => {
+                if pairs.is_empty() {
+                    break;
+                }
+                let (owner, number_id, target) = pairs[step % pairs.len()];
+                let key = world.members[*owner].key.clone();
+                let target_id = world.members[*target].id;
+                let a = json!({"number_id": number_id, "target_user_id": target_id, "send": true, "gets": true});
+                let u = json!({"number_id": number_id, "target_user_id": target_id});
+                requests.push((
+                    "POST",
+                    "/api/numbers/assign".into(),
+                    Some(key.clone()),
+                    a.to_string().into_bytes(),
+                ));
+                requests.push((
+                    "POST",
+                    "/api/numbers/unassign".into(),
+                    Some(key),
+                    u.to_string().into_bytes(),
+                ));
+            }
+            Scenario::UnsubscribeSubscribe => {
+                if owned.is_empty() {
+                    break;
+                }
+                let (owner, uid) = owned[step % owned.len()];
+                let key = world.members[*owner].key.clone();
+                let path = format!("/api/v1/apiClient/virtual-number/unsubscribe/{uid}");
+                requests.push(("PUT", path, Some(key.clone()), Vec::new()));
+                let body = json!({"number": uid}).to_string().into_bytes();
+                let buy = "/api/v1/apiClient/virtual-number/purchase-postpaid".to_owned();
+                requests.push(("POST", buy, Some(key), body));
+            }
+            Scenario::Login => {
+                let m = &world.members[rng.below(world.members.len())];
+                let body = json!({"username": m.username, "password": PASSWORD})
+                    .to_string()
+                    .into_bytes();
+                requests.push(("POST", "/api/acl/auth/login".into(), None, body));
+            }
+        }
+        step += 1;
+        for (method, path, key, body) in requests {
+            let auth = key.map(|k| format!("Bearer {k}"));
+            let mut headers = vec![json];
+            if let Some(a) = &auth {
+                headers.push(("authorization", a.as_str()));
+            }
+            let sent = Instant::now();
+            let result = http.request(method, &path, &headers, &body).await;
+            latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            match result {
+                Ok(res) if (200..300).contains(&res.status) => {}
+                Ok(res) => {
+                    errors += 1;
+                    sample.get_or_insert_with(|| {
+                        format!(
+                            "{method} {path} -> {} {}",
+                            res.status,
+                            String::from_utf8_lossy(&res.body)
+                        )
+                    });
+                }
+                Err(e) => {
+                    errors += 1;
+                    sample.get_or_insert_with(|| format!("{method} {path} -> {e}"));
+                }
+            }
+        }
+    }
+    (latencies, errors, sample)
+}
+
+/// Runs one scenario against the server at `addr`.
+pub async fn measure(
+    world: Arc<World>,
+    scenario: Scenario,
+    addr: SocketAddr,
+    plan: &Plan,
+) -> Figures {
+    // Connections open before the clock starts.
+    let start = Instant::now() + Duration::from_millis(200);
+    let deadline = start + plan.duration;
+    let tasks: Vec<_> = (0..plan.connections)
+        .map(|i| {
+            tokio::spawn(connection(
+                world.clone(),
+                scenario,
+                addr,
+                i,
+                plan.connections,
+                start,
+                deadline,
+            ))
+        })
+        .collect();
+    let mut all = Vec::new();
+    let (mut errors, mut error_sample) = (0, None);
+    for t in tasks {
+        if let Ok((lat, e, s)) = t.await {
+            all.extend(lat);
+            errors += e;
+            error_sample = error_sample.or(s);
+        }
+    }
+    let elapsed = Instant::now()
+        .saturating_duration_since(start)
+        .as_secs_f64()
+        .max(1e-9);
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        f64::from(all[i]) / 1000.0
+    };
+    Figures {
+        name: scenario.name(),
+        requests: all.len() as u64,
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: all.last().map(|&m| f64::from(m) / 1000.0).unwrap_or(0.0),
+        errors,
+        error_sample,
+    }
+}
+
+/// The server under test: this binary's `serve`, on the bench database.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub fn start(database_url: &str) -> Result<Server, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env("LINEKEEPER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting the server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                return Err("the server exited before listening".into());
+            };
+            if let Some(rest) = line.strip_prefix("linekeeper listening on http://") {
+                let addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+                break addr.ok_or("unreadable listen address")?;
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server { child, addr })
+    }
+
+    /// Peak resident set size in MiB (Linux `VmHWM`).
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The report: a table, or the JSON object of the issue.
+pub fn report(figures: &[Figures], rss_mb: Option<f64>, as_json: bool) -> String {
+    let ceiling = figures
+        .iter()
+        .find(|f| f.name == "ceiling")
+        .map(|f| f.rps)
+        .unwrap_or(0.0);
+    let ratio = |f: &Figures| if ceiling > 0.0 { f.rps / ceiling } else { 0.0 };
+    let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
+    if as_json {
+        let scenarios: Vec<Value> = figures
+            .iter()
+            .map(|f| {
+                json!({"name": f.name, "rps": round(f.rps, 1), "p50_ms": round(f.p50_ms, 3), "p90_ms": round(f.p90_ms, 3),
+                    "p99_ms": round(f.p99_ms, 3), "max_ms": round(f.max_ms, 3), "errors": f.errors,
+                    "ratio_to_ceiling": round(ratio(f), 4)})
+            })
+            .collect();
+        return json!({"scenarios": scenarios, "server_peak_rss_mb": rss_mb.map(|r| round(r, 1))})
+            .to_string();
+    }
+    let mut out = format!(
+        "{:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}\n",
+        "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "ceiling"
+    );
+    for f in figures {
+        out.push_str(&format!(
+            "{:<22} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>8.1}%\n",
+            f.name,
+            f.rps,
+            f.p50_ms,
+            f.p90_ms,
+            f.p99_ms,
+            f.max_ms,
+            f.errors,
+            ratio(f) * 100.0
+        ));
+    }
+    out.push_str(&format!(
+        "server peak RSS: {}\n",
+        rss_mb
+            .map(|r| format!("{r:.1} MiB"))
+            .unwrap_or_else(|| "unknown".into())
+    ));
+    for f in figures.iter().filter(|f| f.errors > 0) {
+        if let Some(s) = &f.error_sample {
+            out.push_str(&format!("first error in {}: {s}\n", f.name));
+        }
+    }
+    out
+}

@@ -1,0 +1,530 @@
+//! `linekeeper stress`: many concurrent clients against one or more servers,
+//! then a check of every invariant.
+//!
+//! It builds a random world (from `--seed`) directly in the database, as the
+//! admin commands do: a reseller tree four levels deep, postpaid accounts
+//! with API keys, numbers owned by resellers and numbers in the pool. Then
+//! `--clients` tasks share `--ops` random operations (assign, unassign,
+//! subscribe, unsubscribe, list), each client on one of the `--url` servers in
+//! turn. Finally it reads the database and checks the invariants of
+//! DOMAIN.md, and that the history holds exactly one entry per change the
+//! clients were told succeeded. It prints one JSON object and exits non-zero
+//! on any 5xx, unexpected answer or violation.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::client::HttpClient;
+use crate::core::Core;
+use crate::core::admin::{AccountSpec, NumberSpec};
+use crate::domain::{E164, hex, random_bytes};
+use crate::store::Snapshot;
+
+/// What `stress` was asked to do.
+pub struct Plan {
+    pub servers: Vec<SocketAddr>,
+    pub clients: usize,
+    pub ops: usize,
+    pub seed: u64,
+}
+
+/// A deterministic generator (splitmix64): the same seed, the same world and
+/// the same sequence of operations per client.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+}
+
+struct Member {
+    id: i64,
+    key: String,
+    reseller: bool,
+    path: String,
+}
+
+struct World {
+    members: Vec<Member>,
+    numbers: Vec<(i64, String)>,
+    setup_request: String,
+    /// `(number index, member index)` pairs that probably hold: the owners at
+    /// the start, then whatever the clients were told succeeded. Only used
+    /// to aim operations where they can succeed; the server decides.
+    hints: std::sync::Mutex<Vec<(usize, usize)>>,
+}
+
+impl World {
+    fn below(&self, m: usize) -> Vec<usize> {
+        let p = &self.members[m].path;
+        (0..self.members.len())
+            .filter(|&i| i != m && self.members[i].path.starts_with(p.as_str()))
+            .collect()
+    }
+
+    fn above(&self, m: usize) -> Vec<usize> {
+        let p = &self.members[m].path;
+        (0..self.members.len())
+            .filter(|&i| i != m && p.starts_with(self.members[i].path.as_str()))
+            .collect()
+    }
+
+    fn hint(&self, rng: &mut Rng) -> Option<(usize, usize)> {
+        let hints = self.hints.lock().ok()?;
+        (!hints.is_empty()).then(|| hints[rng.below(hints.len())])
+    }
+
+    fn learn(&self, pair: (usize, usize), holds: bool) {
+        if let Ok(mut hints) = self.hints.lock() {
+            if holds {
+                hints.push(pair);
+            } else {
+                hints.retain(|h| *h != pair);
+            }
+        }
+    }
+}
+
+/// Builds the world: 1 administrator, 3 resellers, 2 sub-resellers under
+/// each, 2 accounts (a reseller and a plain user) under each of those, and
+/// one plain user under each of the third level's resellers; 48 numbers, two
+/// in three owned by resellers of the first two levels.
+async fn build_world(core: &Core, rng: &mut Rng) -> Result<World, String> {
+    let mut tag = [0u8; 4];
+    random_bytes(&mut tag);
+    let tag = hex(&tag);
+    let rid = format!("stress-setup-{tag}");
+    let mut members = Vec::new();
+    let add = |username: String, parent: Option<String>, reseller: bool| {
+        let spec = AccountSpec {
+            username: username.clone(),
+            password: format!("Stress-{tag}-1"),
+            admin: parent.is_none(),
+            parent,
+            is_reseller: reseller,
+            postpaid: true,
+            ..Default::default()
+        };
+        (spec, username)
+    };
+    let mut specs = vec![add(format!("st{tag}-admin"), None, false)];
+    for a in 0..3 {
+        let l1 = format!("st{tag}-r{a}");
+        specs.push(add(l1.clone(), Some(format!("st{tag}-admin")), true));
+        for b in 0..2 {
+            let l2 = format!("{l1}-{b}");
+            specs.push(add(l2.clone(), Some(l1.clone()), true));
+            let l3r = format!("{l2}-r");
+            specs.push(add(l3r.clone(), Some(l2.clone()), true));
+            specs.push(add(format!("{l2}-u"), Some(l2.clone()), false));
+            specs.push(add(format!("{l3r}-u"), Some(l3r.clone()), false));
+        }
+    }
+    let mut owners = Vec::new();
+    let mut names = Vec::new();
+    for (spec, username) in specs {
+        let reseller = spec.is_reseller || spec.admin;
+        let shallow = spec.is_reseller && username.matches('-').count() <= 2;
+        let account = core
+            .create_account(spec, &rid)
+            .await
+            .map_err(|e| e.to_string())?;
+        let key = core
+            .create_key(&username, &rid)
+            .await
+            .map_err(|e| e.to_string())?;
+        if shallow {
+            owners.push(username.clone());
+        }
+        members.push(Member {
+            id: account.id,
+            key: key.expose().to_owned(),
+            reseller,
+            path: account.path,
+        });
+        names.push(username);
+    }
+    let mut numbers = Vec::new();
+    let mut hints = Vec::new();
+    let prefix = 100 + (u32::from_str_radix(&tag[..4], 16).unwrap_or(0) % 900);
+    for i in 0..48u32 {
+        let text = format!("+1{prefix}{:07}", 5_550_000 + i);
+        let e164 = E164::parse(&text).ok_or_else(|| format!("generated a bad number {text}"))?;
+        let owner = (i % 3 != 0).then(|| owners[rng.below(owners.len())].clone());
+        let spec = NumberSpec {
+            owner,
+            monthly_price: 1000,
+            yearly_price: 10_000,
+            ..NumberSpec::new(e164)
+        };
+        if let Some(owner) = &spec.owner {
+            hints.extend(
+                names
+                    .iter()
+                    .position(|n| n == owner)
+                    .map(|m| (numbers.len(), m)),
+            );
+        }
+        let number = core
+            .add_number(spec, &rid)
+            .await
+            .map_err(|e| e.to_string())?;
+        numbers.push((number.id, number.uid));
+    }
+    Ok(World {
+        members,
+        numbers,
+        setup_request: rid,
+        hints: std::sync::Mutex::new(hints),
+    })
+}
+
+/// The operations, and which answers each may give under a correct server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    Assign,
+    Unassign,
+    Subscribe,
+    Unsubscribe,
+    List,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Assign => "assign",
+            Op::Unassign => "unassign",
+            Op::Subscribe => "subscribe",
+            Op::Unsubscribe => "unsubscribe",
+            Op::List => "list",
+        }
+    }
+
+    fn expected(self, status: u16) -> bool {
+        match self {
+            Op::Assign | Op::Unassign => matches!(status, 200 | 400 | 403 | 422),
+            Op::Subscribe => matches!(status, 200 | 403 | 404 | 409),
+            Op::Unsubscribe => matches!(status, 200 | 404),
+            Op::List => status == 200,
+        }
+    }
+
+    fn pick(rng: &mut Rng) -> Op {
+        match rng.below(100) {
+            0..35 => Op::Assign,
+            35..60 => Op::Unassign,
+            60..72 => Op::Subscribe,
+            72..80 => Op::Unsubscribe,
+            _ => Op::List,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    /// (op, status) -> count; status 0 is a transport error.
+    answers: BTreeMap<(Op, u16), u64>,
+    samples: Vec<String>,
+}
+
+async fn client_loop(world: Arc<World>, server: SocketAddr, ops: usize, mut rng: Rng) -> Tally {
+    let mut http = HttpClient::new(server);
+    let mut tally = Tally::default();
+    let members = &world.members;
+    for _ in 0..ops {
+        let op = Op::pick(&mut rng);
+        let (n, actor, target) = aim(&world, op, &mut rng);
+        let (number_id, uid) = &world.numbers[n];
+        let (actor_m, target_m) = (&members[actor], &members[target]);
+        let (actor, target) = (actor_m, target_m);
+        let auth = format!("Bearer {}", actor.key);
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let result = match op {
+            Op::Assign => {
+                let body = json!({"number_id": number_id, "target_user_id": target.id,
+                    "send": rng.chance(80), "gets": rng.chance(80)});
+                http.request(
+                    "POST",
+                    "/api/numbers/assign",
+                    &headers,
+                    body.to_string().as_bytes(),
+                )
+                .await
+            }
+            Op::Unassign => {
+                let body = json!({"number_id": number_id, "target_user_id": target.id});
+                http.request(
+                    "POST",
+                    "/api/numbers/unassign",
+                    &headers,
+                    body.to_string().as_bytes(),
+                )
+                .await
+            }
+            Op::Subscribe => {
+                let body = json!({"number": uid});
+                let path = "/api/v1/apiClient/virtual-number/purchase-postpaid";
+                http.request("POST", path, &headers, body.to_string().as_bytes())
+                    .await
+            }
+            Op::Unsubscribe => {
+                let path = format!("/api/v1/apiClient/virtual-number/unsubscribe/{uid}");
+                http.request("PUT", &path, &headers, b"").await
+            }
+            Op::List => {
+                http.request(
+                    "GET",
+                    "/api/number/numbers?page=1&per_page=50",
+                    &headers,
+                    b"",
+                )
+                .await
+            }
+        };
+        let status = match result {
+            Ok(res) => {
+                if res.status == 200 {
+                    match op {
+                        Op::Assign => world.learn((n, target_idx(&world, target.id)), true),
+                        Op::Unassign => world.learn((n, target_idx(&world, target.id)), false),
+                        Op::Subscribe => world.learn((n, target_idx(&world, actor.id)), true),
+                        Op::Unsubscribe => world.learn((n, target_idx(&world, actor.id)), false),
+                        Op::List => {}
+                    }
+                }
+                if !op.expected(res.status) && tally.samples.len() < 5 {
+                    tally.samples.push(format!(
+                        "{} -> {} {}",
+                        op.name(),
+                        res.status,
+                        String::from_utf8_lossy(&res.body)
+                    ));
+                }
+                res.status
+            }
+            Err(e) => {
+                if tally.samples.len() < 5 {
+                    tally
+                        .samples
+                        .push(format!("{} -> transport error: {e}", op.name()));
+                }
+                0
+            }
+        };
+        *tally.answers.entry((op, status)).or_default() += 1;
+    }
+    tally
+}
+
+fn target_idx(world: &World, id: i64) -> usize {
+    world.members.iter().position(|m| m.id == id).unwrap_or(0)
+}
+
+/// Chooses `(number, actor, target)` for `op`: most of the time where it can
+/// succeed (a holder acting on its own downline, a grant that exists), the
+/// rest at random, so refusals are exercised too.
+fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
+    let any = |rng: &mut Rng| rng.below(world.members.len());
+    let random = (rng.below(world.numbers.len()), any(rng), any(rng));
+    if rng.chance(25) {
+        return random;
+    }
+    let Some((n, holder)) = world.hint(rng) else {
+        return random;
+    };
+    match op {
+        Op::Assign => {
+            let below = world.below(holder);
+            if below.is_empty() {
+                random
+            } else {
+                (n, holder, below[rng.below(below.len())])
+            }
+        }
+        Op::Unassign => {
+            let above: Vec<usize> = world
+                .above(holder)
+                .into_iter()
+                .filter(|&m| world.members[m].reseller)
+                .collect();
+            if above.is_empty() {
+                random
+            } else {
+                (n, above[rng.below(above.len())], holder)
+            }
+        }
+        Op::Unsubscribe => (n, holder, holder),
+        Op::Subscribe | Op::List => random,
+    }
+}
+
+/// Every way the final state disagrees with what the clients were told.
+fn check(snapshot: &Snapshot, world: &World, successes: &BTreeMap<Op, u64>) -> Vec<String> {
+    let mut out = crate::core::invariants::violations(snapshot);
+    let ours: std::collections::HashSet<i64> = world.numbers.iter().map(|(id, _)| *id).collect();
+    let mut entries: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((action, number, _), rid) in snapshot.history.iter().zip(&snapshot.request_ids) {
+        if rid != &world.setup_request && number.is_some_and(|n| ours.contains(&n)) {
+            *entries.entry(action.as_str()).or_default() += 1;
+        }
+    }
+    let told = |op| successes.get(&op).copied().unwrap_or(0);
+    for (op, action) in [
+        (Op::Assign, "grant.assign"),
+        (Op::Unassign, "grant.unassign"),
+        (Op::Subscribe, "number.subscribe"),
+        (Op::Unsubscribe, "number.unsubscribe"),
+    ] {
+        let recorded = entries.get(action).copied().unwrap_or(0);
+        if recorded != told(op) {
+            out.push(format!(
+                "{} {} answered 200 but {recorded} {action} entries",
+                told(op),
+                op.name()
+            ));
+        }
+    }
+    // Every grant the clients made is either still there or was removed with
+    // exactly one entry (unassign or cascade).
+    let grants_now = snapshot
+        .grants
+        .iter()
+        .filter(|g| ours.contains(&g.number_id))
+        .count() as u64;
+    let removed = entries.get("grant.unassign").copied().unwrap_or(0)
+        + entries.get("grant.cascade").copied().unwrap_or(0);
+    if grants_now + removed != told(Op::Assign) {
+        out.push(format!(
+            "{} grants made, {removed} removal entries, {grants_now} grants left",
+            told(Op::Assign)
+        ));
+    }
+    out
+}
+
+/// Reads `linekeeper_store_retries_total` from a server's `/metrics`.
+async fn retries_of(server: SocketAddr) -> u64 {
+    let Ok(res) = HttpClient::new(server)
+        .request("GET", "/metrics", &[], b"")
+        .await
+    else {
+        return 0;
+    };
+    String::from_utf8_lossy(&res.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("linekeeper_store_retries_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs the plan; the JSON report and whether everything held.
+pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
+    let mut rng = Rng::new(plan.seed);
+    let world = Arc::new(build_world(core, &mut rng).await?);
+    let retries_before: u64 = futures_sum(plan.servers.iter().map(|s| retries_of(*s))).await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..plan.clients.max(1) {
+        let share =
+            plan.ops / plan.clients.max(1) + usize::from(c < plan.ops % plan.clients.max(1));
+        let server = plan.servers[c % plan.servers.len()];
+        let client_rng = Rng::new(plan.seed ^ (c as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+        tasks.push(tokio::spawn(client_loop(
+            world.clone(),
+            server,
+            share,
+            client_rng,
+        )));
+    }
+    let mut tally = Tally::default();
+    for t in tasks {
+        let part = t.await.map_err(|e| format!("a client task failed: {e}"))?;
+        for (k, v) in part.answers {
+            *tally.answers.entry(k).or_default() += v;
+        }
+        tally.samples.extend(part.samples);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let retries = futures_sum(plan.servers.iter().map(|s| retries_of(*s)))
+        .await
+        .saturating_sub(retries_before);
+
+    let snapshot = core.snapshot().await.map_err(|e| e.to_string())?;
+    let successes: BTreeMap<Op, u64> = tally
+        .answers
+        .iter()
+        .filter(|((_, s), _)| *s == 200)
+        .map(|((op, _), n)| (*op, *n))
+        .collect();
+    let violations = check(&snapshot, &world, &successes);
+
+    let total: u64 = tally.answers.values().sum();
+    let errors_5xx: u64 = tally
+        .answers
+        .iter()
+        .filter(|((_, s), _)| *s >= 500 || *s == 0)
+        .map(|(_, n)| n)
+        .sum();
+    let unexpected: u64 = tally
+        .answers
+        .iter()
+        .filter(|((op, s), _)| !op.expected(*s))
+        .map(|(_, n)| n)
+        .sum();
+    let mut by_op = serde_json::Map::new();
+    for ((op, status), n) in &tally.answers {
+        let entry = by_op.entry(op.name()).or_insert_with(|| json!({}));
+        entry[status.to_string()] = json!(n);
+    }
+    let ok = errors_5xx == 0 && unexpected == 0 && violations.is_empty();
+    let report = json!({
+        "ops": total,
+        "errors_5xx": errors_5xx,
+        "violations": violations.len(),
+        "unexpected": unexpected,
+        "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
+        "ops_per_s": (total as f64 / elapsed.max(1e-9)).round(),
+        "retries": retries,
+        "servers": plan.servers.len(),
+        "clients": plan.clients,
+        "seed": plan.seed,
+        "by_op": by_op,
+        "violation_samples": violations.iter().take(5).collect::<Vec<_>>(),
+        "unexpected_samples": tally.samples,
+    });
+    Ok((report, ok))
+}
+
+async fn futures_sum(futures: impl Iterator<Item = impl std::future::Future<Output = u64>>) -> u64 {
+    let mut sum = 0;
+    for f in futures {
+        sum += f.await;
+    }
+    sum
+}

@@ -1,0 +1,106 @@
+//! Races that the database must decide, on both backends: every racer gets
+//! an answer a sequential order could have given, and every invariant holds.
+
+use linekeeper::client::HttpClient;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+/// Sends all `requests` (token, path, body) at once, each on its own
+/// connection; the statuses and bodies in the same order.
+async fn at_once(app: &TestApp, requests: Vec<(String, &'static str, Value)>) -> Vec<(u16, Value)> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|(token, path, body)| {
+            let (addr, barrier) = (app.addr, barrier.clone());
+            tokio::spawn(async move {
+                let mut http = HttpClient::new(addr);
+                // Connect first, so the requests leave as close together as possible.
+                let _ = http.request("GET", "/healthz", &[], b"").await;
+                barrier.wait().await;
+                let headers = [
+                    ("authorization", token.as_str()),
+                    ("content-type", "application/json"),
+                ];
+                let res = http
+                    .request("POST", path, &headers, body.to_string().as_bytes())
+                    .await
+                    .expect("request");
+                (res.status, res.json())
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn refusal(message: &str) -> Value {
+    json!({"data": null, "meta": {"status": false, "message": message, "message_parameters": [],
+        "message_code": "400-1", "errors": {}}})
+}
+
+crate::scenarios! {
+async fn two_resellers_assign_one_number_to_one_account(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, r1) = app.account("res1", Some("admin"), true).await;
+    let (r2, r2_key) = app.account("res2", Some("res1"), true).await;
+    let (t, _) = app.account("target", Some("res2"), false).await;
+    for i in 0..15 {
+        let n = app.number(&format!("+9830001{i:04}"), Some("res1")).await;
+        let to_r2 = json!({"number_id": n.id, "target_user_id": r2.id, "send": true, "gets": true});
+        assert_eq!(app.post("/api/numbers/assign", &r1, &to_r2).await.0, 200);
+        let body = json!({"number_id": n.id, "target_user_id": t.id, "send": true, "gets": true});
+        let before = app.history_len().await;
+        let answers = at_once(
+            &app,
+            vec![(r1.clone(), "/api/numbers/assign", body.clone()), (r2_key.clone(), "/api/numbers/assign", body)],
+        )
+        .await;
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+        statuses.sort();
+        assert_eq!(statuses, [200, 400], "round {i}: {answers:?}");
+        let loser = answers.iter().find(|a| a.0 == 400).expect("a loser");
+        assert_eq!(loser.1, refusal("number already assigned to user"));
+        assert_eq!(app.history_len().await, before + 1, "one change, one entry");
+    }
+    app.assert_invariants().await;
+}
+
+async fn unassign_races_the_cascade_from_above(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, r) = app.account("top", Some("admin"), true).await;
+    let (a, a_key) = app.account("aaa", Some("top"), true).await;
+    let (b, b_key) = app.account("bbb", Some("aaa"), true).await;
+    let (c, _) = app.account("ccc", Some("bbb"), false).await;
+    for i in 0..12 {
+        let n = app.number(&format!("+9830002{i:04}"), Some("top")).await;
+        for (key, to) in [(&r, a.id), (&a_key, b.id), (&b_key, c.id)] {
+            let body = json!({"number_id": n.id, "target_user_id": to, "send": true, "gets": true});
+            assert_eq!(app.post("/api/numbers/assign", key, &body).await.0, 200);
+        }
+        let before = app.history_len().await;
+        // R pulls A's grant (taking B's and C's with it) while B pulls C's.
+        let answers = at_once(
+            &app,
+            vec![
+                (r.clone(), "/api/numbers/unassign", json!({"number_id": n.id, "target_user_id": a.id})),
+                (b_key.clone(), "/api/numbers/unassign", json!({"number_id": n.id, "target_user_id": c.id})),
+            ],
+        )
+        .await;
+        assert_eq!(answers[0].0, 200, "R's unassign always succeeds: {answers:?}");
+        // B's either ran first (200) or found it no longer holds the number
+        // (the same 422 as a number that does not exist).
+        assert!(matches!(answers[1].0, 200 | 422), "round {i}: {answers:?}");
+        // Three grants existed; each went exactly once, with one entry each.
+        assert_eq!(app.history_len().await, before + 3, "round {i}");
+        let (status, list) = app.get("/api/number/numbers", &b_key).await;
+        assert_eq!((status, list["meta"]["total"].clone()), (200, json!(0)));
+    }
+    app.assert_invariants().await;
+}
+}
