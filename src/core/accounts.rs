@@ -126,10 +126,10 @@ impl Core {
             return Err(CoreError::Forbidden);
         }
         let password = spec.password.clone();
-        let password_hash =
-            tokio::task::spawn_blocking(move || super::auth::hash_password(password.expose()))
-                .await
-                .map_err(|e| CoreError::Invalid(format!("hashing failed: {e}")))??;
+        let password_hash = self
+            .hashing
+            .run(move || super::auth::hash_password(password.expose()))
+            .await??;
         let new = NewAccount {
             id: None,
             username: spec.username.to_string(),

@@ -107,15 +107,10 @@ impl Core {
     ) -> Result<Account, CoreError> {
         let username = spec.check()?;
         let password = spec.password.clone();
-        let _permit = self
+        let password_hash = self
             .hashing
-            .acquire()
-            .await
-            .map_err(|_| CoreError::Store(crate::store::StoreError::Unavailable))?;
-        let password_hash =
-            tokio::task::spawn_blocking(move || super::auth::hash_password(&password))
-                .await
-                .map_err(|e| CoreError::Invalid(format!("hashing failed: {e}")))??;
+            .run(move || super::auth::hash_password(&password))
+            .await??;
         let (now, rid) = (self.clock.now(), request_id.to_owned());
         self.store
             .write(move |tx| {

@@ -93,16 +93,10 @@ impl Core {
             None => (self.dummy_hash.clone(), None),
         };
         let password = password.to_owned();
-        // Each argon2 run takes ~19 MiB and a core for a few tens of
-        // milliseconds: no more run at once than there are cores.
-        let _permit = self
+        let verified = self
             .hashing
-            .acquire()
-            .await
-            .map_err(|_| CoreError::Store(crate::store::StoreError::Unavailable))?;
-        let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+            .run(move || verify_password(&password, &hash))
+            .await?;
         let account = match account {
             Some(a) if verified && !a.suspended => a,
             _ => return Err(CoreError::BadCredentials),

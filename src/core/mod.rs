@@ -13,6 +13,7 @@ pub mod auth;
 mod credentials;
 mod error;
 pub mod grants;
+mod hashing;
 pub mod import;
 pub mod invariants;
 pub mod subscriptions;
@@ -52,8 +53,8 @@ pub struct Core {
     dummy_hash: String,
     /// Recently read credentials (see `credentials`).
     pub(crate) credentials: Arc<credentials::CredentialCache>,
-    /// Bounds concurrent password hashing to the number of cores.
-    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+    /// Threads that hash and verify passwords (see `hashing`).
+    pub(crate) hashing: Arc<hashing::HashPool>,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -74,7 +75,7 @@ impl Core {
             clock,
             dummy_hash,
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
-            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            hashing: Arc::new(hashing::HashPool::new(cores)),
         })
     }
 

@@ -446,13 +446,17 @@ impl Tx for SqliteTx<'_> {
             )
         } else {
             (
+                // Each arm comes in id order from its index (the grants arm
+                // selects g.number_id, equal to n.id, so the planner sees
+                // it), and SQLite merges the two streams, reading no further
+                // than the page's end instead of sorting everything held.
                 format!(
-                    "SELECT * FROM (\
-                       SELECT {NUMBER_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
-                       UNION ALL \
-                       SELECT {NUMBER_COLS}, g.send, g.gets, 0 FROM grants g \
-                         JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1) \
-                     ORDER BY 1 LIMIT ?2 OFFSET ?3"
+                    "SELECT {NUMBER_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
+                     UNION ALL \
+                     SELECT {}, g.send, g.gets, 0 FROM grants g \
+                       JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1 \
+                     ORDER BY 1 LIMIT ?2 OFFSET ?3",
+                    NUMBER_COLS.replacen("n.id", "g.number_id", 1)
                 ),
                 "SELECT (SELECT count(*) FROM numbers WHERE owner_id = ?1) \
                       + (SELECT count(*) FROM grants WHERE account_id = ?1)",
