@@ -54,6 +54,8 @@ pub struct Core {
     pub(crate) credentials: Arc<credentials::CredentialCache>,
     /// Bounds concurrent password hashing to the number of cores.
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+    /// What this core has done, for `/metrics`.
+    pub(crate) business: Arc<crate::metrics::Business>,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -75,6 +77,7 @@ impl Core {
             dummy_hash,
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            business: Arc::default(),
         })
     }
 
@@ -86,6 +89,11 @@ impl Core {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The business counters (`/metrics`).
+    pub fn business(&self) -> &crate::metrics::Business {
+        &self.business
     }
 
     pub fn now(&self) -> i64 {
