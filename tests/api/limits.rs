@@ -176,6 +176,50 @@ async fn a_body_that_never_comes_is_a_408() {
     assert_eq!(status, 200);
 }
 
+/// A request that arrived whole but is not answered in time is the server's
+/// fault: 503. (The login throttle's wait, here 5 s against a 1 s timeout,
+/// makes a handler slow on purpose.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_is_a_503() {
+    let app = limited(Limits {
+        request_timeout: Duration::from_secs(1),
+        login_delay_step: Duration::from_secs(5),
+        ..Limits::default()
+    })
+    .await;
+    app.account("admin", None, true).await;
+    for _ in 0..4 {
+        assert_eq!(login_as(&app, "admin", "wrong-Pass1").await.0, 422);
+    }
+    let res = app
+        .raw(
+            "POST",
+            LOGIN,
+            &[
+                ("content-type", "application/json"),
+                ("accept-language", "en"),
+            ],
+            json!({"username": "admin", "password": PASSWORD})
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.json()),
+        (
+            503,
+            failure("503-1", "The service is temporarily unavailable")
+        )
+    );
+    let text = app.raw("GET", "/metrics", &[], b"").await;
+    let text = String::from_utf8_lossy(&text.body).into_owned();
+    assert!(
+        text.lines()
+            .any(|l| l == "linekeeper_requests_refused_total{reason=\"timeout\"} 1"),
+        "{text}"
+    );
+}
+
 // -------------------------------------------------------- login throttling
 
 fn throttled_limits() -> Limits {
