@@ -30,9 +30,11 @@ impl Write for Captured {
 async fn request_lines_carry_the_span_and_no_secret() {
     let captured = Captured::default();
     let writer = captured.clone();
-    tracing::subscriber::set_global_default(linekeeper::cli::log_subscriber(true, move || {
-        writer.clone()
-    }))
+    tracing::subscriber::set_global_default(linekeeper::cli::log_subscriber(
+        true,
+        false,
+        move || writer.clone(),
+    ))
     .expect("the only subscriber");
 
     let dir = std::env::temp_dir().join(format!("linekeeper-logs-{}", std::process::id()));

@@ -650,12 +650,18 @@ fn bench_database_url(url: &str, name: &str) -> String {
 /// once answered).
 fn init_tracing() {
     let json = std::env::var("LINEKEEPER_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let _ = tracing::subscriber::set_global_default(log_subscriber(json, std::io::stderr));
+    // Colours only for a terminal, not for a file or a collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing::subscriber::set_global_default(log_subscriber(json, ansi, std::io::stderr));
 }
 
 /// The subscriber `serve` logs through, writing to `writer` (public so a test
 /// can capture what the server logs).
-pub fn log_subscriber<W>(json: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+pub fn log_subscriber<W>(
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -672,7 +678,7 @@ where
                 .finish(),
         )
     } else {
-        Box::new(fmt.finish())
+        Box::new(fmt.with_ansi(ansi).finish())
     }
 }
 
