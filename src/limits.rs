@@ -122,7 +122,11 @@ impl RateLimiter {
         let Ok(mut buckets) = self.shards[shard].lock() else {
             return Ok(());
         };
-        if !buckets.contains_key(key) && buckets.len() >= SHARD_CAPACITY {
+        // A known credential: one lookup, no allocation.
+        if let Some(bucket) = buckets.get_mut(key) {
+            return self.take(bucket, now);
+        }
+        if buckets.len() >= SHARD_CAPACITY {
             // A bucket that has refilled is the same as no bucket.
             let full_after = Duration::from_secs_f64(self.burst / self.rate);
             buckets.retain(|_, b| now.saturating_duration_since(b.at) < full_after);
@@ -130,10 +134,16 @@ impl RateLimiter {
                 buckets.clear();
             }
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+        let mut bucket = Bucket {
             tokens: self.burst,
             at: now,
-        });
+        };
+        let verdict = self.take(&mut bucket, now);
+        buckets.insert(key.to_owned(), bucket);
+        verdict
+    }
+
+    fn take(&self, bucket: &mut Bucket, now: Instant) -> Result<(), u64> {
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
         bucket.at = now;
