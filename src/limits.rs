@@ -184,8 +184,8 @@ const MAX_KEY_BYTES: usize = 64;
 /// - a username is refused once `max_per_user` attempts have failed within
 ///   the window, and an address once `max_per_addr` have; refused until the
 ///   window ends (`Retry-After` says when);
-/// - before that, attempts are slowed down: from the fourth failure of a
-///   username (the eleventh of an address) on, each attempt first waits
+/// - before that, attempts are slowed down: once a username has failed 4
+///   times (an address 11 times), each further attempt first waits
 ///   `delay_step` more than the last, at most 2 s;
 /// - a username's attempt counts from the moment it starts (so parallel
 ///   guesses cannot overtake the count) and a success clears the username;
