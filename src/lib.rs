@@ -9,4 +9,6 @@ pub mod client;
 pub mod core;
 pub mod domain;
 pub mod faces;
+pub mod limits;
+pub mod metrics;
 pub mod store;

@@ -22,6 +22,7 @@ use crate::app::{self, DEFAULT_DATABASE_URL, Settings};
 use crate::core::Core;
 use crate::core::admin::{AccountSpec, NumberSpec};
 use crate::domain::{E164, SystemClock};
+use crate::limits::Limits;
 use crate::store::StoreOptions;
 use output::print_json;
 
@@ -124,6 +125,52 @@ impl Tuning {
     }
 }
 
+/// Limits for `serve` (see `crate::limits`).
+#[derive(Args)]
+struct LimitArgs {
+    /// Longest a request may take, its body's arrival included; beyond it the
+    /// answer is 408 (the body had not all arrived) or 503.
+    #[arg(long, env = "LINEKEEPER_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    request_timeout_ms: u64,
+    /// Requests per second per credential (token bucket); 0 turns the limit off.
+    #[arg(long, env = "LINEKEEPER_RATE_LIMIT_PER_SEC", default_value_t = 200)]
+    rate_limit_per_sec: u32,
+    /// How many requests a credential may send at once.
+    #[arg(long, env = "LINEKEEPER_RATE_LIMIT_BURST", default_value_t = 400)]
+    rate_limit_burst: u32,
+    /// Seconds over which failed logins are counted.
+    #[arg(long, env = "LINEKEEPER_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    login_window_secs: i64,
+    /// Failed logins for one username within the window before it is refused.
+    #[arg(
+        long,
+        env = "LINEKEEPER_LOGIN_MAX_FAILURES_PER_USER",
+        default_value_t = 5
+    )]
+    login_max_failures_per_user: u32,
+    /// Failed logins from one client address within the window before it is refused.
+    #[arg(
+        long,
+        env = "LINEKEEPER_LOGIN_MAX_FAILURES_PER_ADDR",
+        default_value_t = 20
+    )]
+    login_max_failures_per_addr: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms.max(1)),
+            rate_per_sec: self.rate_limit_per_sec,
+            rate_burst: self.rate_limit_burst,
+            login_window_secs: self.login_window_secs.max(1),
+            login_max_per_user: self.login_max_failures_per_user,
+            login_max_per_addr: self.login_max_failures_per_addr,
+            ..Limits::default()
+        }
+    }
+}
+
 #[derive(Args)]
 struct Db {
     /// The database: sqlite://PATH (created if missing).
@@ -143,6 +190,8 @@ struct ServeArgs {
     db: Db,
     #[command(flatten)]
     tuning: Tuning,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Args)]
@@ -290,7 +339,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     );
     println!("  health:  curl http://{addr}/healthz");
     println!("  create an account and a key with `linekeeper admin ...`; see README.md");
-    match app::launch(core, listener, shutdown_signal()).await {
+    match app::launch_with(core, args.limits.limits(), listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }
@@ -595,13 +644,42 @@ fn bench_database_url(url: &str, name: &str) -> String {
     format!("{root}/{name}{query}")
 }
 
+/// Logs to standard error: `LINEKEEPER_LOG` filters (default `info`), and
+/// `LINEKEEPER_LOG_FORMAT=json` gives one JSON object a line. Every line of a
+/// request carries its span (id, method, matched route; status and latency
+/// once answered).
 fn init_tracing() {
+    let json = std::env::var("LINEKEEPER_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // Colours only for a terminal, not for a file or a collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing::subscriber::set_global_default(log_subscriber(json, ansi, std::io::stderr));
+}
+
+/// The subscriber `serve` logs through, writing to `writer` (public so a test
+/// can capture what the server logs).
+pub fn log_subscriber<W>(
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_env("LINEKEEPER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(writer);
+    if json {
+        Box::new(
+            fmt.json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        )
+    } else {
+        Box::new(fmt.with_ansi(ansi).finish())
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -6,6 +6,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::{AuthError, Caller, Core, CoreError, history};
 use crate::domain::{TokenKind, TokenSecret, Username};
+use crate::metrics::Business;
 use crate::store::{Action, NewToken, Tx};
 
 /// A session token lives 10 hours.
@@ -99,7 +100,10 @@ impl Core {
             .await?;
         let account = match account {
             Some(a) if verified && !a.suspended => a,
-            _ => return Err(CoreError::BadCredentials),
+            _ => {
+                Business::add(&self.business.logins_failed, 1);
+                return Err(CoreError::BadCredentials);
+            }
         };
         let secret = TokenSecret::generate(TokenKind::Session);
         let now = self.clock.now();
@@ -114,6 +118,7 @@ impl Core {
         self.store
             .write(move |tx| issue(tx, &token, Some(token.account_id), &rid))
             .await?;
+        Business::add(&self.business.logins_ok, 1);
         Ok(secret)
     }
 

@@ -217,7 +217,8 @@ pub fn assign(
     Ok(())
 }
 
-/// Removes `target`'s grant on `number` and every grant that came from it.
+/// Removes `target`'s grant on `number` and every grant that came from it;
+/// how many grants went.
 pub fn unassign(
     tx: &mut dyn Tx,
     caller: &Account,
@@ -225,7 +226,7 @@ pub fn unassign(
     target: &AccountRef,
     now: i64,
     rid: &str,
-) -> Result<(), CoreError> {
+) -> Result<usize, CoreError> {
     if !caller.can_manage() {
         return Err(CoreError::Forbidden);
     }
@@ -238,7 +239,7 @@ pub fn unassign(
 }
 
 /// Deletes `grants`, recording the first with `first_action` and the rest as
-/// cascaded removals.
+/// cascaded removals; how many were deleted.
 pub(super) fn remove_grants(
     tx: &mut dyn Tx,
     grants: &[Grant],
@@ -246,7 +247,7 @@ pub(super) fn remove_grants(
     now: i64,
     rid: &str,
     first_action: Action,
-) -> Result<(), CoreError> {
+) -> Result<usize, CoreError> {
     for (i, g) in grants.iter().enumerate() {
         tx.delete_grant(g.number_id, g.account_id)?;
         let action = if i == 0 {
@@ -265,8 +266,10 @@ pub(super) fn remove_grants(
             &detail,
         ))?;
     }
-    Ok(())
+    Ok(grants.len())
 }
+
+use crate::metrics::Business;
 
 impl Core {
     /// `POST /api/numbers/assign`.
@@ -285,7 +288,9 @@ impl Core {
         );
         self.store
             .write(move |tx| assign(tx, &account, &number, &target, perms, now, &rid))
-            .await
+            .await?;
+        Business::add(&self.business.assignments, 1);
+        Ok(())
     }
 
     /// `POST /api/numbers/unassign`.
@@ -301,9 +306,16 @@ impl Core {
             self.clock.now(),
             request_id.to_owned(),
         );
-        self.store
+        let removed = self
+            .store
             .write(move |tx| unassign(tx, &account, &number, &target, now, &rid))
-            .await
+            .await?;
+        Business::add(&self.business.unassignments, 1);
+        Business::add(
+            &self.business.cascaded_removals,
+            (removed as u64).saturating_sub(1),
+        );
+        Ok(())
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Core {
     pub(crate) credentials: Arc<credentials::CredentialCache>,
     /// Threads that hash and verify passwords (see `hashing`).
     pub(crate) hashing: Arc<hashing::HashPool>,
+    /// What this core has done, for `/metrics`.
+    pub(crate) business: Arc<crate::metrics::Business>,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -76,6 +78,7 @@ impl Core {
             dummy_hash,
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
             hashing: Arc::new(hashing::HashPool::new(cores)),
+            business: Arc::default(),
         })
     }
 
@@ -87,6 +90,11 @@ impl Core {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The business counters (`/metrics`).
+    pub fn business(&self) -> &crate::metrics::Business {
+        &self.business
     }
 
     pub fn now(&self) -> i64 {

@@ -79,20 +79,20 @@ pub fn subscribe(
 
 /// Ends the owner's subscription: every grant on the number goes (each one
 /// recorded), and the number returns to the pool. To anyone but the owner the
-/// number does not exist.
+/// number does not exist. Answers how many grants went.
 pub fn unsubscribe(
     tx: &mut dyn Tx,
     caller_id: i64,
     uid: &str,
     now: i64,
     rid: &str,
-) -> Result<(), CoreError> {
+) -> Result<usize, CoreError> {
     let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
     if number.owner_id() != Some(caller_id) {
         return Err(CoreError::NumberNotFound);
     }
     let grants = tx.grants_on(number.id)?;
-    super::grants::remove_grants(
+    let removed = super::grants::remove_grants(
         tx,
         &grants,
         Some(caller_id),
@@ -110,7 +110,7 @@ pub fn unsubscribe(
         Some(caller_id),
         "{}",
     ))?;
-    Ok(())
+    Ok(removed)
 }
 
 /// Filters of the pool listing.
@@ -121,6 +121,8 @@ pub struct PoolFilter {
     /// Digits the number must contain.
     pub pattern: Option<String>,
 }
+
+use crate::metrics::Business;
 
 impl Core {
     /// `POST /purchase-postpaid`: subscribes the caller for a monthly cycle.
@@ -138,11 +140,14 @@ impl Core {
             self.clock.now(),
             request_id.to_owned(),
         );
-        self.store
+        let owned = self
+            .store
             .write(move |tx| {
                 subscribe(tx, id, uid.as_deref(), Cycle::Month, resubscribe, now, &rid)
             })
-            .await
+            .await?;
+        Business::add(&self.business.subscriptions, 1);
+        Ok(owned)
     }
 
     /// `PUT /unsubscribe/:id`.
@@ -158,9 +163,13 @@ impl Core {
             self.clock.now(),
             request_id.to_owned(),
         );
-        self.store
+        let removed = self
+            .store
             .write(move |tx| unsubscribe(tx, id, &uid, now, &rid))
-            .await
+            .await?;
+        Business::add(&self.business.unsubscriptions, 1);
+        Business::add(&self.business.cascaded_removals, removed as u64);
+        Ok(())
     }
 
     /// `POST /purchase`: everything a card purchase would check, short of

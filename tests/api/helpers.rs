@@ -11,6 +11,7 @@ use linekeeper::client::{HttpClient, HttpResponse};
 use linekeeper::core::Core;
 use linekeeper::core::admin::{AccountSpec, NumberSpec};
 use linekeeper::domain::{E164, ManualClock};
+use linekeeper::limits::Limits;
 use linekeeper::store::{Account, Number, StoreOptions};
 use serde_json::Value;
 use tokio::sync::{Mutex, oneshot};
@@ -89,6 +90,11 @@ impl TestApp {
     /// its own on the `TEST_DATABASE_URL` server; an unreachable server fails
     /// the test loudly.
     pub async fn spawn_on(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, Limits::default()).await
+    }
+
+    /// [`TestApp::spawn_on`] with the given limits.
+    pub async fn spawn_with(backend: Backend, limits: Limits) -> TestApp {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).expect("random");
         let tag = hex(&tag);
@@ -130,7 +136,7 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let server_core = core.clone();
         tokio::spawn(async move {
-            let _ = app::launch(server_core, listener, async {
+            let _ = app::launch_with(server_core, limits, listener, async {
                 let _ = rx.await;
             })
             .await;

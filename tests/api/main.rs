@@ -4,6 +4,8 @@ mod cli_admin;
 mod crash;
 mod expect;
 mod helpers;
+mod limits;
+mod observability;
 mod panel_auth;
 mod panel_grants;
 mod panel_input;

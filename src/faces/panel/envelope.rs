@@ -1,5 +1,7 @@
 //! The panel face's envelope: `{"data": ..., "meta": {...}}`.
 
+use std::num::NonZeroU32;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -33,6 +35,9 @@ pub struct PanelError {
     pub message: String,
     /// Field name to its messages, in the route's field order.
     pub errors: Map<String, Value>,
+    /// Seconds for `Retry-After` (a 429); non-zero, which keeps the type
+    /// as small as it was.
+    pub retry_after: Option<NonZeroU32>,
 }
 
 impl PanelError {
@@ -42,6 +47,7 @@ impl PanelError {
             code,
             message: message.into(),
             errors: Map::new(),
+            retry_after: None,
         }
     }
 
@@ -59,6 +65,24 @@ impl PanelError {
 
     pub fn too_large(lang: Lang) -> PanelError {
         PanelError::plain(StatusCode::PAYLOAD_TOO_LARGE, "400-1", lang.too_large())
+    }
+
+    /// A 429 (`429-1`): try again after `retry_after` seconds.
+    pub fn too_many(lang: Lang, retry_after: u64) -> PanelError {
+        PanelError {
+            retry_after: NonZeroU32::new(u32::try_from(retry_after).unwrap_or(u32::MAX).max(1)),
+            ..PanelError::plain(StatusCode::TOO_MANY_REQUESTS, "429-1", lang.too_many())
+        }
+    }
+
+    /// The client did not send its whole request in time (408, `408-1`).
+    pub fn request_timeout(lang: Lang) -> PanelError {
+        PanelError::plain(StatusCode::REQUEST_TIMEOUT, "408-1", lang.request_timeout())
+    }
+
+    /// The server did not answer in time (503, `503-1`).
+    pub fn unavailable(lang: Lang) -> PanelError {
+        PanelError::plain(StatusCode::SERVICE_UNAVAILABLE, "503-1", lang.unavailable())
     }
 
     /// The operation's own refusal (400), in the seeds' English.
@@ -85,6 +109,7 @@ impl PanelError {
             code: "400-2",
             message,
             errors,
+            retry_after: None,
         }
     }
 
@@ -97,6 +122,7 @@ impl PanelError {
             code: "422-1",
             message: lang.request_invalid().into(),
             errors,
+            retry_after: None,
         }
     }
 
@@ -149,6 +175,11 @@ impl IntoResponse for PanelError {
                 "errors": self.errors,
             }
         });
-        (self.status, axum::Json(body)).into_response()
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.get().into());
+        }
+        res
     }
 }

@@ -1,12 +1,15 @@
 //! Reading a panel request: the caller, the body, and typed fields.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde_json::{Map, Value, json};
 
 use super::envelope::PanelError;
 use super::messages::{Lang, Rule};
-use crate::app::{AppState, BODY_LIMIT, RequestId};
+use crate::app::{AppState, BODY_LIMIT, BodyRead, RequestId};
 use crate::core::{AuthError, Caller};
 
 impl<S: Send + Sync> FromRequestParts<S> for Lang {
@@ -43,7 +46,25 @@ pub fn presented_token(parts: &Parts) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Any authenticated caller.
+/// The client's address (unspecified when the server was started without
+/// connection info), for login throttling.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        ))
+    }
+}
+
+/// Any authenticated caller, within its rate limit (429 beyond it).
 pub struct Authed(pub Caller);
 
 impl FromRequestParts<AppState> for Authed {
@@ -53,7 +74,13 @@ impl FromRequestParts<AppState> for Authed {
         let lang = Lang::from_headers(&parts.headers);
         let token = presented_token(parts).ok_or_else(|| PanelError::unauthenticated(lang))?;
         match state.core.authenticate(token).await {
-            Ok(caller) => Ok(Authed(caller)),
+            Ok(caller) => match state.guard.rate.check(&caller.digest) {
+                Ok(()) => Ok(Authed(caller)),
+                Err(retry_after) => {
+                    state.guard.http.refusals.rate_limited.fetch_add(1, Relaxed);
+                    Err(PanelError::too_many(lang, retry_after))
+                }
+            },
             Err(AuthError::Invalid | AuthError::Expired) => Err(PanelError::unauthenticated(lang)),
             Err(AuthError::Store(e)) => {
                 tracing::error!(error = %e, "authentication failed");
@@ -100,7 +127,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         let content_type = req
             .headers()
             .get("content-type")
-            .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase())
+            .map(|v| v.to_str().unwrap_or("?").to_owned())
             .unwrap_or_default();
         let declared_too_large = req
             .headers()
@@ -111,6 +138,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         if declared_too_large {
             return Err(PanelError::too_large(lang));
         }
+        let body_read = req.extensions().get::<BodyRead>().cloned();
         let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
             .await
             .map_err(|e| {
@@ -122,34 +150,49 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     PanelError::bad_body(lang)
                 }
             })?;
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(Map::new()));
+        if let Some(b) = body_read {
+            b.done();
         }
-        let map = match mime {
-            "" | "application/json" => parse_json(&bytes),
-            m if m.ends_with("+json") => parse_json(&bytes),
-            // curl's `--data` labels a JSON body as a form; read it as JSON.
-            "application/x-www-form-urlencoded" if bytes.trim_ascii_start().starts_with(b"{") => {
-                parse_json(&bytes)
-            }
-            "application/x-www-form-urlencoded" => {
-                serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-                    .ok()
-                    .map(|pairs| {
-                        pairs
-                            .into_iter()
-                            .map(|(k, v)| (k, Value::String(v)))
-                            .collect()
-                    })
-            }
-            _ => None,
-        };
-        map.map(Body).ok_or_else(|| PanelError::bad_body(lang))
+        read_body(&content_type, &bytes)
+            .map(Body)
+            .ok_or_else(|| PanelError::bad_body(lang))
+    }
+}
+
+/// A whole body, as [`Body`] reads it: `None` is the 400 (not a JSON object
+/// or form, an unsupported type, or nested deeper than
+/// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH)). Public for the fuzzers.
+pub fn read_body(content_type: &str, bytes: &[u8]) -> Option<Map<String, Value>> {
+    let content_type = content_type.to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Some(Map::new());
+    }
+    match mime {
+        "" | "application/json" => parse_json(bytes),
+        m if m.ends_with("+json") => parse_json(bytes),
+        // curl's `--data` labels a JSON body as a form; read it as JSON.
+        "application/x-www-form-urlencoded" if bytes.trim_ascii_start().starts_with(b"{") => {
+            parse_json(bytes)
+        }
+        "application/x-www-form-urlencoded" => {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
+                .ok()
+                .map(|pairs| {
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect()
+                })
+        }
+        _ => None,
     }
 }
 
 fn parse_json(bytes: &[u8]) -> Option<Map<String, Value>> {
+    if crate::limits::json_too_deep(bytes, crate::limits::MAX_JSON_DEPTH) {
+        return None;
+    }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Some(map),
         _ => None,

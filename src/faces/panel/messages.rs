@@ -85,6 +85,21 @@ impl Lang {
         self.pick("تعداد درخواست ها بیش از حد مجاز است", "Too many requests")
     }
 
+    /// The spec has no row for a timeout; these follow the table's style.
+    pub fn request_timeout(self) -> &'static str {
+        self.pick(
+            "زمان ارسال درخواست به پایان رسید",
+            "The request took too long to arrive",
+        )
+    }
+
+    pub fn unavailable(self) -> &'static str {
+        self.pick(
+            "سرویس موقتا در دسترس نیست",
+            "The service is temporarily unavailable",
+        )
+    }
+
     pub fn internal(self) -> &'static str {
         self.pick("خطای داخلی سرور", "Internal server error")
     }

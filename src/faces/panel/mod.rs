@@ -7,7 +7,7 @@ mod auth;
 pub mod envelope;
 pub mod input;
 pub mod messages;
-mod numbers;
+pub mod numbers;
 mod users;
 
 use axum::Router;

@@ -48,32 +48,25 @@ fn refs(
     )
 }
 
-pub async fn unassign(
-    State(s): State<AppState>,
+/// Validates an unassign body: the two references, or the 422. Pure, and
+/// public for the fuzzers.
+pub fn unassign_fields(
     lang: Lang,
-    Rid(rid): Rid,
-    Reseller(caller): Reseller,
-    Body(body): Body,
-) -> Result<Response, PanelError> {
-    let mut v = Fields::new(lang, &body);
+    body: &Map<String, Value>,
+) -> Result<(NumberRef, AccountRef), PanelError> {
+    let mut v = Fields::new(lang, body);
     let (number_id, user_id, number, user) = references(&mut v);
     v.finish(&["number_id", "target_user_id", "number", "target_user"])?;
-    let (n, t) = refs(number_id, number, user_id, user);
-    s.core
-        .unassign(&caller, n, t, &rid)
-        .await
-        .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
-    Ok(success(lang, Value::Null, None))
+    Ok(refs(number_id, number, user_id, user))
 }
 
-pub async fn assign(
-    State(s): State<AppState>,
+/// Validates an assign body: the two references and the permissions, or
+/// the 422. Pure, and public for the fuzzers.
+pub fn assign_fields(
     lang: Lang,
-    Rid(rid): Rid,
-    Reseller(caller): Reseller,
-    Body(body): Body,
-) -> Result<Response, PanelError> {
-    let mut v = Fields::new(lang, &body);
+    body: &Map<String, Value>,
+) -> Result<(NumberRef, AccountRef, Perms), PanelError> {
+    let mut v = Fields::new(lang, body);
     let (number_id, user_id, number, user) = references(&mut v);
     v.required("send");
     let send = v.boolean("send");
@@ -92,6 +85,32 @@ pub async fn assign(
         send: send.unwrap_or(false),
         gets: gets.unwrap_or(false),
     };
+    Ok((n, t, perms))
+}
+
+pub async fn unassign(
+    State(s): State<AppState>,
+    lang: Lang,
+    Rid(rid): Rid,
+    Reseller(caller): Reseller,
+    Body(body): Body,
+) -> Result<Response, PanelError> {
+    let (n, t) = unassign_fields(lang, &body)?;
+    s.core
+        .unassign(&caller, n, t, &rid)
+        .await
+        .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
+    Ok(success(lang, Value::Null, None))
+}
+
+pub async fn assign(
+    State(s): State<AppState>,
+    lang: Lang,
+    Rid(rid): Rid,
+    Reseller(caller): Reseller,
+    Body(body): Body,
+) -> Result<Response, PanelError> {
+    let (n, t, perms) = assign_fields(lang, &body)?;
     s.core
         .assign(&caller, n, t, perms, &rid)
         .await

@@ -71,6 +71,8 @@ struct Failure<'a> {
 pub struct VnError {
     pub status: StatusCode,
     pub message: Cow<'static, str>,
+    /// Seconds for `Retry-After` (a 429).
+    pub retry_after: Option<u64>,
 }
 
 impl VnError {
@@ -78,6 +80,7 @@ impl VnError {
         VnError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -105,6 +108,22 @@ impl VnError {
 
     pub fn too_large() -> VnError {
         VnError::new(StatusCode::PAYLOAD_TOO_LARGE, messages::TOO_LARGE)
+    }
+
+    /// A 429: try again after `retry_after` seconds.
+    pub fn too_many(retry_after: u64) -> VnError {
+        VnError {
+            retry_after: Some(retry_after),
+            ..VnError::new(StatusCode::TOO_MANY_REQUESTS, messages::TOO_MANY)
+        }
+    }
+
+    pub fn request_timeout() -> VnError {
+        VnError::new(StatusCode::REQUEST_TIMEOUT, messages::REQUEST_TIMEOUT)
+    }
+
+    pub fn unavailable() -> VnError {
+        VnError::new(StatusCode::SERVICE_UNAVAILABLE, messages::UNAVAILABLE)
     }
 
     /// A 500: `cause` is logged once, the client hears a generic message.
@@ -137,7 +156,12 @@ impl IntoResponse for VnError {
             message: &self.message,
             stack: format!("APIError: {}", self.message),
         };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

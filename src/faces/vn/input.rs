@@ -11,6 +11,8 @@
 //! the schema does not name are ignored, so a client that sends the card or
 //! BECS fields of `/purchase`, or a cache-busting query parameter, is served.
 
+use std::sync::atomic::Ordering;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
@@ -18,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::envelope::VnError;
 use super::messages;
-use crate::app::{AppState, BODY_LIMIT, RequestId};
+use crate::app::{AppState, BODY_LIMIT, BodyRead, RequestId};
 use crate::core::{AuthError, Caller};
 
 /// The request's id (stamped by the app's middleware), for history entries.
@@ -49,7 +51,7 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// The authenticated caller. Any active account may use this face for its own
+/// The authenticated caller, within its rate limit (429 beyond it). Any active account may use this face for its own
 /// numbers; no reseller rights are needed.
 pub struct Authed(pub Caller);
 
@@ -59,7 +61,14 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Authed, VnError> {
         let token = presented_token(&parts.headers).ok_or_else(VnError::invalid_token)?;
         match state.core.authenticate(token).await {
-            Ok(caller) => Ok(Authed(caller)),
+            Ok(caller) => match state.guard.rate.check(&caller.digest) {
+                Ok(()) => Ok(Authed(caller)),
+                Err(retry_after) => {
+                    let refusals = &state.guard.http.refusals;
+                    refusals.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    Err(VnError::too_many(retry_after))
+                }
+            },
             Err(AuthError::Invalid) => Err(VnError::invalid_token()),
             Err(AuthError::Expired) => Err(VnError::token_expired()),
             Err(AuthError::Store(e)) => Err(VnError::internal(&e)),
@@ -89,6 +98,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if declared_too_large {
             return Err(VnError::too_large());
         }
+        let body_read = req.extensions().get::<BodyRead>().cloned();
         let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
             .await
             .map_err(|e| {
@@ -100,13 +110,26 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     VnError::bad_request(messages::INVALID_JSON)
                 }
             })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(JsonBody(Map::new()));
+        if let Some(b) = body_read {
+            b.done();
         }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonBody(map)),
-            _ => Err(VnError::bad_request(messages::INVALID_JSON)),
-        }
+        read_json_body(&bytes).map(JsonBody)
+    }
+}
+
+/// A whole body, as [`JsonBody`] reads it: `{}` when empty, the 400 when it
+/// is not a JSON object or nests deeper than
+/// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH). Public for the fuzzers.
+pub fn read_json_body(bytes: &[u8]) -> Result<Map<String, Value>, VnError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    if crate::limits::json_too_deep(bytes, crate::limits::MAX_JSON_DEPTH) {
+        return Err(VnError::bad_request(messages::INVALID_JSON));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(VnError::bad_request(messages::INVALID_JSON)),
     }
 }
 

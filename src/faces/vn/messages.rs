@@ -19,6 +19,10 @@ pub const CARD_REFUSED: &str =
 
 pub const INVALID_JSON: &str = "Invalid JSON body";
 pub const TOO_LARGE: &str = "Request body is too large";
+pub const TOO_MANY: &str = "Too many requests";
+/// The spec has no row for a timeout: the client's fault (408) or ours (503).
+pub const REQUEST_TIMEOUT: &str = "Request timeout";
+pub const UNAVAILABLE: &str = "Service unavailable";
 /// An unknown route or method, as the original's catch-all answers it.
 pub const NOT_FOUND_ROUTE: &str = "Not found";
 pub const INTERNAL: &str = "Internal server error";

@@ -8,9 +8,9 @@
 //! also answers with a trailing slash, and any other path or method under the
 //! prefix is 404 `Not found` in this face's format.
 
-mod envelope;
-mod input;
-mod messages;
+pub mod envelope;
+pub mod input;
+pub mod messages;
 mod numbers;
 
 use axum::Router;
