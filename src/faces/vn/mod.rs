@@ -8,7 +8,7 @@
 //! also answers with a trailing slash, and any other path or method under the
 //! prefix is 404 `Not found` in this face's format.
 
-mod envelope;
+pub mod envelope;
 mod input;
 mod messages;
 mod numbers;
@@ -20,6 +20,18 @@ use crate::app::AppState;
 
 /// Where the face lives.
 pub const PREFIX: &str = "/api/v1/apiClient/virtual-number";
+
+/// The face's routes (without their trailing-slash aliases); [`crate::openapi`]
+/// adds the failures every route shares.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    numbers::unsubscribe,
+    numbers::available,
+    numbers::owned,
+    numbers::purchase_postpaid,
+    numbers::purchase,
+))]
+pub struct ApiDoc;
 
 pub fn routes() -> Router<AppState> {
     let served: [(&str, MethodRouter<AppState>); 5] = [
