@@ -71,6 +71,7 @@ pub fn router(core: Core) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::faces::panel::routes())
         .merge(crate::faces::vn::routes())
+        .merge(crate::openapi::routes())
         .with_state(state)
         .layer(middleware::from_fn(request_id))
 }
@@ -88,7 +89,13 @@ pub async fn launch(
 }
 
 /// Liveness: a fixed answer, no authentication, no database.
-async fn healthz() -> Response {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "The process is up", body = crate::openapi::Health)),
+)]
+pub(crate) async fn healthz() -> Response {
     ([("content-type", "application/json")], r#"{"status":"ok"}"#).into_response()
 }
 

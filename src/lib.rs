@@ -9,4 +9,5 @@ pub mod client;
 pub mod core;
 pub mod domain;
 pub mod faces;
+pub mod openapi;
 pub mod store;
