@@ -4,6 +4,7 @@ mod cli_admin;
 mod crash;
 mod expect;
 mod helpers;
+mod openapi;
 mod panel_auth;
 mod panel_grants;
 mod panel_input;
