@@ -60,6 +60,7 @@ fn refs(
 pub struct UnassignRequest {
     number_id: Option<i64>,
     /// E.164, e.g. `+989123456789`.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
     number: Option<String>,
     target_user_id: Option<i64>,
     /// A username.
@@ -72,6 +73,7 @@ pub struct UnassignRequest {
 pub struct AssignRequest {
     number_id: Option<i64>,
     /// E.164, e.g. `+989123456789`.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
     number: Option<String>,
     target_user_id: Option<i64>,
     /// A username.

@@ -109,7 +109,8 @@ fn item<P>(a: &Account, parent: P) -> UserItem<P> {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
 pub struct CreateUserRequest {
-    /// A username: unique, 3 to 32 characters.
+    /// A username: unique, 3 to 32 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{3,32}$")]
     user_name: String,
     /// At least 8 characters with an upper-case letter, a lower-case letter,
     /// a digit and a symbol.
@@ -117,6 +118,7 @@ pub struct CreateUserRequest {
     #[schema(max_length = 255)]
     name_family: Option<String>,
     /// An optional `+` and 8 to 15 digits.
+    #[schema(pattern = r"^\+?[0-9]{8,15}$")]
     mobile_number: Option<String>,
     #[schema(max_length = 255)]
     email: Option<String>,

@@ -120,8 +120,10 @@ fn path_uid(id: Result<Path<String>, PathRejection>) -> Option<NumberUid> {
 #[allow(dead_code)] // Read field by field by `Check`; this is its schema.
 pub struct PostpaidRequest {
     /// The number's uid (24 lowercase hex characters).
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     number: String,
-    /// Default false; `"true"`/`"false"` are accepted too.
+    /// Default false; `"true"`/`"false"` are accepted too (not `null`).
+    #[schema(nullable = false)]
     resubscribe: Option<bool>,
 }
 
@@ -134,9 +136,11 @@ pub struct PurchaseRequest {
     /// `yearlyProductId` in `/available`).
     product: String,
     /// The number's uid.
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     number: String,
     #[schema(pattern = "^(month|year)$")]
     recurring_time: String,
+    #[schema(nullable = false)]
     resubscribe: Option<bool>,
 }
 
@@ -146,7 +150,7 @@ pub struct PurchaseRequest {
     path = "/api/v1/apiClient/virtual-number/unsubscribe/{id}",
     tag = "virtual-number",
     security(("api_key" = [])),
-    params(("id" = String, Path, description = "The number's uid (24 lowercase hex characters); anything else is 404")),
+    params(("id" = String, Path, pattern = "^[0-9a-f]{24}$", description = "The number's uid (24 lowercase hex characters); anything else is 404")),
     responses(
         (status = 200, description = "Unsubscribed; every grant on the number is removed", body = Success<Empty>),
         (status = 404, description = "Unknown, malformed, or not the caller's", body = Failure),
