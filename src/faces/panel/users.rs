@@ -169,9 +169,15 @@ fn parse_email(s: &str) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// An optional string of at most `max` characters.
+/// An optional string of at most `max` characters, without NUL: no text
+/// stored or searched can hold one (PostgreSQL refuses it in any text value,
+/// which made such a name or filter a 500 there), so it is a format error.
 fn bounded_text(v: &mut Fields<'_>, name: &str, max: usize) -> Option<String> {
     let s = v.string(name)?;
+    if s.contains('\0') {
+        v.fail(name, Rule::Format);
+        return None;
+    }
     if s.chars().count() > max {
         v.fail(name, Rule::MaxLength(max));
         return None;
