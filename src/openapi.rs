@@ -65,10 +65,11 @@ const API_KEY: &str = "api_key";
 pub fn document() -> OpenApi {
     let mut panel_doc = panel::ApiDoc::openapi();
     complete(&mut panel_doc, Face::Panel);
-    let mut v1 = panel_doc.paths.paths.clone();
-    v1 = v1
-        .into_iter()
-        .map(|(path, item)| (format!("/v1{path}"), item))
+    let v1: Vec<_> = panel_doc
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| (format!("/v1{path}"), item.clone()))
         .collect();
     panel_doc.paths.paths.extend(v1);
 
