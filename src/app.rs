@@ -123,6 +123,7 @@ pub fn router_with(core: Core, limits: Limits) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::faces::panel::routes())
         .merge(crate::faces::vn::routes())
+        .merge(crate::openapi::routes())
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
 }
@@ -152,7 +153,13 @@ pub async fn launch_with(
 }
 
 /// Liveness: a fixed answer, no authentication, no database.
-async fn healthz() -> Response {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "The process is up", body = crate::openapi::Health)),
+)]
+pub(crate) async fn healthz() -> Response {
     ([("content-type", "application/json")], r#"{"status":"ok"}"#).into_response()
 }
 

@@ -11,4 +11,5 @@ pub mod domain;
 pub mod faces;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod store;

@@ -136,7 +136,7 @@ fn drive(
     let mut execs = 0u64;
     let mut input = Vec::new();
     while execs < max_execs && started.elapsed() < budget {
-        if execs % 16 == 0 {
+        if execs.is_multiple_of(16) {
             input = corpus[rng.below(corpus.len())].clone();
         }
         mutate(&mut rng, corpus, &mut input);

@@ -6,6 +6,7 @@ mod expect;
 mod helpers;
 mod limits;
 mod observability;
+mod openapi;
 mod panel_auth;
 mod panel_grants;
 mod panel_input;

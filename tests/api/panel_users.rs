@@ -925,4 +925,30 @@ async fn plain_users_and_strangers_are_refused(app: TestApp) {
     assert_eq!(app.history_len().await, history);
     app.assert_invariants().await;
 }
+
+/// A NUL character cannot be stored or searched for (PostgreSQL refuses it in
+/// any text value, which made these a 500 there): a format error on both
+/// backends, and nothing created.
+async fn text_with_a_nul_is_a_format_error_not_a_server_error(app: TestApp) {
+    let (_, admin) = app.account("admin", None, false).await;
+    app.account("kid", Some("admin"), false).await;
+    let format = |f: &str| format!("The {f} format is invalid.");
+
+    let body = json!({"user_name": "nul_name", "password": PASSWORD, "name_family": "a\u{0}b"});
+    let (status, answer) = en(&app, "POST", CREATE, &admin, Some(&body)).await;
+    assert_eq!((status, answer), (422, invalid(json!({"name_family": [format("name family")]}), true)));
+    let body = json!({"user_name": "nul_mail", "password": PASSWORD, "email": "a\u{0}@b"});
+    let (status, answer) = en(&app, "POST", CREATE, &admin, Some(&body)).await;
+    assert_eq!((status, answer), (422, invalid(json!({"email": [format("email")]}), true)));
+
+    for (field, attribute) in [("username", "username"), ("name", "name")] {
+        let path = query(LIST, &[(field, "k\u{0}d")]);
+        let (status, answer) = en(&app, "GET", &path, &admin, None).await;
+        assert_eq!((status, answer), (422, invalid(json!({field: [format(attribute)]}), true)));
+    }
+
+    let (status, answer) = app.get(LIST, &admin).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["meta"]["total"], 1, "nothing was created: {answer}");
+}
 }

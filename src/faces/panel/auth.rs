@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::envelope::{PanelError, success};
 use std::sync::atomic::Ordering;
 
+use super::envelope::{Envelope, FailureMeta, Meta, Null, PanelError, success};
 use super::input::{Authed, Body, ClientIp, Fields, Rid};
 use super::messages::Lang;
 use crate::app::AppState;
@@ -15,6 +16,50 @@ use crate::limits::{LoginThrottle, Verdict};
 
 const NO_REFS: [&str; 4] = ["", "", "", ""];
 
+/// The login body (also accepted as a form).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// `data` of a login.
+#[derive(Serialize, ToSchema)]
+pub struct LoginData {
+    /// Always `login`.
+    method: &'static str,
+    /// A session token, shown once.
+    token: String,
+}
+
+/// `data` of `check_token`: the caller.
+#[derive(Serialize, ToSchema)]
+pub struct TokenHolder {
+    user_name: String,
+    user_id: i64,
+    /// Always `false`.
+    document_block: bool,
+    /// Resellers and administrators are `true`.
+    is_reseller: bool,
+    /// Always `false`.
+    send_block: bool,
+    name: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/acl/auth/login",
+    tag = "panel",
+    request_body(content(
+        (LoginRequest = "application/json"),
+        (LoginRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "A session token", body = Envelope<LoginData, Meta>),
+        (status = 422, description = "A field missing or not a string (`400-2`), or wrong username or password (`422-1`)", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn login(
     State(s): State<AppState>,
     lang: Lang,
@@ -60,27 +105,42 @@ pub async fn login(
     };
     Ok(success(
         lang,
-        json!({"method": "login", "token": token.expose()}),
-        None,
+        LoginData {
+            method: "login",
+            token: token.expose().to_owned(),
+        },
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/acl/auth/check_token",
+    tag = "panel",
+    security(("api_key" = [])),
+    responses((status = 200, description = "The caller", body = Envelope<TokenHolder, Meta>)),
+)]
 pub async fn check_token(lang: Lang, Authed(caller): Authed) -> Response {
     let a = &caller.account;
     success(
         lang,
-        json!({
-            "user_name": a.username,
-            "user_id": a.id,
-            "document_block": false,
-            "is_reseller": a.can_manage(),
-            "send_block": false,
-            "name": a.name,
-        }),
-        None,
+        TokenHolder {
+            user_name: a.username.clone(),
+            user_id: a.id,
+            document_block: false,
+            is_reseller: a.can_manage(),
+            send_block: false,
+            name: a.name.clone(),
+        },
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/acl/auth/logout",
+    tag = "panel",
+    security(("api_key" = [])),
+    responses((status = 200, description = "The session token is revoked (an API key is not)", body = Envelope<Null, Meta>)),
+)]
 pub async fn logout(
     State(s): State<AppState>,
     lang: Lang,
@@ -91,5 +151,5 @@ pub async fn logout(
         .logout(&caller, &rid)
         .await
         .map_err(|e| PanelError::from_core(lang, e, NO_REFS))?;
-    Ok(success(lang, Value::Null, None))
+    Ok(success(lang, Null))
 }

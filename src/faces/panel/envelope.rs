@@ -1,30 +1,118 @@
 //! The panel face's envelope: `{"data": ..., "meta": {...}}`.
+//!
+//! The envelope is typed so that `/openapi.json` describes exactly what is
+//! sent: every struct here both serializes the wire body and derives its
+//! schema.
 
 use std::num::NonZeroU32;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use super::messages::{self, Lang, Rule};
 use crate::core::{CoreError, RefPart};
 
-/// A success: `data` plus extra `meta` fields (the paginator) after the four
-/// standard ones.
-pub fn success(lang: Lang, data: Value, extra_meta: Option<Map<String, Value>>) -> Response {
-    let mut meta = Map::new();
-    meta.insert("status".into(), Value::Bool(true));
-    meta.insert("message".into(), Value::String(lang.done().into()));
-    meta.insert("message_parameters".into(), json!([]));
-    meta.insert("message_code".into(), Value::String("200-1".into()));
-    if let Some(extra) = extra_meta {
-        meta.extend(extra);
+/// `meta` of every answer: the four standard fields.
+#[derive(Serialize, ToSchema)]
+pub struct Meta {
+    /// `true` on success, `false` on failure.
+    pub status: bool,
+    /// `انجام شد` / `Done` on success; otherwise the failure's message.
+    pub message: String,
+    /// Always empty.
+    #[schema(value_type = Vec<Value>, max_items = 0)]
+    pub message_parameters: [Value; 0],
+    /// `200-1`, `400-1`, `400-2`, `403-1`, `422-1`, `429-1` or `500-1`.
+    pub message_code: String,
+}
+
+impl Meta {
+    fn done(lang: Lang) -> Meta {
+        Meta {
+            status: true,
+            message: lang.done().into(),
+            message_parameters: [],
+            message_code: "200-1".into(),
+        }
     }
-    (
-        StatusCode::OK,
-        axum::Json(json!({"data": data, "meta": meta})),
-    )
-        .into_response()
+}
+
+/// A list's paginator, as Laravel's length-aware paginator gives it.
+#[derive(Serialize, ToSchema)]
+pub struct Paginator {
+    pub current_page: i64,
+    pub per_page: i64,
+    pub total: i64,
+    pub last_page: i64,
+    /// The first item's position (from 1); null on an empty page.
+    pub from: Option<i64>,
+    /// The last item's position; null on an empty page.
+    pub to: Option<i64>,
+}
+
+/// `meta` of a list: the standard fields, then the paginator's.
+#[derive(Serialize, ToSchema)]
+pub struct PageMeta {
+    #[serde(flatten)]
+    pub meta: Meta,
+    #[serde(flatten)]
+    pub paginator: Paginator,
+}
+
+/// `meta` of a failure: the standard fields and `errors`.
+#[derive(Serialize, ToSchema)]
+pub struct FailureMeta {
+    #[serde(flatten)]
+    pub meta: Meta,
+    /// Field name to its messages, in the route's field order; `{}` when the
+    /// failure is not about fields.
+    #[schema(value_type = std::collections::HashMap<String, Vec<String>>)]
+    pub errors: Map<String, Value>,
+}
+
+/// The body of every answer: `{"data", "meta"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<D, M> {
+    pub data: D,
+    pub meta: M,
+}
+
+/// `data` of an answer that carries none: JSON `null`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Null;
+
+impl utoipa::PartialSchema for Null {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Null)
+            .into()
+    }
+}
+
+impl ToSchema for Null {}
+
+/// A 200 with `data` and the standard `meta`.
+pub fn success<D: Serialize>(lang: Lang, data: D) -> Response {
+    let body = Envelope {
+        data,
+        meta: Meta::done(lang),
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// A 200 with one page of a list and the paginator in `meta`.
+pub fn success_page<T: Serialize>(lang: Lang, items: Vec<T>, paginator: Paginator) -> Response {
+    let body = Envelope {
+        data: items,
+        meta: PageMeta {
+            meta: Meta::done(lang),
+            paginator,
+        },
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 /// Every failure the panel face answers.
@@ -165,16 +253,18 @@ impl PanelError {
 
 impl IntoResponse for PanelError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "data": null,
-            "meta": {
-                "status": false,
-                "message": self.message,
-                "message_parameters": [],
-                "message_code": self.code,
-                "errors": self.errors,
-            }
-        });
+        let body = Envelope {
+            data: Null,
+            meta: FailureMeta {
+                meta: Meta {
+                    status: false,
+                    message: self.message,
+                    message_parameters: [],
+                    message_code: self.code.into(),
+                },
+                errors: self.errors,
+            },
+        };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             res.headers_mut()

@@ -15,6 +15,23 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
+/// The face's routes at `/api/...`; [`crate::openapi`] adds the
+/// `/v1/api/...` copies and the failures every route shares.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    numbers::unassign,
+    numbers::assign,
+    numbers::list,
+    auth::login,
+    auth::check_token,
+    auth::logout,
+    users::create,
+    users::list,
+    users::show,
+    users::parents_tree,
+))]
+pub struct ApiDoc;
+
 pub fn routes() -> Router<AppState> {
     let api = Router::new()
         .route("/numbers/unassign", post(numbers::unassign))

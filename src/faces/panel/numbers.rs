@@ -3,9 +3,13 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::envelope::{PanelError, success};
+use super::envelope::{
+    Envelope, FailureMeta, Meta, Null, PageMeta, Paginator, PanelError, success, success_page,
+};
 use super::input::{Authed, Body, Fields, Reseller, Rid, query_map};
 use super::messages::Lang;
 use crate::app::AppState;
@@ -88,6 +92,54 @@ pub fn assign_fields(
     Ok((n, t, perms))
 }
 
+/// The body of `unassign`: a number (`number_id` or `number`, at least one)
+/// and an account (`target_user_id` or `target_user`, at least one). Also
+/// accepted as a form.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
+pub struct UnassignRequest {
+    number_id: Option<i64>,
+    /// E.164, e.g. `+989123456789`.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    number: Option<String>,
+    target_user_id: Option<i64>,
+    /// A username.
+    target_user: Option<String>,
+}
+
+/// The body of `assign`: as `unassign`, plus the two permissions.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
+pub struct AssignRequest {
+    number_id: Option<i64>,
+    /// E.164, e.g. `+989123456789`.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    number: Option<String>,
+    target_user_id: Option<i64>,
+    /// A username.
+    target_user: Option<String>,
+    /// May send from the number (`1`/`0`, `"true"`/`"false"` are accepted too).
+    send: bool,
+    /// May receive on the number.
+    gets: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/numbers/unassign",
+    tag = "panel",
+    security(("api_key" = [])),
+    request_body(content(
+        (UnassignRequest = "application/json"),
+        (UnassignRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The grant is removed, with its cascade", body = Envelope<Null, Meta>),
+        (status = 400, description = "`number not assigned to user`, or the body is not a JSON object", body = Envelope<Null, FailureMeta>),
+        (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
+        (status = 422, description = "A field is missing, malformed, or names nothing the caller may see", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn unassign(
     State(s): State<AppState>,
     lang: Lang,
@@ -100,9 +152,25 @@ pub async fn unassign(
         .unassign(&caller, n, t, &rid)
         .await
         .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
-    Ok(success(lang, Value::Null, None))
+    Ok(success(lang, Null))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/numbers/assign",
+    tag = "panel",
+    security(("api_key" = [])),
+    request_body(content(
+        (AssignRequest = "application/json"),
+        (AssignRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The grant is made", body = Envelope<Null, Meta>),
+        (status = 400, description = "`number already assigned to user`, `cannot grant a permission you do not hold`, or the body is not a JSON object", body = Envelope<Null, FailureMeta>),
+        (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
+        (status = 422, description = "A field is missing, malformed, or names nothing the caller may see", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn assign(
     State(s): State<AppState>,
     lang: Lang,
@@ -115,7 +183,7 @@ pub async fn assign(
         .assign(&caller, n, t, perms, &rid)
         .await
         .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
-    Ok(success(lang, Value::Null, None))
+    Ok(success(lang, Null))
 }
 
 /// Reads `page` (≥ 1, default 1) and `per_page` (1..100, default 10).
@@ -134,26 +202,59 @@ pub fn paging_fields(v: &mut Fields<'_>) -> (i64, i64) {
     (page, per_page)
 }
 
-/// The paginator fields of `meta`, as Laravel's length-aware paginator gives
-/// them (`from`/`to` null on an empty page).
-pub fn paginator(page: i64, per_page: i64, total: i64, shown: usize) -> Map<String, Value> {
+/// The paginator of `meta` (`from`/`to` null on an empty page).
+pub fn paginator(page: i64, per_page: i64, total: i64, shown: usize) -> Paginator {
     let last_page = ((total + per_page - 1) / per_page).max(1);
     let from = (page - 1) * per_page + 1;
     let (from, to) = if shown == 0 {
-        (Value::Null, Value::Null)
+        (None, None)
     } else {
-        (json!(from), json!(from + shown as i64 - 1))
+        (Some(from), Some(from + shown as i64 - 1))
     };
-    let mut meta = Map::new();
-    meta.insert("current_page".into(), json!(page));
-    meta.insert("per_page".into(), json!(per_page));
-    meta.insert("total".into(), json!(total));
-    meta.insert("last_page".into(), json!(last_page));
-    meta.insert("from".into(), from);
-    meta.insert("to".into(), to);
-    meta
+    Paginator {
+        current_page: page,
+        per_page,
+        total,
+        last_page,
+        from,
+        to,
+    }
 }
 
+/// A number the caller holds.
+#[derive(Serialize, ToSchema)]
+pub struct HeldNumber {
+    id: i64,
+    /// E.164.
+    number: String,
+    operator_id: Option<i64>,
+    alias: Option<String>,
+    /// The caller may receive on it: 1 or 0.
+    #[schema(minimum = 0, maximum = 1)]
+    gets: i32,
+    /// The caller may send from it: 1 or 0.
+    #[schema(minimum = 0, maximum = 1)]
+    send: i32,
+    #[schema(minimum = 0, maximum = 1)]
+    is_66_char: i32,
+    /// The caller owns it (rather than holding a grant).
+    owned: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/number/numbers",
+    tag = "panel",
+    security(("api_key" = [])),
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, description = "From 1 (default 1)"),
+        ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "The numbers the caller holds, ordered by id", body = Envelope<Vec<HeldNumber>, PageMeta>),
+        (status = 422, description = "`page` or `per_page` is not an integer in range", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     lang: Lang,
@@ -170,22 +271,20 @@ pub async fn list(
         .held_numbers(&caller, window)
         .await
         .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
-    let items: Vec<Value> = listing
+    let items: Vec<HeldNumber> = listing
         .items
-        .iter()
-        .map(|h| {
-            json!({
-                "id": h.number.id,
-                "number": h.number.number,
-                "operator_id": h.number.operator_id,
-                "alias": h.number.alias,
-                "gets": i32::from(h.gets),
-                "send": i32::from(h.send),
-                "is_66_char": i32::from(h.number.is_66_char),
-                "owned": h.owned,
-            })
+        .into_iter()
+        .map(|h| HeldNumber {
+            id: h.number.id,
+            number: h.number.number,
+            operator_id: h.number.operator_id,
+            alias: h.number.alias,
+            gets: i32::from(h.gets),
+            send: i32::from(h.send),
+            is_66_char: i32::from(h.number.is_66_char),
+            owned: h.owned,
         })
         .collect();
     let meta = paginator(page, per_page, listing.total, items.len());
-    Ok(success(lang, Value::Array(items), Some(meta)))
+    Ok(success_page(lang, items, meta))
 }

@@ -3,9 +3,13 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+use utoipa::ToSchema;
 
-use super::envelope::{PanelError, success};
+use super::envelope::{
+    Envelope, FailureMeta, Meta, Null, PageMeta, PanelError, success, success_page,
+};
 use super::input::{Body, Fields, Reseller, Rid, query_map};
 use super::messages::{Lang, Rule};
 use super::numbers::{paginator, paging_fields};
@@ -42,23 +46,109 @@ const LIST_FIELDS: [&str; 6] = [
     "sub_reseller",
 ];
 
-fn yes_no(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
+/// `yes` or `no`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum YesNo {
+    Yes,
+    No,
 }
 
-/// An item of the list; `show` replaces `parent` with an object.
-fn item(a: &Account) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("user_id".into(), json!(a.id));
-    m.insert("uname".into(), json!(a.username));
-    m.insert("name".into(), json!(a.name));
-    // Administrators count as resellers here, as in `check_token`.
-    m.insert("is_reseller".into(), json!(yes_no(a.can_manage())));
-    let status = if a.suspended { "suspended" } else { "active" };
-    m.insert("status".into(), json!(status));
-    m.insert("parent".into(), json!(a.parent_id));
-    m.insert("time".into(), json!(a.created_at));
-    m
+fn yes_no(b: bool) -> YesNo {
+    if b { YesNo::Yes } else { YesNo::No }
+}
+
+/// `active` or `suspended`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Suspended,
+}
+
+/// An account, as the list gives it (`P` is the parent's id) and `show`
+/// (`P` is the parent's id and username); `parent` is null for an
+/// administrator (a root of the tree).
+#[derive(Serialize, ToSchema)]
+pub struct UserItem<P> {
+    user_id: i64,
+    uname: String,
+    name: String,
+    /// Administrators count as resellers, as in `check_token`.
+    is_reseller: YesNo,
+    status: Status,
+    parent: P,
+    /// Creation, Unix seconds.
+    time: i64,
+}
+
+/// `parent` in `show`.
+#[derive(Serialize, ToSchema)]
+pub struct ParentRef {
+    user_id: i64,
+    uname: String,
+}
+
+fn item<P>(a: &Account, parent: P) -> UserItem<P> {
+    UserItem {
+        user_id: a.id,
+        uname: a.username.clone(),
+        name: a.name.clone(),
+        is_reseller: yes_no(a.can_manage()),
+        status: if a.suspended {
+            Status::Suspended
+        } else {
+            Status::Active
+        },
+        parent,
+        time: a.created_at,
+    }
+}
+
+/// The body of `create` (also accepted as a form).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
+pub struct CreateUserRequest {
+    /// A username: unique, 3 to 32 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{3,32}$")]
+    user_name: String,
+    /// At least 8 characters with an upper-case letter, a lower-case letter,
+    /// a digit and a symbol.
+    password: String,
+    #[schema(max_length = 255)]
+    name_family: Option<String>,
+    /// An optional `+` and 8 to 15 digits.
+    #[schema(pattern = r"^\+?[0-9]{8,15}$")]
+    mobile_number: Option<String>,
+    #[schema(max_length = 255)]
+    email: Option<String>,
+    /// Default false.
+    is_reseller: Option<bool>,
+}
+
+/// `data` of `create`.
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    user_id: i64,
+}
+
+/// An account named in `parents_tree`.
+#[derive(Serialize, ToSchema)]
+pub struct TreeAccount<R> {
+    id: i64,
+    username: String,
+    /// A boolean for the selected account and the root, `yes`/`no` in `tree`,
+    /// as IPPanel has it. Administrators count as resellers.
+    is_reseller: R,
+}
+
+/// `data` of `parents_tree`.
+#[derive(Serialize, ToSchema)]
+pub struct ParentsTree {
+    selected_user: TreeAccount<bool>,
+    main_parent: TreeAccount<bool>,
+    /// From the root down to the account's parent.
+    tree: Vec<TreeAccount<YesNo>>,
 }
 
 /// `mobile_number`: an optional `+` and 8 to 15 ASCII digits, as given.
@@ -79,9 +169,15 @@ fn parse_email(s: &str) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// An optional string of at most `max` characters.
+/// An optional string of at most `max` characters, without NUL: no text
+/// stored or searched can hold one (PostgreSQL refuses it in any text value,
+/// which made such a name or filter a 500 there), so it is a format error.
 fn bounded_text(v: &mut Fields<'_>, name: &str, max: usize) -> Option<String> {
     let s = v.string(name)?;
+    if s.contains('\0') {
+        v.fail(name, Rule::Format);
+        return None;
+    }
     if s.chars().count() > max {
         v.fail(name, Rule::MaxLength(max));
         return None;
@@ -100,6 +196,22 @@ fn username_taken(lang: Lang) -> PanelError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/user/create",
+    tag = "panel",
+    security(("api_key" = [])),
+    request_body(content(
+        (CreateUserRequest = "application/json"),
+        (CreateUserRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The account is created beneath the caller", body = Envelope<Created, Meta>),
+        (status = 400, description = "The body is not a JSON object", body = Envelope<Null, FailureMeta>),
+        (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
+        (status = 422, description = "A field is missing or invalid, or the username is taken", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn create(
     State(s): State<AppState>,
     lang: Lang,
@@ -172,7 +284,12 @@ pub async fn create(
         Err(CoreError::Taken("username")) => return Err(username_taken(lang)),
         Err(e) => return Err(PanelError::from_core(lang, e, USER_REF)),
     };
-    Ok(success(lang, json!({"user_id": account.id}), None))
+    Ok(success(
+        lang,
+        Created {
+            user_id: account.id,
+        },
+    ))
 }
 
 /// `value` if it is one of `allowed`; Laravel's `in` rule otherwise, whose
@@ -186,6 +303,25 @@ fn one_of<'v>(v: &mut Fields<'_>, name: &str, allowed: &[&'v str]) -> Option<&'v
     found
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/user/list",
+    tag = "panel",
+    security(("api_key" = [])),
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, description = "From 1 (default 1)"),
+        ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 10)"),
+        ("username" = Option<String>, Query, max_length = 32, description = "Part of the username"),
+        ("name" = Option<String>, Query, max_length = 255, description = "Part of the name"),
+        ("is_reseller" = Option<String>, Query, pattern = "^(yes|no)$", description = "`yes` or `no`"),
+        ("sub_reseller" = Option<String>, Query, pattern = "^[01]$", description = "`0`: direct children only; `1`: indirect only; omitted: both"),
+    ),
+    responses(
+        (status = 200, description = "The caller's downline", body = Envelope<Vec<UserItem<Option<i64>>>, PageMeta>),
+        (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
+        (status = 422, description = "A filter is invalid", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     lang: Lang,
@@ -216,13 +352,10 @@ pub async fn list(
         .downline(&caller, filter, window)
         .await
         .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
-    let items: Vec<Value> = listing
-        .items
-        .iter()
-        .map(|a| Value::Object(item(a)))
-        .collect();
+    let items: Vec<UserItem<Option<i64>>> =
+        listing.items.iter().map(|a| item(a, a.parent_id)).collect();
     let meta = paginator(page, per_page, listing.total, items.len());
-    Ok(success(lang, Value::Array(items), Some(meta)))
+    Ok(success_page(lang, items, meta))
 }
 
 /// `user_id` from the query: `required` when absent; anything but a
@@ -248,6 +381,18 @@ fn user_id(lang: Lang, query: Option<&str>) -> Result<i64, PanelError> {
     id.ok_or_else(|| PanelError::internal(lang))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/user/show",
+    tag = "panel",
+    security(("api_key" = [])),
+    params(("user_id" = i64, Query, minimum = 1, description = "An account of the caller's downline, or the caller")),
+    responses(
+        (status = 200, description = "The account", body = Envelope<UserItem<Option<ParentRef>>, Meta>),
+        (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
+        (status = 422, description = "`user_id` missing, or naming no account the caller may see", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn show(
     State(s): State<AppState>,
     lang: Lang,
@@ -260,14 +405,25 @@ pub async fn show(
         .show_account(&caller, id)
         .await
         .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
-    let mut data = item(&view.account);
-    let parent = view
-        .parent
-        .map(|p| json!({"user_id": p.id, "uname": p.username}));
-    data.insert("parent".into(), parent.unwrap_or(Value::Null));
-    Ok(success(lang, Value::Object(data), None))
+    let parent = view.parent.map(|p| ParentRef {
+        user_id: p.id,
+        uname: p.username,
+    });
+    Ok(success(lang, item(&view.account, parent)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/user/parents_tree",
+    tag = "panel",
+    security(("api_key" = [])),
+    params(("user_id" = i64, Query, minimum = 1, description = "An account of the caller's downline, or the caller")),
+    responses(
+        (status = 200, description = "The account's chain of parents", body = Envelope<ParentsTree, Meta>),
+        (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
+        (status = 422, description = "`user_id` missing, or naming no account the caller may see", body = Envelope<Null, FailureMeta>),
+    ),
+)]
 pub async fn parents_tree(
     State(s): State<AppState>,
     lang: Lang,
@@ -280,23 +436,27 @@ pub async fn parents_tree(
         .ancestry(&caller, id)
         .await
         .map_err(|e| PanelError::from_core(lang, e, USER_REF))?;
-    // As IPPanel's own answer has it: booleans for the two named accounts,
-    // `yes`/`no` in the tree. Administrators count as resellers.
-    let named =
-        |a: &Account| json!({"id": a.id, "username": a.username, "is_reseller": a.can_manage()});
-    let tree: Vec<Value> = found
+    let named = |a: &Account| TreeAccount {
+        id: a.id,
+        username: a.username.clone(),
+        is_reseller: a.can_manage(),
+    };
+    let tree = found
         .chain
         .iter()
-        .map(|a| json!({"id": a.id, "username": a.username, "is_reseller": yes_no(a.can_manage())}))
+        .map(|a| TreeAccount {
+            id: a.id,
+            username: a.username.clone(),
+            is_reseller: yes_no(a.can_manage()),
+        })
         .collect();
     Ok(success(
         lang,
-        json!({
-            "selected_user": named(&found.selected),
-            "main_parent": named(&found.root),
-            "tree": tree,
-        }),
-        None,
+        ParentsTree {
+            selected_user: named(&found.selected),
+            main_parent: named(&found.root),
+            tree,
+        },
     ))
 }
 

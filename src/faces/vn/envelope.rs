@@ -11,16 +11,19 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::messages;
 use crate::core::CoreError;
 
 /// Serializes as `{}`, the original's empty `data` and `error`.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, ToSchema)]
+#[schema(max_properties = 0)]
 pub struct Empty {}
 
-#[derive(Serialize)]
-struct Success<'a, T> {
+/// Every success's body: the original's fourteen fields, always all present.
+#[derive(Serialize, ToSchema)]
+pub struct Success<T> {
     app_type: &'static str,
     app_version: &'static str,
     /// Spelled as the original spells it.
@@ -32,14 +35,14 @@ struct Success<'a, T> {
     show_message: u8,
     is_enc: bool,
     status: bool,
-    message: &'a str,
+    message: &'static str,
     message_type: &'static str,
     data: T,
     error: Empty,
 }
 
 /// A 200 with `message` and `data`.
-pub fn success<T: Serialize>(message: &str, data: T) -> Response {
+pub fn success<T: Serialize>(message: &'static str, data: T) -> Response {
     let body = Success {
         app_type: "web",
         app_version: "1.0",
@@ -59,10 +62,12 @@ pub fn success<T: Serialize>(message: &str, data: T) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
-#[derive(Serialize)]
-struct Failure<'a> {
+/// Every failure's body; the HTTP status equals `code`.
+#[derive(Serialize, ToSchema)]
+pub struct Failure {
     code: u16,
-    message: &'a str,
+    message: String,
+    /// Always `"APIError: " + message`, never a real trace.
     stack: String,
 }
 
@@ -153,8 +158,8 @@ impl IntoResponse for VnError {
     fn into_response(self) -> Response {
         let body = Failure {
             code: self.status.as_u16(),
-            message: &self.message,
             stack: format!("APIError: {}", self.message),
+            message: self.message.into_owned(),
         };
         let mut res = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {

@@ -21,6 +21,18 @@ use crate::app::AppState;
 /// Where the face lives.
 pub const PREFIX: &str = "/api/v1/apiClient/virtual-number";
 
+/// The face's routes (without their trailing-slash aliases); [`crate::openapi`]
+/// adds the failures every route shares.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    numbers::unsubscribe,
+    numbers::available,
+    numbers::owned,
+    numbers::purchase_postpaid,
+    numbers::purchase,
+))]
+pub struct ApiDoc;
+
 pub fn routes() -> Router<AppState> {
     let served: [(&str, MethodRouter<AppState>); 5] = [
         ("", get(numbers::owned)),

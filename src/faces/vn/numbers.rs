@@ -4,9 +4,10 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::envelope::{Empty, VnError, success};
+use super::envelope::{Empty, Failure, Success, VnError, success};
 use super::input::{Authed, Check, JsonBody, Query, Rid};
 use super::messages;
 use crate::app::AppState;
@@ -16,7 +17,7 @@ use crate::domain::{NumberUid, iso8601_utc};
 use crate::store::{Cycle, Number, Page};
 
 /// A number in the pool, as `/available` lists it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AvailableItem {
     #[serde(rename = "_id")]
@@ -45,16 +46,20 @@ impl From<Number> for AvailableItem {
 
 /// One of the caller's numbers, as `GET /` lists it and `purchase-postpaid`
 /// answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OwnedItem {
     #[serde(rename = "_id")]
     id: String,
     number: String,
     country: String,
+    /// `month` or `year`.
+    #[schema(pattern = "^(month|year)$")]
     recurring_time: &'static str,
     resubscribe: bool,
+    /// ISO 8601, UTC.
     subscribed_at: String,
+    /// How many accounts hold a grant on it.
     assigned_to: i64,
 }
 
@@ -81,8 +86,8 @@ impl OwnedItem {
 }
 
 /// `data` of both lists.
-#[derive(Serialize)]
-struct ListData<T> {
+#[derive(Serialize, ToSchema)]
+pub struct ListData<T> {
     items: Vec<T>,
     page: i64,
     limit: i64,
@@ -110,7 +115,47 @@ fn path_uid(id: Result<Path<String>, PathRejection>) -> Option<NumberUid> {
     id.ok().and_then(|Path(id)| NumberUid::parse(&id))
 }
 
+/// The body of `purchase-postpaid`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field by `Check`; this is its schema.
+pub struct PostpaidRequest {
+    /// The number's uid (24 lowercase hex characters).
+    #[schema(pattern = "^[0-9a-f]{24}$")]
+    number: String,
+    /// Default false; `"true"`/`"false"` are accepted too (not `null`).
+    #[schema(nullable = false)]
+    resubscribe: Option<bool>,
+}
+
+/// The body of `purchase`. Card and BECS payment fields may be sent too;
+/// they are ignored, since no payment is ever taken.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // Read field by field by `Check`; this is its schema.
+pub struct PurchaseRequest {
+    /// The number's product id for the cycle (`monthlyProductId` or
+    /// `yearlyProductId` in `/available`).
+    product: String,
+    /// The number's uid.
+    #[schema(pattern = "^[0-9a-f]{24}$")]
+    number: String,
+    #[schema(pattern = "^(month|year)$")]
+    recurring_time: String,
+    #[schema(nullable = false)]
+    resubscribe: Option<bool>,
+}
+
 /// `PUT /unsubscribe/:id`: any body is ignored.
+#[utoipa::path(
+    put,
+    path = "/api/v1/apiClient/virtual-number/unsubscribe/{id}",
+    tag = "virtual-number",
+    security(("api_key" = [])),
+    params(("id" = String, Path, pattern = "^[0-9a-f]{24}$", description = "The number's uid (24 lowercase hex characters); anything else is 404")),
+    responses(
+        (status = 200, description = "Unsubscribed; every grant on the number is removed", body = Success<Empty>),
+        (status = 404, description = "Unknown, malformed, or not the caller's", body = Failure),
+    ),
+)]
 pub async fn unsubscribe(
     State(s): State<AppState>,
     Rid(rid): Rid,
@@ -131,6 +176,22 @@ fn is_digits(s: &str) -> bool {
 }
 
 /// `GET /available?country=AU&pattern=04&page=1&limit=10`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apiClient/virtual-number/available",
+    tag = "virtual-number",
+    security(("api_key" = [])),
+    params(
+        ("country" = Option<String>, Query, pattern = "^[A-Za-z]{2}$", description = "ISO 3166 alpha-2, any case"),
+        ("pattern" = Option<String>, Query, pattern = "^[0-9]+$", description = "Digits the number must contain"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 9_007_199_254_740_991_i64, description = "From 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "Numbers in the pool", body = Success<ListData<AvailableItem>>),
+        (status = 400, description = "A parameter is invalid (every message, joined by `, `)", body = Failure),
+    ),
+)]
 pub async fn available(
     State(s): State<AppState>,
     Authed(_caller): Authed,
@@ -157,6 +218,20 @@ pub async fn available(
 }
 
 /// `GET /?page=1&limit=10`: the caller's own subscriptions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apiClient/virtual-number",
+    tag = "virtual-number",
+    security(("api_key" = [])),
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 9_007_199_254_740_991_i64, description = "From 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "The caller's subscribed numbers", body = Success<ListData<OwnedItem>>),
+        (status = 400, description = "A parameter is invalid", body = Failure),
+    ),
+)]
 pub async fn owned(
     State(s): State<AppState>,
     Authed(caller): Authed,
@@ -182,6 +257,20 @@ pub async fn owned(
 }
 
 /// `POST /purchase-postpaid`: `number` (uid), `resubscribe` (default false).
+#[utoipa::path(
+    post,
+    path = "/api/v1/apiClient/virtual-number/purchase-postpaid",
+    tag = "virtual-number",
+    security(("api_key" = [])),
+    request_body(content((PostpaidRequest = "application/json"))),
+    responses(
+        (status = 200, description = "Subscribed for a monthly cycle", body = Success<OwnedItem>),
+        (status = 400, description = "Not a JSON object, or a field missing or of the wrong type", body = Failure),
+        (status = 403, description = "Postpaid billing is not enabled for this account", body = Failure),
+        (status = 404, description = "No such number", body = Failure),
+        (status = 409, description = "The number is not available", body = Failure),
+    ),
+)]
 pub async fn purchase_postpaid(
     State(s): State<AppState>,
     Rid(rid): Rid,
@@ -204,6 +293,18 @@ pub async fn purchase_postpaid(
 
 /// `POST /purchase`: validated like a real purchase, then refused, since
 /// linekeeper takes no card or BECS payments. It never changes anything.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apiClient/virtual-number/purchase",
+    tag = "virtual-number",
+    security(("api_key" = [])),
+    request_body(content((PurchaseRequest = "application/json"))),
+    responses(
+        (status = 400, description = "Always: a field is invalid, the product is not the number's for that cycle, or (once all is valid) card payments are not supported; use purchase-postpaid", body = Failure),
+        (status = 404, description = "No such number", body = Failure),
+        (status = 409, description = "The number is not available", body = Failure),
+    ),
+)]
 pub async fn purchase(
     State(s): State<AppState>,
     Authed(_caller): Authed,

@@ -1,0 +1,254 @@
+//! The OpenAPI 3.1 document (`GET /openapi.json`) and Swagger UI (`/docs`,
+//! served from the binary).
+//!
+//! The document is generated from the code: each handler carries its
+//! `#[utoipa::path]` (the statuses and bodies particular to it) and each
+//! response body is the type that serializes it. The failures that come from
+//! the shared extractors rather than from a handler are added here, by the same
+//! rules the extractors follow, so no handler has to repeat them:
+//!
+//! - an authenticated route (`security` set) can answer 401, 429 (with
+//!   `Retry-After`) and 500; so can login, without the 401;
+//! - a route with a body can answer 400 (not a JSON object) and 413 (over
+//!   [`crate::app::BODY_LIMIT`]).
+//!
+//! Every panel route is registered at `/api/...` and again at `/v1/api/...`.
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::schema::{Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi, RefOr};
+use utoipa::{OpenApi as _, ToSchema};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::app::AppState;
+use crate::faces::{panel, vn};
+
+/// `GET /healthz`'s body.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "linekeeper",
+        description = "Number (line) management for an SMS platform. Two faces over one core: \
+            the panel face (IPPanel Edge compatible, every route at `/api/...` and at \
+            `/v1/api/...`; Persian messages by default, English with `Accept-Language: en`) \
+            and the virtual-number face (Cellcast compatible, under \
+            `/api/v1/apiClient/virtual-number`).",
+    ),
+    paths(crate::app::healthz),
+    tags(
+        (name = "panel", description = "The panel face: `{\"data\", \"meta\"}` envelopes"),
+        (name = "virtual-number", description = "The virtual-number face: the fourteen-field success envelope and `{code, message, stack}` failures"),
+        (name = "service", description = "Liveness"),
+    ),
+)]
+struct ServiceDoc;
+
+/// The security scheme's name, as the handlers' `security(...)` use it.
+const API_KEY: &str = "api_key";
+
+/// The whole document.
+pub fn document() -> OpenApi {
+    let mut panel_doc = panel::ApiDoc::openapi();
+    complete(&mut panel_doc, Face::Panel);
+    let v1: Vec<_> = panel_doc
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| (format!("/v1{path}"), item.clone()))
+        .collect();
+    panel_doc.paths.paths.extend(v1);
+
+    let mut vn_doc = vn::ApiDoc::openapi();
+    complete(&mut vn_doc, Face::Vn);
+
+    let mut doc = ServiceDoc::openapi();
+    doc.merge(panel_doc);
+    doc.merge(vn_doc);
+    name_operations(&mut doc);
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "An API key or a session token from login, as `Bearer <token>` or the bare token.",
+            ))),
+        );
+    doc
+}
+
+/// `GET /openapi.json` and Swagger UI at `/docs`, which reads it.
+pub fn routes() -> Router<AppState> {
+    let docs: Router<AppState> = SwaggerUi::new("/docs")
+        .config(Config::new(["/openapi.json"]))
+        .into();
+    docs.route("/openapi.json", get(openapi_json))
+}
+
+/// The document, built on first use rather than at startup, so that a
+/// server answers its first requests as soon as it listens.
+async fn openapi_json() -> Response {
+    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
+    match JSON.get_or_init(|| document().to_json().map_err(|e| e.to_string())) {
+        Ok(json) => ([("content-type", "application/json")], json.clone()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialize");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Face {
+    Panel,
+    Vn,
+}
+
+impl Face {
+    /// The schema of the face's failure body, with the components it names.
+    fn failure(self, doc: &mut OpenApi) -> RefOr<Schema> {
+        match self {
+            Face::Panel => {
+                use panel::envelope::{Envelope, FailureMeta, Meta, Null};
+                // A generic's schema names its arguments without collecting them.
+                collect::<Null>(doc);
+                collect::<Meta>(doc);
+                collect::<FailureMeta>(doc);
+                schema_of::<Envelope<Null, FailureMeta>>(doc)
+            }
+            Face::Vn => {
+                collect::<vn::envelope::Failure>(doc);
+                schema_of::<vn::envelope::Failure>(doc)
+            }
+        }
+    }
+}
+
+/// `T`'s schema (inline), with the schemas it names added to the components.
+fn schema_of<T: ToSchema>(doc: &mut OpenApi) -> RefOr<Schema> {
+    let mut found = Vec::new();
+    T::schemas(&mut found);
+    add(doc, found);
+    T::schema()
+}
+
+/// Adds the non-generic `T` and the schemas it names to the components.
+fn collect<T: ToSchema>(doc: &mut OpenApi) {
+    let mut found = vec![(T::name().into_owned(), T::schema())];
+    T::schemas(&mut found);
+    add(doc, found);
+}
+
+fn add(doc: &mut OpenApi, found: Vec<(String, RefOr<Schema>)>) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, schema) in found {
+        components.schemas.entry(name).or_insert(schema);
+    }
+}
+
+/// Adds the failures of the shared extractors to every operation of a face.
+fn complete(doc: &mut OpenApi, face: Face) {
+    let failure = face.failure(doc);
+    let response = |description: &str| -> ApiResponse {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(failure.clone())).build(),
+            )
+            .build()
+    };
+    let retry_after = HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        ))
+        .description(Some("Seconds to wait before trying again"))
+        .build();
+    let too_many = ResponseBuilder::from(response(
+        "Too many requests (login throttling, or the credential's rate limit)",
+    ))
+    .header("Retry-After", retry_after)
+    .build();
+
+    for item in doc.paths.paths.values_mut() {
+        for op in operations(item) {
+            let authenticated = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let login = op.operation_id.as_deref() == Some("login");
+            let add = |op: &mut Operation, status: &str, r: &ApiResponse| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::T(r.clone()));
+            };
+            if authenticated {
+                add(
+                    op,
+                    "401",
+                    &response("Missing, unknown, revoked or expired credential"),
+                );
+            }
+            if authenticated || login {
+                add(op, "429", &too_many);
+                add(
+                    op,
+                    "500",
+                    &response("A server failure (logged; the message is generic)"),
+                );
+            }
+            if op.request_body.is_some() {
+                add(op, "400", &response("The body is not a JSON object"));
+                add(op, "413", &response("The body is over 64 KiB"));
+            }
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Unique operation ids from method and path (`post_api_numbers_assign`,
+/// `post_v1_api_numbers_assign`), since two routes share a handler.
+fn name_operations(doc: &mut OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let slug: String = path
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let slug = slug.trim_matches('_').replace("__", "_");
+        for (method, op) in [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+        ] {
+            if let Some(op) = op {
+                op.operation_id = Some(format!("{method}_{slug}"));
+            }
+        }
+    }
+}

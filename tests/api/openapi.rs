@@ -1,0 +1,225 @@
+//! `/openapi.json` and `/docs`: the document declares OpenAPI 3.1, names
+//! exactly the routes the routers serve (each of which answers at the path and
+//! method documented), and Swagger UI is served from the binary.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+const PANEL: [(&str, &str); 10] = [
+    ("post", "/numbers/unassign"),
+    ("post", "/numbers/assign"),
+    ("get", "/number/numbers"),
+    ("post", "/acl/auth/login"),
+    ("post", "/acl/auth/check_token"),
+    ("post", "/acl/auth/logout"),
+    ("post", "/user/create"),
+    ("get", "/user/list"),
+    ("get", "/user/show"),
+    ("get", "/user/parents_tree"),
+];
+
+const VN: [(&str, &str); 5] = [
+    ("put", "/api/v1/apiClient/virtual-number/unsubscribe/{id}"),
+    ("get", "/api/v1/apiClient/virtual-number/available"),
+    ("get", "/api/v1/apiClient/virtual-number"),
+    ("post", "/api/v1/apiClient/virtual-number/purchase-postpaid"),
+    ("post", "/api/v1/apiClient/virtual-number/purchase"),
+];
+
+/// Every route the routers serve, as (method, path).
+fn served() -> BTreeSet<(String, String)> {
+    let mut all = BTreeSet::new();
+    all.insert(("get".to_owned(), "/healthz".to_owned()));
+    for prefix in ["/api", "/v1/api"] {
+        for (m, p) in PANEL {
+            all.insert((m.to_owned(), format!("{prefix}{p}")));
+        }
+    }
+    for (m, p) in VN {
+        all.insert((m.to_owned(), p.to_owned()));
+    }
+    all
+}
+
+async fn document(app: &TestApp) -> Value {
+    let res = app.raw("GET", "/openapi.json", &[], b"").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    serde_json::from_slice(&res.body).expect("/openapi.json is JSON")
+}
+
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if ["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                ops.push((method.clone(), path.clone(), op));
+            }
+        }
+    }
+    ops
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_lists_every_route() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let version = doc["openapi"].as_str().expect("openapi");
+    assert!(version.starts_with("3.1."), "{version}");
+
+    let documented: BTreeSet<(String, String)> = operations(&doc)
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    assert_eq!(documented, served());
+
+    let ids: BTreeSet<&str> = operations(&doc)
+        .iter()
+        .map(|(_, _, op)| op["operationId"].as_str().expect("operationId"))
+        .collect();
+    assert_eq!(ids.len(), served().len(), "operation ids are unique");
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served_there() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    for (method, path, op) in operations(&doc) {
+        let url = path.replace("{id}", "66ea98514f0c1a121c76ec17");
+        let res = app
+            .raw(
+                &method.to_uppercase(),
+                &url,
+                &[("content-type", "application/json")],
+                b"{}",
+            )
+            .await;
+        // Without a credential each route answers its own refusal: neither the
+        // router's 404/405 nor the VN face's catch-all `Not found`.
+        let expected = match path.as_str() {
+            "/healthz" => 200,
+            p if p.ends_with("/acl/auth/login") => 422,
+            _ => 401,
+        };
+        assert_eq!(res.status, expected, "{method} {path}: {:?}", res.json());
+        let documented = op["responses"].get(expected.to_string());
+        assert!(
+            documented.is_some(),
+            "{method} {path} does not document {expected}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn authenticated_routes_document_their_shared_failures() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let scheme = &doc["components"]["securitySchemes"]["api_key"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "Authorization");
+    for (method, path, op) in operations(&doc) {
+        let statuses = &op["responses"];
+        if path == "/healthz" {
+            assert!(op.get("security").is_none());
+            continue;
+        }
+        let login = path.ends_with("/acl/auth/login");
+        assert_eq!(op.get("security").is_some(), !login, "{method} {path}");
+        let mut wanted = vec!["429", "500"];
+        if !login {
+            wanted.push("401");
+        }
+        if op.get("requestBody").is_some() {
+            wanted.extend(["400", "413"]);
+        }
+        for status in wanted {
+            assert!(
+                statuses.get(status).is_some(),
+                "{method} {path} lacks {status}"
+            );
+        }
+        assert!(
+            statuses["429"]["headers"].get("Retry-After").is_some(),
+            "{method} {path}: 429 without Retry-After"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_schema_reference_resolves() {
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{r} does not resolve"
+        );
+    }
+}
+
+#[tokio::test]
+async fn docs_serve_swagger_ui_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let res = app.raw("GET", "/docs", &[], b"").await;
+    assert!((300..400).contains(&res.status), "{}", res.status);
+    assert_eq!(res.header("location"), Some("/docs/"));
+
+    let res = app.raw("GET", "/docs/", &[], b"").await;
+    assert_eq!(res.status, 200);
+    assert!(
+        res.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let page = String::from_utf8_lossy(&res.body);
+    assert!(page.contains("swagger-ui"), "{page}");
+
+    // The UI's own files are embedded, not fetched from a CDN, and it reads
+    // this server's document.
+    for (asset, kind) in [
+        ("/docs/swagger-ui-bundle.js", "javascript"),
+        ("/docs/swagger-ui.css", "css"),
+    ] {
+        let res = app.raw("GET", asset, &[], b"").await;
+        assert_eq!(res.status, 200, "{asset}");
+        assert!(
+            res.header("content-type").unwrap_or("").contains(kind),
+            "{asset}"
+        );
+        assert!(
+            res.body.len() > 10_000,
+            "{asset} is only {} bytes",
+            res.body.len()
+        );
+    }
+    let init = app
+        .raw("GET", "/docs/swagger-initializer.js", &[], b"")
+        .await;
+    assert_eq!(init.status, 200);
+    assert!(String::from_utf8_lossy(&init.body).contains("\"/openapi.json\""));
+    assert!(!page.contains("https://"), "the page loads nothing remote");
+}
