@@ -82,13 +82,30 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
     let accounts = plan.accounts.max(depth + 1);
     let now = core.now();
 
-    // Level sizes: 10 at the top (or fewer), the rest spread evenly below.
-    let first = 10.min(accounts - 1 - (depth - 1));
-    let rest = accounts - 1 - first;
-    let mut sizes = vec![first];
-    for l in 1..depth {
-        sizes.push(rest / (depth - 1) + usize::from(l - 1 < rest % (depth - 1)));
+    // Level sizes grow geometrically from 10 at the top, so every account
+    // has a few children and grant chains can run the whole depth (evenly
+    // sized levels leave about one child per account, and chains end early).
+    let total = accounts - 1;
+    let first = 10.min(total / depth).max(1);
+    let sum = |r: f64| {
+        (0..depth)
+            .map(|l| first as f64 * r.powi(l as i32))
+            .sum::<f64>()
+    };
+    let (mut lo, mut hi) = (1.0f64, 1000.0f64);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if sum(mid) < total as f64 {
+            lo = mid
+        } else {
+            hi = mid
+        }
     }
+    let mut sizes: Vec<usize> = (0..depth)
+        .map(|l| (first as f64 * lo.powi(l as i32)).round().max(1.0) as usize)
+        .collect();
+    let others: usize = sizes[..depth - 1].iter().sum();
+    sizes[depth - 1] = total.saturating_sub(others).max(1);
     let mut tag = [0u8; 3];
     random_bytes(&mut tag);
     let tag = hex(&tag);
@@ -172,7 +189,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
         owners.push((i % 5 < 3).then(|| top[rng.below(top.len())]));
     }
     let mut numbers: Vec<(i64, String)> = Vec::with_capacity(plan.numbers);
-    for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(10_000) {
+    for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(1_000) {
         let specs: Vec<(NumberSpec, Option<i64>)> = chunk
             .iter()
             .map(|&i| {
@@ -253,16 +270,29 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             (numbers[i].0, steps)
         })
         .collect();
+    // The granting accounts as the rule needs them, from what was created
+    // (reading them back would mean a snapshot of the whole database).
     let accounts_by_id: Arc<std::collections::HashMap<i64, crate::store::Account>> = Arc::new(
-        core.snapshot()
-            .await
-            .map_err(err)?
-            .accounts
-            .into_iter()
-            .map(|a| (a.id, a))
+        created
+            .iter()
+            .zip(shape.iter())
+            .map(|((id, username, _, path), (parent, level))| {
+                let account = crate::store::Account {
+                    id: *id,
+                    username: username.clone(),
+                    name: username.clone(),
+                    is_reseller: *level < depth,
+                    suspended: false,
+                    parent_id: parent.map(|p| created[p].0),
+                    path: path.clone(),
+                    postpaid: true,
+                    created_at: now,
+                };
+                (*id, account)
+            })
             .collect(),
     );
-    for chunk in jobs.chunks(5_000) {
+    for chunk in jobs.chunks(1_000) {
         let chunk = chunk.to_vec();
         let by_id = accounts_by_id.clone();
         grants += core
