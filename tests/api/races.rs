@@ -9,10 +9,22 @@ use crate::helpers::TestApp;
 /// Sends all `requests` (token, path, body) at once, each on its own
 /// connection; the statuses and bodies in the same order.
 async fn at_once(app: &TestApp, requests: Vec<(String, &'static str, Value)>) -> Vec<(u16, Value)> {
+    let requests = requests
+        .into_iter()
+        .map(|(t, p, b)| (t, "POST", p.to_owned(), b))
+        .collect();
+    at_once_with(app, requests).await
+}
+
+/// As [`at_once`], with each request's method.
+async fn at_once_with(
+    app: &TestApp,
+    requests: Vec<(String, &'static str, String, Value)>,
+) -> Vec<(u16, Value)> {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
     let tasks: Vec<_> = requests
         .into_iter()
-        .map(|(token, path, body)| {
+        .map(|(token, method, path, body)| {
             let (addr, barrier) = (app.addr, barrier.clone());
             tokio::spawn(async move {
                 let mut http = HttpClient::new(addr);
@@ -24,7 +36,7 @@ async fn at_once(app: &TestApp, requests: Vec<(String, &'static str, Value)>) ->
                     ("content-type", "application/json"),
                 ];
                 let res = http
-                    .request("POST", path, &headers, body.to_string().as_bytes())
+                    .request(method, &path, &headers, body.to_string().as_bytes())
                     .await
                     .expect("request");
                 (res.status, res.json())
@@ -100,6 +112,42 @@ async fn unassign_races_the_cascade_from_above(app: TestApp) {
         assert_eq!(app.history_len().await, before + 3, "round {i}");
         let (status, list) = app.get("/api/number/numbers", &b_key).await;
         assert_eq!((status, list["meta"]["total"].clone()), (200, json!(0)));
+    }
+    app.assert_invariants().await;
+}
+
+async fn unsubscribe_races_assigns_of_the_same_number(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, owner_key) = app.account("owner", Some("admin"), true).await;
+    let mut children = Vec::new();
+    for i in 0..6 {
+        children.push(app.account(&format!("child{i}"), Some("owner"), false).await.0.id);
+    }
+    for round in 0..8 {
+        let n = app.number(&format!("+9830003{round:04}"), Some("owner")).await;
+        let before = app.history_len().await;
+        let mut requests = vec![(
+            owner_key.clone(),
+            "PUT",
+            format!("/api/v1/apiClient/virtual-number/unsubscribe/{}", n.uid),
+            json!({}),
+        )];
+        for child in &children {
+            let body = json!({"number_id": n.id, "target_user_id": child, "send": true, "gets": true});
+            requests.push((owner_key.clone(), "POST", "/api/numbers/assign".to_owned(), body));
+        }
+        let answers = at_once_with(&app, requests).await;
+        assert_eq!(answers[0].0, 200, "round {round}: the owner's unsubscribe: {answers:?}");
+        // An assign either came first (and its grant went with the
+        // subscription) or found the number no longer held (422).
+        let granted = answers[1..].iter().filter(|a| a.0 == 200).count();
+        assert!(answers[1..].iter().all(|a| matches!(a.0, 200 | 422)), "round {round}: {answers:?}");
+        // One entry for the unsubscribe; each grant made: its assign and its removal.
+        assert_eq!(app.history_len().await, before + 1 + 2 * granted, "round {round}");
+        let snapshot = app.core.snapshot().await.expect("snapshot");
+        let number = snapshot.numbers.iter().find(|m| m.id == n.id).expect("the number");
+        assert!(number.subscription.is_none(), "round {round}: back in the pool");
+        assert!(snapshot.grants.iter().all(|g| g.number_id != n.id), "round {round}: no grant left");
     }
     app.assert_invariants().await;
 }
