@@ -499,14 +499,19 @@ impl Tx for PgTx<'_, '_> {
                 &[&account.id],
             )?;
             let sql = format!(
-                // g.number_id (equal to n.id) lets each arm come in id order
-                // from its index, so the planner can merge the two streams.
+                // Each arm is ordered exactly as its index, (owner_id, id) and
+                // (account_id, number_id), and stops at the page's end, so
+                // each is a short index range scan. Left to itself the planner
+                // fed the merge by walking the whole table in id order and
+                // filtering on owner_id: about 50 ms a page for a holder that
+                // owns few numbers, at 100,000 numbers.
                 "SELECT * FROM (\
-                   SELECT {NUMBER_COLS}, TRUE AS send, TRUE AS gets, TRUE AS owned FROM numbers n \
-                   WHERE n.owner_id = $1 \
+                   (SELECT {NUMBER_COLS}, TRUE AS send, TRUE AS gets, TRUE AS owned FROM numbers n \
+                    WHERE n.owner_id = $1 ORDER BY n.owner_id, n.id LIMIT $2::bigint + $3::bigint) \
                    UNION ALL \
-                   SELECT {}, g.send, g.gets, FALSE FROM grants g \
-                     JOIN numbers n ON n.id = g.number_id WHERE g.account_id = $1) AS held \
+                   (SELECT {}, g.send, g.gets, FALSE FROM grants g \
+                    JOIN numbers n ON n.id = g.number_id WHERE g.account_id = $1 \
+                    ORDER BY g.account_id, g.number_id LIMIT $2::bigint + $3::bigint)) AS held \
                  ORDER BY 1 LIMIT $2 OFFSET $3",
                 NUMBER_COLS.replacen("n.id", "g.number_id", 1)
             );
