@@ -1,5 +1,7 @@
 //! The `Tx` primitives in SQLite's dialect.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
@@ -74,6 +76,29 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
 
 const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
      n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
+
+/// The numbers list is the hottest read: its statements are built once.
+static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {NUMBER_COLS}, 1, 1, n.owner_id = ?1 FROM numbers n \
+         WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3"
+    )
+});
+
+/// Each arm comes in id order from its index (the grants arm selects
+/// g.number_id, equal to n.id, so the planner sees it), and SQLite merges the
+/// two streams, reading no further than the page's end instead of sorting
+/// everything held.
+static HELD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {NUMBER_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
+         UNION ALL \
+         SELECT {}, g.send, g.gets, 0 FROM grants g \
+           JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1 \
+         ORDER BY 1 LIMIT ?2 OFFSET ?3",
+        NUMBER_COLS.replacen("n.id", "g.number_id", 1)
+    )
+});
 
 fn number_row(r: &Row<'_>) -> rusqlite::Result<Number> {
     let owner_id: Option<i64> = r.get(9)?;
@@ -438,32 +463,18 @@ impl Tx for SqliteTx<'_> {
         // owns plus what it was granted (never both for one number).
         let (list_sql, count_sql) = if account.is_admin() {
             (
-                format!(
-                    "SELECT {NUMBER_COLS}, 1, 1, n.owner_id = ?1 FROM numbers n \
-                     WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3"
-                ),
+                ADMIN_HELD.as_str(),
                 "SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL AND ?1 = ?1",
             )
         } else {
             (
-                // Each arm comes in id order from its index (the grants arm
-                // selects g.number_id, equal to n.id, so the planner sees
-                // it), and SQLite merges the two streams, reading no further
-                // than the page's end instead of sorting everything held.
-                format!(
-                    "SELECT {NUMBER_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
-                     UNION ALL \
-                     SELECT {}, g.send, g.gets, 0 FROM grants g \
-                       JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1 \
-                     ORDER BY 1 LIMIT ?2 OFFSET ?3",
-                    NUMBER_COLS.replacen("n.id", "g.number_id", 1)
-                ),
+                HELD.as_str(),
                 "SELECT (SELECT count(*) FROM numbers WHERE owner_id = ?1) \
                       + (SELECT count(*) FROM grants WHERE account_id = ?1)",
             )
         };
         let total = self.count(count_sql, [account.id])?;
-        let mut stmt = self.conn.prepare_cached(&list_sql).map_err(backend)?;
+        let mut stmt = self.conn.prepare_cached(list_sql).map_err(backend)?;
         let rows = stmt
             .query_map(params![account.id, page.limit, page.offset], |r| {
                 Ok(HeldNumber {
