@@ -48,6 +48,13 @@ pub struct Plan {
 const PASSWORD: &str = "Bench-pass-1";
 const RID: &str = "bench-seed";
 
+/// Rows per seeding transaction. Small on purpose: within one SQLite
+/// savepoint every statement's release walks the in-memory sub-journal,
+/// which grows with the pages the job has touched, so a job's cost grows with
+/// the square of its size (at a million numbers, 1,000-row jobs made seeding
+/// take minutes).
+const SEED_JOB: usize = 100;
+
 /// One account of the world, as the load generator needs it.
 struct Member {
     id: i64,
@@ -81,6 +88,13 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
     let depth = plan.depth.max(2);
     let accounts = plan.accounts.max(depth + 1);
     let now = core.now();
+    let started = Instant::now();
+    let phase = |what: &str, n: usize| {
+        eprintln!(
+            "seeding: {n} {what} by {:.1} s",
+            started.elapsed().as_secs_f64()
+        )
+    };
 
     // Level sizes grow geometrically from 10 at the top, so every account
     // has a few children and grant chains can run the whole depth (evenly
@@ -164,6 +178,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
         })
         .await
         .map_err(err)?;
+    phase("accounts", created.len());
     let members: Vec<Member> = created
         .iter()
         .map(|(id, username, key, _)| Member {
@@ -182,14 +197,14 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
         .filter(|&i| matches!(shape[i].1, 1 | 2))
         .collect();
 
-    // Numbers, in chunks of one transaction each; owners chosen here.
+    // Numbers, in jobs of one transaction each; owners chosen here.
     let prefix = 200 + u32::from_str_radix(&tag[..2], 16).unwrap_or(0);
     let mut owners: Vec<Option<usize>> = Vec::with_capacity(plan.numbers);
     for i in 0..plan.numbers {
         owners.push((i % 5 < 3).then(|| top[rng.below(top.len())]));
     }
     let mut numbers: Vec<(i64, String)> = Vec::with_capacity(plan.numbers);
-    for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(1_000) {
+    for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(SEED_JOB) {
         let specs: Vec<(NumberSpec, Option<i64>)> = chunk
             .iter()
             .map(|&i| {
@@ -235,6 +250,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             .map_err(err)?;
         numbers.extend(made);
     }
+    phase("numbers", numbers.len());
 
     // Grants: chains down the tree from each owner, until 2 x numbers.
     let owned_idx: Vec<usize> = (0..plan.numbers).filter(|&i| owners[i].is_some()).collect();
@@ -292,7 +308,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             })
             .collect(),
     );
-    for chunk in jobs.chunks(1_000) {
+    for chunk in jobs.chunks(SEED_JOB) {
         let chunk = chunk.to_vec();
         let by_id = accounts_by_id.clone();
         grants += core
@@ -321,6 +337,8 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             .await
             .map_err(err)?;
     }
+
+    phase("grants", grants);
 
     // What the scenarios draw from.
     let mut holders: HashSet<usize> = owned_idx.iter().filter_map(|&i| owners[i]).collect();

@@ -135,6 +135,9 @@ pub struct StoreOptions {
     /// How often a transaction is run again after a serialization failure or
     /// deadlock before the request fails (PostgreSQL).
     pub max_retries: u32,
+    /// SQLite's page cache per connection, in KiB (the writer's and each
+    /// reader's). A bulk load wants far more than a server does.
+    pub cache_kib: u32,
 }
 
 impl Default for StoreOptions {
@@ -144,6 +147,7 @@ impl Default for StoreOptions {
             max_batch: 512,
             statement_timeout_ms: 5_000,
             max_retries: 10,
+            cache_kib: 16_000,
         }
     }
 }

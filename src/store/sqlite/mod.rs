@@ -48,7 +48,7 @@ pub struct SqliteBackend {
 
 impl SqliteBackend {
     pub fn open(path: &Path, options: &StoreOptions) -> Result<SqliteBackend, StoreError> {
-        let writer = open_connection(path, false)?;
+        let writer = open_connection(path, false, options.cache_kib)?;
         migrate(&writer)?;
 
         let (writes, write_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
@@ -60,7 +60,7 @@ impl SqliteBackend {
 
         let (reads, read_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         for i in 0..options.readers.max(1) {
-            let conn = open_connection(path, true)?;
+            let conn = open_connection(path, true, options.cache_kib)?;
             let queue = read_queue.clone();
             thread::Builder::new()
                 .name(format!("lk-sqlite-reader-{i}"))
@@ -83,7 +83,7 @@ impl Backend for SqliteBackend {
     }
 }
 
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path, read_only: bool, cache_kib: u32) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -101,10 +101,11 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 10000;
-         PRAGMA cache_size = -16000;
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(backend)?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))
+        .map_err(backend)?;
     if read_only {
         conn.execute_batch("PRAGMA query_only = ON;")
             .map_err(backend)?;
