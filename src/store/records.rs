@@ -197,10 +197,15 @@ pub struct HistoryEntry {
     pub detail: String,
 }
 
-/// A number as its holder sees it: with the holder's permissions.
+/// A number as its holder sees it in the numbers list: the listed columns
+/// only (the list is the hottest read; it reads nothing it does not show).
 #[derive(Clone, Debug)]
 pub struct HeldNumber {
-    pub number: Number,
+    pub id: i64,
+    pub number: String,
+    pub operator_id: Option<i64>,
+    pub alias: Option<String>,
+    pub is_66_char: bool,
     pub send: bool,
     pub gets: bool,
     pub owned: bool,

@@ -275,13 +275,13 @@ pub async fn list(
         .items
         .into_iter()
         .map(|h| HeldNumber {
-            id: h.number.id,
-            number: h.number.number,
-            operator_id: h.number.operator_id,
-            alias: h.number.alias,
+            id: h.id,
+            number: h.number,
+            operator_id: h.operator_id,
+            alias: h.alias,
             gets: i32::from(h.gets),
             send: i32::from(h.send),
-            is_66_char: i32::from(h.number.is_66_char),
+            is_66_char: i32::from(h.is_66_char),
             owned: h.owned,
         })
         .collect();

@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_downline_index",
         include_str!("migrations/0002_downline_index.sql"),
     ),
+    (
+        "0003_grants_holder",
+        include_str!("migrations/0003_grants_holder.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.

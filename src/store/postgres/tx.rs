@@ -127,9 +127,12 @@ const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_6
      n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
 
 /// The numbers list is the hottest read: its statements are built once.
+/// The numbers list reads only the columns it shows.
+const HELD_COLS: &str = "n.number, n.operator_id, n.alias, n.is_66_char";
+
 static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {NUMBER_COLS}, TRUE, TRUE, n.owner_id = $1 FROM numbers n \
+        "SELECT n.id, {HELD_COLS}, TRUE, TRUE, n.owner_id = $1 FROM numbers n \
          WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT $2 OFFSET $3"
     )
 });
@@ -142,14 +145,13 @@ static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
 static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT * FROM (\
-           (SELECT {NUMBER_COLS}, TRUE AS send, TRUE AS gets, TRUE AS owned FROM numbers n \
+           (SELECT n.id, {HELD_COLS}, TRUE AS send, TRUE AS gets, TRUE AS owned FROM numbers n \
             WHERE n.owner_id = $1 ORDER BY n.owner_id, n.id LIMIT $2::bigint + $3::bigint) \
            UNION ALL \
-           (SELECT {}, g.send, g.gets, FALSE FROM grants g \
+           (SELECT g.number_id, {HELD_COLS}, g.send, g.gets, FALSE FROM grants g \
             JOIN numbers n ON n.id = g.number_id WHERE g.account_id = $1 \
             ORDER BY g.account_id, g.number_id LIMIT $2::bigint + $3::bigint)) AS held \
-         ORDER BY 1 LIMIT $2 OFFSET $3",
-        NUMBER_COLS.replacen("n.id", "g.number_id", 1)
+         ORDER BY 1 LIMIT $2 OFFSET $3"
     )
 });
 
@@ -534,10 +536,14 @@ impl Tx for PgTx<'_, '_> {
             .iter()
             .map(|r| {
                 Ok(HeldNumber {
-                    number: number_row(r)?,
-                    send: get(r, 13)?,
-                    gets: get(r, 14)?,
-                    owned: get(r, 15)?,
+                    id: get(r, 0)?,
+                    number: get(r, 1)?,
+                    operator_id: get(r, 2)?,
+                    alias: get(r, 3)?,
+                    is_66_char: get(r, 4)?,
+                    send: get(r, 5)?,
+                    gets: get(r, 6)?,
+                    owned: get(r, 7)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

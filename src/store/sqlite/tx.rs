@@ -77,10 +77,13 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
 const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
      n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
 
-/// The numbers list is the hottest read: its statements are built once.
+/// The numbers list is the hottest read: its statements are built once, and
+/// read only the listed columns.
+const HELD_COLS: &str = "n.number, n.operator_id, n.alias, n.is_66_char";
+
 static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {NUMBER_COLS}, 1, 1, n.owner_id = ?1 FROM numbers n \
+        "SELECT n.id, {HELD_COLS}, 1, 1, n.owner_id = ?1 FROM numbers n \
          WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3"
     )
 });
@@ -88,15 +91,15 @@ static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
 /// Each arm comes in id order from its index (the grants arm selects
 /// g.number_id, equal to n.id, so the planner sees it), and SQLite merges the
 /// two streams, reading no further than the page's end instead of sorting
-/// everything held.
+/// everything held. `grants_holder` carries send and gets, so the grants arm
+/// reads no grant row, only the number's.
 static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {NUMBER_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
+        "SELECT n.id, {HELD_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
          UNION ALL \
-         SELECT {}, g.send, g.gets, 0 FROM grants g \
+         SELECT g.number_id, {HELD_COLS}, g.send, g.gets, 0 FROM grants g \
            JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1 \
-         ORDER BY 1 LIMIT ?2 OFFSET ?3",
-        NUMBER_COLS.replacen("n.id", "g.number_id", 1)
+         ORDER BY 1 LIMIT ?2 OFFSET ?3"
     )
 });
 
@@ -478,10 +481,14 @@ impl Tx for SqliteTx<'_> {
         let rows = stmt
             .query_map(params![account.id, page.limit, page.offset], |r| {
                 Ok(HeldNumber {
-                    number: number_row(r)?,
-                    send: r.get(13)?,
-                    gets: r.get(14)?,
-                    owned: r.get(15)?,
+                    id: r.get(0)?,
+                    number: r.get(1)?,
+                    operator_id: r.get(2)?,
+                    alias: r.get(3)?,
+                    is_66_char: r.get(4)?,
+                    send: r.get(5)?,
+                    gets: r.get(6)?,
+                    owned: r.get(7)?,
                 })
             })
             .map_err(backend)?;
