@@ -32,8 +32,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0002_downline_index.sql"),
     ),
     (
-        "0003_grants_holder",
-        include_str!("migrations/0003_grants_holder.sql"),
+        "0003_holder_indexes",
+        include_str!("migrations/0003_holder_indexes.sql"),
     ),
 ];
 

@@ -88,17 +88,16 @@ static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Each arm comes in id order from its index (the grants arm selects
-/// g.number_id, equal to n.id, so the planner sees it), and SQLite merges the
-/// two streams, reading no further than the page's end instead of sorting
-/// everything held. `grants_holder` carries send and gets, so the grants arm
-/// reads no grant row, only the number's.
+/// Each arm comes in id order from its covering index (`numbers_holder`,
+/// `grants_holder`: every listed column is in them, see migration 0003), and
+/// SQLite merges the two streams, reading no further than the page's end
+/// instead of sorting everything held. A page reads no table row.
 static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT n.id, {HELD_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
          UNION ALL \
-         SELECT g.number_id, {HELD_COLS}, g.send, g.gets, 0 FROM grants g \
-           JOIN numbers n ON n.id = g.number_id WHERE g.account_id = ?1 \
+         SELECT g.number_id, g.number, g.operator_id, g.alias, g.is_66_char, g.send, g.gets, 0 \
+           FROM grants g WHERE g.account_id = ?1 \
          ORDER BY 1 LIMIT ?2 OFFSET ?3"
     )
 });
@@ -375,8 +374,11 @@ impl Tx for SqliteTx<'_> {
     fn insert_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                // With a copy of the number's listed columns (migration 0003).
+                "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at, \
+                   number, operator_id, alias, is_66_char) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, n.number, n.operator_id, n.alias, n.is_66_char \
+                 FROM numbers n WHERE n.id = ?1",
             )
             .map_err(backend)?
             .execute(params![
@@ -387,8 +389,14 @@ impl Tx for SqliteTx<'_> {
                 g.gets,
                 g.created_at
             ])
-            .map(drop)
             .map_err(conflict_as("grant"))
+            .and_then(|inserted| match inserted {
+                1 => Ok(()),
+                _ => Err(StoreError::Backend(format!(
+                    "grant of missing number {}",
+                    g.number_id
+                ))),
+            })
     }
 
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
