@@ -32,7 +32,7 @@ use crate::core::auth::issue;
 use crate::core::grants::{AccountRef, NumberRef, Perms, assign};
 use crate::core::{Core, CoreError};
 use crate::domain::{E164, TokenKind, TokenSecret, hex, random_bytes};
-use crate::store::{Cycle, NewAccount, NewToken, Subscription};
+use crate::store::{Cycle, NewAccount, NewToken, Subscription, Tx};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -203,7 +203,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
     for i in 0..plan.numbers {
         owners.push((i % 5 < 3).then(|| top[rng.below(top.len())]));
     }
-    let mut numbers: Vec<(i64, String)> = Vec::with_capacity(plan.numbers);
+    let mut jobs = Vec::with_capacity(plan.numbers.div_ceil(SEED_JOB));
     for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(SEED_JOB) {
         let specs: Vec<(NumberSpec, Option<i64>)> = chunk
             .iter()
@@ -218,38 +218,34 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
                 Ok((spec, owners[i].map(|m| members[m].id)))
             })
             .collect::<Result<_, &str>>()?;
-        let made = core
-            .store()
-            .write(move |tx| {
-                let mut out = Vec::with_capacity(specs.len());
-                for (spec, owner) in &specs {
-                    let n = add_number(tx, &spec.to_new_number(), now, RID)?;
-                    if let Some(owner_id) = owner {
-                        let sub = Subscription {
-                            owner_id: *owner_id,
-                            cycle: Cycle::Month,
-                            resubscribe: false,
-                            subscribed_at: now,
-                        };
-                        tx.subscribe_number(n.id, &sub)?;
-                        tx.record(&crate::core::history(
-                            now,
-                            RID,
-                            None,
-                            crate::store::Action::Subscribe,
-                            Some(n.id),
-                            Some(*owner_id),
-                            "{}",
-                        ))?;
-                    }
-                    out.push((n.id, n.uid));
+        jobs.push(move |tx: &mut dyn Tx| {
+            let mut out = Vec::with_capacity(specs.len());
+            for (spec, owner) in &specs {
+                let n = add_number(tx, &spec.to_new_number(), now, RID)?;
+                if let Some(owner_id) = owner {
+                    let sub = Subscription {
+                        owner_id: *owner_id,
+                        cycle: Cycle::Month,
+                        resubscribe: false,
+                        subscribed_at: now,
+                    };
+                    tx.subscribe_number(n.id, &sub)?;
+                    tx.record(&crate::core::history(
+                        now,
+                        RID,
+                        None,
+                        crate::store::Action::Subscribe,
+                        Some(n.id),
+                        Some(*owner_id),
+                        "{}",
+                    ))?;
                 }
-                Ok::<_, CoreError>(out)
-            })
-            .await
-            .map_err(err)?;
-        numbers.extend(made);
+                out.push((n.id, n.uid));
+            }
+            Ok(out)
+        });
     }
+    let numbers: Vec<(i64, String)> = in_flight(core, jobs).await?.into_iter().flatten().collect();
     phase("numbers", numbers.len());
 
     // Grants: chains down the tree from each owner, until 2 x numbers.
@@ -269,7 +265,6 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
         planned += chain.len();
         chains.push(chain);
     }
-    let mut grants = 0;
     let jobs: Vec<(i64, Vec<(i64, i64)>)> = owned_idx
         .iter()
         .zip(&chains)
@@ -308,36 +303,33 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             })
             .collect(),
     );
+    let mut grant_jobs = Vec::with_capacity(jobs.len().div_ceil(SEED_JOB));
     for chunk in jobs.chunks(SEED_JOB) {
         let chunk = chunk.to_vec();
         let by_id = accounts_by_id.clone();
-        grants += core
-            .store()
-            .write(move |tx| {
-                let mut made = 0;
-                for (number_id, steps) in &chunk {
-                    for (by, to) in steps {
-                        let caller = by_id
-                            .get(by)
-                            .ok_or_else(|| CoreError::Invalid("no such account".into()))?;
-                        let n = NumberRef {
-                            id: Some(*number_id),
-                            e164: None,
-                        };
-                        let t = AccountRef {
-                            id: Some(*to),
-                            username: None,
-                        };
-                        assign(tx, caller, &n, &t, Perms::ALL, now, RID)?;
-                        made += 1;
-                    }
+        grant_jobs.push(move |tx: &mut dyn Tx| {
+            let mut made = 0;
+            for (number_id, steps) in &chunk {
+                for (by, to) in steps {
+                    let caller = by_id
+                        .get(by)
+                        .ok_or_else(|| CoreError::Invalid("no such account".into()))?;
+                    let n = NumberRef {
+                        id: Some(*number_id),
+                        e164: None,
+                    };
+                    let t = AccountRef {
+                        id: Some(*to),
+                        username: None,
+                    };
+                    assign(tx, caller, &n, &t, Perms::ALL, now, RID)?;
+                    made += 1;
                 }
-                Ok::<_, CoreError>(made)
-            })
-            .await
-            .map_err(err)?;
+            }
+            Ok(made)
+        });
     }
-
+    let grants: usize = in_flight(core, grant_jobs).await?.into_iter().sum();
     phase("grants", grants);
 
     // What the scenarios draw from.
@@ -364,6 +356,39 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
         owned,
         grants,
     })
+}
+
+/// Seeding jobs the store runs at once: on PostgreSQL each takes a pooled
+/// connection, on SQLite the writer commits those waiting together. The jobs
+/// of one phase touch disjoint numbers, so they never wait on each other.
+const IN_FLIGHT: usize = 4;
+
+/// Runs seeding `jobs` as write transactions, [`IN_FLIGHT`] at a time, and
+/// returns their answers in the jobs' order.
+async fn in_flight<T, F>(core: &Core, jobs: Vec<F>) -> Result<Vec<T>, String>
+where
+    F: FnMut(&mut dyn Tx) -> Result<T, CoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut answers: Vec<Option<T>> = (0..jobs.len()).map(|_| None).collect();
+    let mut running = tokio::task::JoinSet::new();
+    let mut jobs = jobs.into_iter().enumerate();
+    loop {
+        while running.len() < IN_FLIGHT {
+            let Some((i, job)) = jobs.next() else { break };
+            let core = core.clone();
+            running.spawn(async move { (i, core.store().write(job).await) });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let (i, answer) = done.map_err(|e| e.to_string())?;
+        answers[i] = Some(answer.map_err(|e| e.to_string())?);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.ok_or_else(|| "a seeding job did not finish".to_owned()))
+        .collect()
 }
 
 /// The scenarios, in the order they run.
