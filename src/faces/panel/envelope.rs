@@ -115,6 +115,68 @@ pub fn success_page<T: Serialize>(lang: Lang, items: Vec<T>, paginator: Paginato
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// [`success_page`] for a page whose items are already rendered as a JSON
+/// array (`items`): the same bytes, `{"data":ITEMS,"meta":{...}}`.
+pub fn success_page_rendered(lang: Lang, items: Vec<u8>, paginator: Paginator) -> Response {
+    let meta = PageMeta {
+        meta: Meta::done(lang),
+        paginator,
+    };
+    let mut body = Vec::with_capacity(items.len() + 256);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(&items);
+    body.extend_from_slice(b",\"meta\":");
+    if serde_json::to_writer(&mut body, &meta).is_err() {
+        // Writing plain fields into memory does not fail; were it to, the
+        // answer is the face's own 500, never a truncated body.
+        return PanelError::internal(lang).into_response();
+    }
+    body.push(b'}');
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Writes `s` as a JSON string exactly as serde_json does: `"` and `\`
+/// escaped, the short escapes for backspace, form feed, newline, carriage
+/// return and tab, other control characters as `\u00XX`; everything else as
+/// it is.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut unicode = *b"\\u0000";
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => {
+                unicode[4] = HEX[usize::from(b >> 4)];
+                unicode[5] = HEX[usize::from(b & 0xf)];
+                &unicode
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
 /// Every failure the panel face answers.
 #[derive(Debug)]
 pub struct PanelError {
