@@ -78,7 +78,7 @@ pub struct World {
 /// deep (plain users at the bottom level), `numbers` numbers of which 60% are
 /// owned by resellers of the first two levels, and about two grants per
 /// owned... enough chains down the tree to reach `2 × numbers` grants.
-pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
+pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> {
     let err = |e: CoreError| e.to_string();
     let mut rng = Rng::new(0x5EED);
     let password_hash = tokio::task::spawn_blocking(|| crate::core::auth::hash_password(PASSWORD))
@@ -179,6 +179,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
         .await
         .map_err(err)?;
     phase("accounts", created.len());
+    analyze(url).await?;
     let members: Vec<Member> = created
         .iter()
         .map(|(id, username, key, _)| Member {
@@ -245,7 +246,11 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             Ok(out)
         });
     }
-    let numbers: Vec<(i64, String)> = in_flight(core, jobs).await?.into_iter().flatten().collect();
+    let numbers: Vec<(i64, String)> = in_groups(core, url, jobs)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     phase("numbers", numbers.len());
 
     // Grants: chains down the tree from each owner, until 2 x numbers.
@@ -329,7 +334,7 @@ pub async fn seed(core: &Core, plan: &Plan) -> Result<World, String> {
             Ok(made)
         });
     }
-    let grants: usize = in_flight(core, grant_jobs).await?.into_iter().sum();
+    let grants: usize = in_groups(core, url, grant_jobs).await?.into_iter().sum();
     phase("grants", grants);
 
     // What the scenarios draw from.
@@ -389,6 +394,42 @@ where
         .into_iter()
         .map(|a| a.ok_or_else(|| "a seeding job did not finish".to_owned()))
         .collect()
+}
+
+/// Seeding jobs between two refreshes of the planner's statistics.
+const JOBS_PER_ANALYZE: usize = 1_000;
+
+/// [`in_flight`], refreshing PostgreSQL's statistics after every
+/// [`JOBS_PER_ANALYZE`] jobs and at the end.
+///
+/// PostgreSQL plans from statistics, and a fresh database has none (nor gets
+/// any where autovacuum is off, as on this project's machine). Statements
+/// prepared while a table was nearly empty kept plans that suited an empty
+/// table: subscribing a number scanned the whole pool index, so seeding
+/// slowed with every number added, and the server would have started on the
+/// same blind plans. Analyzing as the tables grow is what autovacuum does for
+/// a production database; ANALYZE also makes prepared statements re-plan.
+async fn in_groups<T, F>(core: &Core, url: &str, mut jobs: Vec<F>) -> Result<Vec<T>, String>
+where
+    F: FnMut(&mut dyn Tx) -> Result<T, CoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut answers = Vec::with_capacity(jobs.len());
+    while !jobs.is_empty() {
+        let rest = jobs.split_off(jobs.len().min(JOBS_PER_ANALYZE));
+        answers.extend(in_flight(core, std::mem::replace(&mut jobs, rest)).await?);
+        analyze(url).await?;
+    }
+    Ok(answers)
+}
+
+/// Refreshes the planner's statistics (PostgreSQL; SQLite plans without them).
+async fn analyze(url: &str) -> Result<(), String> {
+    if crate::store::postgres::is_postgres_url(url) {
+        super::pg_admin(url, "ANALYZE").await
+    } else {
+        Ok(())
+    }
 }
 
 /// The scenarios, in the order they run.

@@ -600,7 +600,7 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     };
     let core = open_with(url, seeding).await?;
     let started = std::time::Instant::now();
-    let world = std::sync::Arc::new(bench::seed(&core, plan).await?);
+    let world = std::sync::Arc::new(bench::seed(&core, url, plan).await?);
     eprintln!(
         "seeded {} numbers, {} accounts, {} grants in {:.1} s",
         plan.numbers,
@@ -626,7 +626,7 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
 }
 
 /// Runs one statement on a PostgreSQL server (database administration).
-async fn pg_admin(url: &str, sql: &str) -> Result<(), String> {
+pub(crate) async fn pg_admin(url: &str, sql: &str) -> Result<(), String> {
     let (url, sql) = (url.to_owned(), sql.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut client =

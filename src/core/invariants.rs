@@ -62,6 +62,39 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
             ));
         }
     }
+    // The numbers list's totals: what each account owns plus what it was granted.
+    let mut held: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    for n in &s.numbers {
+        if let Some(owner) = n.owner_id() {
+            *held.entry(owner).or_default() += 1;
+        }
+    }
+    for g in &s.grants {
+        *held.entry(g.account_id).or_default() += 1;
+    }
+    let reported: std::collections::BTreeMap<i64, i64> = s.held.iter().copied().collect();
+    if reported != held {
+        let wrong: Vec<_> = held
+            .keys()
+            .chain(reported.keys())
+            .filter(|id| held.get(id) != reported.get(id))
+            .take(5)
+            .map(|id| {
+                format!(
+                    "account {id} holds {} but its list reports {}",
+                    held.get(id).unwrap_or(&0),
+                    reported.get(id).unwrap_or(&0)
+                )
+            })
+            .collect();
+        out.push(format!("list totals are wrong: {}", wrong.join("; ")));
+    }
+    if s.stale_copies != 0 {
+        out.push(format!(
+            "{} grants carry a stale copy of their number's columns",
+            s.stale_copies
+        ));
+    }
     for n in &s.numbers {
         if let Some(sub) = &n.subscription
             && !accounts.contains_key(&sub.owner_id)

@@ -228,4 +228,10 @@ pub struct Snapshot {
     pub history: Vec<(String, Option<i64>, Option<i64>)>,
     /// The request id of every history entry, in the same order.
     pub request_ids: Vec<String>,
+    /// `(account id, the total its numbers list reports)`, for every
+    /// account whose total is not zero, by id.
+    pub held: Vec<(i64, i64)>,
+    /// Grants whose copy of their number's listed columns differs from the
+    /// number's (migration 0003); always 0.
+    pub stale_copies: i64,
 }

@@ -634,12 +634,31 @@ impl Tx for PgTx<'_, '_> {
             .collect::<Result<Vec<_>, StoreError>>()?
             .into_iter()
             .unzip();
+        let held = self
+            .all(
+                "SELECT account_id, count(*) FROM (\
+                   SELECT owner_id AS account_id FROM numbers WHERE owner_id IS NOT NULL \
+                   UNION ALL SELECT account_id FROM grants) AS h \
+                 GROUP BY account_id ORDER BY account_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let stale_copies = self.count(
+            "SELECT count(*) FROM grants g JOIN numbers n ON n.id = g.number_id \
+             WHERE g.number IS DISTINCT FROM n.number OR g.operator_id IS DISTINCT FROM n.operator_id \
+                OR g.alias IS DISTINCT FROM n.alias OR g.is_66_char IS DISTINCT FROM n.is_66_char",
+            &[],
+        )?;
         Ok(Snapshot {
             accounts,
             numbers,
             grants,
             history,
             request_ids,
+            held,
+            stale_copies,
         })
     }
 

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_holder_indexes",
         include_str!("migrations/0003_holder_indexes.sql"),
     ),
+    (
+        "0004_holdings",
+        include_str!("migrations/0004_holdings.sql"),
+    ),
 ];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.

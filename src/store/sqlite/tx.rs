@@ -480,8 +480,7 @@ impl Tx for SqliteTx<'_> {
         } else {
             (
                 HELD.as_str(),
-                "SELECT (SELECT count(*) FROM numbers WHERE owner_id = ?1) \
-                      + (SELECT count(*) FROM grants WHERE account_id = ?1)",
+                "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0)",
             )
         };
         let total = self.count(count_sql, [account.id])?;
@@ -610,12 +609,32 @@ impl Tx for SqliteTx<'_> {
                 .into_iter()
                 .unzip()
         };
+        let held = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT account_id, held FROM holdings WHERE held <> 0 ORDER BY account_id",
+                )
+                .map_err(backend)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?
+        };
+        let stale_copies = self.count(
+            "SELECT count(*) FROM grants g JOIN numbers n ON n.id = g.number_id \
+             WHERE g.number IS NOT n.number OR g.operator_id IS NOT n.operator_id \
+                OR g.alias IS NOT n.alias OR g.is_66_char IS NOT n.is_66_char",
+            [],
+        )?;
         Ok(Snapshot {
             accounts,
             numbers,
             grants,
             history,
             request_ids,
+            held,
+            stale_copies,
         })
     }
 
