@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn rendered_items_match_serde() {
         let every_ascii: String = (0u8..=0x7f).map(char::from).collect();
-        let items = vec![
+        let items = [
             held(1, None, None, true),
             held(i64::MAX, Some("شماره \"اصلی\" \\ 😀"), Some(-7), false),
             held(3, Some(&every_ascii), Some(i64::MIN), true),
