@@ -228,8 +228,10 @@ pub struct Snapshot {
     pub history: Vec<(String, Option<i64>, Option<i64>)>,
     /// The request id of every history entry, in the same order.
     pub request_ids: Vec<String>,
-    /// `(account id, the total its numbers list reports)`, for every
-    /// account whose total is not zero, by id.
+    /// `(account id, numbers it owns plus numbers granted to it)` as the
+    /// store counts them for the numbers list's total (an administrator's
+    /// list counts every subscribed number instead), for every account
+    /// whose count is not zero, by id.
     pub held: Vec<(i64, i64)>,
     /// Grants whose copy of their number's listed columns differs from the
     /// number's (migration 0003); always 0.

@@ -126,8 +126,8 @@ fn account_row(r: &Row) -> Result<Account, StoreError> {
 const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
      n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
 
-/// The numbers list is the hottest read: its statements are built once.
-/// The numbers list reads only the columns it shows.
+/// The numbers list is the hottest read: its statements are built once, and
+/// read only the listed columns.
 const HELD_COLS: &str = "n.number, n.operator_id, n.alias, n.is_66_char";
 
 static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
@@ -140,9 +140,9 @@ static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
 /// Each arm is ordered exactly as its covering index, `numbers_holder`
 /// (owner_id, id) and `grants_holder` (account_id, number_id), both carrying
 /// every listed column (migration 0003), and stops at the page's end, so each
-/// is a short index range scan. Left to itself the planner fed the merge by walking the whole table
-/// in id order and filtering on owner_id: about 50 ms a page for a holder
-/// that owns few numbers, at 100,000 numbers.
+/// is a short index range scan. Left to itself the planner fed the merge by
+/// walking the whole table in id order and filtering on owner_id: about 50 ms
+/// a page for a holder that owns few numbers, at 100,000 numbers.
 static HELD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT * FROM (\
