@@ -1,7 +1,5 @@
 //! The `Tx` primitives in SQLite's dialect.
 
-use std::sync::LazyLock;
-
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
@@ -77,30 +75,25 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
 const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
      n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
 
-/// The numbers list is the hottest read: its statements are built once, and
-/// read only the listed columns.
-const HELD_COLS: &str = "n.number, n.operator_id, n.alias, n.is_66_char";
-
-static ADMIN_HELD: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT n.id, {HELD_COLS}, 1, 1, n.owner_id = ?1 FROM numbers n \
-         WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3"
-    )
-});
+/// The numbers list is the hottest read: its statements read only the listed
+/// columns.
+const ADMIN_HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char, 1, 1, \
+     n.owner_id = ?1 FROM numbers n WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3";
 
 /// Each arm comes in id order from its covering index (`numbers_holder`,
 /// `grants_holder`: every listed column is in them, see migration 0003), and
 /// SQLite merges the two streams, reading no further than the page's end
 /// instead of sorting everything held. A page reads no table row.
-static HELD: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT n.id, {HELD_COLS}, 1, 1, 1 FROM numbers n WHERE n.owner_id = ?1 \
-         UNION ALL \
-         SELECT g.number_id, g.number, g.operator_id, g.alias, g.is_66_char, g.send, g.gets, 0 \
-           FROM grants g WHERE g.account_id = ?1 \
-         ORDER BY 1 LIMIT ?2 OFFSET ?3"
-    )
-});
+const HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char, 1, 1, 1 \
+     FROM numbers n WHERE n.owner_id = ?1 \
+     UNION ALL \
+     SELECT g.number_id, g.number, g.operator_id, g.alias, g.is_66_char, g.send, g.gets, 0 \
+     FROM grants g WHERE g.account_id = ?1 \
+     ORDER BY 1 LIMIT ?2 OFFSET ?3";
+
+/// What an account holds, owned plus granted: the list's total (migration
+/// 0004 keeps it).
+const HELD_TOTAL: &str = "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0)";
 
 fn number_row(r: &Row<'_>) -> rusqlite::Result<Number> {
     let owner_id: Option<i64> = r.get(9)?;
@@ -474,14 +467,11 @@ impl Tx for SqliteTx<'_> {
         // owns plus what it was granted (never both for one number).
         let (list_sql, count_sql) = if account.is_admin() {
             (
-                ADMIN_HELD.as_str(),
+                ADMIN_HELD,
                 "SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL AND ?1 = ?1",
             )
         } else {
-            (
-                HELD.as_str(),
-                "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0)",
-            )
+            (HELD, HELD_TOTAL)
         };
         let total = self.count(count_sql, [account.id])?;
         let mut stmt = self.conn.prepare_cached(list_sql).map_err(backend)?;
@@ -609,18 +599,14 @@ impl Tx for SqliteTx<'_> {
                 .into_iter()
                 .unzip()
         };
-        let held = {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT account_id, held FROM holdings WHERE held <> 0 ORDER BY account_id",
-                )
-                .map_err(backend)?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(backend)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(backend)?
-        };
+        // Through the list's own statement, so the check covers what it reads.
+        let mut held = Vec::new();
+        for a in &accounts {
+            let total = self.count(HELD_TOTAL, [a.id])?;
+            if total != 0 {
+                held.push((a.id, total));
+            }
+        }
         let stale_copies = self.count(
             "SELECT count(*) FROM grants g JOIN numbers n ON n.id = g.number_id \
              WHERE g.number IS NOT n.number OR g.operator_id IS NOT n.operator_id \
