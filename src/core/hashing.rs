@@ -47,14 +47,18 @@ impl HashPool {
             let queue = queue.clone();
             // If a thread cannot be spawned the others still serve; with none
             // at all, every hash answers "unavailable" (the sender is dropped
-            // with the last receiver).
-            let _ = std::thread::Builder::new()
+            // with the last receiver). A job that panics loses its answer
+            // (its caller hears "unavailable"), never the thread.
+            let spawned = std::thread::Builder::new()
                 .name(format!("lk-hash-{i}"))
                 .spawn(move || {
                     while let Ok(job) = queue.recv() {
-                        job();
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot spawn a hashing thread");
+            }
         }
         HashPool { jobs }
     }
@@ -67,7 +71,12 @@ impl HashPool {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                let _ = tx.send(f());
+                // A caller that gave up (timed out, disconnected) is not
+                // hashed for: under a flood of logins, abandoned ones would
+                // otherwise hold the queue for those still waiting.
+                if !tx.is_closed() {
+                    let _ = tx.send(f());
+                }
             }))
             .map_err(|_| CoreError::Store(StoreError::Unavailable))?;
         rx.await
