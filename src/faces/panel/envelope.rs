@@ -143,40 +143,6 @@ pub fn success_page_rendered(lang: Lang, items: Vec<u8>, paginator: Paginator) -
         .into_response()
 }
 
-/// Writes `s` as a JSON string exactly as serde_json does: `"` and `\`
-/// escaped, the short escapes for backspace, form feed, newline, carriage
-/// return and tab, other control characters as `\u00XX`; everything else as
-/// it is.
-pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut unicode = *b"\\u0000";
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f => {
-                unicode[4] = HEX[usize::from(b >> 4)];
-                unicode[5] = HEX[usize::from(b & 0xf)];
-                &unicode
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escape);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
 /// Every failure the panel face answers.
 #[derive(Debug)]
 pub struct PanelError {
