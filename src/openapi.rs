@@ -105,7 +105,7 @@ pub fn routes() -> Router<AppState> {
 async fn openapi_json() -> Response {
     static JSON: OnceLock<Result<String, String>> = OnceLock::new();
     match JSON.get_or_init(|| document().to_json().map_err(|e| e.to_string())) {
-        Ok(json) => ([("content-type", "application/json")], json.clone()).into_response(),
+        Ok(json) => ([("content-type", "application/json")], json.as_str()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "the OpenAPI document does not serialize");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -214,7 +214,8 @@ fn complete(doc: &mut OpenApi, face: Face) {
             }
             if op.request_body.is_some() {
                 add(op, "400", &response("The body is not a JSON object"));
-                add(op, "413", &response("The body is over 64 KiB"));
+                let over = format!("The body is over {} KiB", crate::app::BODY_LIMIT / 1024);
+                add(op, "413", &response(&over));
             }
         }
     }

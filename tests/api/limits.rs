@@ -177,8 +177,8 @@ async fn a_body_that_never_comes_is_a_408() {
 }
 
 /// A request that arrived whole but is not answered in time is the server's
-/// fault: 503. (The login throttle's wait, here 5 s against a 1 s timeout,
-/// makes a handler slow on purpose.)
+/// fault: 503. (The login throttle's wait, capped at 2 s, against a 1 s
+/// timeout makes a handler slow on purpose.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_is_a_503() {
     let app = limited(Limits {
