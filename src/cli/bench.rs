@@ -138,13 +138,14 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
     let shape = Arc::new(shape);
     let (hash, tag2, levels) = (password_hash.clone(), tag.clone(), depth);
     let shape2 = shape.clone();
-    let created: Vec<(i64, String, String, String)> = core
+    // Each account as created, with its API key.
+    let created: Vec<(crate::store::Account, String)> = core
         .store()
         .write(move |tx| {
-            let mut out: Vec<(i64, String, String, String)> = Vec::with_capacity(shape2.len());
+            let mut out: Vec<(crate::store::Account, String)> = Vec::with_capacity(shape2.len());
             for (i, (parent, level)) in shape2.iter().enumerate() {
                 let username = format!("b{tag2}-{i}");
-                let parent = parent.map(|p| (out[p].0, out[p].3.clone()));
+                let parent = parent.map(|p| (out[p].0.id, out[p].0.path.clone()));
                 let new = NewAccount {
                     id: None,
                     username: username.clone(),
@@ -167,12 +168,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
                     expires_at: None,
                 };
                 issue(tx, &token, None, RID)?;
-                out.push((
-                    account.id,
-                    username,
-                    secret.expose().to_owned(),
-                    account.path,
-                ));
+                out.push((account, secret.expose().to_owned()));
             }
             Ok::<_, CoreError>(out)
         })
@@ -182,9 +178,9 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
     analyze(url).await?;
     let members: Vec<Member> = created
         .iter()
-        .map(|(id, username, key, _)| Member {
-            id: *id,
-            username: username.clone(),
+        .map(|(account, key)| Member {
+            id: account.id,
+            username: account.username.clone(),
             key: key.clone(),
         })
         .collect();
@@ -286,26 +282,11 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
             (numbers[i].0, steps)
         })
         .collect();
-    // The granting accounts as the rule needs them, from what was created
-    // (reading them back would mean a snapshot of the whole database).
+    // The granting accounts as the rule needs them, as they were created.
     let accounts_by_id: Arc<std::collections::HashMap<i64, crate::store::Account>> = Arc::new(
         created
-            .iter()
-            .zip(shape.iter())
-            .map(|((id, username, _, path), (parent, level))| {
-                let account = crate::store::Account {
-                    id: *id,
-                    username: username.clone(),
-                    name: username.clone(),
-                    is_reseller: *level < depth,
-                    suspended: false,
-                    parent_id: parent.map(|p| created[p].0),
-                    path: path.clone(),
-                    postpaid: true,
-                    created_at: now,
-                };
-                (*id, account)
-            })
+            .into_iter()
+            .map(|(account, _)| (account.id, account))
             .collect(),
     );
     let mut grant_jobs = Vec::with_capacity(jobs.len().div_ceil(SEED_JOB));
@@ -697,8 +678,14 @@ impl Server {
                 return Err("the server exited before listening".into());
             };
             if let Some(rest) = line.strip_prefix("linekeeper listening on http://") {
-                let addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-                break addr.ok_or("unreadable listen address")?;
+                match rest.split_whitespace().next().and_then(|a| a.parse().ok()) {
+                    Some(addr) => break addr,
+                    None => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err("unreadable listen address".into());
+                    }
+                }
             }
         };
         std::thread::spawn(move || for _ in lines {});
