@@ -1,15 +1,16 @@
 //! linekeeper: the system of record for an SMS platform's phone numbers.
 //!
 //! ```text
-//! HTTP ──► faces (panel | vn) ──► core (rules) ──► store (Tx; sqlite)
+//! server ──► faces (panel | vn) ──► http (the edge) ──► core (rules) ──► store (sqlite | postgres) ──► domain
 //! ```
-pub mod app;
+//!
+//! `server` assembles the router and is the only module that names every
+//! face; no arrow points back up.
 pub mod cli;
 pub mod client;
 pub mod core;
 pub mod domain;
 pub mod faces;
-pub mod limits;
-pub mod metrics;
-pub mod openapi;
+pub mod http;
+pub mod server;
 pub mod store;

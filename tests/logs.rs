@@ -6,10 +6,10 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use linekeeper::app::{self, Settings};
 use linekeeper::client::HttpClient;
 use linekeeper::core::admin::AccountSpec;
-use linekeeper::limits::Limits;
+use linekeeper::http::limits::Limits;
+use linekeeper::server::{self as app, Settings};
 use serde_json::{Value, json};
 
 #[derive(Clone, Default)]

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::app::{self, DEFAULT_DATABASE_URL, Settings};
 use crate::core::Core;
 use crate::core::admin::{AccountSpec, NumberSpec};
 use crate::domain::{E164, SystemClock};
-use crate::limits::Limits;
+use crate::http::limits::Limits;
+use crate::server::{self as app, DEFAULT_DATABASE_URL, Settings};
 use crate::store::StoreOptions;
 use output::print_json;
 
@@ -125,7 +125,7 @@ impl Tuning {
     }
 }
 
-/// Limits for `serve` (see `crate::limits`).
+/// Limits for `serve` (see `crate::http::limits`).
 #[derive(Args)]
 struct LimitArgs {
     /// Longest a request may take, its body's arrival included; beyond it the

@@ -5,8 +5,8 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::{AuthError, Caller, Core, CoreError, history};
+use crate::core::metrics::Business;
 use crate::domain::{TokenKind, TokenSecret, Username};
-use crate::metrics::Business;
 use crate::store::{Action, NewToken, Tx};
 
 /// A session token lives 10 hours.

@@ -269,7 +269,7 @@ pub(super) fn remove_grants(
     Ok(grants.len())
 }
 
-use crate::metrics::Business;
+use crate::core::metrics::Business;
 
 impl Core {
     /// `POST /api/numbers/assign`.

@@ -16,6 +16,7 @@ pub mod grants;
 mod hashing;
 pub mod import;
 pub mod invariants;
+pub mod metrics;
 pub mod subscriptions;
 
 use std::sync::Arc;
@@ -56,7 +57,7 @@ pub struct Core {
     /// Threads that hash and verify passwords (see `hashing`).
     pub(crate) hashing: Arc<hashing::HashPool>,
     /// What this core has done, for `/metrics`.
-    pub(crate) business: Arc<crate::metrics::Business>,
+    pub(crate) business: Arc<crate::core::metrics::Business>,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -93,7 +94,7 @@ impl Core {
     }
 
     /// The business counters (`/metrics`).
-    pub fn business(&self) -> &crate::metrics::Business {
+    pub fn business(&self) -> &crate::core::metrics::Business {
         &self.business
     }
 

@@ -122,7 +122,7 @@ pub struct PoolFilter {
     pub pattern: Option<String>,
 }
 
-use crate::metrics::Business;
+use crate::core::metrics::Business;
 
 impl Core {
     /// `POST /purchase-postpaid`: subscribes the caller for a monthly cycle.

@@ -1,13 +1,18 @@
 use std::fmt;
 
-/// The virtual-number face's id of a number: 24 lower-case hex characters.
+/// The virtual-number face's id of a number: 24 hex characters, kept in
+/// lower case.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct NumberUid(String);
 
 impl NumberUid {
+    /// 24 hex digits in either case, as a MongoDB ObjectId cast reads them
+    /// (`A4BD91924C9D91AF3778F59D` is the same id as its lower-case form);
+    /// the parsed value is always lower case, so lookups and answers use one
+    /// spelling.
     pub fn parse(s: &str) -> Option<NumberUid> {
-        let ok = s.len() == 24 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        ok.then(|| NumberUid(s.to_owned()))
+        let ok = s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        ok.then(|| NumberUid(s.to_ascii_lowercase()))
     }
 
     /// A fresh random uid (96 bits).
@@ -44,12 +49,18 @@ mod tests {
         for bad in [
             "",
             "66ea98514f0c1a121c76ec1",
-            "66EA98514F0C1A121C76EC17",
             "66ea98514f0c1a121c76ec1g",
             "66ea98514f0c1a121c76ec170",
         ] {
             assert!(NumberUid::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn any_case_parses_to_lower_case() {
+        let upper = NumberUid::parse("66EA98514F0C1A121C76eC17").expect("mixed case");
+        assert_eq!(upper.as_str(), "66ea98514f0c1a121c76ec17");
+        assert_eq!(NumberUid::parse("66ea98514f0c1a121c76ec17"), Some(upper));
     }
 
     #[test]

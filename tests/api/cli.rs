@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use linekeeper::app::{self, Settings};
 use linekeeper::client::HttpClient;
 use linekeeper::domain::SystemClock;
+use linekeeper::server::{self as app, Settings};
 use serde_json::{Value, json};
 
 use crate::expect::*;

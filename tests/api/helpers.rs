@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use linekeeper::app::{self, Settings};
 use linekeeper::client::{HttpClient, HttpResponse};
 use linekeeper::core::Core;
 use linekeeper::core::admin::{AccountSpec, NumberSpec};
 use linekeeper::domain::{E164, ManualClock};
-use linekeeper::limits::Limits;
+use linekeeper::http::limits::Limits;
+use linekeeper::server::{self as app, Settings};
 use linekeeper::store::{Account, Number, StoreOptions};
 use serde_json::Value;
 use tokio::sync::{Mutex, oneshot};

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use linekeeper::limits::Limits;
+use linekeeper::http::limits::Limits;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -89,7 +89,7 @@ async fn anything_not_the_callers_is_the_same_404_and_changes_nothing(app: TestA
         owned.uid.clone(),                 // alice's, asked by bob
         pooled.uid.clone(),                // in the pool, owned by no one
         "66ea98514f0c1a121c76ec17".into(), // the seed's id: unknown here
-        owned.uid.to_uppercase(),          // malformed: upper case
+        owned.uid.to_uppercase(),          // alice's again, in upper case
         "66ea98514f0c1a121c76ec1".into(),  // malformed: 23 characters
         "not-an-id".into(),
         "%ff%fe".into(), // not even UTF-8 once decoded

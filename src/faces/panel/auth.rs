@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering;
 use super::envelope::{Envelope, FailureMeta, Meta, Null, PanelError, success};
 use super::input::{Authed, Body, ClientIp, Fields, Rid};
 use super::messages::Lang;
-use crate::app::AppState;
 use crate::core::CoreError;
-use crate::limits::{LoginThrottle, Verdict};
+use crate::http::AppState;
+use crate::http::limits::{LoginThrottle, Verdict};
 
 const NO_REFS: [&str; 4] = ["", "", "", ""];
 

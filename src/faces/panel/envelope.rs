@@ -25,7 +25,8 @@ pub struct Meta {
     /// Always empty.
     #[schema(value_type = Vec<Value>, max_items = 0)]
     pub message_parameters: [Value; 0],
-    /// `200-1`, `400-1`, `400-2`, `403-1`, `422-1`, `429-1` or `500-1`.
+    /// `200-1`, `400-1`, `400-2`, `403-1`, `404-1`, `405-1`, `408-1`, `422-1`,
+    /// `429-1`, `500-1` or `503-1`.
     pub message_code: String,
 }
 
@@ -189,6 +190,20 @@ impl PanelError {
             retry_after: NonZeroU32::new(u32::try_from(retry_after).unwrap_or(u32::MAX).max(1)),
             ..PanelError::plain(StatusCode::TOO_MANY_REQUESTS, "429-1", lang.too_many())
         }
+    }
+
+    /// No route under the face has this path (404, `404-1`).
+    pub fn route_not_found(lang: Lang) -> PanelError {
+        PanelError::plain(StatusCode::NOT_FOUND, "404-1", lang.route_not_found())
+    }
+
+    /// The route exists, the method does not (405, `405-1`).
+    pub fn method_not_allowed(lang: Lang) -> PanelError {
+        PanelError::plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "405-1",
+            lang.method_not_allowed(),
+        )
     }
 
     /// The client did not send its whole request in time (408, `408-1`).

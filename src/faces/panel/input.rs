@@ -1,16 +1,13 @@
 //! Reading a panel request: the caller, the body, and typed fields.
 
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
-
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde_json::{Map, Value, json};
 
 use super::envelope::PanelError;
 use super::messages::{Lang, Rule};
-use crate::app::{AppState, BODY_LIMIT, BodyRead, RequestId};
-use crate::core::{AuthError, Caller};
+use crate::core::Caller;
+use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, presented_token};
 
 impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
@@ -20,49 +17,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-/// The request's id (set by the app's middleware).
-pub struct Rid(pub String);
+pub use crate::http::{ClientIp, RequestId as Rid};
 
-impl<S: Send + Sync> FromRequestParts<S> for Rid {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Rid, Self::Rejection> {
-        Ok(Rid(parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default()))
-    }
-}
-
-/// The presented credential: `Authorization: <token>` or `Bearer <token>`
-/// (the scheme word in any case).
-pub fn presented_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get("authorization")?.to_str().ok()?.trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        _ => value,
-    };
-    (!token.is_empty()).then_some(token)
-}
-
-/// The client's address (unspecified when the server was started without
-/// connection info), for login throttling.
-pub struct ClientIp(pub std::net::IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
-        ))
-    }
-}
+/// The `Authorization` schemes this face reads besides a bare token:
+/// `Bearer`, and `apikey`, which IPPanel's own Postman collection documents.
+const SCHEMES: [&str; 2] = ["bearer", "apikey"];
 
 /// Any authenticated caller, within its rate limit (429 beyond it).
 pub struct Authed(pub Caller);
@@ -72,17 +31,16 @@ impl FromRequestParts<AppState> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Authed, PanelError> {
         let lang = Lang::from_headers(&parts.headers);
-        let token = presented_token(parts).ok_or_else(|| PanelError::unauthenticated(lang))?;
-        match state.core.authenticate(token).await {
-            Ok(caller) => match state.guard.rate.check(&caller.digest) {
-                Ok(()) => Ok(Authed(caller)),
-                Err(retry_after) => {
-                    state.guard.http.refusals.rate_limited.fetch_add(1, Relaxed);
-                    Err(PanelError::too_many(lang, retry_after))
-                }
-            },
-            Err(AuthError::Invalid | AuthError::Expired) => Err(PanelError::unauthenticated(lang)),
-            Err(AuthError::Store(e)) => {
+        let token = presented_token(&parts.headers, &SCHEMES);
+        match authenticate(state, token).await {
+            Ok(caller) => Ok(Authed(caller)),
+            Err(AuthRefusal::Invalid | AuthRefusal::Expired) => {
+                Err(PanelError::unauthenticated(lang))
+            }
+            Err(AuthRefusal::RateLimited(retry_after)) => {
+                Err(PanelError::too_many(lang, retry_after))
+            }
+            Err(AuthRefusal::Store(e)) => {
                 tracing::error!(error = %e, "authentication failed");
                 Err(PanelError::internal(lang))
             }
@@ -110,13 +68,19 @@ impl FromRequestParts<AppState> for Reseller {
     }
 }
 
-/// The request body as a JSON object.
+/// The request body as an object of fields, read as a Laravel server reads
+/// it.
 ///
-/// JSON (`application/json`, `*+json`, or no Content-Type) and HTML forms
-/// (`application/x-www-form-urlencoded`, every value a string, as a Laravel
-/// server reads them, or JSON that a client mislabelled as a form) are accepted; an empty body is an empty object, so a
-/// client that sends nothing gets the fields' `required` errors. Anything else
-/// is a 400, and a body over 64 KiB a 413.
+/// JSON (`application/json`, `*+json`, or no Content-Type), HTML forms
+/// (`application/x-www-form-urlencoded`, every value a string, or JSON that a
+/// client mislabelled as a form) and `multipart/form-data` (Postman's
+/// form-data, PHP Guzzle's `multipart`; a file part is a value of no scalar
+/// type) are read; a body of any other Content-Type carries no fields, and an
+/// empty body is an empty object, so a client that sends either gets the
+/// fields' `required` errors. A JSON or multipart body that does not parse is
+/// a 400. String values are trimmed, as Laravel's `TrimStrings` middleware
+/// does (passwords excepted). The edge has already read the body within the
+/// size limit.
 pub struct Body(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
@@ -129,68 +93,50 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .get("content-type")
             .map(|v| v.to_str().unwrap_or("?").to_owned())
             .unwrap_or_default();
-        let declared_too_large = req
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > BODY_LIMIT as u64);
-        if declared_too_large {
-            return Err(PanelError::too_large(lang));
-        }
-        let body_read = req.extensions().get::<BodyRead>().cloned();
         let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
             .await
-            .map_err(|e| {
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-                if too_large {
-                    PanelError::too_large(lang)
-                } else {
-                    PanelError::bad_body(lang)
-                }
-            })?;
-        if let Some(b) = body_read {
-            b.done();
-        }
+            .map_err(|_| PanelError::too_large(lang))?;
         read_body(&content_type, &bytes)
             .map(Body)
             .ok_or_else(|| PanelError::bad_body(lang))
     }
 }
 
-/// A whole body, as [`Body`] reads it: `None` is the 400 (not a JSON object
-/// or form, an unsupported type, or nested deeper than
-/// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH)). Public for the fuzzers.
+/// A whole body, as [`Body`] reads it: `None` is the 400 (JSON that is not
+/// an object or nests deeper than
+/// [`MAX_JSON_DEPTH`](crate::http::limits::MAX_JSON_DEPTH), or a multipart
+/// body that does not parse). Public for the fuzzers.
 pub fn read_body(content_type: &str, bytes: &[u8]) -> Option<Map<String, Value>> {
-    let content_type = content_type.to_ascii_lowercase();
-    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let lower = content_type.to_ascii_lowercase();
+    let mime = lower.split(';').next().unwrap_or("").trim();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Some(Map::new());
     }
-    match mime {
-        "" | "application/json" => parse_json(bytes),
-        m if m.ends_with("+json") => parse_json(bytes),
+    let mut fields = match mime {
+        "" | "application/json" => parse_json(bytes)?,
+        m if m.ends_with("+json") => parse_json(bytes)?,
         // curl's `--data` labels a JSON body as a form; read it as JSON.
         "application/x-www-form-urlencoded" if bytes.trim_ascii_start().starts_with(b"{") => {
-            parse_json(bytes)
+            parse_json(bytes)?
         }
         "application/x-www-form-urlencoded" => {
             serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
-                .ok()
-                .map(|pairs| {
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect()
-                })
+                .ok()?
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
         }
-        _ => None,
-    }
+        // The boundary is case-sensitive: the header as sent.
+        "multipart/form-data" => super::multipart::fields(content_type, bytes)?,
+        // Laravel reads no input from a body it has no parser for.
+        _ => Map::new(),
+    };
+    trim_strings(&mut fields);
+    Some(fields)
 }
 
 fn parse_json(bytes: &[u8]) -> Option<Map<String, Value>> {
-    if crate::limits::json_too_deep(bytes, crate::limits::MAX_JSON_DEPTH) {
+    if crate::http::limits::json_too_deep(bytes, crate::http::limits::MAX_JSON_DEPTH) {
         return None;
     }
     match serde_json::from_slice::<Value>(bytes) {
@@ -243,13 +189,16 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A 64-bit integer, given as a JSON integer or a string of digits.
+    /// A 64-bit integer, as PHP's `filter_var(FILTER_VALIDATE_INT)` reads
+    /// it (Laravel's `integer` rule): a JSON integer, a JSON number with no
+    /// fraction (`10.0`, which PHP prints as `10`), or a string of digits
+    /// with an optional sign and no leading zero.
     pub fn integer(&mut self, name: &str) -> Got<i64> {
         if !self.present(name) {
             return None;
         }
         let parsed = match &self.input[name] {
-            Value::Number(n) => n.as_i64(),
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole_float)),
             Value::String(s) => parse_int(s),
             _ => None,
         };
@@ -346,20 +295,114 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// An optionally signed string of ASCII digits that fits 64 bits.
+/// A string as `FILTER_VALIDATE_INT` reads it: surrounding whitespace
+/// ignored, an optional `+` or `-`, then `0` or digits not starting with `0`,
+/// within 64 bits. `"10.0"`, `"1e3"`, `"0x1A"`, `"010"` and `""` are not.
 fn parse_int(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let s = s.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B']);
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let well_formed = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if !well_formed {
         return None;
     }
-    s.parse().ok()
+    s.strip_prefix('+').unwrap_or(s).parse().ok()
 }
 
-/// The query string as a JSON object of strings, for [`Fields`].
+/// A JSON number with a fraction, as PHP reads it: the float is printed
+/// first (with 14 significant digits), so a whole value below 10^15 prints as
+/// digits and is an integer, and anything else prints with a point or an
+/// exponent and is not.
+fn whole_float(f: f64) -> Option<i64> {
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)
+}
+
+/// The query string as a JSON object of strings, for [`Fields`], trimmed as
+/// a body is.
 pub fn query_map(query: Option<&str>) -> Map<String, Value> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
+    let mut fields = serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
-        .collect()
+        .collect();
+    trim_strings(&mut fields);
+    fields
+}
+
+/// Fields Laravel's `TrimStrings` leaves as sent.
+const UNTRIMMED: [&str; 3] = ["password", "current_password", "password_confirmation"];
+
+/// Trims every string value (top level; the panel's fields are flat) of the
+/// characters PHP's `trim` removes, except the passwords.
+fn trim_strings(fields: &mut Map<String, Value>) {
+    for (name, value) in fields.iter_mut() {
+        if let Value::String(s) = value
+            && !UNTRIMMED.contains(&name.as_str())
+        {
+            let trimmed = s.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B']);
+            if trimmed.len() != s.len() {
+                *s = trimmed.to_owned();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_as_filter_validate_int_reads_them() {
+        for (given, want) in [
+            ("10", Some(10)),
+            (" 10 ", Some(10)),
+            ("+10", Some(10)),
+            ("-10", Some(-10)),
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("9223372036854775808", None),
+            ("10.0", None),
+            ("10.5", None),
+            ("1e3", None),
+            ("0x1A", None),
+            ("010", None),
+            ("", None),
+            ("+", None),
+            ("1 0", None),
+            ("abc", None),
+        ] {
+            assert_eq!(parse_int(given), want, "{given:?}");
+        }
+        for (given, want) in [
+            (10.0, Some(10)),
+            (-3.0, Some(-3)),
+            (1e14, Some(100_000_000_000_000)),
+            (1e15, None),
+            (10.5, None),
+            (f64::NAN, None),
+        ] {
+            assert_eq!(whole_float(given), want, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_trimmed_but_passwords_are_not() {
+        let body = read_body(
+            "application/json",
+            br#"{"user_name": " ali\t", "password": " Secret-1 ", "n": 5}"#,
+        )
+        .expect("object");
+        assert_eq!(body["user_name"], json!("ali"));
+        assert_eq!(body["password"], json!(" Secret-1 "));
+        assert_eq!(body["n"], json!(5));
+    }
+
+    #[test]
+    fn a_type_the_face_does_not_read_carries_no_fields() {
+        let body = read_body("text/plain", br#"{"number_id": 5}"#).expect("no fields");
+        assert!(body.is_empty());
+        assert!(read_body("application/json", b"[1]").is_none());
+    }
 }

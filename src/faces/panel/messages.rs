@@ -85,6 +85,17 @@ impl Lang {
         self.pick("تعداد درخواست ها بیش از حد مجاز است", "Too many requests")
     }
 
+    pub fn route_not_found(self) -> &'static str {
+        self.pick(
+            "مسیر مورد نظر یافت نشد",
+            "The requested route was not found",
+        )
+    }
+
+    pub fn method_not_allowed(self) -> &'static str {
+        self.pick("متد درخواست مجاز نیست", "The request method is not allowed")
+    }
+
     /// The spec has no row for a timeout; these follow the table's style.
     pub fn request_timeout(self) -> &'static str {
         self.pick(

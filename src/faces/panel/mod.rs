@@ -7,13 +7,38 @@ mod auth;
 pub mod envelope;
 pub mod input;
 pub mod messages;
+mod multipart;
 pub mod numbers;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, any, get, post};
 
-use crate::app::AppState;
+use crate::http::{AppState, Face, Refusal};
+use envelope::PanelError;
+use messages::Lang;
+
+/// The panel face, as the edge sees it.
+pub struct Panel;
+
+impl Face for Panel {
+    const LABEL: &'static str = "panel";
+
+    fn refuse(refusal: Refusal, headers: &HeaderMap) -> Response {
+        let lang = Lang::from_headers(headers);
+        match refusal {
+            Refusal::TooLarge => PanelError::too_large(lang),
+            Refusal::BadBody => PanelError::bad_body(lang),
+            Refusal::BodyTimedOut => PanelError::request_timeout(lang),
+            Refusal::TimedOut => PanelError::unavailable(lang),
+            Refusal::NotFound => PanelError::route_not_found(lang),
+            Refusal::MethodNotAllowed => PanelError::method_not_allowed(lang),
+        }
+        .into_response()
+    }
+}
 
 /// The face's routes at `/api/...`; [`crate::openapi`] adds the
 /// `/v1/api/...` copies and the failures every route shares.
@@ -32,17 +57,45 @@ use crate::app::AppState;
 ))]
 pub struct ApiDoc;
 
+/// Every route at both prefixes and with a trailing `/` (a Laravel router
+/// ignores it); a method a route does not serve is 405 and any other path
+/// under a prefix 404, both in the panel envelope.
 pub fn routes() -> Router<AppState> {
-    let api = Router::new()
-        .route("/numbers/unassign", post(numbers::unassign))
-        .route("/numbers/assign", post(numbers::assign))
-        .route("/number/numbers", get(numbers::list))
-        .route("/acl/auth/login", post(auth::login))
-        .route("/acl/auth/check_token", post(auth::check_token))
-        .route("/acl/auth/logout", post(auth::logout))
-        .route("/user/create", post(users::create))
-        .route("/user/list", get(users::list))
-        .route("/user/show", get(users::show))
-        .route("/user/parents_tree", get(users::parents_tree));
-    Router::new().nest("/api", api.clone()).nest("/v1/api", api)
+    let served: [(&str, MethodRouter<AppState>); 10] = [
+        ("/numbers/unassign", post(numbers::unassign)),
+        ("/numbers/assign", post(numbers::assign)),
+        ("/number/numbers", get(numbers::list)),
+        ("/acl/auth/login", post(auth::login)),
+        ("/acl/auth/check_token", post(auth::check_token)),
+        ("/acl/auth/logout", post(auth::logout)),
+        ("/user/create", post(users::create)),
+        ("/user/list", get(users::list)),
+        ("/user/show", get(users::show)),
+        ("/user/parents_tree", get(users::parents_tree)),
+    ];
+    let mut router = Router::new();
+    for prefix in PREFIXES {
+        for (path, method) in &served {
+            let method = method.clone().fallback(method_not_allowed);
+            router = router
+                .route(&format!("{prefix}{path}"), method.clone())
+                .route(&format!("{prefix}{path}/"), method);
+        }
+        router = router
+            .route(prefix, any(route_not_found))
+            .route(&format!("{prefix}/"), any(route_not_found))
+            .route(&format!("{prefix}/{{*rest}}"), any(route_not_found));
+    }
+    router
+}
+
+/// Where the face lives: IPPanel's own base URLs.
+pub const PREFIXES: [&str; 2] = ["/api", "/v1/api"];
+
+async fn route_not_found(lang: Lang) -> PanelError {
+    PanelError::route_not_found(lang)
+}
+
+async fn method_not_allowed(lang: Lang) -> PanelError {
+    PanelError::method_not_allowed(lang)
 }

@@ -13,9 +13,9 @@ use super::envelope::{
 };
 use super::input::{Authed, Body, Fields, Reseller, Rid, query_map};
 use super::messages::Lang;
-use crate::app::AppState;
 use crate::core::{AccountRef, NumberRef, Perms};
 use crate::domain::E164;
+use crate::http::AppState;
 use crate::store::Page;
 
 /// The wire names of the two references, as `PanelError::from_core` wants them.

@@ -13,10 +13,10 @@ use super::envelope::{
 use super::input::{Body, Fields, Reseller, Rid, query_map};
 use super::messages::{Lang, Rule};
 use super::numbers::{paginator, paging_fields};
-use crate::app::AppState;
 use crate::core::CoreError;
 use crate::core::accounts::SubAccountSpec;
 use crate::domain::{NewPassword, PasswordShortfall, Username};
+use crate::http::AppState;
 use crate::store::{Account, DownlineFilter, Page, Relation};
 
 /// `PanelError::from_core`'s reference fields: only the account, as `user_id`.

@@ -11,45 +11,16 @@
 //! the schema does not name are ignored, so a client that sends the card or
 //! BECS fields of `/purchase`, or a cache-busting query parameter, is served.
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
 use super::envelope::VnError;
 use super::messages;
-use crate::app::{AppState, BODY_LIMIT, BodyRead, RequestId};
-use crate::core::{AuthError, Caller};
+use crate::core::Caller;
+use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, presented_token};
 
-/// The request's id (stamped by the app's middleware), for history entries.
-pub struct Rid(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Rid {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Rid, Self::Rejection> {
-        Ok(Rid(parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default()))
-    }
-}
-
-/// The presented credential: `Authorization: Bearer <token>` (the scheme word
-/// in any case) or the bare token.
-pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("authorization")?.to_str().ok()?.trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        // The scheme word with nothing after it presents no token at all.
-        None if value.eq_ignore_ascii_case("bearer") => "",
-        _ => value,
-    };
-    (!token.is_empty()).then_some(token)
-}
+pub use crate::http::RequestId as Rid;
 
 /// The authenticated caller, within its rate limit (429 beyond it). Any active account may use this face for its own
 /// numbers; no reseller rights are needed.
@@ -59,19 +30,15 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = VnError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Authed, VnError> {
-        let token = presented_token(&parts.headers).ok_or_else(VnError::invalid_token)?;
-        match state.core.authenticate(token).await {
-            Ok(caller) => match state.guard.rate.check(&caller.digest) {
-                Ok(()) => Ok(Authed(caller)),
-                Err(retry_after) => {
-                    let refusals = &state.guard.http.refusals;
-                    refusals.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    Err(VnError::too_many(retry_after))
-                }
-            },
-            Err(AuthError::Invalid) => Err(VnError::invalid_token()),
-            Err(AuthError::Expired) => Err(VnError::token_expired()),
-            Err(AuthError::Store(e)) => Err(VnError::internal(&e)),
+        // `Authorization: Bearer <token>` (the scheme word in any case) or
+        // the bare token.
+        let token = presented_token(&parts.headers, &["bearer"]);
+        match authenticate(state, token).await {
+            Ok(caller) => Ok(Authed(caller)),
+            Err(AuthRefusal::Invalid) => Err(VnError::invalid_token()),
+            Err(AuthRefusal::Expired) => Err(VnError::token_expired()),
+            Err(AuthRefusal::RateLimited(retry_after)) => Err(VnError::too_many(retry_after)),
+            Err(AuthRefusal::Store(e)) => Err(VnError::internal(&e)),
         }
     }
 }
@@ -89,42 +56,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = VnError;
 
     async fn from_request(req: Request, _: &S) -> Result<JsonBody, VnError> {
-        let declared_too_large = req
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > BODY_LIMIT as u64);
-        if declared_too_large {
-            return Err(VnError::too_large());
-        }
-        let body_read = req.extensions().get::<BodyRead>().cloned();
+        // The edge has read the body within the limit already.
         let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
             .await
-            .map_err(|e| {
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-                if too_large {
-                    VnError::too_large()
-                } else {
-                    VnError::bad_request(messages::INVALID_JSON)
-                }
-            })?;
-        if let Some(b) = body_read {
-            b.done();
-        }
+            .map_err(|_| VnError::too_large())?;
         read_json_body(&bytes).map(JsonBody)
     }
 }
 
 /// A whole body, as [`JsonBody`] reads it: `{}` when empty, the 400 when it
 /// is not a JSON object or nests deeper than
-/// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH). Public for the fuzzers.
+/// [`MAX_JSON_DEPTH`](crate::http::limits::MAX_JSON_DEPTH). Public for the fuzzers.
 pub fn read_json_body(bytes: &[u8]) -> Result<Map<String, Value>, VnError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    if crate::limits::json_too_deep(bytes, crate::limits::MAX_JSON_DEPTH) {
+    if crate::http::limits::json_too_deep(bytes, crate::http::limits::MAX_JSON_DEPTH) {
         return Err(VnError::bad_request(messages::INVALID_JSON));
     }
     match serde_json::from_slice::<Value>(bytes) {
@@ -345,24 +292,7 @@ impl Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use serde_json::json;
-
-    #[test]
-    fn tokens_with_or_without_bearer() {
-        let mut h = HeaderMap::new();
-        assert_eq!(presented_token(&h), None);
-        for (value, want) in [
-            ("Bearer abc", Some("abc")),
-            ("bearer  abc ", Some("abc")),
-            ("abc", Some("abc")),
-            ("Bearer ", None),
-            ("", None),
-        ] {
-            h.insert("authorization", HeaderValue::from_static(value));
-            assert_eq!(presented_token(&h), want, "{value:?}");
-        }
-    }
 
     #[test]
     fn numbers_convert_as_joi_converts_them() {

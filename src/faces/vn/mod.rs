@@ -14,9 +14,31 @@ pub mod messages;
 mod numbers;
 
 use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post, put};
 
-use crate::app::AppState;
+use crate::http::{AppState, Face, Refusal};
+use envelope::VnError;
+
+/// The virtual-number face, as the edge sees it.
+pub struct Vn;
+
+impl Face for Vn {
+    const LABEL: &'static str = "vn";
+
+    fn refuse(refusal: Refusal, _: &HeaderMap) -> Response {
+        match refusal {
+            Refusal::TooLarge => VnError::too_large(),
+            Refusal::BadBody => VnError::bad_request(messages::INVALID_JSON),
+            Refusal::BodyTimedOut => VnError::request_timeout(),
+            Refusal::TimedOut => VnError::unavailable(),
+            // The original's catch-all answers both with 404 `Not found`.
+            Refusal::NotFound | Refusal::MethodNotAllowed => VnError::route_not_found(),
+        }
+        .into_response()
+    }
+}
 
 /// Where the face lives.
 pub const PREFIX: &str = "/api/v1/apiClient/virtual-number";

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use super::envelope::{Empty, Failure, Success, VnError, success};
 use super::input::{Authed, Check, JsonBody, Query, Rid};
 use super::messages;
-use crate::app::AppState;
 use crate::core::subscriptions::product_id;
 use crate::core::{OwnedNumber, PoolFilter};
 use crate::domain::{NumberUid, iso8601_utc};
+use crate::http::AppState;
 use crate::store::{Cycle, Number, Page};
 
 /// A number in the pool, as `/available` lists it.

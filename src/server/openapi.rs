@@ -10,7 +10,7 @@
 //! - an authenticated route (`security` set) can answer 401, 429 (with
 //!   `Retry-After`) and 500; so can login, without the 401;
 //! - a route with a body can answer 400 (not a JSON object) and 413 (over
-//!   [`crate::app::BODY_LIMIT`]).
+//!   [`crate::http::BODY_LIMIT`]).
 //!
 //! Every panel route is registered at `/api/...` and again at `/v1/api/...`.
 
@@ -20,7 +20,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
 use utoipa::openapi::schema::{Schema, Type};
@@ -29,15 +28,8 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi, Ref
 use utoipa::{OpenApi as _, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::app::AppState;
 use crate::faces::{panel, vn};
-
-/// `GET /healthz`'s body.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    status: &'static str,
-}
+use crate::http::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -49,7 +41,7 @@ pub struct Health {
             and the virtual-number face (Cellcast compatible, under \
             `/api/v1/apiClient/virtual-number`).",
     ),
-    paths(crate::app::healthz),
+    paths(crate::http::service::healthz),
     tags(
         (name = "panel", description = "The panel face: `{\"data\", \"meta\"}` envelopes"),
         (name = "virtual-number", description = "The virtual-number face: the fourteen-field success envelope and `{code, message, stack}` failures"),
@@ -214,7 +206,7 @@ fn complete(doc: &mut OpenApi, face: Face) {
             }
             if op.request_body.is_some() {
                 add(op, "400", &response("The body is not a JSON object"));
-                let over = format!("The body is over {} KiB", crate::app::BODY_LIMIT / 1024);
+                let over = format!("The body is over {} KiB", crate::http::BODY_LIMIT / 1024);
                 add(op, "413", &response(&over));
             }
         }

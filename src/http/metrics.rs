@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::core::metrics::Business;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,32 +22,26 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// What the core counts as it succeeds.
-#[derive(Default)]
-pub struct Business {
-    pub assignments: AtomicU64,
-    pub unassignments: AtomicU64,
-    /// Grants removed because a grant they came from was removed (by an
-    /// unassignment or an unsubscription).
-    pub cascaded_removals: AtomicU64,
-    pub subscriptions: AtomicU64,
-    pub unsubscriptions: AtomicU64,
-    pub logins_ok: AtomicU64,
-    pub logins_failed: AtomicU64,
-}
-
-impl Business {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
 /// Requests refused by a limit, by reason.
 #[derive(Default)]
 pub struct Refusals {
     pub rate_limited: AtomicU64,
     pub login_throttled: AtomicU64,
     pub timed_out: AtomicU64,
+}
+
+impl Refusals {
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_login_throttled(&self) {
+        self.login_throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_timeout(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// One route's counters: answers by status, and latencies.
@@ -77,21 +73,10 @@ pub struct Http {
     pub refusals: Refusals,
 }
 
-/// Which face a path belongs to (a label of the metrics).
-pub fn face_of(path: &str) -> &'static str {
-    if path.starts_with(crate::faces::vn::PREFIX) {
-        "vn"
-    } else if path.starts_with("/api/") || path.starts_with("/v1/api/") {
-        "panel"
-    } else {
-        "none"
-    }
-}
-
 impl Http {
     /// Counts one answered request. `route` is the matched pattern, or
-    /// `"unmatched"`.
-    pub fn observe(&self, route: &str, status: u16, latency: Duration) {
+    /// `"unmatched"`; `face` is the label of the face that answered it.
+    pub fn observe(&self, face: &'static str, route: &str, status: u16, latency: Duration) {
         let stats = match self.routes.read().ok().and_then(|m| m.get(route).cloned()) {
             Some(s) => s,
             None => {
@@ -100,7 +85,7 @@ impl Http {
                 };
                 routes
                     .entry(route.to_owned())
-                    .or_insert_with(|| Arc::new(RouteStats::new(face_of(route))))
+                    .or_insert_with(|| Arc::new(RouteStats::new(face)))
                     .clone()
             }
         };
@@ -259,9 +244,19 @@ mod tests {
     #[test]
     fn renders_routes_statuses_and_the_histogram() {
         let http = Http::default();
-        http.observe("/api/numbers/assign", 200, Duration::from_millis(3));
-        http.observe("/api/numbers/assign", 200, Duration::from_millis(30));
-        http.observe("/api/numbers/assign", 422, Duration::from_secs(20));
+        http.observe(
+            "panel",
+            "/api/numbers/assign",
+            200,
+            Duration::from_millis(3),
+        );
+        http.observe(
+            "panel",
+            "/api/numbers/assign",
+            200,
+            Duration::from_millis(30),
+        );
+        http.observe("panel", "/api/numbers/assign", 422, Duration::from_secs(20));
         let b = Business::default();
         Business::add(&b.assignments, 2);
         let text = render(&http, &b, 7);

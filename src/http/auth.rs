@@ -1,0 +1,102 @@
+//! The caller: the credential a request presents, its account, and the
+//! per-credential rate limit. Each face says which `Authorization` schemes it
+//! reads and renders an [`AuthRefusal`] in its own format.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use super::AppState;
+use crate::core::{AuthError, Caller};
+use crate::store::StoreError;
+
+/// The presented credential: `Authorization: <token>` or `<scheme> <token>`
+/// for one of `schemes` (the scheme word in any case). A scheme word with
+/// nothing after it presents no token at all.
+pub fn presented_token<'h>(headers: &'h HeaderMap, schemes: &[&str]) -> Option<&'h str> {
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s)) => {
+            rest.trim()
+        }
+        None if schemes.iter().any(|s| value.eq_ignore_ascii_case(s)) => "",
+        _ => value,
+    };
+    (!token.is_empty()).then_some(token)
+}
+
+/// Why a request has no caller.
+#[derive(Debug)]
+pub enum AuthRefusal {
+    /// No credential, or one that is unknown, revoked, or of a suspended
+    /// account.
+    Invalid,
+    /// A session token past its end.
+    Expired,
+    /// Over the credential's rate: try again after this many seconds.
+    RateLimited(u64),
+    /// The store could not be asked.
+    Store(StoreError),
+}
+
+/// The account behind `token`, within its credential's rate limit.
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Caller, AuthRefusal> {
+    let token = token.ok_or(AuthRefusal::Invalid)?;
+    let caller = state.core.authenticate(token).await.map_err(|e| match e {
+        AuthError::Invalid => AuthRefusal::Invalid,
+        AuthError::Expired => AuthRefusal::Expired,
+        AuthError::Store(e) => AuthRefusal::Store(e),
+    })?;
+    match state.guard.rate.check(&caller.digest) {
+        Ok(()) => Ok(caller),
+        Err(retry_after) => {
+            state.guard.http.refusals.count_rate_limited();
+            Err(AuthRefusal::RateLimited(retry_after))
+        }
+    }
+}
+
+/// The client's address (unspecified when the server was started without
+/// connection info), for login throttling.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token<'a>(headers: &'a mut HeaderMap, value: &str, schemes: &[&str]) -> Option<&'a str> {
+        headers.insert("authorization", value.parse().expect("header"));
+        presented_token(headers, schemes)
+    }
+
+    #[test]
+    fn schemes_are_read_in_any_case_and_only_when_named() {
+        let mut h = HeaderMap::new();
+        assert_eq!(token(&mut h, "abc", &["bearer"]), Some("abc"));
+        assert_eq!(token(&mut h, "BEARER  abc ", &["bearer"]), Some("abc"));
+        assert_eq!(
+            token(&mut h, "ApiKey abc", &["bearer", "apikey"]),
+            Some("abc")
+        );
+        // Not a scheme this face reads: the whole value is the token.
+        assert_eq!(token(&mut h, "apikey abc", &["bearer"]), Some("apikey abc"));
+        assert_eq!(token(&mut h, "Bearer", &["bearer"]), None);
+        assert_eq!(token(&mut h, "  ", &["bearer"]), None);
+    }
+}

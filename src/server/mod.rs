@@ -1,0 +1,98 @@
+//! The server assembly: the router built from every face, the service
+//! routes and the API documentation, and `launch`, which tests and `main`
+//! share so a test can bind `127.0.0.1:0` and stop the server. This is the
+//! only module that names every face.
+
+pub mod openapi;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::core::Core;
+use crate::domain::{Clock, SystemClock};
+use crate::faces::{panel, vn};
+use crate::http::limits::Limits;
+use crate::http::service::{self, Service};
+use crate::http::{self as edge, AppState};
+use crate::store::{Store, StoreError, StoreOptions};
+
+/// What `launch` needs to know.
+#[derive(Clone)]
+pub struct Settings {
+    /// `sqlite://PATH` (the default, `sqlite://linekeeper.db`).
+    pub database_url: String,
+    pub store: StoreOptions,
+    pub clock: Arc<dyn Clock>,
+    /// How long a process trusts a credential it read (see `core::credentials`).
+    pub auth_cache_ttl: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            store: StoreOptions::default(),
+            clock: Arc::new(SystemClock),
+            auth_cache_ttl: crate::core::AUTH_CACHE_TTL,
+        }
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://linekeeper.db";
+
+/// Opens the store and builds the core (one password hash: run it off the
+/// async threads, or before serving).
+pub fn open(settings: &Settings) -> Result<Core, StoreError> {
+    let store = Store::open(&settings.database_url, &settings.store)?;
+    Core::new(store, settings.clock.clone())
+        .map(|core| core.with_auth_cache_ttl(settings.auth_cache_ttl))
+        .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// The whole router, with the default limits.
+pub fn router(core: Core) -> Router {
+    router_with(core, Limits::default())
+}
+
+/// The whole router: each face's routes inside the edge on that face's
+/// behalf, and everything else (the service routes, the documentation, and
+/// any path no face claims) on the service's.
+pub fn router_with(core: Core, limits: Limits) -> Router {
+    let state = AppState::new(core, limits);
+    let outside = service::routes()
+        .merge(openapi::routes())
+        .fallback(service::not_found);
+    Router::new()
+        .merge(edge::layer::<panel::Panel>(panel::routes(), &state))
+        .merge(edge::layer::<vn::Vn>(vn::routes(), &state))
+        .merge(edge::layer::<Service>(outside, &state))
+        .with_state(state)
+}
+
+/// Serves on `listener` with the default limits until `shutdown` completes,
+/// then finishes the requests in flight.
+pub async fn launch(
+    core: Core,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    launch_with(core, Limits::default(), listener, shutdown).await
+}
+
+/// [`launch`] with the given limits.
+pub async fn launch_with(
+    core: Core,
+    limits: Limits,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // The client's address is what login throttling counts per address.
+    let service = router_with(core, limits).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
