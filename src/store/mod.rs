@@ -22,6 +22,9 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
+// The domain's accounts and numbers are the rows the store reads and writes;
+// they are named here too so that callers of the store find them beside it.
+pub use crate::domain::{Account, Cycle, Grant, NewAccount, NewNumber, Number, Subscription};
 pub use downline::{DownlineFilter, Relation};
 pub use job::Job;
 pub use records::*;
