@@ -135,10 +135,17 @@ impl Core {
         caller: &Caller,
         page: Page,
     ) -> Result<Listing<HeldNumber>, CoreError> {
-        let account = caller.account.clone();
+        let (id, is_admin) = (caller.account.id, caller.account.is_admin());
         self.store
             .read(move |tx| {
-                let (items, total) = tx.held_numbers(&account, page)?;
+                // An administrator holds every subscribed number; anyone else
+                // what it owns plus what it was granted (never both for one
+                // number).
+                let (items, total) = if is_admin {
+                    tx.subscribed_numbers(id, page)?
+                } else {
+                    tx.held_numbers(id, page)?
+                };
                 Ok(Listing { items, total })
             })
             .await
