@@ -140,8 +140,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
     let shape2 = shape.clone();
     // Each account as created, with its API key.
     let created: Vec<(crate::store::Account, String)> = core
-        .store()
-        .write(move |tx| {
+        .seed(move |tx| {
             let mut out: Vec<(crate::store::Account, String)> = Vec::with_capacity(shape2.len());
             for (i, (parent, level)) in shape2.iter().enumerate() {
                 let username = format!("b{tag2}-{i}");
@@ -170,7 +169,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
                 issue(tx, &token, None, RID)?;
                 out.push((account, secret.expose().to_owned()));
             }
-            Ok::<_, CoreError>(out)
+            Ok(out)
         })
         .await
         .map_err(err)?;
@@ -370,7 +369,7 @@ where
         while running.len() < IN_FLIGHT {
             let Some((i, job)) = jobs.next() else { break };
             let core = core.clone();
-            running.spawn(async move { (i, core.store().write(job).await) });
+            running.spawn(async move { (i, core.seed(job).await) });
         }
         let Some(done) = running.join_next().await else {
             break;

@@ -24,12 +24,7 @@ fn password() -> String {
 
 /// Seeds the world, or returns `None` if the database already has accounts.
 pub async fn seed(core: &Core) -> Result<Option<World>, CoreError> {
-    if core
-        .store()
-        .read(|tx| tx.count_accounts().map_err(CoreError::from))
-        .await?
-        > 0
-    {
+    if core.count_accounts().await? > 0 {
         return Ok(None);
     }
     let rid = "demo-seed";

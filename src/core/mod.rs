@@ -26,7 +26,9 @@ pub use grants::{AccountRef, NumberRef, Perms};
 pub use subscriptions::{OwnedNumber, PoolFilter};
 
 use crate::domain::{Clock, TokenKind};
-use crate::store::{Account, Action, HeldNumber, HistoryEntry, Page, Snapshot, Store};
+use crate::store::{
+    Account, Action, HeldNumber, HistoryEntry, Page, Snapshot, Store, StoreError, Tx,
+};
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -89,8 +91,34 @@ impl Core {
         self
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Readiness: one trivial read (a credential lookup that finds nothing),
+    /// so a database that cannot be reached is an error.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.read(|tx| tx.credential("").map(|_| ())).await
+    }
+
+    /// Transactions the store ran again after serialization failures or
+    /// deadlocks (`/metrics`).
+    pub fn store_retries(&self) -> u64 {
+        self.store.retries()
+    }
+
+    /// How many accounts exist (the demo seeds only an empty database).
+    pub async fn count_accounts(&self) -> Result<i64, CoreError> {
+        self.store.read(|tx| Ok(tx.count_accounts()?)).await
+    }
+
+    /// Runs `f` as one write transaction over the store's primitives: the
+    /// seam for bulk seeding (`bench`), which calls the core's rule
+    /// functions itself to write thousands of rows per transaction.
+    /// Requests go through the named methods instead. `f` may be run more
+    /// than once (see [`Store::write`]).
+    pub async fn seed<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, CoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.store.write(f).await
     }
 
     /// The business counters (`/metrics`).
@@ -108,10 +136,17 @@ impl Core {
         caller: &Caller,
         page: Page,
     ) -> Result<Listing<HeldNumber>, CoreError> {
-        let account = caller.account.clone();
+        let (id, is_admin) = (caller.account.id, caller.account.is_admin());
         self.store
             .read(move |tx| {
-                let (items, total) = tx.held_numbers(&account, page)?;
+                // An administrator holds every subscribed number; anyone else
+                // what it owns plus what it was granted (never both for one
+                // number).
+                let (items, total) = if is_admin {
+                    tx.subscribed_numbers(id, page)?
+                } else {
+                    tx.held_numbers(id, page)?
+                };
                 Ok(Listing { items, total })
             })
             .await

@@ -1,16 +1,21 @@
-//! Parsed values of the domain: once a value of these types exists it is valid,
-//! so the core never re-checks formats ("parse, don't validate").
+//! The domain's values: accounts and numbers as every layer sees them, and
+//! parsed values that are valid once they exist, so the core never re-checks
+//! formats ("parse, don't validate").
 
+mod account;
 mod country;
 mod e164;
+mod number;
 mod password;
 mod time;
 mod token;
 mod uid;
 mod username;
 
+pub use account::{Account, NewAccount};
 pub use country::country_of;
 pub use e164::E164;
+pub use number::{Cycle, Grant, NewNumber, Number, Subscription};
 pub use password::{NewPassword, PasswordShortfall};
 pub use time::{Clock, ManualClock, SystemClock, iso8601_utc};
 pub use token::{TokenKind, TokenSecret};

@@ -65,12 +65,7 @@ pub async fn healthz() -> Response {
 /// Readiness: one trivial read through the store (a credential lookup that
 /// finds nothing), so a database that cannot be reached makes this a 503.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let read = state
-        .core
-        .store()
-        .read(|tx| tx.credential("").map(|_| ()))
-        .await;
-    match read {
+    match state.core.ready().await {
         Ok(()) => json(StatusCode::OK, r#"{"status":"ready"}"#),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -87,7 +82,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let body = super::metrics::render(
         &state.guard.http,
         state.core.business(),
-        state.core.store().retries(),
+        state.core.store_retries(),
     );
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }

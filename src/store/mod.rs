@@ -3,8 +3,9 @@
 //! The store knows tables, not rules. It offers two things:
 //!
 //! * [`Tx`], a narrow set of primitives (find a number, list the grants on it,
-//!   insert a grant, record history, ...) that a backend implements in its own
-//!   SQL dialect, and
+//!   insert a grant, record history, ...) that each backend implements with
+//!   the statements of `sql`, written once, and its own SQL only where the
+//!   dialects differ, and
 //! * [`Store::write`] / [`Store::read`], which run a closure over a `Tx` inside
 //!   one database transaction on the backend's own threads.
 //!
@@ -18,10 +19,14 @@ pub mod downline;
 mod job;
 pub mod postgres;
 pub mod records;
+mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
 
+// The domain's accounts and numbers are the rows the store reads and writes;
+// they are named here too so that callers of the store find them beside it.
+pub use crate::domain::{Account, Cycle, Grant, NewAccount, NewNumber, Number, Subscription};
 pub use downline::{DownlineFilter, Relation};
 pub use job::Job;
 pub use records::*;
@@ -193,11 +198,18 @@ pub trait Tx {
     /// Appends one history entry.
     fn record(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
 
-    /// The numbers `account` holds, ordered by id: owned, granted, and for an
-    /// administrator every subscribed number.
+    /// The numbers `account_id` owns or was granted, ordered by id, with how
+    /// many there are in all.
     fn held_numbers(
         &mut self,
-        account: &Account,
+        account_id: i64,
+        page: Page,
+    ) -> Result<(Vec<HeldNumber>, i64), StoreError>;
+    /// Every subscribed number, ordered by id, as `viewer_id` lists them
+    /// (`owned` where it is the owner), with how many there are in all.
+    fn subscribed_numbers(
+        &mut self,
+        viewer_id: i64,
         page: Page,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError>;
     /// Pool numbers, optionally of one country and containing `pattern`.

@@ -1,4 +1,5 @@
-//! The `Tx` primitives in PostgreSQL's dialect.
+//! The `Tx` primitives on PostgreSQL: the shared statements of `store::sql`
+//! as written, and PostgreSQL's own SQL where the dialects differ.
 
 use std::collections::HashMap;
 
@@ -6,11 +7,11 @@ use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 
 use super::is_retryable;
-use crate::domain::TokenKind;
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
+use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, Cycle, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken,
-    Number, Page, Snapshot, StoreError, Subscription, Tx,
+    Account, Credential, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken, Number,
+    Page, Snapshot, StoreError, Subscription, Tx,
 };
 
 pub(super) struct PgTx<'a, 'c> {
@@ -80,23 +81,25 @@ impl<'a, 'c> PgTx<'a, 'c> {
         get(&row, 0)
     }
 
-    fn number_where(
+    /// A number by one of its keys; in a write transaction its row stays
+    /// locked until the end (`FOR UPDATE`, which SQLite has no need of: its
+    /// one writer sees every number alone).
+    fn number(
         &mut self,
-        clause: &str,
+        read: &'static str,
+        locked: &'static str,
         key: &(dyn ToSql + Sync),
     ) -> Result<Option<Number>, StoreError> {
-        let lock = if self.write { " FOR UPDATE" } else { "" };
-        let sql = format!("SELECT {NUMBER_COLS} FROM numbers n WHERE {clause}{lock}");
-        self.opt(&sql, &[key])?.map(|r| number_row(&r)).transpose()
+        let sql = if self.write { locked } else { read };
+        self.opt(sql, &[key])?.map(|r| sql::number(&r)).transpose()
     }
 
-    fn account_where(
+    fn account(
         &mut self,
-        clause: &str,
+        sql: &str,
         key: &(dyn ToSql + Sync),
     ) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE {clause}");
-        self.opt(&sql, &[key])?.map(|r| account_row(&r)).transpose()
+        self.opt(sql, &[key])?.map(|r| sql::account(&r)).transpose()
     }
 }
 
@@ -106,29 +109,44 @@ fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, idx: usize) -> Result<
         .map_err(|e| StoreError::Backend(format!("column {idx}: {e}")))
 }
 
-const ACCOUNT_COLS: &str = "a.id, a.username, a.name, a.is_reseller, a.suspended, a.parent_id, a.path, a.postpaid, a.created_at";
+impl Columns for Row {
+    type Error = StoreError;
 
-fn account_row(r: &Row) -> Result<Account, StoreError> {
-    Ok(Account {
-        id: get(r, 0)?,
-        username: get(r, 1)?,
-        name: get(r, 2)?,
-        is_reseller: get(r, 3)?,
-        suspended: get(r, 4)?,
-        parent_id: get(r, 5)?,
-        path: get(r, 6)?,
-        postpaid: get(r, 7)?,
-        created_at: get(r, 8)?,
-    })
+    fn col<T: Column>(&self, idx: usize) -> Result<T, StoreError> {
+        get(self, idx)
+    }
 }
 
-const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
-     n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
+const NUMBER_BY_ID_LOCKED: &str = concat_sql!(sql::NUMBER_BY_ID.postgres, " FOR UPDATE");
+const NUMBER_BY_E164_LOCKED: &str = concat_sql!(sql::NUMBER_BY_E164.postgres, " FOR UPDATE");
+const NUMBER_BY_UID_LOCKED: &str = concat_sql!(sql::NUMBER_BY_UID.postgres, " FOR UPDATE");
 
-/// The numbers list is the hottest read: its statements read only the listed
-/// columns.
-const ADMIN_HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char, TRUE, TRUE, \
-     n.owner_id = $1 FROM numbers n WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT $2 OFFSET $3";
+/// A NULL id does not take the next value of a `bigserial` here (as it does
+/// SQLite's rowid), so the sequence is named. ON CONFLICT DO NOTHING: a
+/// taken username leaves the transaction usable (a failed statement would
+/// abort it), and a racing insert waits for the other to commit first.
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, username, username_key, name, \
+     password_hash, is_reseller, parent_id, path, depth, postpaid, mobile, email, created_at) \
+     VALUES (COALESCE($1, nextval(pg_get_serial_sequence('accounts', 'id'))), $2, $3, $4, $5, \
+     $6, $7, '', $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING id";
+/// A pinned id (the demo world) must not be handed out again.
+const BUMP_ACCOUNT_IDS: &str =
+    "SELECT setval(pg_get_serial_sequence('accounts', 'id'), (SELECT max(id) FROM accounts))";
+
+/// As [`INSERT_ACCOUNT`].
+const INSERT_NUMBER: &str = "INSERT INTO numbers (id, uid, number, operator_id, alias, \
+     is_66_char, country, monthly_price, yearly_price) \
+     VALUES (COALESCE($1, nextval(pg_get_serial_sequence('numbers', 'id'))), $2, $3, $4, $5, \
+     $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id";
+/// As [`BUMP_ACCOUNT_IDS`].
+const BUMP_NUMBER_IDS: &str =
+    "SELECT setval(pg_get_serial_sequence('numbers', 'id'), (SELECT max(id) FROM numbers))";
+
+/// ON CONFLICT DO NOTHING, as in [`INSERT_ACCOUNT`], so a grant that exists
+/// already is reported without aborting the transaction.
+const INSERT_GRANT: &str = concat_sql!(sql::INSERT_GRANT.postgres, " ON CONFLICT DO NOTHING");
+/// As [`INSERT_GRANT`].
+const INSERT_TOKEN: &str = concat_sql!(sql::INSERT_TOKEN.postgres, " ON CONFLICT DO NOTHING");
 
 /// Each arm is ordered exactly as its covering index, `numbers_holder`
 /// (owner_id, id) and `grants_holder` (account_id, number_id), both carrying
@@ -152,47 +170,19 @@ const HELD: &str = "SELECT * FROM (\
 const HELD_TOTAL: &str = "SELECT (SELECT count(*) FROM numbers WHERE owner_id = $1) \
      + (SELECT count(*) FROM grants WHERE account_id = $1)";
 
-fn number_row(r: &Row) -> Result<Number, StoreError> {
-    let owner_id: Option<i64> = get(r, 9)?;
-    let cycle: Option<String> = get(r, 10)?;
-    let subscribed_at: Option<i64> = get(r, 12)?;
-    let subscription = match (
-        owner_id,
-        cycle.as_deref().and_then(Cycle::parse),
-        subscribed_at,
-    ) {
-        (Some(owner_id), Some(cycle), Some(subscribed_at)) => Some(Subscription {
-            owner_id,
-            cycle,
-            resubscribe: get(r, 11)?,
-            subscribed_at,
-        }),
-        _ => None,
-    };
-    Ok(Number {
-        id: get(r, 0)?,
-        uid: get(r, 1)?,
-        number: get(r, 2)?,
-        operator_id: get(r, 3)?,
-        alias: get(r, 4)?,
-        is_66_char: get(r, 5)?,
-        country: get(r, 6)?,
-        monthly_price: get(r, 7)?,
-        yearly_price: get(r, 8)?,
-        subscription,
-    })
-}
-
-fn grant_row(r: &Row) -> Result<Grant, StoreError> {
-    Ok(Grant {
-        number_id: get(r, 0)?,
-        account_id: get(r, 1)?,
-        granted_by: get(r, 2)?,
-        send: get(r, 3)?,
-        gets: get(r, 4)?,
-        created_at: get(r, 5)?,
-    })
-}
+/// The pool, optionally of one country (`$1`) and containing the digits
+/// `$2`. A parameter compared only with NULL needs its type spelled out
+/// here, and the substring search is strpos() (SQLite's instr()).
+const POOL_FILTER: &str = "n.owner_id IS NULL AND ($1::text IS NULL OR n.country = $1) \
+     AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0)";
+const POOL: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE ",
+    POOL_FILTER,
+    " ORDER BY n.id LIMIT $3 OFFSET $4"
+);
+const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
 /// The WHERE clause of a downline query and its parameters, numbered from `$1`.
 fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
@@ -236,30 +226,33 @@ fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<Box<dyn
     (clauses.join(" AND "), values)
 }
 
+const ACCOUNTS_BY_IDS: &str = concat_sql!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    " FROM accounts a WHERE a.id = ANY($1)"
+);
+
 fn refs(values: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v.as_ref()).collect()
 }
 
 impl Tx for PgTx<'_, '_> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
-        self.count("SELECT count(*) FROM accounts", &[])
+        self.count(sql::COUNT_ACCOUNTS.postgres, &[])
     }
 
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
-        self.account_where("a.id = $1", &id)
+        self.account(sql::ACCOUNT_BY_ID.postgres, &id)
     }
 
     fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError> {
-        self.account_where("a.username_key = $1", &key)
+        self.account(sql::ACCOUNT_BY_USERNAME.postgres, &key)
     }
 
     fn password_hash(&mut self, account_id: i64) -> Result<Option<String>, StoreError> {
-        self.opt(
-            "SELECT password_hash FROM accounts WHERE id = $1",
-            &[&account_id],
-        )?
-        .map(|r| get(&r, 0))
-        .transpose()
+        self.opt(sql::PASSWORD_HASH.postgres, &[&account_id])?
+            .map(|r| get(&r, 0))
+            .transpose()
     }
 
     fn insert_account(&mut self, a: &NewAccount) -> Result<Account, StoreError> {
@@ -269,13 +262,8 @@ impl Tx for PgTx<'_, '_> {
         };
         let depth = parent_path.matches('/').count() as i64 - 1;
         let key = a.username.to_ascii_lowercase();
-        // ON CONFLICT DO NOTHING: a taken username leaves the transaction
-        // usable, and a racing insert waits for the other to commit first.
         let row = self.opt(
-            "INSERT INTO accounts (id, username, username_key, name, password_hash, is_reseller, \
-             parent_id, path, depth, postpaid, mobile, email, created_at) \
-             VALUES (COALESCE($1, nextval(pg_get_serial_sequence('accounts', 'id'))), $2, $3, $4, $5, $6, \
-             $7, '', $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING id",
+            INSERT_ACCOUNT,
             &[
                 &a.id,
                 &a.username,
@@ -296,14 +284,10 @@ impl Tx for PgTx<'_, '_> {
             None => return Err(StoreError::Conflict("username")),
         };
         if a.id.is_some() {
-            // A pinned id (the demo world) must not be handed out again.
-            self.exec(
-                "SELECT setval(pg_get_serial_sequence('accounts', 'id'), (SELECT max(id) FROM accounts))",
-                &[],
-            )?;
+            self.exec(BUMP_ACCOUNT_IDS, &[])?;
         }
         let path = format!("{parent_path}{id}/");
-        self.exec("UPDATE accounts SET path = $2 WHERE id = $1", &[&id, &path])?;
+        self.exec(sql::SET_PATH.postgres, &[&id, &path])?;
         Ok(Account {
             id,
             username: a.username.clone(),
@@ -318,38 +302,30 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn set_postpaid(&mut self, account_id: i64, enabled: bool) -> Result<(), StoreError> {
-        self.exec(
-            "UPDATE accounts SET postpaid = $2 WHERE id = $1",
-            &[&account_id, &enabled],
-        )
-        .map(drop)
+        self.exec(sql::SET_POSTPAID.postgres, &[&account_id, &enabled])
+            .map(drop)
     }
 
     fn set_suspended(&mut self, account_id: i64, suspended: bool) -> Result<(), StoreError> {
-        self.exec(
-            "UPDATE accounts SET suspended = $2 WHERE id = $1",
-            &[&account_id, &suspended],
-        )
-        .map(drop)
+        self.exec(sql::SET_SUSPENDED.postgres, &[&account_id, &suspended])
+            .map(drop)
     }
 
     fn number_by_id(&mut self, id: i64) -> Result<Option<Number>, StoreError> {
-        self.number_where("n.id = $1", &id)
+        self.number(sql::NUMBER_BY_ID.postgres, NUMBER_BY_ID_LOCKED, &id)
     }
 
     fn number_by_e164(&mut self, number: &str) -> Result<Option<Number>, StoreError> {
-        self.number_where("n.number = $1", &number)
+        self.number(sql::NUMBER_BY_E164.postgres, NUMBER_BY_E164_LOCKED, &number)
     }
 
     fn number_by_uid(&mut self, uid: &str) -> Result<Option<Number>, StoreError> {
-        self.number_where("n.uid = $1", &uid)
+        self.number(sql::NUMBER_BY_UID.postgres, NUMBER_BY_UID_LOCKED, &uid)
     }
 
     fn insert_number(&mut self, n: &NewNumber) -> Result<Number, StoreError> {
         let row = self.opt(
-            "INSERT INTO numbers (id, uid, number, operator_id, alias, is_66_char, country, monthly_price, \
-             yearly_price) VALUES (COALESCE($1, nextval(pg_get_serial_sequence('numbers', 'id'))), $2, $3, $4, \
-             $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id",
+            INSERT_NUMBER,
             &[
                 &n.id,
                 &n.uid,
@@ -367,7 +343,7 @@ impl Tx for PgTx<'_, '_> {
             None => return Err(StoreError::Conflict("number")),
         };
         if n.id.is_some() {
-            self.exec("SELECT setval(pg_get_serial_sequence('numbers', 'id'), (SELECT max(id) FROM numbers))", &[])?;
+            self.exec(BUMP_NUMBER_IDS, &[])?;
         }
         Ok(Number {
             id,
@@ -385,8 +361,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn subscribe_number(&mut self, number_id: i64, sub: &Subscription) -> Result<bool, StoreError> {
         let changed = self.exec(
-            "UPDATE numbers SET owner_id = $2, cycle = $3, resubscribe = $4, subscribed_at = $5 \
-             WHERE id = $1 AND owner_id IS NULL",
+            sql::SUBSCRIBE_NUMBER.postgres,
             &[
                 &number_id,
                 &sub.owner_id,
@@ -399,32 +374,20 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn release_number(&mut self, number_id: i64) -> Result<(), StoreError> {
-        self.exec(
-            "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = FALSE, subscribed_at = NULL \
-             WHERE id = $1",
-            &[&number_id],
-        )
-        .map(drop)
+        self.exec(sql::RELEASE_NUMBER.postgres, &[&number_id])
+            .map(drop)
     }
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
-        self.all(
-            "SELECT number_id, account_id, granted_by, send, gets, created_at FROM grants \
-             WHERE number_id = $1 ORDER BY account_id",
-            &[&number_id],
-        )?
-        .iter()
-        .map(grant_row)
-        .collect()
+        self.all(sql::GRANTS_ON.postgres, &[&number_id])?
+            .iter()
+            .map(sql::grant)
+            .collect()
     }
 
     fn insert_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
         let inserted = self.exec(
-            // With a copy of the number's listed columns (migration 0003).
-            "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at, \
-               number, operator_id, alias, is_66_char) \
-             SELECT $1, $2, $3, $4, $5, $6, n.number, n.operator_id, n.alias, n.is_66_char \
-             FROM numbers n WHERE n.id = $1 ON CONFLICT DO NOTHING",
+            INSERT_GRANT,
             &[
                 &g.number_id,
                 &g.account_id,
@@ -442,18 +405,20 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
-        let n = self.exec(
-            "DELETE FROM grants WHERE number_id = $1 AND account_id = $2",
-            &[&number_id, &account_id],
-        )?;
+        let n = self.exec(sql::DELETE_GRANT.postgres, &[&number_id, &account_id])?;
         Ok(n == 1)
     }
 
     fn insert_token(&mut self, t: &NewToken) -> Result<(), StoreError> {
         let inserted = self.exec(
-            "INSERT INTO tokens (digest, account_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
-            &[&t.digest, &t.account_id, &t.kind.as_str(), &t.created_at, &t.expires_at],
+            INSERT_TOKEN,
+            &[
+                &t.digest,
+                &t.account_id,
+                &t.kind.as_str(),
+                &t.created_at,
+                &t.expires_at,
+            ],
         )?;
         if inserted == 1 {
             Ok(())
@@ -463,34 +428,19 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLS}, t.kind, t.expires_at, t.revoked_at IS NOT NULL \
-             FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.digest = $1"
-        );
-        let Some(r) = self.opt(&sql, &[&digest])? else {
-            return Ok(None);
-        };
-        let kind: String = get(&r, 9)?;
-        Ok(Some(Credential {
-            account: account_row(&r)?,
-            kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Session),
-            expires_at: get(&r, 10)?,
-            revoked: get(&r, 11)?,
-        }))
+        self.opt(sql::CREDENTIAL.postgres, &[&digest])?
+            .map(|r| sql::credential(&r))
+            .transpose()
     }
 
     fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError> {
-        let n = self.exec(
-            "UPDATE tokens SET revoked_at = $2 WHERE digest = $1 AND revoked_at IS NULL",
-            &[&digest, &at],
-        )?;
+        let n = self.exec(sql::REVOKE_TOKEN.postgres, &[&digest, &at])?;
         Ok(n == 1)
     }
 
     fn record(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {
         self.exec(
-            "INSERT INTO history (at, request_id, actor_id, action, number_id, account_id, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            sql::RECORD.postgres,
             &[
                 &e.at,
                 &e.request_id,
@@ -506,39 +456,31 @@ impl Tx for PgTx<'_, '_> {
 
     fn held_numbers(
         &mut self,
-        account: &Account,
+        account_id: i64,
         page: Page,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
-        let (total, rows) = if account.is_admin() {
-            let total = self.count(
-                "SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL",
-                &[],
-            )?;
-            (
-                total,
-                self.all(ADMIN_HELD, &[&account.id, &page.limit, &page.offset])?,
-            )
-        } else {
-            let total = self.count(HELD_TOTAL, &[&account.id])?;
-            (
-                total,
-                self.all(HELD, &[&account.id, &page.limit, &page.offset])?,
-            )
-        };
-        let items = rows
+        let total = self.count(HELD_TOTAL, &[&account_id])?;
+        let items = self
+            .all(HELD, &[&account_id, &page.limit, &page.offset])?
             .iter()
-            .map(|r| {
-                Ok(HeldNumber {
-                    id: get(r, 0)?,
-                    number: get(r, 1)?,
-                    operator_id: get(r, 2)?,
-                    alias: get(r, 3)?,
-                    is_66_char: get(r, 4)?,
-                    send: get(r, 5)?,
-                    gets: get(r, 6)?,
-                    owned: get(r, 7)?,
-                })
-            })
+            .map(sql::held_number)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((items, total))
+    }
+
+    fn subscribed_numbers(
+        &mut self,
+        viewer_id: i64,
+        page: Page,
+    ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
+        let total = self.count(sql::COUNT_SUBSCRIBED.postgres, &[])?;
+        let items = self
+            .all(
+                sql::SUBSCRIBED.postgres,
+                &[&viewer_id, &page.limit, &page.offset],
+            )?
+            .iter()
+            .map(sql::held_number)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, total))
     }
@@ -549,19 +491,11 @@ impl Tx for PgTx<'_, '_> {
         pattern: Option<&str>,
         page: Page,
     ) -> Result<(Vec<Number>, i64), StoreError> {
-        let filter = "n.owner_id IS NULL AND ($1::text IS NULL OR n.country = $1) \
-                      AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0)";
-        let total = self.count(
-            &format!("SELECT count(*) FROM numbers n WHERE {filter}"),
-            &[&country, &pattern],
-        )?;
-        let sql = format!(
-            "SELECT {NUMBER_COLS} FROM numbers n WHERE {filter} ORDER BY n.id LIMIT $3 OFFSET $4"
-        );
+        let total = self.count(COUNT_POOL, &[&country, &pattern])?;
         let items = self
-            .all(&sql, &[&country, &pattern, &page.limit, &page.offset])?
+            .all(POOL, &[&country, &pattern, &page.limit, &page.offset])?
             .iter()
-            .map(number_row)
+            .map(sql::number)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, total))
     }
@@ -571,55 +505,35 @@ impl Tx for PgTx<'_, '_> {
         owner_id: i64,
         page: Page,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError> {
-        let total = self.count(
-            "SELECT count(*) FROM numbers WHERE owner_id = $1",
-            &[&owner_id],
-        )?;
-        let sql = format!(
-            "SELECT {NUMBER_COLS}, (SELECT count(*) FROM grants g WHERE g.number_id = n.id) \
-             FROM numbers n WHERE n.owner_id = $1 ORDER BY n.id LIMIT $2 OFFSET $3"
-        );
+        let total = self.count(sql::COUNT_OWNED.postgres, &[&owner_id])?;
         let items = self
-            .all(&sql, &[&owner_id, &page.limit, &page.offset])?
+            .all(sql::OWNED.postgres, &[&owner_id, &page.limit, &page.offset])?
             .iter()
-            .map(|r| Ok((number_row(r)?, get(r, 13)?)))
+            .map(sql::owned)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, total))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
         let accounts = self
-            .all(
-                &format!("SELECT {ACCOUNT_COLS} FROM accounts a ORDER BY a.id"),
-                &[],
-            )?
+            .all(sql::ALL_ACCOUNTS.postgres, &[])?
             .iter()
-            .map(account_row)
+            .map(sql::account)
             .collect::<Result<Vec<_>, _>>()?;
         let numbers = self
-            .all(
-                &format!("SELECT {NUMBER_COLS} FROM numbers n ORDER BY n.id"),
-                &[],
-            )?
+            .all(sql::ALL_NUMBERS.postgres, &[])?
             .iter()
-            .map(number_row)
+            .map(sql::number)
             .collect::<Result<Vec<_>, _>>()?;
         let grants = self
-            .all(
-                "SELECT number_id, account_id, granted_by, send, gets, created_at FROM grants \
-                 ORDER BY number_id, account_id",
-                &[],
-            )?
+            .all(sql::ALL_GRANTS.postgres, &[])?
             .iter()
-            .map(grant_row)
+            .map(sql::grant)
             .collect::<Result<Vec<_>, _>>()?;
         let (history, request_ids): (Vec<_>, Vec<_>) = self
-            .all(
-                "SELECT action, number_id, account_id, request_id FROM history ORDER BY id",
-                &[],
-            )?
+            .all(sql::ALL_HISTORY.postgres, &[])?
             .iter()
-            .map(|r| Ok(((get(r, 0)?, get(r, 1)?, get(r, 2)?), get(r, 3)?)))
+            .map(sql::history_line)
             .collect::<Result<Vec<_>, StoreError>>()?
             .into_iter()
             .unzip();
@@ -631,12 +545,7 @@ impl Tx for PgTx<'_, '_> {
                 held.push((a.id, total));
             }
         }
-        let stale_copies = self.count(
-            "SELECT count(*) FROM grants g JOIN numbers n ON n.id = g.number_id \
-             WHERE g.number IS DISTINCT FROM n.number OR g.operator_id IS DISTINCT FROM n.operator_id \
-                OR g.alias IS DISTINCT FROM n.alias OR g.is_66_char IS DISTINCT FROM n.is_66_char",
-            &[],
-        )?;
+        let stale_copies = self.count(sql::STALE_COPIES.postgres, &[])?;
         Ok(Snapshot {
             accounts,
             numbers,
@@ -658,12 +567,12 @@ impl Tx for PgTx<'_, '_> {
         values.push(Box::new(page.limit));
         values.push(Box::new(page.offset));
         let (l, o) = (values.len() - 1, values.len());
-        let sql = format!(
+        let text = format!(
             "SELECT {ACCOUNT_COLS} FROM accounts a WHERE {clause} ORDER BY a.id LIMIT ${l} OFFSET ${o}"
         );
-        self.all(&sql, &refs(&values))?
+        self.all(&text, &refs(&values))?
             .iter()
-            .map(account_row)
+            .map(sql::account)
             .collect()
     }
 
@@ -679,13 +588,11 @@ impl Tx for PgTx<'_, '_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // One array parameter (SQLite, having no arrays, binds each id).
         let ids = ids.to_vec();
-        self.all(
-            &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = ANY($1)"),
-            &[&ids],
-        )?
-        .iter()
-        .map(account_row)
-        .collect()
+        self.all(ACCOUNTS_BY_IDS, &[&ids])?
+            .iter()
+            .map(sql::account)
+            .collect()
     }
 }

@@ -1,17 +1,26 @@
-//! The `Tx` primitives in SQLite's dialect.
+//! The `Tx` primitives on SQLite: the shared statements of `store::sql` in
+//! their `?N` spelling, and SQLite's own SQL where the dialects differ.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
-use crate::domain::TokenKind;
 use crate::store::downline::{contains_pattern, downline_bounds};
+use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, Cycle, DownlineFilter, Grant, HeldNumber, HistoryEntry, NewAccount,
-    NewNumber, NewToken, Number, Page, Relation, Snapshot, StoreError, Subscription, Tx,
+    Account, Credential, DownlineFilter, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber,
+    NewToken, Number, Page, Relation, Snapshot, StoreError, Subscription, Tx,
 };
 
 pub(super) struct SqliteTx<'c> {
     conn: &'c Connection,
+}
+
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn col<T: Column>(&self, idx: usize) -> rusqlite::Result<T> {
+        self.get(idx)
+    }
 }
 
 impl<'c> SqliteTx<'c> {
@@ -19,31 +28,36 @@ impl<'c> SqliteTx<'c> {
         SqliteTx { conn }
     }
 
-    fn account_where(
+    fn opt<T>(
         &self,
-        clause: &str,
-        key: &dyn rusqlite::ToSql,
-    ) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE {clause}");
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
         self.conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(backend)?
-            .query_row([key], account_row)
+            .query_row(params, map)
             .optional()
             .map_err(backend)
     }
 
-    fn number_where(
+    fn all<T>(
         &self,
-        clause: &str,
-        key: &dyn rusqlite::ToSql,
-    ) -> Result<Option<Number>, StoreError> {
-        let sql = format!("SELECT {NUMBER_COLS} FROM numbers n WHERE {clause}");
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
+        let rows = stmt.query_map(params, map).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
         self.conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .map_err(backend)?
-            .query_row([key], number_row)
-            .optional()
+            .execute(params)
             .map_err(backend)
     }
 
@@ -56,34 +70,24 @@ impl<'c> SqliteTx<'c> {
     }
 }
 
-const ACCOUNT_COLS: &str = "a.id, a.username, a.name, a.is_reseller, a.suspended, a.parent_id, a.path, a.postpaid, a.created_at";
+/// SQLite's `INTEGER PRIMARY KEY` takes the next rowid for an explicit
+/// NULL, so a pinned id and a chosen one are the same statement; and a
+/// refused insert leaves the transaction usable, so a taken username is the
+/// constraint's error (see `conflict_as`).
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, username, username_key, name, \
+     password_hash, is_reseller, parent_id, path, depth, postpaid, mobile, email, created_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11, ?12) RETURNING id";
 
-fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
-    Ok(Account {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        name: r.get(2)?,
-        is_reseller: r.get(3)?,
-        suspended: r.get(4)?,
-        parent_id: r.get(5)?,
-        path: r.get(6)?,
-        postpaid: r.get(7)?,
-        created_at: r.get(8)?,
-    })
-}
-
-const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, n.is_66_char, n.country, \
-     n.monthly_price, n.yearly_price, n.owner_id, n.cycle, n.resubscribe, n.subscribed_at";
-
-/// The numbers list is the hottest read: its statements read only the listed
-/// columns.
-const ADMIN_HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char, 1, 1, \
-     n.owner_id = ?1 FROM numbers n WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT ?2 OFFSET ?3";
+/// As [`INSERT_ACCOUNT`].
+const INSERT_NUMBER: &str = "INSERT INTO numbers (id, uid, number, operator_id, alias, \
+     is_66_char, country, monthly_price, yearly_price) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id";
 
 /// Each arm comes in id order from its covering index (`numbers_holder`,
 /// `grants_holder`: every listed column is in them, see migration 0003), and
 /// SQLite merges the two streams, reading no further than the page's end
-/// instead of sorting everything held. A page reads no table row.
+/// instead of sorting everything held. A page reads no table row. (The
+/// PostgreSQL planner needs the arms spelled out; see its `HELD`.)
 const HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char, 1, 1, 1 \
      FROM numbers n WHERE n.owner_id = ?1 \
      UNION ALL \
@@ -91,51 +95,23 @@ const HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char,
      FROM grants g WHERE g.account_id = ?1 \
      ORDER BY 1 LIMIT ?2 OFFSET ?3";
 
-/// What an account holds, owned plus granted: the list's total (migration
-/// 0004 keeps it).
+/// What an account holds, owned plus granted: the list's total, from the
+/// counter that only SQLite keeps (migration 0004).
 const HELD_TOTAL: &str = "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0)";
 
-fn number_row(r: &Row<'_>) -> rusqlite::Result<Number> {
-    let owner_id: Option<i64> = r.get(9)?;
-    let cycle: Option<String> = r.get(10)?;
-    let subscribed_at: Option<i64> = r.get(12)?;
-    let subscription = match (
-        owner_id,
-        cycle.as_deref().and_then(Cycle::parse),
-        subscribed_at,
-    ) {
-        (Some(owner_id), Some(cycle), Some(subscribed_at)) => Some(Subscription {
-            owner_id,
-            cycle,
-            resubscribe: r.get(11)?,
-            subscribed_at,
-        }),
-        _ => None,
-    };
-    Ok(Number {
-        id: r.get(0)?,
-        uid: r.get(1)?,
-        number: r.get(2)?,
-        operator_id: r.get(3)?,
-        alias: r.get(4)?,
-        is_66_char: r.get(5)?,
-        country: r.get(6)?,
-        monthly_price: r.get(7)?,
-        yearly_price: r.get(8)?,
-        subscription,
-    })
-}
-
-fn grant_row(r: &Row<'_>) -> rusqlite::Result<Grant> {
-    Ok(Grant {
-        number_id: r.get(0)?,
-        account_id: r.get(1)?,
-        granted_by: r.get(2)?,
-        send: r.get(3)?,
-        gets: r.get(4)?,
-        created_at: r.get(5)?,
-    })
-}
+/// The pool, optionally of one country (`?1`) and containing the digits
+/// `?2`. instr() rather than LIKE: the pattern is digits, and instr needs
+/// no escaping (PostgreSQL calls it strpos()).
+const POOL_FILTER: &str = "n.owner_id IS NULL AND (?1 IS NULL OR n.country = ?1) \
+     AND (?2 IS NULL OR instr(substr(n.number, 2), ?2) > 0)";
+const POOL: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE ",
+    POOL_FILTER,
+    " ORDER BY n.id LIMIT ?3 OFFSET ?4"
+);
+const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
 /// Maps a unique-constraint failure to `Conflict(subject)`, anything else to `Backend`.
 fn conflict_as(subject: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -189,24 +165,19 @@ fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<rusqlit
 
 impl Tx for SqliteTx<'_> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
-        self.count("SELECT count(*) FROM accounts", [])
+        self.count(sql::COUNT_ACCOUNTS.sqlite, [])
     }
 
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
-        self.account_where("a.id = ?1", &id)
+        self.opt(sql::ACCOUNT_BY_ID.sqlite, [id], |r| sql::account(r))
     }
 
     fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError> {
-        self.account_where("a.username_key = ?1", &key)
+        self.opt(sql::ACCOUNT_BY_USERNAME.sqlite, [key], |r| sql::account(r))
     }
 
     fn password_hash(&mut self, account_id: i64) -> Result<Option<String>, StoreError> {
-        self.conn
-            .prepare_cached("SELECT password_hash FROM accounts WHERE id = ?1")
-            .map_err(backend)?
-            .query_row([account_id], |r| r.get(0))
-            .optional()
-            .map_err(backend)
+        self.opt(sql::PASSWORD_HASH.sqlite, [account_id], |r| r.get(0))
     }
 
     fn insert_account(&mut self, a: &NewAccount) -> Result<Account, StoreError> {
@@ -217,11 +188,7 @@ impl Tx for SqliteTx<'_> {
         let depth = parent_path.matches('/').count() as i64 - 1;
         let id: i64 = self
             .conn
-            .prepare_cached(
-                "INSERT INTO accounts (id, username, username_key, name, password_hash, is_reseller, \
-                 parent_id, path, depth, postpaid, mobile, email, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11, ?12) RETURNING id",
-            )
+            .prepare_cached(INSERT_ACCOUNT)
             .map_err(backend)?
             .query_row(
                 params![
@@ -242,11 +209,7 @@ impl Tx for SqliteTx<'_> {
             )
             .map_err(conflict_as("username"))?;
         let path = format!("{parent_path}{id}/");
-        self.conn
-            .prepare_cached("UPDATE accounts SET path = ?2 WHERE id = ?1")
-            .map_err(backend)?
-            .execute(params![id, path])
-            .map_err(backend)?;
+        self.exec(sql::SET_PATH.sqlite, params![id, path])?;
         Ok(Account {
             id,
             username: a.username.clone(),
@@ -261,42 +224,33 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn set_postpaid(&mut self, account_id: i64, enabled: bool) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE accounts SET postpaid = ?2 WHERE id = ?1")
-            .map_err(backend)?
-            .execute(params![account_id, enabled])
+        self.exec(sql::SET_POSTPAID.sqlite, params![account_id, enabled])
             .map(drop)
-            .map_err(backend)
     }
 
     fn set_suspended(&mut self, account_id: i64, suspended: bool) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE accounts SET suspended = ?2 WHERE id = ?1")
-            .map_err(backend)?
-            .execute(params![account_id, suspended])
+        self.exec(sql::SET_SUSPENDED.sqlite, params![account_id, suspended])
             .map(drop)
-            .map_err(backend)
     }
 
+    // No row locks: the one writer connection already sees and changes
+    // every number alone.
     fn number_by_id(&mut self, id: i64) -> Result<Option<Number>, StoreError> {
-        self.number_where("n.id = ?1", &id)
+        self.opt(sql::NUMBER_BY_ID.sqlite, [id], |r| sql::number(r))
     }
 
     fn number_by_e164(&mut self, number: &str) -> Result<Option<Number>, StoreError> {
-        self.number_where("n.number = ?1", &number)
+        self.opt(sql::NUMBER_BY_E164.sqlite, [number], |r| sql::number(r))
     }
 
     fn number_by_uid(&mut self, uid: &str) -> Result<Option<Number>, StoreError> {
-        self.number_where("n.uid = ?1", &uid)
+        self.opt(sql::NUMBER_BY_UID.sqlite, [uid], |r| sql::number(r))
     }
 
     fn insert_number(&mut self, n: &NewNumber) -> Result<Number, StoreError> {
         let id: i64 = self
             .conn
-            .prepare_cached(
-                "INSERT INTO numbers (id, uid, number, operator_id, alias, is_66_char, country, \
-                 monthly_price, yearly_price) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
-            )
+            .prepare_cached(INSERT_NUMBER)
             .map_err(backend)?
             .query_row(
                 params![
@@ -328,51 +282,30 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn subscribe_number(&mut self, number_id: i64, sub: &Subscription) -> Result<bool, StoreError> {
-        let changed = self
-            .conn
-            .prepare_cached(
-                "UPDATE numbers SET owner_id = ?2, cycle = ?3, resubscribe = ?4, subscribed_at = ?5 \
-                 WHERE id = ?1 AND owner_id IS NULL",
-            )
-            .map_err(backend)?
-            .execute(params![number_id, sub.owner_id, sub.cycle.as_str(), sub.resubscribe, sub.subscribed_at])
-            .map_err(backend)?;
+        let changed = self.exec(
+            sql::SUBSCRIBE_NUMBER.sqlite,
+            params![
+                number_id,
+                sub.owner_id,
+                sub.cycle.as_str(),
+                sub.resubscribe,
+                sub.subscribed_at
+            ],
+        )?;
         Ok(changed == 1)
     }
 
     fn release_number(&mut self, number_id: i64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = 0, subscribed_at = NULL \
-                 WHERE id = ?1",
-            )
-            .map_err(backend)?
-            .execute([number_id])
-            .map(drop)
-            .map_err(backend)
+        self.exec(sql::RELEASE_NUMBER.sqlite, [number_id]).map(drop)
     }
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT number_id, account_id, granted_by, send, gets, created_at FROM grants \
-                 WHERE number_id = ?1 ORDER BY account_id",
-            )
-            .map_err(backend)?;
-        let rows = stmt.query_map([number_id], grant_row).map_err(backend)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        self.all(sql::GRANTS_ON.sqlite, [number_id], |r| sql::grant(r))
     }
 
     fn insert_grant(&mut self, g: &Grant) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                // With a copy of the number's listed columns (migration 0003).
-                "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at, \
-                   number, operator_id, alias, is_66_char) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, n.number, n.operator_id, n.alias, n.is_66_char \
-                 FROM numbers n WHERE n.id = ?1",
-            )
+            .prepare_cached(sql::INSERT_GRANT.sqlite)
             .map_err(backend)?
             .execute(params![
                 g.number_id,
@@ -393,105 +326,73 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached("DELETE FROM grants WHERE number_id = ?1 AND account_id = ?2")
-            .map_err(backend)?
-            .execute([number_id, account_id])
-            .map_err(backend)?;
+        let n = self.exec(sql::DELETE_GRANT.sqlite, [number_id, account_id])?;
         Ok(n == 1)
     }
 
     fn insert_token(&mut self, t: &NewToken) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO tokens (digest, account_id, kind, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
+            .prepare_cached(sql::INSERT_TOKEN.sqlite)
             .map_err(backend)?
-            .execute(params![t.digest, t.account_id, t.kind.as_str(), t.created_at, t.expires_at])
+            .execute(params![
+                t.digest,
+                t.account_id,
+                t.kind.as_str(),
+                t.created_at,
+                t.expires_at
+            ])
             .map(drop)
             .map_err(conflict_as("token"))
     }
 
     fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLS}, t.kind, t.expires_at, t.revoked_at IS NOT NULL \
-             FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.digest = ?1"
-        );
-        self.conn
-            .prepare_cached(&sql)
-            .map_err(backend)?
-            .query_row([digest], |r| {
-                let kind: String = r.get(9)?;
-                Ok(Credential {
-                    account: account_row(r)?,
-                    kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Session),
-                    expires_at: r.get(10)?,
-                    revoked: r.get(11)?,
-                })
-            })
-            .optional()
-            .map_err(backend)
+        self.opt(sql::CREDENTIAL.sqlite, [digest], |r| sql::credential(r))
     }
 
     fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE tokens SET revoked_at = ?2 WHERE digest = ?1 AND revoked_at IS NULL",
-            )
-            .map_err(backend)?
-            .execute(params![digest, at])
-            .map_err(backend)?;
+        let n = self.exec(sql::REVOKE_TOKEN.sqlite, params![digest, at])?;
         Ok(n == 1)
     }
 
     fn record(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO history (at, request_id, actor_id, action, number_id, account_id, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(backend)?
-            .execute(params![e.at, e.request_id, e.actor_id, e.action.as_str(), e.number_id, e.account_id, e.detail])
-            .map(drop)
-            .map_err(backend)
+        self.exec(
+            sql::RECORD.sqlite,
+            params![
+                e.at,
+                e.request_id,
+                e.actor_id,
+                e.action.as_str(),
+                e.number_id,
+                e.account_id,
+                e.detail
+            ],
+        )
+        .map(drop)
     }
 
     fn held_numbers(
         &mut self,
-        account: &Account,
+        account_id: i64,
         page: Page,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
-        // An administrator holds every subscribed number; anyone else what it
-        // owns plus what it was granted (never both for one number).
-        let (list_sql, count_sql) = if account.is_admin() {
-            (
-                ADMIN_HELD,
-                "SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL AND ?1 = ?1",
-            )
-        } else {
-            (HELD, HELD_TOTAL)
-        };
-        let total = self.count(count_sql, [account.id])?;
-        let mut stmt = self.conn.prepare_cached(list_sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(params![account.id, page.limit, page.offset], |r| {
-                Ok(HeldNumber {
-                    id: r.get(0)?,
-                    number: r.get(1)?,
-                    operator_id: r.get(2)?,
-                    alias: r.get(3)?,
-                    is_66_char: r.get(4)?,
-                    send: r.get(5)?,
-                    gets: r.get(6)?,
-                    owned: r.get(7)?,
-                })
-            })
-            .map_err(backend)?;
-        let items = rows
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
+        let total = self.count(HELD_TOTAL, [account_id])?;
+        let items = self.all(HELD, params![account_id, page.limit, page.offset], |r| {
+            sql::held_number(r)
+        })?;
+        Ok((items, total))
+    }
+
+    fn subscribed_numbers(
+        &mut self,
+        viewer_id: i64,
+        page: Page,
+    ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
+        let total = self.count(sql::COUNT_SUBSCRIBED.sqlite, [])?;
+        let items = self.all(
+            sql::SUBSCRIBED.sqlite,
+            params![viewer_id, page.limit, page.offset],
+            |r| sql::held_number(r),
+        )?;
         Ok((items, total))
     }
 
@@ -501,26 +402,12 @@ impl Tx for SqliteTx<'_> {
         pattern: Option<&str>,
         page: Page,
     ) -> Result<(Vec<Number>, i64), StoreError> {
-        // instr() rather than LIKE: the pattern is digits, and instr needs no escaping.
-        let filter = "n.owner_id IS NULL AND (?1 IS NULL OR n.country = ?1) \
-                      AND (?2 IS NULL OR instr(substr(n.number, 2), ?2) > 0)";
-        let total = self.count(
-            &format!("SELECT count(*) FROM numbers n WHERE {filter}"),
-            params![country, pattern],
+        let total = self.count(COUNT_POOL, params![country, pattern])?;
+        let items = self.all(
+            POOL,
+            params![country, pattern, page.limit, page.offset],
+            |r| sql::number(r),
         )?;
-        let sql = format!(
-            "SELECT {NUMBER_COLS} FROM numbers n WHERE {filter} ORDER BY n.id LIMIT ?3 OFFSET ?4"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(
-                params![country, pattern, page.limit, page.offset],
-                number_row,
-            )
-            .map_err(backend)?;
-        let items = rows
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
         Ok((items, total))
     }
 
@@ -529,76 +416,23 @@ impl Tx for SqliteTx<'_> {
         owner_id: i64,
         page: Page,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError> {
-        let total = self.count(
-            "SELECT count(*) FROM numbers WHERE owner_id = ?1",
-            [owner_id],
+        let total = self.count(sql::COUNT_OWNED.sqlite, [owner_id])?;
+        let items = self.all(
+            sql::OWNED.sqlite,
+            params![owner_id, page.limit, page.offset],
+            |r| sql::owned(r),
         )?;
-        let sql = format!(
-            "SELECT {NUMBER_COLS}, (SELECT count(*) FROM grants g WHERE g.number_id = n.id) \
-             FROM numbers n WHERE n.owner_id = ?1 ORDER BY n.id LIMIT ?2 OFFSET ?3"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(params![owner_id, page.limit, page.offset], |r| {
-                Ok((number_row(r)?, r.get(13)?))
-            })
-            .map_err(backend)?;
-        let items = rows
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
         Ok((items, total))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
-        let accounts = {
-            let mut stmt = self
-                .conn
-                .prepare(&format!(
-                    "SELECT {ACCOUNT_COLS} FROM accounts a ORDER BY a.id"
-                ))
-                .map_err(backend)?;
-            stmt.query_map([], account_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(backend)?
-        };
-        let numbers = {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {NUMBER_COLS} FROM numbers n ORDER BY id"))
-                .map_err(backend)?;
-            stmt.query_map([], number_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(backend)?
-        };
-        let grants = {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT number_id, account_id, granted_by, send, gets, created_at FROM grants \
-                     ORDER BY number_id, account_id",
-                )
-                .map_err(backend)?;
-            stmt.query_map([], grant_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(backend)?
-        };
-        let (history, request_ids) = {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT action, number_id, account_id, request_id FROM history ORDER BY id",
-                )
-                .map_err(backend)?;
-            stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))
-                .map_err(backend)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(backend)?
-                .into_iter()
-                .unzip()
-        };
+        let accounts = self.all(sql::ALL_ACCOUNTS.sqlite, [], |r| sql::account(r))?;
+        let numbers = self.all(sql::ALL_NUMBERS.sqlite, [], |r| sql::number(r))?;
+        let grants = self.all(sql::ALL_GRANTS.sqlite, [], |r| sql::grant(r))?;
+        let (history, request_ids) = self
+            .all(sql::ALL_HISTORY.sqlite, [], |r| sql::history_line(r))?
+            .into_iter()
+            .unzip();
         // Through the list's own statement, so the check covers what it reads.
         let mut held = Vec::new();
         for a in &accounts {
@@ -607,12 +441,7 @@ impl Tx for SqliteTx<'_> {
                 held.push((a.id, total));
             }
         }
-        let stale_copies = self.count(
-            "SELECT count(*) FROM grants g JOIN numbers n ON n.id = g.number_id \
-             WHERE g.number IS NOT n.number OR g.operator_id IS NOT n.operator_id \
-                OR g.alias IS NOT n.alias OR g.is_66_char IS NOT n.is_66_char",
-            [],
-        )?;
+        let stale_copies = self.count(sql::STALE_COPIES.sqlite, [])?;
         Ok(Snapshot {
             accounts,
             numbers,
@@ -633,18 +462,16 @@ impl Tx for SqliteTx<'_> {
         let (clause, mut values) = downline_where(of, filter);
         // The page's ids come from the index alone (an index entry carries
         // the rowid); only the page's own rows are then read from the table.
-        let sql = format!(
+        let text = format!(
             "SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN \
              (SELECT a.id FROM accounts a WHERE {clause} ORDER BY a.id LIMIT ? OFFSET ?) \
              ORDER BY a.id"
         );
         values.push(rusqlite::types::Value::Integer(page.limit));
         values.push(rusqlite::types::Value::Integer(page.offset));
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(values), account_row)
-            .map_err(backend)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        self.all(&text, rusqlite::params_from_iter(values), |r| {
+            sql::account(r)
+        })
     }
 
     fn count_downline(&mut self, of: &Account, filter: &DownlineFilter) -> Result<i64, StoreError> {
@@ -659,12 +486,10 @@ impl Tx for SqliteTx<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // SQLite has no arrays: one placeholder per id (PostgreSQL binds one
+        // array).
         let marks = vec!["?"; ids.len()].join(", ");
-        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({marks})");
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(ids), account_row)
-            .map_err(backend)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        let text = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({marks})");
+        self.all(&text, rusqlite::params_from_iter(ids), |r| sql::account(r))
     }
 }

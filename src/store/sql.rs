@@ -1,0 +1,345 @@
+//! The SQL that both backends run, written once, and the row mappings they
+//! share.
+//!
+//! Statements are written with PostgreSQL's numbered placeholders (`$1`).
+//! SQLite reads `$1` as a *named* parameter and numbers named parameters by
+//! first appearance, so `SET path = $2 WHERE id = $1` would bind its values
+//! the wrong way round; its spelling of each statement has `?1` for `$1`
+//! instead. Both spellings are made at compile time, so a statement is one
+//! `&'static str` per backend, which is what the statement caches key on.
+//!
+//! What the dialects do differently stays in `sqlite/tx.rs` and
+//! `postgres/tx.rs`, each with the reason beside it.
+
+use crate::domain::TokenKind;
+use crate::store::{Account, Credential, Cycle, Grant, HeldNumber, Number, Subscription};
+
+/// One statement, spelled for each backend.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sql {
+    pub(crate) postgres: &'static str,
+    pub(crate) sqlite: &'static str,
+}
+
+/// The length of `parts` joined.
+pub(crate) const fn joined_len(parts: &[&str]) -> usize {
+    let mut len = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        len += parts[i].len();
+        i += 1;
+    }
+    len
+}
+
+/// `parts` joined; with `sqlite`, every `$` that starts a placeholder (a `$`
+/// before a digit) becomes `?`, which keeps the length.
+pub(crate) const fn join<const N: usize>(parts: &[&str], sqlite: bool) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut at = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let bytes = parts[p].as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let placeholder =
+                bytes[i] == b'$' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit();
+            out[at] = if sqlite && placeholder {
+                b'?'
+            } else {
+                bytes[i]
+            };
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(at == N, "joined length mismatch");
+    out
+}
+
+/// `bytes` as text; they are always joined from `&str`s with ASCII swapped
+/// for ASCII, so this cannot fail.
+pub(crate) const fn text(bytes: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("SQL text is not UTF-8"),
+    }
+}
+
+/// String constants joined at compile time into one `&'static str`;
+/// `sqlite;` first spells the placeholders `?N`.
+macro_rules! concat_sql {
+    (sqlite; $($part:expr),+ $(,)?) => {
+        $crate::store::sql::concat_sql!(@ true; $($part),+)
+    };
+    (@ $sqlite:expr; $($part:expr),+) => {{
+        const PARTS: &[&str] = &[$($part),+];
+        const BYTES: [u8; $crate::store::sql::joined_len(PARTS)] =
+            $crate::store::sql::join(PARTS, $sqlite);
+        const TEXT: &str = $crate::store::sql::text(&BYTES);
+        TEXT
+    }};
+    ($($part:expr),+ $(,)?) => {
+        $crate::store::sql::concat_sql!(@ false; $($part),+)
+    };
+}
+pub(crate) use concat_sql;
+
+/// A statement both dialects agree on, written with `$N` placeholders.
+macro_rules! shared {
+    ($($part:expr),+ $(,)?) => {
+        Sql {
+            postgres: concat_sql!($($part),+),
+            sqlite: concat_sql!(sqlite; $($part),+),
+        }
+    };
+}
+
+/// The columns [`account`] reads, in its order, from `accounts a`.
+pub(crate) const ACCOUNT_COLS: &str = "a.id, a.username, a.name, a.is_reseller, a.suspended, \
+     a.parent_id, a.path, a.postpaid, a.created_at";
+
+/// The columns [`number`] reads, in its order, from `numbers n`.
+pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, \
+     n.is_66_char, n.country, n.monthly_price, n.yearly_price, n.owner_id, n.cycle, \
+     n.resubscribe, n.subscribed_at";
+
+/// The columns [`grant`] reads, in its order, from `grants`.
+const GRANT_COLS: &str = "number_id, account_id, granted_by, send, gets, created_at";
+
+pub(crate) const COUNT_ACCOUNTS: Sql = shared!("SELECT count(*) FROM accounts");
+pub(crate) const ACCOUNT_BY_ID: Sql =
+    shared!("SELECT ", ACCOUNT_COLS, " FROM accounts a WHERE a.id = $1");
+pub(crate) const ACCOUNT_BY_USERNAME: Sql = shared!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    " FROM accounts a WHERE a.username_key = $1"
+);
+pub(crate) const PASSWORD_HASH: Sql = shared!("SELECT password_hash FROM accounts WHERE id = $1");
+/// An account's path names its own id, which the insert has only just chosen.
+pub(crate) const SET_PATH: Sql = shared!("UPDATE accounts SET path = $2 WHERE id = $1");
+pub(crate) const SET_POSTPAID: Sql = shared!("UPDATE accounts SET postpaid = $2 WHERE id = $1");
+pub(crate) const SET_SUSPENDED: Sql = shared!("UPDATE accounts SET suspended = $2 WHERE id = $1");
+
+pub(crate) const NUMBER_BY_ID: Sql =
+    shared!("SELECT ", NUMBER_COLS, " FROM numbers n WHERE n.id = $1");
+pub(crate) const NUMBER_BY_E164: Sql = shared!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.number = $1"
+);
+pub(crate) const NUMBER_BY_UID: Sql =
+    shared!("SELECT ", NUMBER_COLS, " FROM numbers n WHERE n.uid = $1");
+pub(crate) const SUBSCRIBE_NUMBER: Sql = shared!(
+    "UPDATE numbers SET owner_id = $2, cycle = $3, resubscribe = $4, subscribed_at = $5 \
+     WHERE id = $1 AND owner_id IS NULL"
+);
+pub(crate) const RELEASE_NUMBER: Sql = shared!(
+    "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = FALSE, subscribed_at = NULL \
+     WHERE id = $1"
+);
+
+pub(crate) const GRANTS_ON: Sql = shared!(
+    "SELECT ",
+    GRANT_COLS,
+    " FROM grants WHERE number_id = $1 ORDER BY account_id"
+);
+/// With a copy of the number's listed columns (migration 0003); inserts
+/// nothing if the number is missing.
+pub(crate) const INSERT_GRANT: Sql = shared!(
+    "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at, \
+       number, operator_id, alias, is_66_char) \
+     SELECT $1, $2, $3, $4, $5, $6, n.number, n.operator_id, n.alias, n.is_66_char \
+     FROM numbers n WHERE n.id = $1"
+);
+pub(crate) const DELETE_GRANT: Sql =
+    shared!("DELETE FROM grants WHERE number_id = $1 AND account_id = $2");
+
+pub(crate) const INSERT_TOKEN: Sql = shared!(
+    "INSERT INTO tokens (digest, account_id, kind, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5)"
+);
+/// Read by [`credential`].
+pub(crate) const CREDENTIAL: Sql = shared!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    ", t.kind, t.expires_at, t.revoked_at IS NOT NULL \
+     FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.digest = $1"
+);
+pub(crate) const REVOKE_TOKEN: Sql =
+    shared!("UPDATE tokens SET revoked_at = $2 WHERE digest = $1 AND revoked_at IS NULL");
+
+pub(crate) const RECORD: Sql = shared!(
+    "INSERT INTO history (at, request_id, actor_id, action, number_id, account_id, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+
+/// Every subscribed number as `$1` lists it, read by [`held_number`]. The
+/// numbers list is the hottest read: its statements read only the listed
+/// columns.
+pub(crate) const SUBSCRIBED: Sql = shared!(
+    "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char, TRUE, TRUE, n.owner_id = $1 \
+     FROM numbers n WHERE n.owner_id IS NOT NULL ORDER BY n.id LIMIT $2 OFFSET $3"
+);
+pub(crate) const COUNT_SUBSCRIBED: Sql =
+    shared!("SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL");
+
+/// A page of the numbers `$1` owns, each with its number of grants (read by
+/// [`number`], then column 13).
+pub(crate) const OWNED: Sql = shared!(
+    "SELECT ",
+    NUMBER_COLS,
+    ", (SELECT count(*) FROM grants g WHERE g.number_id = n.id) \
+     FROM numbers n WHERE n.owner_id = $1 ORDER BY n.id LIMIT $2 OFFSET $3"
+);
+pub(crate) const COUNT_OWNED: Sql = shared!("SELECT count(*) FROM numbers WHERE owner_id = $1");
+
+pub(crate) const ALL_ACCOUNTS: Sql =
+    shared!("SELECT ", ACCOUNT_COLS, " FROM accounts a ORDER BY a.id");
+pub(crate) const ALL_NUMBERS: Sql =
+    shared!("SELECT ", NUMBER_COLS, " FROM numbers n ORDER BY n.id");
+pub(crate) const ALL_GRANTS: Sql = shared!(
+    "SELECT ",
+    GRANT_COLS,
+    " FROM grants ORDER BY number_id, account_id"
+);
+pub(crate) const ALL_HISTORY: Sql =
+    shared!("SELECT action, number_id, account_id, request_id FROM history ORDER BY id");
+/// Grants whose copy of their number's listed columns went stale.
+pub(crate) const STALE_COPIES: Sql = shared!(
+    "SELECT count(*) FROM grants g JOIN numbers n ON n.id = g.number_id \
+     WHERE g.number IS DISTINCT FROM n.number OR g.operator_id IS DISTINCT FROM n.operator_id \
+        OR g.alias IS DISTINCT FROM n.alias OR g.is_66_char IS DISTINCT FROM n.is_66_char"
+);
+
+/// A value that both drivers can read from a column.
+pub(crate) trait Column:
+    rusqlite::types::FromSql + for<'r> postgres::types::FromSql<'r>
+{
+}
+
+impl<T> Column for T where T: rusqlite::types::FromSql + for<'r> postgres::types::FromSql<'r> {}
+
+/// A result row of either driver, so that a row is mapped to a record once.
+pub(crate) trait Columns {
+    type Error;
+    fn col<T: Column>(&self, idx: usize) -> Result<T, Self::Error>;
+}
+
+/// An account from [`ACCOUNT_COLS`].
+pub(crate) fn account<R: Columns + ?Sized>(r: &R) -> Result<Account, R::Error> {
+    Ok(Account {
+        id: r.col(0)?,
+        username: r.col(1)?,
+        name: r.col(2)?,
+        is_reseller: r.col(3)?,
+        suspended: r.col(4)?,
+        parent_id: r.col(5)?,
+        path: r.col(6)?,
+        postpaid: r.col(7)?,
+        created_at: r.col(8)?,
+    })
+}
+
+/// A number from [`NUMBER_COLS`]. A number is subscribed only when its
+/// owner, cycle and subscription time are all present.
+pub(crate) fn number<R: Columns + ?Sized>(r: &R) -> Result<Number, R::Error> {
+    let owner_id: Option<i64> = r.col(9)?;
+    let cycle: Option<String> = r.col(10)?;
+    let subscribed_at: Option<i64> = r.col(12)?;
+    let subscription = match (
+        owner_id,
+        cycle.as_deref().and_then(Cycle::parse),
+        subscribed_at,
+    ) {
+        (Some(owner_id), Some(cycle), Some(subscribed_at)) => Some(Subscription {
+            owner_id,
+            cycle,
+            resubscribe: r.col(11)?,
+            subscribed_at,
+        }),
+        _ => None,
+    };
+    Ok(Number {
+        id: r.col(0)?,
+        uid: r.col(1)?,
+        number: r.col(2)?,
+        operator_id: r.col(3)?,
+        alias: r.col(4)?,
+        is_66_char: r.col(5)?,
+        country: r.col(6)?,
+        monthly_price: r.col(7)?,
+        yearly_price: r.col(8)?,
+        subscription,
+    })
+}
+
+/// A number with its number of grants, from [`OWNED`].
+pub(crate) fn owned<R: Columns + ?Sized>(r: &R) -> Result<(Number, i64), R::Error> {
+    Ok((number(r)?, r.col(13)?))
+}
+
+/// A grant from [`GRANT_COLS`].
+pub(crate) fn grant<R: Columns + ?Sized>(r: &R) -> Result<Grant, R::Error> {
+    Ok(Grant {
+        number_id: r.col(0)?,
+        account_id: r.col(1)?,
+        granted_by: r.col(2)?,
+        send: r.col(3)?,
+        gets: r.col(4)?,
+        created_at: r.col(5)?,
+    })
+}
+
+/// A line of the numbers list: `id, number, operator_id, alias, is_66_char,
+/// send, gets, owned`.
+pub(crate) fn held_number<R: Columns + ?Sized>(r: &R) -> Result<HeldNumber, R::Error> {
+    Ok(HeldNumber {
+        id: r.col(0)?,
+        number: r.col(1)?,
+        operator_id: r.col(2)?,
+        alias: r.col(3)?,
+        is_66_char: r.col(4)?,
+        send: r.col(5)?,
+        gets: r.col(6)?,
+        owned: r.col(7)?,
+    })
+}
+
+/// A credential from [`CREDENTIAL`].
+pub(crate) fn credential<R: Columns + ?Sized>(r: &R) -> Result<Credential, R::Error> {
+    let kind: String = r.col(9)?;
+    Ok(Credential {
+        account: account(r)?,
+        kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Session),
+        expires_at: r.col(10)?,
+        revoked: r.col(11)?,
+    })
+}
+
+/// `(action, number_id, account_id)` and the request id, from [`ALL_HISTORY`].
+pub(crate) type HistoryLine = ((String, Option<i64>, Option<i64>), String);
+
+pub(crate) fn history_line<R: Columns + ?Sized>(r: &R) -> Result<HistoryLine, R::Error> {
+    Ok(((r.col(0)?, r.col(1)?, r.col(2)?), r.col(3)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_spelling_numbers_its_placeholders() {
+        assert_eq!(
+            SET_PATH.sqlite,
+            "UPDATE accounts SET path = ?2 WHERE id = ?1"
+        );
+        assert_eq!(
+            SET_PATH.postgres,
+            "UPDATE accounts SET path = $2 WHERE id = $1"
+        );
+        const SPLIT: &str = concat_sql!(sqlite; "a = $1", " AND b = $12 AND c = '$x'");
+        assert_eq!(SPLIT, "a = ?1 AND b = ?12 AND c = '$x'");
+    }
+}
