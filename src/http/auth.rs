@@ -2,14 +2,16 @@
 //! per-credential rate limit. Each face says which `Authorization` schemes it
 //! reads and renders an [`AuthRefusal`] in its own format.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use super::AppState;
-use crate::core::{AuthError, Caller};
+use super::limits::{LoginThrottle, Verdict};
+use crate::core::{AuthError, Caller, CoreError};
+use crate::domain::TokenSecret;
 use crate::store::StoreError;
 
 /// The presented credential: `Authorization: <token>` or `<scheme> <token>`
@@ -55,6 +57,53 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Calle
             state.guard.http.refusals.count_rate_limited();
             Err(AuthRefusal::RateLimited(retry_after))
         }
+    }
+}
+
+/// Why a password login gave no token.
+#[derive(Debug)]
+pub enum LoginRefusal {
+    /// Wrong username or password (the same whether or not the username
+    /// exists).
+    BadCredentials,
+    /// Throttled: too many failures for the username or the address; try
+    /// again after this many seconds.
+    Throttled(u64),
+    /// Anything else the core said (a store failure).
+    Core(CoreError),
+}
+
+/// A password login, throttled per username and per client address (see
+/// [`LoginThrottle`]): every face that logs in goes through here, so the
+/// budgets are one.
+pub async fn login(
+    state: &AppState,
+    ip: IpAddr,
+    username: &str,
+    password: &str,
+    request_id: &str,
+) -> Result<TokenSecret, LoginRefusal> {
+    // Throttled whether or not the username exists.
+    let throttle = &state.guard.logins;
+    let user_key = LoginThrottle::user_key(username);
+    match throttle.attempt(&user_key, ip, state.core.now()) {
+        Verdict::Refuse { retry_after } => {
+            state.guard.http.refusals.count_login_throttled();
+            return Err(LoginRefusal::Throttled(retry_after));
+        }
+        Verdict::Go { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Go { .. } => {}
+    }
+    match state.core.login(username, password, request_id).await {
+        Ok(token) => {
+            throttle.succeeded(&user_key);
+            Ok(token)
+        }
+        Err(CoreError::BadCredentials) => {
+            throttle.failed(ip, state.core.now());
+            Err(LoginRefusal::BadCredentials)
+        }
+        Err(e) => Err(LoginRefusal::Core(e)),
     }
 }
 

@@ -38,7 +38,7 @@ use axum::response::Response;
 use crate::core::Core;
 use limits::{Limits, LoginThrottle, RateLimiter};
 
-pub use auth::{AuthRefusal, ClientIp, authenticate, presented_token};
+pub use auth::{AuthRefusal, ClientIp, LoginRefusal, authenticate, login, presented_token};
 pub use edge::{RequestId, layer};
 
 /// Largest request body any face reads.

@@ -5,14 +5,10 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use std::sync::atomic::Ordering;
-
 use super::envelope::{Envelope, FailureMeta, Meta, Null, PanelError, success};
 use super::input::{Authed, Body, ClientIp, Fields, Rid};
 use super::messages::Lang;
-use crate::core::CoreError;
-use crate::http::AppState;
-use crate::http::limits::{LoginThrottle, Verdict};
+use crate::http::{AppState, LoginRefusal};
 
 const NO_REFS: [&str; 4] = ["", "", "", ""];
 
@@ -76,32 +72,13 @@ pub async fn login(
     let (Some(username), Some(password)) = (username, password) else {
         return Err(PanelError::bad_credentials(lang));
     };
-    // Throttled whether or not the username exists (see `LoginThrottle`).
-    let throttle = &s.guard.logins;
-    let user_key = LoginThrottle::user_key(&username);
-    match throttle.attempt(&user_key, ip, s.core.now()) {
-        Verdict::Refuse { retry_after } => {
-            s.guard
-                .http
-                .refusals
-                .login_throttled
-                .fetch_add(1, Ordering::Relaxed);
+    let token = match crate::http::login(&s, ip, &username, &password, &rid).await {
+        Ok(token) => token,
+        Err(LoginRefusal::BadCredentials) => return Err(PanelError::bad_credentials(lang)),
+        Err(LoginRefusal::Throttled(retry_after)) => {
             return Err(PanelError::too_many(lang, retry_after));
         }
-        Verdict::Go { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Verdict::Go { .. } => {}
-    }
-    let token = match s.core.login(&username, &password, &rid).await {
-        Ok(token) => {
-            throttle.succeeded(&user_key);
-            token
-        }
-        Err(e) => {
-            if matches!(e, CoreError::BadCredentials) {
-                throttle.failed(ip, s.core.now());
-            }
-            return Err(PanelError::from_core(lang, e, NO_REFS));
-        }
+        Err(LoginRefusal::Core(e)) => return Err(PanelError::from_core(lang, e, NO_REFS)),
     };
     Ok(success(
         lang,
