@@ -106,6 +106,40 @@ async fn request_lines_carry_the_span_and_no_secret() {
         .await
         .expect("vn");
     assert_eq!(res.status, 404);
+
+    // A store that fails: the table a request needs is gone. The client
+    // hears the generic 500; the log line has the whole cause.
+    let db = dir.join("logs.db");
+    tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(db).expect("open the database beside the server");
+        conn.execute_batch("ALTER TABLE numbers RENAME TO numbers_gone")
+            .expect("rename");
+    })
+    .await
+    .expect("join");
+    let assign = json!({"number_id": 1, "target_user_id": 1, "send": true, "gets": true});
+    let auth = format!("Bearer {key}");
+    let res = http
+        .request(
+            "POST",
+            "/api/numbers/assign",
+            &[json, ("authorization", &auth)],
+            assign.to_string().as_bytes(),
+        )
+        .await
+        .expect("assign");
+    assert_eq!(
+        (res.status, res.json()),
+        (
+            500,
+            json!({"data": null, "meta": {"status": false, "message": "خطای داخلی سرور",
+                "message_parameters": [], "message_code": "500-1", "errors": {}}})
+        )
+    );
+    assert!(
+        !String::from_utf8_lossy(&res.body).contains("numbers"),
+        "no detail reaches the client"
+    );
     let _ = stop.send(());
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -128,7 +162,21 @@ async fn request_lines_carry_the_span_and_no_secret() {
         .iter()
         .filter(|l| l["fields"]["message"] == "answered")
         .collect();
-    assert_eq!(answered.len(), 5, "{text}");
+    assert_eq!(answered.len(), 6, "{text}");
+    let failure = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no error logged:\n{text}"));
+    assert_eq!(
+        failure["fields"]["message"], "panel request failed",
+        "{failure}"
+    );
+    let cause = failure["fields"]["error"].as_str().unwrap_or_default();
+    assert!(
+        cause.starts_with("database error: ") && cause.contains("no such table: numbers"),
+        "{failure}"
+    );
+    assert_eq!(failure["span"]["route"], "/api/numbers/assign", "{failure}");
     let mut ids = Vec::new();
     for (line, (route, status)) in answered.iter().zip([
         ("/api/acl/auth/login", 200),
@@ -136,6 +184,7 @@ async fn request_lines_carry_the_span_and_no_secret() {
         ("/api/acl/auth/check_token", 200),
         ("/api/acl/auth/check_token", 200),
         ("/api/v1/apiClient/virtual-number/unsubscribe/{id}", 404),
+        ("/api/numbers/assign", 500),
     ]) {
         let span = &line["span"];
         assert_eq!(span["name"], "request", "{line}");

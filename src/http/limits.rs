@@ -1,6 +1,6 @@
 //! What keeps one client from hurting the others: the request timeout, the
 //! per-credential rate limit, login throttling and the JSON nesting bound.
-//! The HTTP layer (`app`) and the faces' extractors apply them; each face
+//! The edge (`crate::http`) and the faces' extractors apply them; each face
 //! answers a refusal in its own format.
 //!
 //! Neither limiter takes a lock shared by every request: the rate limiter

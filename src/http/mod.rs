@@ -79,6 +79,23 @@ impl Guard {
     }
 }
 
+/// An error and every source below it, `outer: inner: innermost`: what the
+/// one log line of a 5xx carries (the client hears only a generic message).
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // `#[error(transparent)]` wrappers repeat their source's text.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// What the edge refuses on a face's behalf, before or around its handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -106,4 +123,25 @@ pub trait Face: Send + Sync + 'static {
     /// `refusal`, in the face's own format (the request's headers choose its
     /// language, where it has more than one).
     fn refuse(refusal: Refusal, headers: &HeaderMap) -> Response;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner")]
+    struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_names_every_source_once() {
+        let e = Outer(Inner(std::io::Error::other("disk on fire")));
+        assert_eq!(cause_chain(&e), "outer: inner: disk on fire");
+        let transparent = crate::core::CoreError::from(crate::store::StoreError::Unavailable);
+        assert_eq!(cause_chain(&transparent), "the store is unavailable");
+    }
 }

@@ -1,4 +1,4 @@
-//! The limits (issue 7, item 3), over HTTP: body size, request timeout, login
+//! The limits, over HTTP: body size, request timeout, login
 //! throttling, the per-credential rate limit, JSON nesting, header sizes and
 //! the security headers. Each refusal is in the face's own format.
 //!

@@ -1,4 +1,4 @@
-//! Observability (issue 7, item 4): `/metrics` counts requests by face,
+//! Observability: `/metrics` counts requests by face,
 //! matched route and status, their latencies, and what the core did;
 //! `/readyz` reads through the store.
 
@@ -89,5 +89,15 @@ crate::scenarios! {
         let res = app.raw("GET", "/readyz", &[], b"").await;
         assert_eq!((res.status, res.json()), (200, json!({"status": "ready"})));
         assert_eq!(res.header("content-type"), Some("application/json"));
+        // A store that cannot answer makes it a 503.
+        app.drop_table("tokens").await;
+        let res = app.raw("GET", "/readyz", &[], b"").await;
+        assert_eq!(
+            (res.status, res.json()),
+            (503, json!({"status": "unavailable", "reason": "database"}))
+        );
+        // And liveness does not depend on the store.
+        let res = app.raw("GET", "/healthz", &[], b"").await;
+        assert_eq!((res.status, res.json()), (200, json!({"status": "ok"})));
     }
 }

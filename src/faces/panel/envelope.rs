@@ -287,7 +287,8 @@ impl PanelError {
             CoreError::PermissionExceeded => PanelError::refusal(messages::PERMISSION_EXCEEDED),
             CoreError::BadCredentials => PanelError::bad_credentials(lang),
             other => {
-                tracing::error!(error = %other, "panel request failed");
+                let cause = crate::http::cause_chain(&other);
+                tracing::error!(error = %cause, "panel request failed");
                 PanelError::internal(lang)
             }
         }

@@ -41,7 +41,8 @@ impl FromRequestParts<AppState> for Authed {
                 Err(PanelError::too_many(lang, retry_after))
             }
             Err(AuthRefusal::Store(e)) => {
-                tracing::error!(error = %e, "authentication failed");
+                let cause = crate::http::cause_chain(&e);
+                tracing::error!(error = %cause, "authentication failed");
                 Err(PanelError::internal(lang))
             }
         }

@@ -149,7 +149,7 @@ impl From<CoreError> for VnError {
             CoreError::InvalidProduct => VnError::bad_request(messages::INVALID_PRODUCT),
             // The face's routes cannot provoke any other refusal; one that
             // appears anyway is a bug or a database failure.
-            other => VnError::internal(&other),
+            other => VnError::internal(&crate::http::cause_chain(&other)),
         }
     }
 }

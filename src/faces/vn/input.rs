@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for Authed {
             Err(AuthRefusal::Invalid) => Err(VnError::invalid_token()),
             Err(AuthRefusal::Expired) => Err(VnError::token_expired()),
             Err(AuthRefusal::RateLimited(retry_after)) => Err(VnError::too_many(retry_after)),
-            Err(AuthRefusal::Store(e)) => Err(VnError::internal(&e)),
+            Err(AuthRefusal::Store(e)) => Err(VnError::internal(&crate::http::cause_chain(&e))),
         }
     }
 }
