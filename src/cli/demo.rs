@@ -19,7 +19,8 @@ pub struct World {
 fn password() -> String {
     let mut b = [0u8; 6];
     random_bytes(&mut b);
-    format!("Demo-{}!", hex(&b))
+    // Upper, lower, a digit and a symbol, whatever the random part holds.
+    format!("Demo-{}-9!", hex(&b))
 }
 
 /// Seeds the world, or returns `None` if the database already has accounts.

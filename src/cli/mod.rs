@@ -226,18 +226,20 @@ enum AdminCommand {
     AddNumber {
         #[arg(long)]
         number: String,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         operator_id: Option<i64>,
         #[arg(long)]
         alias: Option<String>,
         /// Allot the number to this account as its owner (subscribed, monthly).
         #[arg(long)]
         owner: Option<String>,
-        /// Monthly price in minor units.
-        #[arg(long, default_value_t = 0)]
+        /// Monthly price in minor units. (A negative figure is read as a
+        /// number, so it gets the "must not be negative" refusal rather than
+        /// clap's "unexpected argument".)
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         monthly_price: i64,
         /// Yearly price in minor units.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         yearly_price: i64,
     },
     /// Creates an API key for an account; prints the key alone on its last line.

@@ -2,7 +2,7 @@
 //! switch billing. Each is one transaction with its history entry.
 
 use super::{Core, CoreError, history};
-use crate::domain::{E164, NumberUid, Username, country_of};
+use crate::domain::{E164, NewPassword, NumberUid, PasswordShortfall, Username, country_of};
 use crate::store::{Account, Action, Cycle, NewAccount, NewNumber, Number, Subscription, Tx};
 
 /// An account to create.
@@ -24,8 +24,8 @@ pub struct AccountSpec {
 }
 
 impl AccountSpec {
-    /// What can be told wrong without a database: the username's format, an
-    /// empty password, and a parent given to an administrator or missing for
+    /// What can be told wrong without a database: the username's format, a
+    /// password weaker than the policy every face applies, and a parent given to an administrator or missing for
     /// anyone else. The command line checks this before opening the database.
     pub fn check(&self) -> Result<Username, CoreError> {
         let username = Username::parse(&self.username).ok_or_else(|| {
@@ -34,9 +34,9 @@ impl AccountSpec {
                 self.username
             ))
         })?;
-        if self.password.is_empty() {
-            return Err(CoreError::Invalid("the password must not be empty".into()));
-        }
+        // The same policy as an account made over HTTP.
+        NewPassword::parse(&self.password)
+            .map_err(|s| CoreError::Invalid(PasswordShortfall::describe_all(&s)))?;
         match (self.admin, &self.parent) {
             (true, Some(_)) => Err(CoreError::Invalid("an administrator has no parent".into())),
             (false, None) => Err(CoreError::Invalid(

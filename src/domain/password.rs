@@ -25,6 +25,34 @@ pub enum PasswordShortfall {
     Number,
 }
 
+impl PasswordShortfall {
+    /// The English message, as the faces' English catalogues give it for the
+    /// field `password` (Laravel's wording), for callers that are not a face:
+    /// the command line.
+    pub fn describe(self) -> String {
+        match self {
+            PasswordShortfall::TooShort => format!(
+                "The password must be at least {} characters.",
+                NewPassword::MIN_CHARS
+            ),
+            PasswordShortfall::MixedCase => {
+                "The password must contain at least one uppercase and one lowercase letter.".into()
+            }
+            PasswordShortfall::Symbol => "The password must contain at least one symbol.".into(),
+            PasswordShortfall::Number => "The password must contain at least one number.".into(),
+        }
+    }
+
+    /// Every shortfall's message, one after another.
+    pub fn describe_all(shortfalls: &[PasswordShortfall]) -> String {
+        shortfalls
+            .iter()
+            .map(|s| s.describe())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 impl NewPassword {
     pub const MIN_CHARS: usize = 8;
 

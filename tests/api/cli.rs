@@ -164,7 +164,34 @@ fn create_account_prints_its_id_and_username() {
     assert_eq!(counts(&dir.db()), [3, 0, 0, 0, 3]);
 
     // Refusals: a message on stderr, a non-zero exit, and nothing written.
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
+        // The password policy every face applies, in the API's words.
+        (
+            &["--username", "weak", "--password", "x", "--admin"],
+            "The password must be at least 8 characters.",
+        ),
+        (
+            &[
+                "--username",
+                "weak",
+                "--password",
+                "alllowercase",
+                "--admin",
+            ],
+            "The password must contain at least one uppercase and one lowercase letter. \
+             The password must contain at least one symbol. \
+             The password must contain at least one number.",
+        ),
+        (
+            &[
+                "--username",
+                "weak",
+                "--password",
+                "Passw0rdNoSym",
+                "--admin",
+            ],
+            "The password must contain at least one symbol.",
+        ),
         (
             &["--username", "orphan", "--password", "P-assw0rd!"],
             "--parent",
@@ -377,7 +404,16 @@ fn add_number_prints_id_uid_and_number_and_allots_with_owner() {
         (vec!["--number", "+983000505"], "taken"),
         (
             vec!["--number", "+983000507", "--monthly-price=-1"],
-            "negative",
+            "prices must not be negative",
+        ),
+        // As a separate word too, as people type it.
+        (
+            vec!["--number", "+983000507", "--monthly-price", "-5"],
+            "prices must not be negative",
+        ),
+        (
+            vec!["--number", "+983000507", "--yearly-price", "-5"],
+            "prices must not be negative",
         ),
     ] {
         let mut all = vec!["admin", "add-number"];
