@@ -8,6 +8,7 @@
 //! face; no arrow points back up.
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod core;
 pub mod domain;
 pub mod faces;

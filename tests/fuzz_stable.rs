@@ -21,23 +21,12 @@ mod targets;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
+use rand::{RngExt, SeedableRng};
+
 type Target = fn(&[u8]);
 
-/// xorshift64*: small, seeded, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// rand's ChaCha8, seeded: the same seed, the same mutations.
+type Rng = rand::rngs::ChaCha8Rng;
 
 /// Bytes that matter to the parsers.
 const INTERESTING: &[u8] = b"{}[]\",:\\0123456789+-.eEtrufalsn =&%\n\x00\xff\xc3\xa9 ";
@@ -69,51 +58,55 @@ const TOKENS: &[&[u8]] = &[
 ];
 
 fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
+    for _ in 0..=rng.random_range(0..4) {
         let len = input.len();
-        match rng.below(8) {
+        match rng.random_range(0..8) {
             0 if len > 0 => {
-                let i = rng.below(len);
-                input[i] ^= 1 << rng.below(8);
+                let i = rng.random_range(0..len);
+                input[i] ^= 1 << rng.random_range(0..8);
             }
             1 => {
-                let b = INTERESTING[rng.below(INTERESTING.len())];
-                input.insert(rng.below(len + 1), b);
+                let b = INTERESTING[rng.random_range(0..INTERESTING.len())];
+                input.insert(rng.random_range(0..len + 1), b);
             }
             2 if len > 0 => {
-                let i = rng.below(len);
-                let n = rng.below(len - i + 1).min(16);
+                let i = rng.random_range(0..len);
+                let n = rng.random_range(0..len - i + 1).min(16);
                 input.drain(i..i + n);
             }
             3 if len > 0 => {
-                let i = rng.below(len);
-                let n = rng.below(len - i + 1).min(32);
+                let i = rng.random_range(0..len);
+                let n = rng.random_range(0..len - i + 1).min(32);
                 let piece = input[i..i + n].to_vec();
-                let at = rng.below(input.len() + 1);
+                let at = rng.random_range(0..input.len() + 1);
                 input.splice(at..at, piece);
             }
             4 => {
-                let t = TOKENS[rng.below(TOKENS.len())];
-                let at = rng.below(len + 1);
+                let t = TOKENS[rng.random_range(0..TOKENS.len())];
+                let at = rng.random_range(0..len + 1);
                 input.splice(at..at, t.iter().copied());
             }
             5 => {
                 // Deep nesting around a point.
-                let depth = rng.below(80);
-                let open = if rng.below(2) == 0 { b'[' } else { b'{' };
-                let at = rng.below(len + 1);
+                let depth = rng.random_range(0..80);
+                let open = if rng.random_range(0..2) == 0 {
+                    b'['
+                } else {
+                    b'{'
+                };
+                let at = rng.random_range(0..len + 1);
                 input.splice(at..at, std::iter::repeat_n(open, depth));
             }
             6 => {
-                let other = &corpus[rng.below(corpus.len())];
-                let cut = rng.below(input.len() + 1);
-                let from = rng.below(other.len() + 1);
+                let other = &corpus[rng.random_range(0..corpus.len())];
+                let cut = rng.random_range(0..input.len() + 1);
+                let from = rng.random_range(0..other.len() + 1);
                 input.truncate(cut);
                 input.extend_from_slice(&other[from..]);
             }
             _ if len > 0 => {
-                let i = rng.below(len);
-                input[i] = INTERESTING[rng.below(INTERESTING.len())];
+                let i = rng.random_range(0..len);
+                input[i] = INTERESTING[rng.random_range(0..INTERESTING.len())];
             }
             _ => input.push(b'{'),
         }
@@ -131,13 +124,13 @@ fn drive(
     budget: Duration,
     max_execs: u64,
 ) -> u64 {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::seed_from_u64(seed);
     let started = Instant::now();
     let mut execs = 0u64;
     let mut input = Vec::new();
     while execs < max_execs && started.elapsed() < budget {
         if execs.is_multiple_of(16) {
-            input = corpus[rng.below(corpus.len())].clone();
+            input = corpus[rng.random_range(0..corpus.len())].clone();
         }
         mutate(&mut rng, corpus, &mut input);
         // The selector byte of `panel_body` takes every value too.

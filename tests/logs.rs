@@ -31,6 +31,7 @@ async fn request_lines_carry_the_span_and_no_secret() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing::subscriber::set_global_default(linekeeper::cli::log_subscriber(
+        &linekeeper::config::Config::default().log,
         true,
         false,
         move || writer.clone(),

@@ -23,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 use super::stress::Rng;
@@ -80,7 +81,7 @@ pub struct World {
 /// owned... enough chains down the tree to reach `2 × numbers` grants.
 pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> {
     let err = |e: CoreError| e.to_string();
-    let mut rng = Rng::new(0x5EED);
+    let mut rng = Rng::seed_from_u64(0x5EED);
     let password_hash = tokio::task::spawn_blocking(|| crate::core::auth::hash_password(PASSWORD))
         .await
         .map_err(|e| e.to_string())?
@@ -129,7 +130,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
     for (l, &size) in sizes.iter().enumerate() {
         let mut current = Vec::with_capacity(size);
         for _ in 0..size {
-            let parent = previous[rng.below(previous.len())];
+            let parent = previous[rng.random_range(0..previous.len())];
             current.push(shape.len());
             shape.push((Some(parent), l + 1));
         }
@@ -197,7 +198,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
     let prefix = 200 + u32::from_str_radix(&tag[..2], 16).unwrap_or(0);
     let mut owners: Vec<Option<usize>> = Vec::with_capacity(plan.numbers);
     for i in 0..plan.numbers {
-        owners.push((i % 5 < 3).then(|| top[rng.below(top.len())]));
+        owners.push((i % 5 < 3).then(|| top[rng.random_range(0..top.len())]));
     }
     let mut jobs = Vec::with_capacity(plan.numbers.div_ceil(SEED_JOB));
     for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(SEED_JOB) {
@@ -259,7 +260,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
         let mut chain = Vec::new();
         let mut at = owners[i].unwrap_or(0);
         while chain.len() < want && !children[at].is_empty() {
-            at = children[at][rng.below(children[at].len())];
+            at = children[at][rng.random_range(0..children[at].len())];
             chain.push(at);
         }
         planned += chain.len();
@@ -479,7 +480,7 @@ async fn connection(
     deadline: Instant,
 ) -> (Vec<u32>, u64, Option<String>) {
     let mut http = HttpClient::new(addr);
-    let mut rng = Rng::new(0xB0B + index as u64);
+    let mut rng = Rng::seed_from_u64(0xB0B + index as u64);
     let mut latencies = Vec::with_capacity(64 * 1024);
     let (mut errors, mut sample) = (0u64, None);
     // This connection's own share of the paired work.
@@ -504,7 +505,7 @@ async fn connection(
         match scenario {
             Scenario::Ceiling => requests.push(("GET", "/healthz".into(), None, Vec::new())),
             Scenario::List => {
-                let m = &world.members[world.holders[rng.below(world.holders.len())]];
+                let m = &world.members[world.holders[rng.random_range(0..world.holders.len())]];
                 requests.push((
                     "GET",
                     "/api/number/numbers?page=1&per_page=50".into(),
@@ -547,7 +548,7 @@ async fn connection(
                 requests.push(("POST", buy, Some(key), body));
             }
             Scenario::Login => {
-                let m = &world.members[rng.below(world.members.len())];
+                let m = &world.members[rng.random_range(0..world.members.len())];
                 let body = json!({"username": m.username, "password": PASSWORD})
                     .to_string()
                     .into_bytes();

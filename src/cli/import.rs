@@ -1,7 +1,8 @@
 //! `admin import-numbers FILE.csv`: pool numbers from a CSV file, all or nothing.
 //!
-//! The file is UTF-8 (a leading byte-order mark is skipped), RFC 4180 CSV:
-//! fields separated by `,`, records by `\n` or `\r\n`, a field in double
+//! The file is UTF-8 (a leading byte-order mark is skipped), RFC 4180 CSV
+//! (read by the `csv` crate): fields separated by `,`, records by `\n` or
+//! `\r\n` (a lone `\r` ends a record too), a field in double
 //! quotes may hold `,`, line breaks, and `""` for one `"`. A `"` inside an
 //! unquoted field, or text after a closing quote, makes the line bad.
 //!
@@ -72,106 +73,90 @@ pub struct Record {
 }
 
 /// Splits `data` into records. Never fails as a whole: a malformed record is
-/// reported as such, and reading resumes on the next line.
+/// reported as such, and reading resumes on the next record.
+///
+/// The `csv` crate splits the records and unquotes the fields. It is lenient
+/// where RFC 4180 is strict (a stray quote is kept as text, an unclosed quote
+/// runs to the end of the file), so each record's own bytes are then checked
+/// by [`quoting_problem`], which is what lets a bad line be named.
 pub fn records(data: &[u8]) -> Vec<Record> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
     let mut out = Vec::new();
-    let mut i = 0;
-    let mut line = 1;
-    while i < data.len() {
-        // An empty line is no record.
-        if data[i] == b'\n' {
-            i += 1;
-            line += 1;
-            continue;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let before = reader.position().clone();
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // Reading from a slice fails on nothing but the data, and the
+            // data is never refused (see above); stop rather than loop.
+            Err(e) => {
+                let line = usize::try_from(before.line()).unwrap_or(usize::MAX);
+                out.push(Record {
+                    line,
+                    fields: Err(e.to_string()),
+                });
+                break;
+            }
         }
-        if data[i..].starts_with(b"\r\n") {
-            i += 2;
-            line += 1;
-            continue;
+        // The reader's position before the record is before the empty lines
+        // it skipped: skip them here too, to name the record's own line.
+        let (mut start, mut line) = (before.byte() as usize, before.line() as usize);
+        while let Some(b @ (b'\r' | b'\n')) = data.get(start) {
+            line += usize::from(*b == b'\n');
+            start += 1;
         }
-        let start_line = line;
-        let (fields, next, lines) = record(data, i);
-        out.push(Record {
-            line: start_line,
-            fields,
-        });
-        i = next;
-        line += lines;
+        let end = (reader.position().byte() as usize).min(data.len());
+        let fields = match quoting_problem(&data[start..end.max(start)]) {
+            Some(problem) => Err(problem.to_owned()),
+            None => record
+                .iter()
+                .map(|f| String::from_utf8(f.to_vec()).map_err(|_| "not valid UTF-8".to_owned()))
+                .collect(),
+        };
+        out.push(Record { line, fields });
     }
     out
 }
 
-/// Reads one record starting at `i`: its fields, where the next record
-/// starts, and how many line breaks were consumed.
-fn record(data: &[u8], mut i: usize) -> (Result<Vec<String>, String>, usize, usize) {
-    let mut fields = Vec::new();
-    let mut field = Vec::new();
-    let mut lines = 0;
-    let mut error: Option<String> = None;
+/// What makes the bytes of one record (as the `csv` crate delimited it) bad
+/// RFC 4180, if anything: the first of a quote inside an unquoted field,
+/// text after a closing quote, or a quoted field never closed.
+fn quoting_problem(raw: &[u8]) -> Option<&'static str> {
+    let end_of_field = |b: u8| matches!(b, b',' | b'\n' | b'\r');
+    let mut i = 0;
     loop {
-        // At the start of a field.
-        if data.get(i) == Some(&b'"') {
+        if raw.get(i) == Some(&b'"') {
             i += 1;
             loop {
-                match data.get(i) {
-                    None => {
-                        // Unterminated: the rest of the file is this record.
-                        let e = "a quoted field is never closed".to_owned();
-                        return (Err(e), i, lines);
-                    }
-                    Some(b'"') if data.get(i + 1) == Some(&b'"') => {
-                        field.push(b'"');
-                        i += 2;
-                    }
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(&b) => {
-                        if b == b'\n' {
-                            lines += 1;
-                        }
-                        field.push(b);
-                        i += 1;
-                    }
+                match raw.get(i) {
+                    None => return Some("a quoted field is never closed"),
+                    Some(b'"') if raw.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => break,
+                    Some(_) => i += 1,
                 }
             }
-            if !matches!(data.get(i), None | Some(b',' | b'\n')) && !data[i..].starts_with(b"\r\n")
-            {
-                error.get_or_insert_with(|| "text after a closing quote".to_owned());
+            i += 1;
+            if raw.get(i).is_some_and(|&b| !end_of_field(b)) {
+                return Some("text after a closing quote");
             }
         }
-        // The (rest of the) field, up to a separator or the end of the record.
-        loop {
-            match data.get(i) {
-                None | Some(b',' | b'\n') => break,
-                Some(b'\r') if data.get(i + 1) == Some(&b'\n') => break,
-                Some(b'"') => {
-                    error.get_or_insert_with(|| "a quote inside an unquoted field".to_owned());
-                    i += 1;
-                }
-                Some(&b) => {
-                    field.push(b);
-                    i += 1;
-                }
+        while let Some(&b) = raw.get(i) {
+            if end_of_field(b) {
+                break;
             }
-        }
-        match String::from_utf8(std::mem::take(&mut field)) {
-            Ok(s) => fields.push(s),
-            Err(_) => {
-                error.get_or_insert_with(|| "not valid UTF-8".to_owned());
+            if b == b'"' {
+                return Some("a quote inside an unquoted field");
             }
+            i += 1;
         }
-        match data.get(i) {
+        match raw.get(i) {
             Some(b',') => i += 1,
-            Some(b'\n') => {
-                return (error.map_or(Ok(fields), Err), i + 1, lines + 1);
-            }
-            Some(b'\r') => {
-                return (error.map_or(Ok(fields), Err), i + 2, lines + 1);
-            }
-            _ => return (error.map_or(Ok(fields), Err), i, lines),
+            _ => return None,
         }
     }
 }

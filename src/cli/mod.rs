@@ -18,11 +18,11 @@ use std::sync::Arc;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::config::{Config, ConfigFile, LogFormat, Overrides};
 use crate::core::Core;
 use crate::core::admin::{AccountSpec, NumberSpec};
 use crate::domain::{E164, SystemClock};
-use crate::http::limits::Limits;
-use crate::server::{self as app, DEFAULT_DATABASE_URL, Settings};
+use crate::server::{self as app, Settings};
 use crate::store::StoreOptions;
 use output::print_json;
 
@@ -41,6 +41,9 @@ struct Cli {
 enum Command {
     /// Runs the HTTP server (both faces).
     Serve(ServeArgs),
+    /// Prints the configuration `serve` would run with (same flags, file and
+    /// environment), as TOML (or JSON), with the database password redacted.
+    Config(ShowConfigArgs),
     /// Administrative commands; they work while the server is running.
     Admin(AdminArgs),
     /// Concurrent random operations against running servers, then an
@@ -96,102 +99,58 @@ struct StressArgs {
     db: Db,
 }
 
-/// Store tuning for `serve`.
-#[derive(Args)]
-struct Tuning {
-    /// Reader threads (SQLite) or connections (PostgreSQL) per process.
-    #[arg(long, env = "LINEKEEPER_POOL_SIZE", default_value_t = 4)]
-    pool_size: usize,
-    /// PostgreSQL statement timeout, in milliseconds.
-    #[arg(long, env = "LINEKEEPER_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
-    statement_timeout_ms: u64,
-    /// How often a transaction is retried after a serialization failure or deadlock.
-    #[arg(long, env = "LINEKEEPER_MAX_RETRIES", default_value_t = 10)]
-    max_retries: u32,
-    /// Seconds a process trusts a credential it read (revocations made by
-    /// another instance take effect within this time); 0 turns it off.
-    #[arg(long, env = "LINEKEEPER_AUTH_CACHE_TTL_SECS", default_value_t = 5)]
-    auth_cache_ttl_secs: u64,
-}
-
-impl Tuning {
-    fn options(&self) -> StoreOptions {
-        StoreOptions {
-            readers: self.pool_size.max(1),
-            statement_timeout_ms: self.statement_timeout_ms,
-            max_retries: self.max_retries,
-            ..StoreOptions::default()
-        }
-    }
-}
-
-/// Limits for `serve` (see `crate::http::limits`).
-#[derive(Args)]
-struct LimitArgs {
-    /// Longest a request may take, its body's arrival included; beyond it the
-    /// answer is 408 (the body had not all arrived) or 503.
-    #[arg(long, env = "LINEKEEPER_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
-    request_timeout_ms: u64,
-    /// Requests per second per credential (token bucket); 0 turns the limit off.
-    #[arg(long, env = "LINEKEEPER_RATE_LIMIT_PER_SEC", default_value_t = 200)]
-    rate_limit_per_sec: u32,
-    /// How many requests a credential may send at once.
-    #[arg(long, env = "LINEKEEPER_RATE_LIMIT_BURST", default_value_t = 400)]
-    rate_limit_burst: u32,
-    /// Seconds over which failed logins are counted.
-    #[arg(long, env = "LINEKEEPER_LOGIN_WINDOW_SECS", default_value_t = 900)]
-    login_window_secs: i64,
-    /// Failed logins for one username within the window before it is refused.
-    #[arg(
-        long,
-        env = "LINEKEEPER_LOGIN_MAX_FAILURES_PER_USER",
-        default_value_t = 5
-    )]
-    login_max_failures_per_user: u32,
-    /// Failed logins from one client address within the window before it is refused.
-    #[arg(
-        long,
-        env = "LINEKEEPER_LOGIN_MAX_FAILURES_PER_ADDR",
-        default_value_t = 20
-    )]
-    login_max_failures_per_addr: u32,
-}
-
-impl LimitArgs {
-    fn limits(&self) -> Limits {
-        Limits {
-            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms.max(1)),
-            rate_per_sec: self.rate_limit_per_sec,
-            rate_burst: self.rate_limit_burst,
-            login_window_secs: self.login_window_secs.max(1),
-            login_max_per_user: self.login_max_failures_per_user,
-            login_max_per_addr: self.login_max_failures_per_addr,
-            ..Limits::default()
-        }
-    }
-}
-
+/// The database of `admin` and `stress`: `--database-url` (or
+/// `DATABASE_URL`), else the configuration file's, else the default.
 #[derive(Args)]
 struct Db {
-    /// The database: sqlite://PATH (created if missing).
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
-    database_url: String,
+    /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(flatten)]
+    config: ConfigFile,
+}
+
+impl Db {
+    fn url(&self) -> Result<String, String> {
+        let overrides = Overrides {
+            database_url: self.database_url.clone(),
+            ..Overrides::default()
+        };
+        Config::load(self.config.path.as_deref(), overrides).map(|c| c.database_url)
+    }
 }
 
 #[derive(Args)]
 struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, env = "LINEKEEPER_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
     /// On an empty database, create a small demo world and print how to call it.
     #[arg(long)]
     demo: bool,
     #[command(flatten)]
-    db: Db,
+    config: ConfigArgs,
+}
+
+/// Where the settings come from: the file, then the environment and flags.
+#[derive(Args)]
+struct ConfigArgs {
     #[command(flatten)]
-    tuning: Tuning,
+    file: ConfigFile,
     #[command(flatten)]
-    limits: LimitArgs,
+    overrides: Overrides,
+}
+
+impl ConfigArgs {
+    fn load(self) -> Result<Config, String> {
+        Config::load(self.file.path.as_deref(), self.overrides)
+    }
+}
+
+#[derive(Args)]
+struct ShowConfigArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print JSON instead of TOML.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -278,6 +237,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Config(args) => show_config(args),
             Command::Admin(args) => admin(args).await,
             Command::Stress(args) => stress(args).await,
             Command::Bench(args) => run_bench(args).await,
@@ -313,38 +273,59 @@ fn cli_request_id() -> String {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    init_tracing();
-    let core = match open_with(&args.db.database_url, args.tuning.options()).await {
-        Ok(core) => core.with_auth_cache_ttl(std::time::Duration::from_secs(
-            args.tuning.auth_cache_ttl_secs,
-        )),
+    let config = match args.config.load() {
+        Ok(config) => config,
         Err(e) => return fail(&e),
     };
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(l) => l,
-        Err(e) => return fail(&format!("cannot listen on {}: {e}", args.listen)),
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log) {
+        return fail(&format!("bad log filter {:?}: {e}", config.log));
+    }
+    init_tracing(&config);
+    let core = match open_with(&config.database_url, config.store_options()).await {
+        Ok(core) => core.with_auth_cache_ttl(config.auth_cache_ttl()),
+        Err(e) => return fail(&e),
     };
-    let addr = listener.local_addr().unwrap_or(args.listen);
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(&format!("cannot listen on {}: {e}", config.listen)),
+    };
+    let addr = listener.local_addr().unwrap_or(config.listen);
     if args.demo {
         match demo::seed(&core).await {
             Ok(Some(world)) => println!("{}", demo::instructions(&world, addr)),
             Ok(None) => println!(
                 "The database {} is not empty: serving it without seeding the demo world.",
-                args.db.database_url
+                crate::config::redact_url(&config.database_url)
             ),
             Err(e) => return fail(&format!("seeding the demo world: {e}")),
         }
     }
     println!(
         "linekeeper listening on http://{addr} (database {})",
-        args.db.database_url
+        crate::config::redact_url(&config.database_url)
     );
     println!("  health:  curl http://{addr}/healthz");
     println!("  create an account and a key with `linekeeper admin ...`; see README.md");
-    match app::launch_with(core, args.limits.limits(), listener, shutdown_signal()).await {
+    match app::launch_with(core, config.limits(), listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }
+}
+
+fn show_config(args: ShowConfigArgs) -> ExitCode {
+    let config = match args.config.load() {
+        Ok(config) => config.redacted(),
+        Err(e) => return fail(&e),
+    };
+    if args.json {
+        match serde_json::to_value(&config) {
+            Ok(value) => print_json(&value),
+            Err(e) => return fail(&format!("cannot render the configuration: {e}")),
+        }
+    } else {
+        print!("{}", config.to_toml());
+    }
+    ExitCode::SUCCESS
 }
 
 async fn admin(args: AdminArgs) -> ExitCode {
@@ -384,6 +365,10 @@ async fn admin(args: AdminArgs) -> ExitCode {
             return fail(&e.to_string());
         }
     }
+    let url = match args.db.url() {
+        Ok(url) => url,
+        Err(e) => return fail(&e),
+    };
     // Read the file before opening (and perhaps creating) the database.
     let import_data = match &args.command {
         AdminCommand::ImportNumbers { file } => match std::fs::read(file) {
@@ -392,7 +377,7 @@ async fn admin(args: AdminArgs) -> ExitCode {
         },
         _ => None,
     };
-    let core = match open(&args.db.database_url).await {
+    let core = match open(&url).await {
         Ok(core) => core,
         Err(e) => return fail(&e),
     };
@@ -502,8 +487,11 @@ async fn stress(args: StressArgs) -> ExitCode {
     if args.clients == 0 || args.ops == 0 {
         return fail("--clients and --ops must be at least 1");
     }
-    let core = match open(&args.db.database_url).await {
-        Ok(core) => core,
+    let core = match args.db.url() {
+        Ok(url) => match open(&url).await {
+            Ok(core) => core,
+            Err(e) => return fail(&e),
+        },
         Err(e) => return fail(&e),
     };
     let plan = stress::Plan {
@@ -653,20 +641,27 @@ fn bench_database_url(url: &str, name: &str) -> String {
     format!("{root}/{name}{query}")
 }
 
-/// Logs to standard error: `LINEKEEPER_LOG` filters (default `info`), and
-/// `LINEKEEPER_LOG_FORMAT=json` gives one JSON object a line. Every line of a
-/// request carries its span (id, method, matched route; status and latency
-/// once answered).
-fn init_tracing() {
-    let json = std::env::var("LINEKEEPER_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+/// Logs to standard error, filtered by the configuration's `log`, in its
+/// `log_format` (`json`: one JSON object a line). Every line of a request
+/// carries its span (id, method, matched route; status and latency once
+/// answered).
+fn init_tracing(config: &Config) {
+    let json = config.log_format == LogFormat::Json;
     // Colours only for a terminal, not for a file or a collector.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing::subscriber::set_global_default(log_subscriber(json, ansi, std::io::stderr));
+    let _ = tracing::subscriber::set_global_default(log_subscriber(
+        &config.log,
+        json,
+        ansi,
+        std::io::stderr,
+    ));
 }
 
-/// The subscriber `serve` logs through, writing to `writer` (public so a test
-/// can capture what the server logs).
+/// The subscriber `serve` logs through: `filter` in `EnvFilter` syntax
+/// (`info` if it does not parse), writing to `writer` (public so a test can
+/// capture what the server logs).
 pub fn log_subscriber<W>(
+    filter: &str,
     json: bool,
     ansi: bool,
     writer: W,
@@ -674,7 +669,7 @@ pub fn log_subscriber<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LINEKEEPER_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)

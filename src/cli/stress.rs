@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::client::HttpClient;
@@ -32,33 +33,10 @@ pub struct Plan {
     pub seed: u64,
 }
 
-/// A deterministic generator (splitmix64): the same seed, the same world and
-/// the same sequence of operations per client.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
-    }
-}
+/// The seeded generator of the world and of the operations: ChaCha8, a
+/// fixed algorithm, so the same seed gives the same world and the same
+/// sequence of operations per client (each client on its own stream).
+pub type Rng = rand::rngs::ChaCha8Rng;
 
 struct Member {
     id: i64,
@@ -94,7 +72,7 @@ impl World {
 
     fn hint(&self, rng: &mut Rng) -> Option<(usize, usize)> {
         let hints = self.hints.lock().ok()?;
-        (!hints.is_empty()).then(|| hints[rng.below(hints.len())])
+        (!hints.is_empty()).then(|| hints[rng.random_range(0..hints.len())])
     }
 
     fn learn(&self, pair: (usize, usize), holds: bool) {
@@ -173,7 +151,7 @@ async fn build_world(core: &Core, rng: &mut Rng) -> Result<World, String> {
     for i in 0..48u32 {
         let text = format!("+1{prefix}{:07}", 5_550_000 + i);
         let e164 = E164::parse(&text).ok_or_else(|| format!("generated a bad number {text}"))?;
-        let owner = (i % 3 != 0).then(|| owners[rng.below(owners.len())].clone());
+        let owner = (i % 3 != 0).then(|| owners[rng.random_range(0..owners.len())].clone());
         let spec = NumberSpec {
             owner,
             monthly_price: 1000,
@@ -233,7 +211,7 @@ impl Op {
     }
 
     fn pick(rng: &mut Rng) -> Op {
-        match rng.below(100) {
+        match rng.random_range(0..100) {
             0..35 => Op::Assign,
             35..60 => Op::Unassign,
             60..72 => Op::Subscribe,
@@ -268,7 +246,7 @@ async fn client_loop(world: Arc<World>, server: SocketAddr, ops: usize, mut rng:
         let result = match op {
             Op::Assign => {
                 let body = json!({"number_id": number_id, "target_user_id": target.id,
-                    "send": rng.chance(80), "gets": rng.chance(80)});
+                    "send": rng.random_ratio(80, 100), "gets": rng.random_ratio(80, 100)});
                 http.request(
                     "POST",
                     "/api/numbers/assign",
@@ -350,9 +328,9 @@ fn target_idx(world: &World, id: i64) -> usize {
 /// succeed (a holder acting on its own downline, a grant that exists), the
 /// rest at random, so refusals are exercised too.
 fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
-    let any = |rng: &mut Rng| rng.below(world.members.len());
-    let random = (rng.below(world.numbers.len()), any(rng), any(rng));
-    if rng.chance(25) {
+    let any = |rng: &mut Rng| rng.random_range(0..world.members.len());
+    let random = (rng.random_range(0..world.numbers.len()), any(rng), any(rng));
+    if rng.random_ratio(25, 100) {
         return random;
     }
     let Some((n, holder)) = world.hint(rng) else {
@@ -364,7 +342,7 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
             if below.is_empty() {
                 random
             } else {
-                (n, holder, below[rng.below(below.len())])
+                (n, holder, below[rng.random_range(0..below.len())])
             }
         }
         Op::Unassign => {
@@ -376,7 +354,7 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
             if above.is_empty() {
                 random
             } else {
-                (n, above[rng.below(above.len())], holder)
+                (n, above[rng.random_range(0..above.len())], holder)
             }
         }
         Op::Unsubscribe => (n, holder, holder),
@@ -445,7 +423,7 @@ async fn retries_of(server: SocketAddr) -> u64 {
 
 /// Runs the plan; the JSON report and whether everything held.
 pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
-    let mut rng = Rng::new(plan.seed);
+    let mut rng = Rng::seed_from_u64(plan.seed);
     let world = Arc::new(build_world(core, &mut rng).await?);
     let retries_before: u64 = futures_sum(plan.servers.iter().map(|s| retries_of(*s))).await;
     let started = Instant::now();
@@ -454,7 +432,8 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         let share =
             plan.ops / plan.clients.max(1) + usize::from(c < plan.ops % plan.clients.max(1));
         let server = plan.servers[c % plan.servers.len()];
-        let client_rng = Rng::new(plan.seed ^ (c as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+        let mut client_rng = Rng::seed_from_u64(plan.seed);
+        client_rng.set_stream(c as u64 + 1);
         tasks.push(tokio::spawn(client_loop(
             world.clone(),
             server,

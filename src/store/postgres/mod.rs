@@ -101,6 +101,14 @@ fn connect(config: &postgres::Config, options: &StoreOptions) -> Result<Client, 
     Ok(client)
 }
 
+/// Applies the migrations not yet recorded in `_migrations`, in one
+/// transaction that holds an advisory lock, so instances starting together
+/// migrate one at a time.
+///
+/// Hand-written rather than `refinery` (see the SQLite runner for the
+/// check): refinery 0.10.1 accepts postgres 0.19 but needs Rust 1.92, takes
+/// no lock across processes (several instances behind a load balancer start
+/// together), and keeps a different bookkeeping table.
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let err = |e: postgres::Error| StoreError::Backend(format!("migrating: {e}"));
     let mut tx = client.transaction().map_err(err)?;
