@@ -108,10 +108,11 @@ struct Tuning {
     /// How often a transaction is retried after a serialization failure or deadlock.
     #[arg(long, env = "LINEKEEPER_MAX_RETRIES", default_value_t = 10)]
     max_retries: u32,
-    /// Seconds a process trusts a credential it read (revocations made by
-    /// another instance take effect within this time); 0 turns it off.
-    #[arg(long, env = "LINEKEEPER_AUTH_CACHE_TTL_SECS", default_value_t = 5)]
-    auth_cache_ttl_secs: u64,
+    /// Milliseconds a process trusts a credential it read (a revocation
+    /// another instance makes takes effect here within this time, on
+    /// PostgreSQL far sooner); 0 turns the cache off.
+    #[arg(long, env = "LINEKEEPER_AUTH_CACHE_TTL_MS", default_value_t = 5000)]
+    auth_cache_ttl_ms: u64,
 }
 
 impl Tuning {
@@ -132,12 +133,17 @@ struct LimitArgs {
     /// answer is 408 (the body had not all arrived) or 503.
     #[arg(long, env = "LINEKEEPER_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     request_timeout_ms: u64,
-    /// Requests per second per credential (token bucket); 0 turns the limit off.
+    /// Requests per second per credential (token bucket), over all
+    /// instances; 0 turns the limit off.
     #[arg(long, env = "LINEKEEPER_RATE_LIMIT_PER_SEC", default_value_t = 200)]
     rate_limit_per_sec: u32,
-    /// How many requests a credential may send at once.
+    /// How many requests a credential may send at once, over all instances.
     #[arg(long, env = "LINEKEEPER_RATE_LIMIT_BURST", default_value_t = 400)]
     rate_limit_burst: u32,
+    /// Instances behind the load balancer: each counts the rate limit on its
+    /// own, with this share of it.
+    #[arg(long, env = "LINEKEEPER_RATE_LIMIT_INSTANCES", default_value_t = 1)]
+    rate_limit_instances: u32,
     /// Seconds over which failed logins are counted.
     #[arg(long, env = "LINEKEEPER_LOGIN_WINDOW_SECS", default_value_t = 900)]
     login_window_secs: i64,
@@ -168,6 +174,7 @@ impl LimitArgs {
             login_max_per_addr: self.login_max_failures_per_addr,
             ..Limits::default()
         }
+        .divided_among(self.rate_limit_instances)
     }
 }
 
@@ -313,8 +320,8 @@ fn cli_request_id() -> String {
 async fn serve(args: ServeArgs) -> ExitCode {
     init_tracing();
     let core = match open_with(&args.db.database_url, args.tuning.options()).await {
-        Ok(core) => core.with_auth_cache_ttl(std::time::Duration::from_secs(
-            args.tuning.auth_cache_ttl_secs,
+        Ok(core) => core.with_auth_cache_ttl(std::time::Duration::from_millis(
+            args.tuning.auth_cache_ttl_ms,
         )),
         Err(e) => return fail(&e),
     };
