@@ -113,3 +113,59 @@ impl RevocationSink for CredentialCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Account, TokenKind};
+
+    fn credential(account_id: i64) -> Credential {
+        Credential {
+            account: Account {
+                id: account_id,
+                username: "bob".into(),
+                name: String::new(),
+                is_reseller: false,
+                suspended: false,
+                parent_id: None,
+                path: String::new(),
+                postpaid: false,
+                created_at: 0,
+            },
+            kind: TokenKind::Session,
+            expires_at: None,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_a_revocation_is_not_kept() {
+        let cache = CredentialCache::new(Duration::from_secs(60));
+        let (hit, generation) = cache.get("d1");
+        assert!(hit.is_none());
+        // Another process revokes while this one reads the row.
+        cache.revoked(&Revoked::Credential("d1".into()));
+        cache.put("d1".into(), credential(1), generation);
+        assert!(cache.get("d1").0.is_none());
+        // A read after it is kept, until its account is suspended.
+        let (_, generation) = cache.get("d1");
+        cache.put("d1".into(), credential(1), generation);
+        assert!(cache.get("d1").0.is_some());
+        cache.revoked(&Revoked::Account(2));
+        assert!(cache.get("d1").0.is_some());
+        cache.revoked(&Revoked::Account(1));
+        assert!(cache.get("d1").0.is_none());
+        let (_, generation) = cache.get("d1");
+        cache.put("d1".into(), credential(1), generation);
+        cache.revoked(&Revoked::Everything);
+        assert!(cache.get("d1").0.is_none());
+    }
+
+    #[test]
+    fn a_ttl_of_zero_caches_nothing() {
+        let cache = CredentialCache::new(Duration::ZERO);
+        let (_, generation) = cache.get("d1");
+        cache.put("d1".into(), credential(1), generation);
+        assert!(cache.get("d1").0.is_none());
+    }
+}
