@@ -45,8 +45,9 @@ pub struct Config {
     pub statement_timeout_ms: u64,
     /// Retries of a transaction after a serialization failure or deadlock.
     pub max_retries: u32,
-    /// Seconds a process trusts a credential it read; 0 turns the cache off.
-    pub auth_cache_ttl_secs: u64,
+    /// Milliseconds a process trusts a credential it read; 0 turns the
+    /// cache off.
+    pub auth_cache_ttl_ms: u64,
     /// The log filter (`tracing_subscriber::EnvFilter` syntax).
     pub log: String,
     /// The log format.
@@ -57,6 +58,8 @@ pub struct Config {
     pub rate_limit_per_sec: u32,
     /// How many requests a credential may send at once.
     pub rate_limit_burst: u32,
+    /// Instances that share the rate limit (each counts its share).
+    pub rate_limit_instances: u32,
     /// Seconds over which failed logins are counted.
     pub login_window_secs: i64,
     /// Failed logins for one username within the window before 429.
@@ -75,12 +78,13 @@ impl Default for Config {
             pool_size: 4,
             statement_timeout_ms: 5_000,
             max_retries: 10,
-            auth_cache_ttl_secs: 5,
+            auth_cache_ttl_ms: 5_000,
             log: "info".to_owned(),
             log_format: LogFormat::Text,
             request_timeout_ms: 10_000,
             rate_limit_per_sec: 200,
             rate_limit_burst: 400,
+            rate_limit_instances: 1,
             login_window_secs: 15 * 60,
             login_max_failures_per_user: 5,
             login_max_failures_per_addr: 20,
@@ -133,9 +137,10 @@ overrides! {
     statement_timeout_ms: u64, env = "LINEKEEPER_STATEMENT_TIMEOUT_MS";
     /// How often a transaction is retried after a serialization failure or deadlock.
     max_retries: u32, env = "LINEKEEPER_MAX_RETRIES";
-    /// Seconds a process trusts a credential it read (revocations made by
-    /// another instance take effect within this time); 0 turns it off.
-    auth_cache_ttl_secs: u64, env = "LINEKEEPER_AUTH_CACHE_TTL_SECS";
+    /// Milliseconds a process trusts a credential it read (a revocation
+    /// another instance makes takes effect here within this time, on
+    /// PostgreSQL far sooner); 0 turns the cache off.
+    auth_cache_ttl_ms: u64, env = "LINEKEEPER_AUTH_CACHE_TTL_MS";
     /// The log filter, e.g. `info` or `linekeeper=debug,warn`.
     log: String, env = "LINEKEEPER_LOG";
     /// The log format: text, or json (one JSON object a line).
@@ -143,10 +148,14 @@ overrides! {
     /// Longest a request may take, its body's arrival included; beyond it the
     /// answer is 408 (the body had not all arrived) or 503.
     request_timeout_ms: u64, env = "LINEKEEPER_REQUEST_TIMEOUT_MS";
-    /// Requests per second per credential (token bucket); 0 turns the limit off.
+    /// Requests per second per credential (token bucket), over all
+    /// instances; 0 turns the limit off.
     rate_limit_per_sec: u32, env = "LINEKEEPER_RATE_LIMIT_PER_SEC";
-    /// How many requests a credential may send at once.
+    /// How many requests a credential may send at once, over all instances.
     rate_limit_burst: u32, env = "LINEKEEPER_RATE_LIMIT_BURST";
+    /// Instances behind the load balancer: each counts the rate limit on its
+    /// own, with this share of it.
+    rate_limit_instances: u32, env = "LINEKEEPER_RATE_LIMIT_INSTANCES";
     /// Seconds over which failed logins are counted.
     login_window_secs: i64, env = "LINEKEEPER_LOGIN_WINDOW_SECS";
     /// Failed logins for one username within the window before it is refused.
@@ -179,6 +188,7 @@ impl Config {
             login_max_per_addr: self.login_max_failures_per_addr,
             login_delay_step: Duration::from_millis(self.login_delay_step_ms),
         }
+        .divided_among(self.rate_limit_instances)
     }
 
     /// The store's tuning.
@@ -193,7 +203,7 @@ impl Config {
 
     /// How long a credential read from the store is trusted.
     pub fn auth_cache_ttl(&self) -> Duration {
-        Duration::from_secs(self.auth_cache_ttl_secs)
+        Duration::from_millis(self.auth_cache_ttl_ms)
     }
 
     /// This configuration with its secrets replaced by `***` (the password

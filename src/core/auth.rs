@@ -36,7 +36,8 @@ impl Core {
     pub async fn authenticate(&self, presented: &str) -> Result<Caller, AuthError> {
         let digest = TokenSecret::from_presented(presented).digest();
         let now = self.clock.now();
-        let c = match self.credentials.get(&digest) {
+        let (cached, generation) = self.credentials.get(&digest);
+        let c = match cached {
             Some(c) => c,
             None => {
                 let lookup = digest.clone();
@@ -47,7 +48,7 @@ impl Core {
                 let Some(c) = credential else {
                     return Err(AuthError::Invalid);
                 };
-                self.credentials.put(digest.clone(), c.clone());
+                self.credentials.put(digest.clone(), c.clone(), generation);
                 c
             }
         };

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod budgets;
 mod credentials;
 mod error;
 pub mod grants;
@@ -75,20 +76,30 @@ impl Core {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        Ok(Core {
+        let core = Core {
             store,
             clock,
             dummy_hash,
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),
-        })
+        };
+        core.watch_revocations();
+        Ok(core)
     }
 
     /// Sets how long this process trusts a credential it read (0: never).
     pub fn with_auth_cache_ttl(mut self, ttl: std::time::Duration) -> Core {
         self.credentials = Arc::new(credentials::CredentialCache::new(ttl));
+        self.watch_revocations();
         self
+    }
+
+    /// Revocations other processes commit reach this process's cache (on
+    /// PostgreSQL; see `credentials`).
+    fn watch_revocations(&self) {
+        let cache: Arc<dyn crate::store::RevocationSink> = self.credentials.clone();
+        self.store.watch_revocations(Arc::downgrade(&cache));
     }
 
     /// Readiness: one trivial read (a credential lookup that finds nothing),
@@ -101,6 +112,11 @@ impl Core {
     /// deadlocks (`/metrics`).
     pub fn store_retries(&self) -> u64 {
         self.store.retries()
+    }
+
+    /// Statements sent to the database server so far (0 on SQLite).
+    pub fn store_statements(&self) -> u64 {
+        self.store.statements()
     }
 
     /// How many accounts exist (the demo seeds only an empty database).

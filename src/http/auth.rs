@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use super::AppState;
-use super::limits::{LoginThrottle, Verdict};
+use super::limits::{LoginThrottle, Outcome, Verdict};
 use crate::core::{AuthError, Caller, CoreError};
 use crate::domain::TokenSecret;
 use crate::store::StoreError;
@@ -86,24 +86,36 @@ pub async fn login(
     // Throttled whether or not the username exists.
     let throttle = &state.guard.logins;
     let user_key = LoginThrottle::user_key(username);
-    match throttle.attempt(&user_key, ip, state.core.now()) {
+    let verdict = throttle
+        .attempt(&user_key, ip, state.core.now())
+        .await
+        .map_err(LoginRefusal::Core)?;
+    let claim = match verdict {
         Verdict::Refuse { retry_after } => {
             state.guard.http.refusals.count_login_throttled();
             return Err(LoginRefusal::Throttled(retry_after));
         }
-        Verdict::Go { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Verdict::Go { .. } => {}
-    }
+        Verdict::Go { delay, claim } => {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            claim
+        }
+    };
+    // An attempt cut short (the request timed out) keeps its strikes.
     match state.core.login(username, password, request_id).await {
         Ok(token) => {
-            throttle.succeeded(&user_key);
+            throttle.settle(claim, Outcome::Succeeded).await;
             Ok(token)
         }
         Err(CoreError::BadCredentials) => {
-            throttle.failed(ip, state.core.now());
+            throttle.settle(claim, Outcome::Failed).await;
             Err(LoginRefusal::BadCredentials)
         }
-        Err(e) => Err(LoginRefusal::Core(e)),
+        Err(e) => {
+            throttle.settle(claim, Outcome::Unknown).await;
+            Err(LoginRefusal::Core(e))
+        }
     }
 }
 

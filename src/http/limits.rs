@@ -10,7 +10,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::core::budgets::{BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome};
+use crate::core::{Core, CoreError};
 
 /// Deepest nesting of arrays and objects a JSON body may have. Every body
 /// either face accepts is one flat object, so 32 leaves a wide margin while
@@ -22,15 +26,16 @@ pub const MAX_JSON_DEPTH: usize = 32;
 pub struct Limits {
     /// Longest a request may take, reading its body included.
     pub request_timeout: Duration,
-    /// Requests per second per credential (token bucket); 0 turns it off.
+    /// Requests per second per credential (token bucket) in this process;
+    /// 0 turns it off. See [`Limits::divided_among`].
     pub rate_per_sec: u32,
-    /// Bucket size: how many requests a credential may send at once.
+    /// Bucket size: how many requests a credential may send at once here.
     pub rate_burst: u32,
-    /// Login failures are counted over this many seconds (by the core's clock).
+    /// Login attempts are counted over this many seconds (by the core's clock).
     pub login_window_secs: i64,
     /// Failed (or unfinished) logins for one username before it is refused.
     pub login_max_per_user: u32,
-    /// Failed logins from one client address before it is refused.
+    /// Failed (or unfinished) logins from one client address before it is refused.
     pub login_max_per_addr: u32,
     /// Extra wait per failure once failures start to pile up (see [`LoginThrottle`]).
     pub login_delay_step: Duration,
@@ -46,6 +51,23 @@ impl Default for Limits {
             login_max_per_user: 5,
             login_max_per_addr: 20,
             login_delay_step: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Limits {
+    /// The per-credential rate limit is counted by each process on its own
+    /// (a shared counter would cost a statement per request): with a load
+    /// balancer spreading requests over `instances` processes, each takes its
+    /// share of the configured figures, rounded up, so the configured rate
+    /// and burst are what a credential gets from all of them together.
+    pub fn divided_among(self, instances: u32) -> Limits {
+        let n = instances.max(1);
+        let share = |v: u32| if v == 0 { 0 } else { v.div_ceil(n) };
+        Limits {
+            rate_per_sec: share(self.rate_per_sec),
+            rate_burst: share(self.rate_burst),
+            ..self
         }
     }
 }
@@ -157,61 +179,103 @@ impl RateLimiter {
     }
 }
 
-/// Failures counted for one username or address since `since`.
-#[derive(Clone, Copy)]
-struct Strikes {
-    count: u32,
-    since: i64,
-}
-
 /// What a login attempt may do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Go ahead, after waiting `delay`.
-    Go { delay: Duration },
+    /// Go ahead, after waiting `delay`; settle `claim` once the outcome is known.
+    Go { delay: Duration, claim: Claim },
     /// Refused (429) for `retry_after` seconds.
     Refuse { retry_after: u64 },
 }
 
-/// Keeps entries per map before expired ones are dropped.
+/// The strikes an attempt took on its username's and its address's budgets
+/// (each key with the start of the window it was counted in), to be given
+/// back or kept by [`LoginThrottle::settle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    user: (String, i64),
+    addr: (String, i64),
+}
+
+/// How a login attempt ended, as the throttle counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The password was right: the username starts afresh and the address
+    /// gets its strike back (many users may share one address).
+    Succeeded,
+    /// The password was wrong (or the username unknown): both strikes stay.
+    Failed,
+    /// Nothing was decided (the store failed): both strikes are given back.
+    Unknown,
+}
+
+/// Keeps entries in memory before expired ones are dropped.
 const THROTTLE_CAPACITY: usize = 100_000;
 /// Usernames are counted under at most this many bytes of what was sent.
 const MAX_KEY_BYTES: usize = 64;
+/// Strikes a username (an address) may have before attempts slow down.
+const USER_SLOW_AFTER: u32 = 3;
+const ADDR_SLOW_AFTER: u32 = 10;
+/// The longest an attempt is slowed down.
+const MAX_DELAY: Duration = Duration::from_secs(2);
+/// On PostgreSQL, expired budgets are pruned once every this many claims.
+const PRUNE_EVERY: u64 = 1024;
 
-/// Login throttling, per username and per client address, over a fixed
-/// window that starts at the first failure:
+/// Login throttling: a budget per username and one per client address, each
+/// counted over a fixed window that starts at its first strike. This is the
+/// whole rule, for both ways of counting:
 ///
-/// - a username is refused once `max_per_user` attempts have failed within
-///   the window, and an address once `max_per_addr` have; refused until the
-///   window ends (`Retry-After` says when);
-/// - before that, attempts are slowed down: once a username has failed 4
-///   times (an address 11 times), each further attempt first waits
-///   `delay_step` more than the last, at most 2 s;
-/// - a username's attempt counts from the moment it starts (so parallel
-///   guesses cannot overtake the count) and a success clears the username;
-///   an address counts failures only (many users may share one address);
+/// - **attempts are counted, not outcomes**: an attempt takes a strike on
+///   both budgets when it starts, or on neither if either is exhausted (then
+///   it is refused, 429, until that window ends: `Retry-After`), so however
+///   many attempts run at once, no more than a budget's maximum get their
+///   password checked. The outcome then settles the strikes ([`Outcome`]):
+///   a success clears the username and gives the address its strike back; a
+///   failure keeps both, and so does an attempt that never finished;
+/// - a username's budget is `max_per_user` strikes, an address's
+///   `max_per_addr`;
+/// - before refusing, attempts are slowed down: once a username has 4
+///   strikes (an address 11), each further attempt first waits `delay_step`
+///   more than the last, at most 2 s;
 /// - a username that does not exist is counted exactly like one that does,
 ///   so neither the answer nor the throttling tells them apart.
 ///
-/// Times come from the core's clock (seconds), so tests move them.
+/// Where the budgets are counted: on PostgreSQL, in the database
+/// (`login_budget`), so every instance shares them, at one statement per
+/// attempt plus one to settle a success (see `core::budgets`); on SQLite,
+/// whose one process serves everything, here in memory under one lock,
+/// bounded at 100,000 budgets. Times come from the core's clock (seconds),
+/// so tests move them.
 pub struct LoginThrottle {
     window: i64,
     max_user: u32,
     max_addr: u32,
     step: Duration,
-    users: Mutex<HashMap<String, Strikes>>,
-    addrs: Mutex<HashMap<IpAddr, Strikes>>,
+    /// The core whose store holds the budgets, where it does.
+    shared: Option<Core>,
+    /// Otherwise: budgets by key (`u:` username, `a:` address), as the table.
+    budgets: Mutex<HashMap<String, BudgetCount>>,
+    claims: AtomicU64,
 }
 
 impl LoginThrottle {
-    pub fn new(limits: &Limits) -> LoginThrottle {
+    /// Counts in `core`'s store if it shares login budgets, else in memory.
+    pub fn new(limits: &Limits, core: &Core) -> LoginThrottle {
+        let mut throttle = LoginThrottle::in_memory(limits);
+        throttle.shared = core.shares_login_budgets().then(|| core.clone());
+        throttle
+    }
+
+    /// Counts in this process's memory.
+    pub fn in_memory(limits: &Limits) -> LoginThrottle {
         LoginThrottle {
             window: limits.login_window_secs.max(1),
             max_user: limits.login_max_per_user.max(1),
             max_addr: limits.login_max_per_addr.max(1),
             step: limits.login_delay_step,
-            users: Mutex::new(HashMap::new()),
-            addrs: Mutex::new(HashMap::new()),
+            shared: None,
+            budgets: Mutex::new(HashMap::new()),
+            claims: AtomicU64::new(0),
         }
     }
 
@@ -228,90 +292,175 @@ impl LoginThrottle {
         username[..end].to_owned()
     }
 
-    fn live(&self, s: Option<&Strikes>, now: i64) -> Option<Strikes> {
-        s.copied().filter(|s| now < s.since + self.window)
-    }
-
-    /// Decides an attempt for `user_key` from `addr` at `now`, and counts it
-    /// against the username.
-    pub fn attempt(&self, user_key: &str, addr: IpAddr, now: i64) -> Verdict {
-        let addr_strikes = match self.addrs.lock() {
-            Ok(addrs) => self.live(addrs.get(&addr), now),
-            Err(_) => None,
+    /// Decides an attempt for `user_key` from `addr` at `now`, taking its
+    /// strikes if it may go ahead.
+    pub async fn attempt(
+        &self,
+        user_key: &str,
+        addr: IpAddr,
+        now: i64,
+    ) -> Result<Verdict, CoreError> {
+        let claim = BudgetClaim {
+            user_key: format!("u:{user_key}"),
+            addr_key: format!("a:{addr}"),
+            now,
+            window: self.window,
+            max_user: self.max_user,
+            max_addr: self.max_addr,
         };
-        let Ok(mut users) = self.users.lock() else {
-            return Verdict::Go {
-                delay: Duration::ZERO,
-            };
+        let taken = match &self.shared {
+            Some(core) => {
+                if self.claims.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+                    let (core, before) = (core.clone(), now - self.window);
+                    tokio::spawn(async move {
+                        if let Err(e) = core.prune_login_budgets(before).await {
+                            tracing::warn!(error = %e, "pruning login budgets");
+                        }
+                    });
+                }
+                core.claim_login_budgets(claim.clone()).await?
+            }
+            None => self.claim_here(&claim),
         };
-        let user = self.live(users.get(user_key), now);
-        let mut retry_after = 0;
-        for (s, max) in [(user, self.max_user), (addr_strikes, self.max_addr)] {
-            if let Some(s) = s.filter(|s| s.count >= max) {
-                retry_after = retry_after.max(s.since + self.window - now);
+        match (taken.user, taken.addr) {
+            (Some(user), Some(addr)) => Ok(Verdict::Go {
+                delay: self.delay(user, addr),
+                claim: Claim {
+                    user: (claim.user_key, user.since),
+                    addr: (claim.addr_key, addr.since),
+                },
+            }),
+            (user, addr) => {
+                if let Some(addr) = addr.filter(|_| user.is_none()) {
+                    // Lost a race for the username's last strike.
+                    self.release(BudgetRelease {
+                        addr: Some((claim.addr_key, addr.since)),
+                        ..BudgetRelease::default()
+                    })
+                    .await;
+                }
+                Ok(Verdict::Refuse {
+                    retry_after: self.retry_after(&taken, now),
+                })
             }
         }
-        if retry_after > 0 {
-            return Verdict::Refuse {
-                retry_after: retry_after as u64,
-            };
+    }
+
+    /// Keeps or gives back an attempt's strikes, as `outcome` says.
+    pub async fn settle(&self, claim: Claim, outcome: Outcome) {
+        if outcome == Outcome::Failed {
+            return;
         }
-        let user_failures = user.map_or(0, |s| s.count);
-        let addr_failures = addr_strikes.map_or(0, |s| s.count);
-        let excess = user_failures
-            .saturating_sub(3)
-            .max(addr_failures.saturating_sub(10));
-        let delay = (self.step * excess).min(Duration::from_secs(2));
-        prune(&mut users, now, self.window);
-        let entry = user.unwrap_or(Strikes {
-            count: 0,
-            since: now,
-        });
-        users.insert(
-            user_key.to_owned(),
-            Strikes {
-                count: entry.count + 1,
-                since: entry.since,
+        self.release(BudgetRelease {
+            addr: Some(claim.addr),
+            user: Some(claim.user),
+            clear_user: outcome == Outcome::Succeeded,
+        })
+        .await;
+    }
+
+    async fn release(&self, release: BudgetRelease) {
+        match &self.shared {
+            Some(core) => {
+                // The login's answer does not wait on this going wrong.
+                if let Err(e) = core.release_login_budgets(release).await {
+                    tracing::warn!(error = %e, "giving back login strikes");
+                }
+            }
+            None => self.release_here(&release),
+        }
+    }
+
+    /// The wait before an attempt that took these strikes.
+    fn delay(&self, user: BudgetCount, addr: BudgetCount) -> Duration {
+        // The strikes before this attempt's own.
+        let excess = user
+            .count
+            .saturating_sub(1 + USER_SLOW_AFTER)
+            .max(addr.count.saturating_sub(1 + ADDR_SLOW_AFTER));
+        (self.step * excess).min(MAX_DELAY)
+    }
+
+    /// Seconds until the exhausted budget's window ends.
+    fn retry_after(&self, taken: &ClaimOutcome, now: i64) -> u64 {
+        let end = |b: Option<BudgetCount>, max: u32| {
+            b.filter(|b| b.count > 0 && now < b.since + self.window)
+                .map(|b| (b.count >= max, b.since + self.window - now))
+        };
+        let ends = [
+            end(taken.user_before, self.max_user),
+            end(taken.addr_before, self.max_addr),
+        ];
+        // An exhausted budget's end; after a race (the budget filled after
+        // the statement's snapshot) the latest live window's end.
+        let exhausted = ends.iter().flatten().filter(|e| e.0).map(|e| e.1).max();
+        let live = ends.iter().flatten().map(|e| e.1).max();
+        exhausted.or(live).unwrap_or(self.window).max(1) as u64
+    }
+
+    /// [`BudgetClaim`] in memory: the same rule as the database's statement.
+    fn claim_here(&self, c: &BudgetClaim) -> ClaimOutcome {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let user_before = budgets.get(&c.user_key).copied();
+        let addr_before = budgets.get(&c.addr_key).copied();
+        let live = |b: Option<BudgetCount>| b.filter(|b| b.count > 0 && c.now < b.since + c.window);
+        let (user, addr) = (live(user_before), live(addr_before));
+        let exhausted = user.is_some_and(|u| u.count >= c.max_user)
+            || addr.is_some_and(|a| a.count >= c.max_addr);
+        let mut outcome = ClaimOutcome {
+            user_before,
+            addr_before,
+            ..ClaimOutcome::default()
+        };
+        if exhausted {
+            return outcome;
+        }
+        if budgets.len() >= THROTTLE_CAPACITY {
+            // Expired budgets go first; if that is not enough, everything (a
+            // flood of distinct keys must not exhaust memory).
+            budgets.retain(|_, b| live(Some(*b)).is_some());
+            if budgets.len() >= THROTTLE_CAPACITY {
+                budgets.clear();
+            }
+        }
+        let take = |b: Option<BudgetCount>| match b {
+            Some(b) => BudgetCount {
+                count: b.count + 1,
+                since: b.since,
             },
-        );
-        Verdict::Go { delay }
+            None => BudgetCount {
+                count: 1,
+                since: c.now,
+            },
+        };
+        let (user, addr) = (take(user), take(addr));
+        budgets.insert(c.user_key.clone(), user);
+        budgets.insert(c.addr_key.clone(), addr);
+        outcome.user = Some(user);
+        outcome.addr = Some(addr);
+        outcome
     }
 
-    /// The attempt failed: count it against the address too.
-    pub fn failed(&self, addr: IpAddr, now: i64) {
-        if let Ok(mut addrs) = self.addrs.lock() {
-            let entry = self.live(addrs.get(&addr), now).unwrap_or(Strikes {
-                count: 0,
-                since: now,
-            });
-            prune(&mut addrs, now, self.window);
-            addrs.insert(
-                addr,
-                Strikes {
-                    count: entry.count + 1,
-                    since: entry.since,
-                },
-            );
+    /// [`BudgetRelease`] in memory.
+    fn release_here(&self, r: &BudgetRelease) {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let user = r.user.as_ref().map(|u| (u, r.clear_user));
+        for ((key, since), clear) in [r.addr.as_ref().map(|a| (a, false)), user]
+            .into_iter()
+            .flatten()
+        {
+            let Some(b) = budgets.get_mut(key) else {
+                continue;
+            };
+            if b.since != *since || b.count == 0 {
+                continue;
+            }
+            if clear {
+                budgets.remove(key);
+            } else {
+                b.count -= 1;
+            }
         }
-    }
-
-    /// The attempt succeeded: the username starts afresh.
-    pub fn succeeded(&self, user_key: &str) {
-        if let Ok(mut users) = self.users.lock() {
-            users.remove(user_key);
-        }
-    }
-}
-
-/// Bounds a throttle map: expired entries go first, and if that is not
-/// enough, everything (a flood of distinct keys must not exhaust memory).
-fn prune<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Strikes>, now: i64, window: i64) {
-    if map.len() < THROTTLE_CAPACITY {
-        return;
-    }
-    map.retain(|_, s| now < s.since + window);
-    if map.len() >= THROTTLE_CAPACITY {
-        map.clear();
     }
 }
 
@@ -349,7 +498,7 @@ mod tests {
     }
 
     fn throttle() -> LoginThrottle {
-        LoginThrottle::new(&Limits {
+        LoginThrottle::in_memory(&Limits {
             login_window_secs: 60,
             login_max_per_user: 5,
             login_max_per_addr: 20,
@@ -358,62 +507,113 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_username_slows_down_then_is_refused_until_the_window_ends() {
+    async fn go(t: &LoginThrottle, user: &str, addr: IpAddr, now: i64) -> (Duration, Claim) {
+        match t.attempt(user, addr, now).await.expect("in memory") {
+            Verdict::Go { delay, claim } => (delay, claim),
+            other => panic!("{user} at {now}: {other:?}"),
+        }
+    }
+
+    async fn verdict(t: &LoginThrottle, user: &str, addr: IpAddr, now: i64) -> Verdict {
+        t.attempt(user, addr, now).await.expect("in memory")
+    }
+
+    #[tokio::test]
+    async fn a_username_slows_down_then_is_refused_until_the_window_ends() {
         let t = throttle();
         let addr: IpAddr = [127, 0, 0, 1].into();
         let mut delays = Vec::new();
         for i in 0..5 {
-            match t.attempt("bob", addr, 1000 + i) {
-                Verdict::Go { delay } => delays.push(delay.as_millis()),
-                other => panic!("attempt {i}: {other:?}"),
-            }
-            t.failed(addr, 1000 + i);
+            let (delay, claim) = go(&t, "bob", addr, 1000 + i).await;
+            delays.push(delay.as_millis());
+            t.settle(claim, Outcome::Failed).await;
         }
         assert_eq!(delays, vec![0, 0, 0, 0, 100]);
         assert_eq!(
-            t.attempt("bob", addr, 1010),
+            verdict(&t, "bob", addr, 1010).await,
             Verdict::Refuse { retry_after: 50 }
         );
         // Another username from the same address is not refused yet.
-        assert!(matches!(t.attempt("alice", addr, 1010), Verdict::Go { .. }));
+        go(&t, "alice", addr, 1010).await;
         // The window ends: bob starts afresh.
-        assert_eq!(
-            t.attempt("bob", addr, 1060),
-            Verdict::Go {
-                delay: Duration::ZERO
-            }
-        );
+        assert_eq!(go(&t, "bob", addr, 1060).await.0, Duration::ZERO);
     }
 
-    #[test]
-    fn success_clears_the_username_but_not_the_address() {
+    #[tokio::test]
+    async fn attempts_count_when_they_start_so_parallel_ones_cannot_overtake() {
+        let t = throttle();
+        let addr: IpAddr = [10, 0, 0, 9].into();
+        // Five unfinished attempts exhaust the username...
+        let mut claims = Vec::new();
+        for _ in 0..5 {
+            claims.push(go(&t, "bob", addr, 0).await.1);
+        }
+        assert!(matches!(
+            verdict(&t, "bob", addr, 0).await,
+            Verdict::Refuse { .. }
+        ));
+        // ...and twenty, under any usernames, the address; a refused
+        // attempt takes no strike.
+        for i in 0..15 {
+            claims.push(go(&t, &format!("u{i}"), addr, 0).await.1);
+        }
+        assert!(matches!(
+            verdict(&t, "carol", addr, 0).await,
+            Verdict::Refuse { .. }
+        ));
+        // A success gives its address strike back: one more may go.
+        let last = claims.pop().expect("a claim");
+        t.settle(last, Outcome::Succeeded).await;
+        let (_, claim) = go(&t, "carol", addr, 0).await;
+        t.settle(claim, Outcome::Failed).await;
+        assert!(matches!(
+            verdict(&t, "dave", addr, 0).await,
+            Verdict::Refuse { .. }
+        ));
+        // An attempt the store could not decide gives both back.
+        let first = claims.remove(0);
+        t.settle(first, Outcome::Unknown).await;
+        go(&t, "bob", addr, 0).await;
+    }
+
+    #[tokio::test]
+    async fn success_clears_the_username_but_not_the_address() {
         let t = throttle();
         let addr: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..4 {
-            let _ = t.attempt("bob", addr, 0);
-            t.failed(addr, 0);
+            let (_, claim) = go(&t, "bob", addr, 0).await;
+            t.settle(claim, Outcome::Failed).await;
         }
-        t.succeeded("bob");
-        assert_eq!(
-            t.attempt("bob", addr, 0),
-            Verdict::Go {
-                delay: Duration::ZERO
-            }
-        );
-        for i in 0..16 {
-            let _ = t.attempt(&format!("u{i}"), addr, 0);
-            t.failed(addr, 0);
+        let (_, claim) = go(&t, "bob", addr, 0).await;
+        t.settle(claim, Outcome::Succeeded).await;
+        assert_eq!(go(&t, "bob", addr, 0).await.0, Duration::ZERO);
+        for i in 0..15 {
+            let (_, claim) = go(&t, &format!("u{i}"), addr, 0).await;
+            t.settle(claim, Outcome::Failed).await;
         }
-        // 20 failures from the address: everyone from it is refused.
+        // 20 strikes on the address: everyone from it is refused.
         assert_eq!(
-            t.attempt("carol", addr, 10),
+            verdict(&t, "carol", addr, 10).await,
             Verdict::Refuse { retry_after: 50 }
         );
-        assert!(matches!(
-            t.attempt("carol", [10, 0, 0, 2].into(), 10),
-            Verdict::Go { .. }
-        ));
+        go(&t, "carol", [10, 0, 0, 2].into(), 10).await;
+    }
+
+    #[test]
+    fn the_rate_limit_is_shared_among_instances() {
+        let limits = Limits {
+            rate_per_sec: 200,
+            rate_burst: 401,
+            ..Limits::default()
+        }
+        .divided_among(3);
+        assert_eq!((limits.rate_per_sec, limits.rate_burst), (67, 134));
+        let off = Limits {
+            rate_per_sec: 0,
+            ..Limits::default()
+        };
+        assert_eq!(off.divided_among(4).rate_per_sec, 0);
+        assert_eq!(Limits::default().divided_among(0).rate_per_sec, 200);
     }
 
     #[test]

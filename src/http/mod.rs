@@ -54,8 +54,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(core: Core, limits: Limits) -> AppState {
         AppState {
+            guard: Arc::new(Guard::new(limits, &core)),
             core,
-            guard: Arc::new(Guard::new(limits)),
         }
     }
 }
@@ -69,10 +69,11 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(limits: Limits) -> Guard {
+    /// The login budgets are `core`'s store's where it shares them.
+    pub fn new(limits: Limits, core: &Core) -> Guard {
         Guard {
             rate: RateLimiter::new(limits.rate_per_sec, limits.rate_burst),
-            logins: LoginThrottle::new(&limits),
+            logins: LoginThrottle::new(&limits, core),
             limits,
             http: metrics::Http::default(),
         }

@@ -22,7 +22,7 @@ pub mod records;
 mod sql;
 pub mod sqlite;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 // The domain's accounts and numbers are the rows the store reads and writes;
 // they are named here too so that callers of the store find them beside it.
@@ -50,6 +50,10 @@ pub enum StoreError {
 pub enum Access {
     Read,
     Write,
+    /// One statement that commits on its own, with no transaction around it
+    /// (one round trip where there is a server: the login budgets). Where
+    /// there is one writer, a write.
+    Single,
 }
 
 /// A database backend: runs jobs on its own threads.
@@ -63,6 +67,24 @@ pub trait Backend: Send + Sync + 'static {
     fn retries(&self) -> u64 {
         0
     }
+
+    /// Statements sent to the database server, transaction control included
+    /// (0 where there is no server).
+    fn statements(&self) -> u64 {
+        0
+    }
+
+    /// Whether the login budgets live in the database, shared by every
+    /// process on it ([`Tx::claim_login_budgets`]); else each process keeps
+    /// them in memory.
+    fn shares_login_budgets(&self) -> bool {
+        false
+    }
+
+    /// Tells `sink` of every revocation any process commits from now on
+    /// (replacing an earlier sink). A backend that serves one process has
+    /// nothing to tell.
+    fn watch_revocations(&self, _sink: Weak<dyn RevocationSink>) {}
 }
 
 /// The handle the rest of the program holds; cheap to clone.
@@ -90,6 +112,32 @@ impl Store {
     /// Transactions retried after serialization failures or deadlocks.
     pub fn retries(&self) -> u64 {
         self.backend.retries()
+    }
+
+    /// Statements sent to the database server so far (see [`Backend::statements`]).
+    pub fn statements(&self) -> u64 {
+        self.backend.statements()
+    }
+
+    /// See [`Backend::shares_login_budgets`].
+    pub fn shares_login_budgets(&self) -> bool {
+        self.backend.shares_login_budgets()
+    }
+
+    /// See [`Backend::watch_revocations`].
+    pub fn watch_revocations(&self, sink: Weak<dyn RevocationSink>) {
+        self.backend.watch_revocations(sink)
+    }
+
+    /// Runs `f`, which sends at most one statement, on its own: it commits
+    /// as it runs ([`Access::Single`]).
+    pub async fn single<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(Access::Single, f).await
     }
 
     /// Runs `f` in a write transaction and answers once it is durable. `f` may
@@ -193,7 +241,29 @@ pub trait Tx {
     /// The credential whose digest this is, with its account.
     fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError>;
     /// Marks a token revoked; false if it was unknown or revoked already.
+    /// Where several processes share the database, the others hear of it
+    /// when the transaction commits ([`Backend::watch_revocations`]), as they
+    /// do of [`Tx::set_suspended`].
     fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Takes a strike on both login budgets of `claim`, or on neither, in one
+    /// statement (see [`BudgetClaim`]). Only where
+    /// [`Backend::shares_login_budgets`].
+    fn claim_login_budgets(&mut self, _claim: &BudgetClaim) -> Result<ClaimOutcome, StoreError> {
+        Err(StoreError::Backend(
+            "login budgets are kept in memory on this backend".into(),
+        ))
+    }
+    /// Gives strikes back, in one statement.
+    fn release_login_budgets(&mut self, _release: &BudgetRelease) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "login budgets are kept in memory on this backend".into(),
+        ))
+    }
+    /// Drops the budgets whose window started at or before `before`.
+    fn prune_login_budgets(&mut self, _before: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 
     /// Appends one history entry.
     fn record(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;

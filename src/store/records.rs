@@ -110,3 +110,69 @@ pub struct Snapshot {
     /// number's (migration 0003); always 0.
     pub stale_copies: i64,
 }
+
+/// One login attempt asking for its place in two budgets at once: the
+/// username's and the client address's (issue 13). Both are counted over a
+/// fixed window of `window` seconds that starts at the first strike; a
+/// budget at its maximum within its window is exhausted. The claim takes a
+/// strike on both budgets or on neither.
+#[derive(Clone, Debug)]
+pub struct BudgetClaim {
+    /// `u:` and the username's key.
+    pub user_key: String,
+    /// `a:` and the client address.
+    pub addr_key: String,
+    pub now: i64,
+    pub window: i64,
+    pub max_user: u32,
+    pub max_addr: u32,
+}
+
+/// A budget's strikes and the start of their window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetCount {
+    pub count: u32,
+    pub since: i64,
+}
+
+/// What a [`BudgetClaim`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    /// The username's budget with this attempt's strike, if it took one.
+    pub user: Option<BudgetCount>,
+    /// The address's budget with this attempt's strike, if it took one.
+    /// (Only when two attempts race at the username's last strike can the
+    /// address's be taken without the username's; the caller gives it back.)
+    pub addr: Option<BudgetCount>,
+    /// Both budgets as they stood before (for `Retry-After`).
+    pub user_before: Option<BudgetCount>,
+    pub addr_before: Option<BudgetCount>,
+}
+
+/// Strikes given back once an attempt's outcome is known: the address's
+/// strike (its key and window start), and the username's, which `clear`
+/// resets altogether (a success).
+#[derive(Clone, Debug, Default)]
+pub struct BudgetRelease {
+    pub addr: Option<(String, i64)>,
+    pub user: Option<(String, i64)>,
+    pub clear_user: bool,
+}
+
+/// A credential that was revoked (or an account suspended) somewhere, so
+/// that a process which cached it forgets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token or key with this digest.
+    Credential(String),
+    /// Every credential of this account.
+    Account(i64),
+    /// Anything: revocations may have been missed (the listener reconnected).
+    Everything,
+}
+
+/// Who hears of revocations made by other processes (see
+/// [`crate::store::Store::watch_revocations`]).
+pub trait RevocationSink: Send + Sync {
+    fn revoked(&self, what: &Revoked);
+}

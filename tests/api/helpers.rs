@@ -156,6 +156,50 @@ impl TestApp {
         }
     }
 
+    /// A second server on this app's database (another instance behind the
+    /// load balancer), sharing its clock, with `limits`. Its database is
+    /// dropped with this app, not with it.
+    pub async fn another_instance(&self, limits: Limits) -> TestApp {
+        let settings = Settings {
+            database_url: self.database_url.clone(),
+            store: StoreOptions {
+                readers: 2,
+                ..StoreOptions::default()
+            },
+            clock: self.clock.clone(),
+            ..Settings::default()
+        };
+        let core = tokio::task::spawn_blocking(move || app::open(&settings))
+            .await
+            .expect("join")
+            .expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_core = core.clone();
+        tokio::spawn(async move {
+            let _ = app::launch_with(server_core, limits, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).expect("random");
+        TestApp {
+            addr,
+            core,
+            clock: self.clock.clone(),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: Mutex::new(HttpClient::new(addr)),
+            shutdown: Some(tx),
+            dir: std::env::temp_dir().join(format!("linekeeper-instance-{}", hex(&tag))),
+            pg_database: None,
+        }
+    }
+
     /// Any request; headers as given.
     pub async fn raw(
         &self,

@@ -2,8 +2,10 @@
 //! throttling, the per-credential rate limit, JSON nesting, header sizes and
 //! the security headers. Each refusal is in the face's own format.
 //!
-//! The limits do not touch the database, so the tests that need limits of
-//! their own run on SQLite only; the rest run on both backends.
+//! Most limits do not touch the database, so the tests that need limits of
+//! their own run on SQLite only; the rest run on both backends. Login
+//! budgets live in the database on PostgreSQL (shared by every instance),
+//! so their tests run on both, and with two instances on PostgreSQL.
 
 use std::time::Duration;
 
@@ -309,6 +311,204 @@ async fn success_resets_a_username_and_an_address_is_limited_too() {
     );
     app.clock.advance(60);
     assert_eq!(login_as(&app, "admin", PASSWORD).await.0, 200);
+}
+
+/// Sends one login per username, all at once (each on its own connection,
+/// connected first, released together by a barrier); the statuses.
+async fn logins_at_once(app: &TestApp, usernames: Vec<String>) -> Vec<u16> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(usernames.len()));
+    let tasks: Vec<_> = usernames
+        .into_iter()
+        .map(|username| {
+            let (addr, barrier) = (app.addr, barrier.clone());
+            tokio::spawn(async move {
+                let mut http = linekeeper::client::HttpClient::new(addr);
+                let _ = http.request("GET", "/healthz", &[], b"").await;
+                barrier.wait().await;
+                let body = json!({"username": username, "password": "wrong-Pass1"});
+                http.request(
+                    "POST",
+                    LOGIN,
+                    &[("content-type", "application/json")],
+                    body.to_string().as_bytes(),
+                )
+                .await
+                .expect("request")
+                .status
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn tally(statuses: &[u16]) -> (usize, usize) {
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, statuses.len(), "{statuses:?}");
+    (checked, refused)
+}
+
+/// Attempts take their place in the budgets when they start: of 150 wrong
+/// logins sent at once from one address (the test server sees 127.0.0.1),
+/// exactly the address's budget (20) get their password checked and the
+/// rest are refused at once; of 150 for one username, its budget (5).
+async fn parallel_attempts_cannot_overtake_a_budget(backend: Backend) {
+    let app = TestApp::spawn_with(backend, throttled_limits()).await;
+    app.account("admin", None, true).await;
+    app.account("testuser", Some("admin"), false).await;
+    let distinct = logins_at_once(&app, (0..150).map(|i| format!("user{i}")).collect()).await;
+    assert_eq!(tally(&distinct), (20, 130));
+    app.clock.advance(60);
+    let one = logins_at_once(&app, vec!["testuser".to_owned(); 150]).await;
+    assert_eq!(tally(&one), (5, 145));
+    let (status, body, retry) = login_as(&app, "testuser", PASSWORD).await;
+    assert_eq!(
+        (status, body, retry.as_deref()),
+        (429, panel_too_many(Lang::Fa), Some("60"))
+    );
+}
+
+mod parallel_logins {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        parallel_attempts_cannot_overtake_a_budget(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if crate::helpers::postgres_url().is_none() {
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return;
+        }
+        parallel_attempts_cannot_overtake_a_budget(Backend::Postgres).await;
+    }
+}
+
+/// Two instances on one PostgreSQL database.
+mod instances {
+    use std::time::Instant;
+
+    use super::*;
+
+    async fn two(limits: Limits) -> Option<(TestApp, TestApp)> {
+        if crate::helpers::postgres_url().is_none() {
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return None;
+        }
+        let a = TestApp::spawn_with(Backend::Postgres, limits.clone()).await;
+        let b = a.another_instance(limits).await;
+        Some((a, b))
+    }
+
+    /// One budget across instances: failures for a username alternate
+    /// between them, and the fifth is the last that is checked, whichever
+    /// instance takes it. A refused attempt costs one statement, a failed
+    /// one a statement more than the login's own read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_login_budget_is_shared_by_every_instance() {
+        let Some((a, b)) = two(throttled_limits()).await else {
+            return;
+        };
+        a.account("admin", None, true).await;
+        a.account("testuser", Some("admin"), false).await;
+        for i in 0..5 {
+            let app = if i % 2 == 0 { &a } else { &b };
+            let before = app.core.store_statements();
+            let (status, body, retry) = login_as(app, "testuser", "wrong-Pass1").await;
+            assert_eq!(
+                (status, &body, retry),
+                (422, &bad_login(Lang::Fa), None),
+                "{i}"
+            );
+            // The claim, and the login's read (begin, account, hash, commit).
+            assert_eq!(app.core.store_statements() - before, 5, "failure {i}");
+        }
+        for (app, password) in [(&b, "wrong-Pass1"), (&a, PASSWORD), (&b, PASSWORD)] {
+            let before = app.core.store_statements();
+            let (status, body, retry) = login_as(app, "testuser", password).await;
+            assert_eq!(
+                (status, body, retry.as_deref()),
+                (429, panel_too_many(Lang::Fa), Some("60"))
+            );
+            assert_eq!(app.core.store_statements() - before, 1, "a refusal");
+        }
+        // A success: the claim, the read, the token's write (begin, token,
+        // history, commit) and one statement to give the strikes back.
+        let before = b.core.store_statements();
+        assert_eq!(login_as(&b, "admin", PASSWORD).await.0, 200);
+        assert_eq!(b.core.store_statements() - before, 10, "a success");
+        // The window ends for every instance at once.
+        a.clock.advance(60);
+        assert_eq!(login_as(&b, "testuser", PASSWORD).await.0, 200);
+    }
+
+    /// Polls `app` with `token` every 10 ms for up to 2 s until it is
+    /// refused; how long that took.
+    async fn refused_within(app: &TestApp, token: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            let (status, body) = app.call("POST", CHECK_TOKEN, Some(token), None).await;
+            if status == 401 {
+                return started.elapsed();
+            }
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "still accepted after 2 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A logout on one instance, a key revoked or an account suspended
+    /// there, reach the other's credential cache (5 s) at once: NOTIFY at
+    /// commit, heard by each instance's listener.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revocation_reaches_every_instance_at_once() {
+        let Some((a, b)) = two(Limits::default()).await else {
+            return;
+        };
+        a.account("admin", None, true).await;
+        let (_, user_key) = a.account("testuser", Some("admin"), false).await;
+        let (_, body, _) = login_as(&a, "testuser", PASSWORD).await;
+        let token = body["data"]["token"].as_str().expect("token").to_owned();
+        // Cached on B.
+        assert_eq!(b.call("POST", CHECK_TOKEN, Some(&token), None).await.0, 200);
+        assert_eq!(a.call("POST", LOGOUT, Some(&token), None).await.0, 200);
+        let took = refused_within(&b, &token).await;
+        eprintln!("the logout reached the other instance in {took:?}");
+        assert!(took < Duration::from_secs(1), "logout took {took:?}");
+
+        // A suspension, made through A's core, refuses the account's key on B.
+        assert_eq!(
+            b.call("POST", CHECK_TOKEN, Some(&user_key), None).await.0,
+            200
+        );
+        a.core
+            .set_suspended("testuser", true, "test")
+            .await
+            .expect("suspend");
+        let took = refused_within(&b, &user_key).await;
+        assert!(took < Duration::from_secs(1), "suspension took {took:?}");
+
+        // A revoked key.
+        let key = a.core.create_key("admin", "test").await.expect("key");
+        assert_eq!(
+            b.call("POST", CHECK_TOKEN, Some(key.expose()), None)
+                .await
+                .0,
+            200
+        );
+        assert!(a.core.revoke(&key, "test").await.expect("revoke"));
+        let took = refused_within(&b, key.expose()).await;
+        assert!(took < Duration::from_secs(1), "revocation took {took:?}");
+    }
 }
 
 // ------------------------------------------------------------- rate limit

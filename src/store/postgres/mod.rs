@@ -14,16 +14,17 @@ mod tx;
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, IsolationLevel, NoTls, Statement};
 
-use super::{Access, Backend, Job, StoreError, StoreOptions};
+use super::{Access, Backend, Job, RevocationSink, Revoked, StoreError, StoreOptions};
 
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/0001_init.sql")),
@@ -35,6 +36,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_holder_indexes",
         include_str!("migrations/0003_holder_indexes.sql"),
     ),
+    // 0004 is SQLite's alone (its holdings counter).
+    (
+        "0005_login_budget",
+        include_str!("migrations/0005_login_budget.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.
@@ -45,6 +51,12 @@ pub fn is_postgres_url(url: &str) -> bool {
 pub struct PgBackend {
     queue: Sender<(Access, Box<dyn Job>)>,
     retries: Arc<AtomicU64>,
+    statements: Arc<AtomicU64>,
+    config: postgres::Config,
+    /// Who hears of revocations (see [`listen`]); the listener holds it weakly
+    /// and ends once the backend is gone.
+    sink: Arc<Mutex<Option<Weak<dyn RevocationSink>>>>,
+    listening: AtomicBool,
 }
 
 impl PgBackend {
@@ -55,6 +67,7 @@ impl PgBackend {
         migrate(&mut first)?;
         let (queue, jobs) = crossbeam_channel::unbounded();
         let retries = Arc::new(AtomicU64::new(0));
+        let statements = Arc::new(AtomicU64::new(0));
         let size = options.readers.max(1);
         let mut clients = vec![first];
         for _ in 1..size {
@@ -67,6 +80,7 @@ impl PgBackend {
                 options: options.clone(),
                 jobs: jobs.clone(),
                 retries: retries.clone(),
+                statements: statements.clone(),
                 cache: HashMap::new(),
             };
             thread::Builder::new()
@@ -74,7 +88,14 @@ impl PgBackend {
                 .spawn(move || worker.run())
                 .map_err(|e| StoreError::Backend(format!("spawning a worker: {e}")))?;
         }
-        Ok(PgBackend { queue, retries })
+        Ok(PgBackend {
+            queue,
+            retries,
+            statements,
+            config,
+            sink: Arc::new(Mutex::new(None)),
+            listening: AtomicBool::new(false),
+        })
     }
 }
 
@@ -85,6 +106,102 @@ impl Backend for PgBackend {
 
     fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn shares_login_budgets(&self) -> bool {
+        true
+    }
+
+    fn watch_revocations(&self, sink: Weak<dyn RevocationSink>) {
+        if let Ok(mut slot) = self.sink.lock() {
+            *slot = Some(sink);
+        }
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (config, slot) = (self.config.clone(), Arc::downgrade(&self.sink));
+        let spawned = thread::Builder::new()
+            .name("lk-pg-listen".into())
+            .spawn(move || listen(&config, &slot));
+        if let Err(e) = spawned {
+            self.listening.store(false, Ordering::SeqCst);
+            tracing::error!(error = %e, "cannot start the revocation listener");
+        }
+    }
+}
+
+/// How long the listener waits for a notification before it checks that
+/// its backend is still there.
+const LISTEN_POLL: Duration = Duration::from_millis(500);
+
+/// The revocation listener: one connection per process that `LISTEN`s on
+/// [`tx::REVOKED_CHANNEL`] and tells the sink of each revocation as soon as
+/// the revoking transaction commits (a notification is delivered at commit,
+/// within milliseconds). While the connection is down nothing is heard, so
+/// after every (re)connection the sink forgets everything it cached. Ends
+/// once the backend is dropped.
+fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn RevocationSink>>>>) {
+    let tell = |what: &Revoked| -> bool {
+        let Some(slot) = slot.upgrade() else {
+            return false;
+        };
+        let sink = slot.lock().ok().and_then(|s| s.as_ref()?.upgrade());
+        if let Some(sink) = sink {
+            sink.revoked(what);
+        }
+        true
+    };
+    let mut failures = 0u32;
+    loop {
+        if slot.strong_count() == 0 {
+            return;
+        }
+        let connected = config.connect(NoTls).and_then(|mut client| {
+            client.batch_execute(&format!("LISTEN {}", tx::REVOKED_CHANNEL))?;
+            Ok(client)
+        });
+        let mut client = match connected {
+            Ok(client) => client,
+            Err(e) => {
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!(error = %e, "revocation listener cannot connect; retrying");
+                }
+                thread::sleep(Duration::from_millis(200 * u64::from(failures.min(10))));
+                continue;
+            }
+        };
+        failures = 0;
+        if !tell(&Revoked::Everything) {
+            return;
+        }
+        loop {
+            let next = client.notifications().timeout_iter(LISTEN_POLL).next();
+            match next {
+                Ok(Some(note)) => {
+                    let payload = note.payload();
+                    let what = if let Some(digest) = payload.strip_prefix("d:") {
+                        Revoked::Credential(digest.to_owned())
+                    } else if let Some(id) = payload.strip_prefix("a:").and_then(|i| i.parse().ok())
+                    {
+                        Revoked::Account(id)
+                    } else {
+                        Revoked::Everything
+                    };
+                    if !tell(&what) {
+                        return;
+                    }
+                }
+                Err(_) => break,
+                Ok(None) if slot.strong_count() == 0 => return,
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
+            }
+        }
     }
 }
 
@@ -142,6 +259,7 @@ struct Worker {
     options: StoreOptions,
     jobs: Receiver<(Access, Box<dyn Job>)>,
     retries: Arc<AtomicU64>,
+    statements: Arc<AtomicU64>,
     cache: HashMap<String, Statement>,
 }
 
@@ -180,6 +298,17 @@ impl Worker {
                 // Back off a little, more on each attempt, so racers spread out.
                 thread::sleep(Duration::from_millis(1 + attempt as u64 * 2));
             }
+            if access == Access::Single {
+                // No transaction: the job's one statement commits on its own.
+                let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, true);
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
+                let (retry, executed) = (tx.wants_retry(), tx.executed());
+                self.statements.fetch_add(executed, Ordering::Relaxed);
+                if retry {
+                    continue;
+                }
+                return Ok(());
+            }
             let mut builder = self.client.build_transaction();
             builder = if write {
                 builder.isolation_level(IsolationLevel::ReadCommitted)
@@ -196,6 +325,9 @@ impl Worker {
             let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
                 .unwrap_or(false);
             let retry = tx.wants_retry();
+            // The statements, with the transaction's start and end.
+            self.statements
+                .fetch_add(tx.executed() + 2, Ordering::Relaxed);
             if retry {
                 let _ = transaction.rollback();
                 continue;

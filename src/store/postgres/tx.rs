@@ -4,29 +4,33 @@
 use std::collections::HashMap;
 
 use postgres::types::ToSql;
-use postgres::{Row, Statement, Transaction};
+use postgres::{GenericClient, Row, Statement};
 
 use super::is_retryable;
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken, Number,
-    Page, Snapshot, StoreError, Subscription, Tx,
+    Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Grant, HeldNumber,
+    HistoryEntry, NewAccount, NewNumber, NewToken, Number, Page, Snapshot, StoreError,
+    Subscription, Tx,
 };
 
-pub(super) struct PgTx<'a, 'c> {
-    tx: &'a mut Transaction<'c>,
+/// Over a transaction, or over the bare client for [`crate::store::Access::Single`].
+pub(super) struct PgTx<'a, C: GenericClient> {
+    tx: &'a mut C,
     cache: &'a mut HashMap<String, Statement>,
     /// In a write transaction, number lookups lock the row.
     write: bool,
     retry: bool,
+    /// Statements executed (for [`crate::store::Store::statements`]).
+    executed: u64,
 }
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
-impl<'a, 'c> PgTx<'a, 'c> {
+impl<'a, C: GenericClient> PgTx<'a, C> {
     pub(super) fn new(
-        tx: &'a mut Transaction<'c>,
+        tx: &'a mut C,
         cache: &'a mut HashMap<String, Statement>,
         write: bool,
     ) -> Self {
@@ -35,7 +39,13 @@ impl<'a, 'c> PgTx<'a, 'c> {
             cache,
             write,
             retry: false,
+            executed: 0,
         }
+    }
+
+    /// Statements this transaction executed.
+    pub(super) fn executed(&self) -> u64 {
+        self.executed
     }
 
     /// Whether a statement failed in a way that running the job again may cure.
@@ -61,16 +71,19 @@ impl<'a, 'c> PgTx<'a, 'c> {
 
     fn opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
         let s = self.stmt(sql)?;
+        self.executed += 1;
         self.tx.query_opt(&s, params).map_err(|e| self.fail(e))
     }
 
     fn all(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
         let s = self.stmt(sql)?;
+        self.executed += 1;
         self.tx.query(&s, params).map_err(|e| self.fail(e))
     }
 
     fn exec(&mut self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
         let s = self.stmt(sql)?;
+        self.executed += 1;
         self.tx.execute(&s, params).map_err(|e| self.fail(e))
     }
 
@@ -101,6 +114,11 @@ impl<'a, 'c> PgTx<'a, 'c> {
     ) -> Result<Option<Account>, StoreError> {
         self.opt(sql, &[key])?.map(|r| sql::account(&r)).transpose()
     }
+}
+
+/// A maximum as the `int` column compares it.
+fn clamp(max: u32) -> i32 {
+    i32::try_from(max).unwrap_or(i32::MAX)
 }
 
 /// A column by index; a type mismatch is an error, never a panic.
@@ -147,6 +165,83 @@ const BUMP_NUMBER_IDS: &str =
 const INSERT_GRANT: &str = concat_sql!(sql::INSERT_GRANT.postgres, " ON CONFLICT DO NOTHING");
 /// As [`INSERT_GRANT`].
 const INSERT_TOKEN: &str = concat_sql!(sql::INSERT_TOKEN.postgres, " ON CONFLICT DO NOTHING");
+
+/// The channel on which a committed revocation is announced to every
+/// process (see `postgres::listen`): `d:<digest>` for a token or key,
+/// `a:<account id>` for a suspension.
+pub(super) const REVOKED_CHANNEL: &str = "linekeeper_revoked";
+
+/// Revokes and announces in one statement; `pg_notify` is delivered when
+/// (and only if) the transaction commits.
+const REVOKE_TOKEN: &str = concat_sql!(
+    "WITH r AS (",
+    sql::REVOKE_TOKEN.postgres,
+    " RETURNING digest) SELECT pg_notify('linekeeper_revoked', 'd:' || digest) FROM r"
+);
+/// As [`REVOKE_TOKEN`], for every credential of an account.
+const SET_SUSPENDED: &str = concat_sql!(
+    "WITH s AS (",
+    sql::SET_SUSPENDED.postgres,
+    " RETURNING id) SELECT pg_notify('linekeeper_revoked', 'a:' || id) FROM s"
+);
+
+/// One login attempt's strikes, on both budgets or neither, in one statement
+/// (`$1` the username's key, `$2` the address's, `$3` now, `$4` the window,
+/// `$5`/`$6` the username's and the address's maxima).
+///
+/// A budget is live while `window_start > now - window`; an expired one, or
+/// one a success cleared (count 0), starts afresh at now. The address is
+/// claimed first, and only if the username is not exhausted (as of the
+/// statement's snapshot) and the address itself is not; the username is
+/// claimed only if the address was (`FROM addr`), and only if it is not
+/// exhausted as of its latest version. Each `ON CONFLICT DO UPDATE ... WHERE`
+/// runs on the row's latest version under its row lock, so racing attempts
+/// are counted one after another and none can pass a maximum. The address's
+/// row is always locked before the username's (no deadlock between claims).
+/// Only when attempts race at a username's last strike can the address's
+/// strike be taken alone; the caller then gives it back.
+///
+/// The last four columns are both budgets as they stood (for Retry-After).
+const CLAIM_LOGIN_BUDGETS: &str = "WITH addr AS ( \
+     INSERT INTO login_budget AS b (key, count, window_start) \
+     SELECT $2::text, 1, $3::bigint WHERE NOT EXISTS (SELECT 1 FROM login_budget u \
+       WHERE u.key = $1::text AND u.count >= $5::int AND u.window_start > $3::bigint - $4::bigint) \
+     ON CONFLICT (key) DO UPDATE SET \
+       count = CASE WHEN b.window_start <= $3::bigint - $4::bigint OR b.count = 0 THEN 1 ELSE b.count + 1 END, \
+       window_start = CASE WHEN b.window_start <= $3::bigint - $4::bigint OR b.count = 0 \
+         THEN $3::bigint ELSE b.window_start END \
+     WHERE b.window_start <= $3::bigint - $4::bigint OR b.count < $6::int \
+     RETURNING b.count, b.window_start), \
+   usr AS ( \
+     INSERT INTO login_budget AS b (key, count, window_start) \
+     SELECT $1::text, 1, $3::bigint FROM addr \
+     ON CONFLICT (key) DO UPDATE SET \
+       count = CASE WHEN b.window_start <= $3::bigint - $4::bigint OR b.count = 0 THEN 1 ELSE b.count + 1 END, \
+       window_start = CASE WHEN b.window_start <= $3::bigint - $4::bigint OR b.count = 0 \
+         THEN $3::bigint ELSE b.window_start END \
+     WHERE b.window_start <= $3::bigint - $4::bigint OR b.count < $5::int \
+     RETURNING b.count, b.window_start) \
+   SELECT (SELECT count FROM usr), (SELECT window_start FROM usr), \
+     (SELECT count FROM addr), (SELECT window_start FROM addr), \
+     (SELECT count FROM login_budget WHERE key = $1::text), \
+     (SELECT window_start FROM login_budget WHERE key = $1::text), \
+     (SELECT count FROM login_budget WHERE key = $2::text), \
+     (SELECT window_start FROM login_budget WHERE key = $2::text)";
+
+/// Gives an attempt's strikes back, in one statement: the address's (`$1`,
+/// counted in the window that started at `$2`) and the username's (`$3`, in
+/// the window `$4`), all of the latter when `$5` (a success). A NULL key
+/// gives nothing back. A window that has started afresh since is left alone.
+/// The address's row is locked first, as in [`CLAIM_LOGIN_BUDGETS`]: the
+/// username's update reads `a` before it touches its row.
+const RELEASE_LOGIN_BUDGETS: &str = "WITH a AS ( \
+     UPDATE login_budget SET count = count - 1 \
+     WHERE key = $1::text AND window_start = $2::bigint AND count > 0 RETURNING 1) \
+   UPDATE login_budget SET count = CASE WHEN $5::bool THEN 0 ELSE count - 1 END \
+   WHERE key = $3::text AND window_start = $4::bigint AND count > 0 \
+     AND (SELECT count(*) FROM a) >= 0";
+
+const PRUNE_LOGIN_BUDGETS: &str = "DELETE FROM login_budget WHERE window_start <= $1";
 
 /// Each arm is ordered exactly as its covering index, `numbers_holder`
 /// (owner_id, id) and `grants_holder` (account_id, number_id), both carrying
@@ -236,7 +331,7 @@ fn refs(values: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v.as_ref()).collect()
 }
 
-impl Tx for PgTx<'_, '_> {
+impl<C: GenericClient> Tx for PgTx<'_, C> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
         self.count(sql::COUNT_ACCOUNTS.postgres, &[])
     }
@@ -307,7 +402,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn set_suspended(&mut self, account_id: i64, suspended: bool) -> Result<(), StoreError> {
-        self.exec(sql::SET_SUSPENDED.postgres, &[&account_id, &suspended])
+        self.all(SET_SUSPENDED, &[&account_id, &suspended])
             .map(drop)
     }
 
@@ -434,8 +529,59 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError> {
-        let n = self.exec(sql::REVOKE_TOKEN.postgres, &[&digest, &at])?;
+        let n = self.all(REVOKE_TOKEN, &[&digest, &at])?.len();
         Ok(n == 1)
+    }
+
+    fn claim_login_budgets(&mut self, c: &BudgetClaim) -> Result<ClaimOutcome, StoreError> {
+        let (max_user, max_addr) = (clamp(c.max_user), clamp(c.max_addr));
+        let row = self
+            .opt(
+                CLAIM_LOGIN_BUDGETS,
+                &[
+                    &c.user_key,
+                    &c.addr_key,
+                    &c.now,
+                    &c.window,
+                    &max_user,
+                    &max_addr,
+                ],
+            )?
+            .ok_or_else(|| StoreError::Backend("the claim returned no row".into()))?;
+        let pair = |i: usize| -> Result<Option<BudgetCount>, StoreError> {
+            let count: Option<i32> = get(&row, i)?;
+            let since: Option<i64> = get(&row, i + 1)?;
+            Ok(count.zip(since).map(|(count, since)| BudgetCount {
+                count: u32::try_from(count).unwrap_or(0),
+                since,
+            }))
+        };
+        Ok(ClaimOutcome {
+            user: pair(0)?,
+            addr: pair(2)?,
+            user_before: pair(4)?,
+            addr_before: pair(6)?,
+        })
+    }
+
+    fn release_login_budgets(&mut self, r: &BudgetRelease) -> Result<(), StoreError> {
+        let (addr_key, addr_since) = r.addr.clone().unzip();
+        let (user_key, user_since) = r.user.clone().unzip();
+        self.exec(
+            RELEASE_LOGIN_BUDGETS,
+            &[
+                &addr_key,
+                &addr_since,
+                &user_key,
+                &user_since,
+                &r.clear_user,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn prune_login_budgets(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.exec(PRUNE_LOGIN_BUDGETS, &[&before])
     }
 
     fn record(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {

@@ -83,7 +83,7 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     fn submit(&self, access: Access, job: Box<dyn Job>) {
         let queue = match access {
-            Access::Write => &self.writes,
+            Access::Write | Access::Single => &self.writes,
             Access::Read => &self.reads,
         };
         // A send fails only once the threads are gone; the job is then dropped,
