@@ -138,4 +138,24 @@ async fn unknown_routes_wrong_methods_and_problem_pages(app: TestApp) {
     assert_eq!(res.status, 401);
     assert_eq!(res.header("www-authenticate"), Some("Bearer"));
 }
+
+async fn the_openapi_document_lists_the_native_routes_and_their_problems(app: TestApp) {
+    let res = app.raw("GET", "/openapi.json", &[], b"").await;
+    assert_eq!(res.status, 200);
+    let doc = res.json();
+    let put = &doc["paths"]["/lk/v1/numbers/{number}/grants/{account}"]["put"];
+    assert_eq!(put["tags"], json!(["native"]));
+    assert_eq!(put["responses"]["409"]["content"]["application/problem+json"]["schema"],
+        json!({"$ref": "#/components/schemas/ProblemBody"}));
+    assert_eq!(put["responses"]["409"]["description"],
+        json!("`/lk/v1/problems/already-assigned`"));
+    assert_eq!(put["responses"]["429"]["description"], json!("`/lk/v1/problems/rate-limited`"));
+    assert!(doc["components"]["schemas"]["ProblemBody"]["properties"]["type"].is_object());
+    for path in ["/lk/v1/sessions", "/lk/v1/keys/{id}", "/lk/v1/me", "/lk/v1/accounts/{id}",
+        "/lk/v1/numbers", "/lk/v1/numbers/{number}/history", "/lk/v1/history", "/lk/v1/pool",
+        "/lk/v1/routing/{e164}", "/lk/v1/problems/{kind}"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    assert!(doc["tags"].as_array().is_some_and(|t| t.iter().any(|t| t["name"] == "native")));
+}
 }

@@ -10,6 +10,7 @@
 mod accounts;
 pub mod input;
 mod numbers;
+pub mod openapi;
 pub mod problem;
 mod render;
 mod sessions;
