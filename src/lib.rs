@@ -1,7 +1,7 @@
 //! linekeeper: the system of record for an SMS platform's phone numbers.
 //!
 //! ```text
-//! server ──► faces (panel | vn) ──► http (the edge) ──► core (rules) ──► store (sqlite | postgres) ──► domain
+//! server ──► faces (panel | vn | native) ──► http (the edge) ──► core (rules) ──► store (sqlite | postgres) ──► domain
 //! ```
 //!
 //! `server` assembles the router and is the only module that names every

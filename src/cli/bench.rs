@@ -303,6 +303,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
                     let n = NumberRef {
                         id: Some(*number_id),
                         e164: None,
+                        uid: None,
                     };
                     let t = AccountRef {
                         id: Some(*to),

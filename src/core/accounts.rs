@@ -6,9 +6,16 @@
 //! and the downline is a range on the indexed `path` column: nothing here
 //! walks the tree row by row.
 
-use super::{Caller, Core, CoreError, Listing, RefPart};
+use super::{Caller, Core, CoreError, Listing, RefPart, history};
 use crate::domain::{NewPassword, Username};
-use crate::store::{Account, DownlineFilter, NewAccount, Page, StoreError, Tx};
+use crate::store::{Account, Action, DownlineFilter, NewAccount, Page, StoreError, Tx};
+
+/// A change to an account of the caller's downline; `None` leaves a field.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChange {
+    pub name: Option<String>,
+    pub suspended: Option<bool>,
+}
 
 /// An account a reseller creates beneath itself, its fields already parsed.
 #[derive(Clone, Debug)]
@@ -38,6 +45,18 @@ pub struct Ancestry {
     pub root: Account,
     /// From the root down to the selected account's parent; empty for a root.
     pub chain: Vec<Account>,
+}
+
+impl Ancestry {
+    /// The chain (root first) as `viewer` may see it: only the accounts that
+    /// are `viewer` or below it.
+    pub fn seen_by(&self, viewer: &Account) -> Vec<Account> {
+        self.chain
+            .iter()
+            .filter(|a| a.id == viewer.id || viewer.is_above(a))
+            .cloned()
+            .collect()
+    }
 }
 
 /// The same refusal for an account that does not exist and one outside the
@@ -146,6 +165,108 @@ impl Core {
         self.store
             .write(move |tx| create_beneath(tx, caller_id, &new, &rid))
             .await
+    }
+
+    /// A keyset page of the caller's downline (`filter.after_id`), by id,
+    /// uncounted; with `parent`, only the children of that account, which
+    /// must be the caller or in its downline (else the page is empty, as for
+    /// an account that does not exist).
+    pub async fn downline_after(
+        &self,
+        caller: &Caller,
+        parent: Option<i64>,
+        filter: DownlineFilter,
+        limit: i64,
+    ) -> Result<Vec<Account>, CoreError> {
+        if !caller.account.can_manage() {
+            return Err(CoreError::Forbidden);
+        }
+        let filter = DownlineFilter {
+            username: filter.username.map(|u| u.to_ascii_lowercase()),
+            q: filter.q.map(|q| q.to_ascii_lowercase()),
+            ..filter
+        };
+        let me = caller.account.clone();
+        self.store
+            .read(move |tx| {
+                let (of, filter) = match parent {
+                    None => (me.clone(), filter.clone()),
+                    Some(p) => match visible_account(tx, &me, p) {
+                        Ok(of) => (
+                            of,
+                            DownlineFilter {
+                                relation: Some(crate::store::Relation::Direct),
+                                ..filter.clone()
+                            },
+                        ),
+                        Err(CoreError::NotVisible { .. }) => return Ok(Vec::new()),
+                        Err(e) => return Err(e),
+                    },
+                };
+                Ok(tx.downline(&of, &filter, Page { offset: 0, limit })?)
+            })
+            .await
+    }
+
+    /// Renames, suspends or resumes an account of the caller's downline
+    /// (not the caller itself: `Forbidden`). A suspended account's
+    /// credentials stop working at once on this process (forgotten from the
+    /// credential cache) and within the cache's TTL on others.
+    pub async fn change_account(
+        &self,
+        caller: &Caller,
+        id: i64,
+        change: AccountChange,
+        request_id: &str,
+    ) -> Result<Account, CoreError> {
+        if !caller.account.can_manage() {
+            return Err(CoreError::Forbidden);
+        }
+        let (me, now, rid) = (
+            caller.account.clone(),
+            self.clock.now(),
+            request_id.to_owned(),
+        );
+        let account = self
+            .store
+            .write(move |tx| {
+                let mut account = visible_account(tx, &me, id)?;
+                if account.id == me.id {
+                    return Err(CoreError::Forbidden);
+                }
+                if let Some(name) = change.name.as_deref().filter(|n| *n != account.name) {
+                    tx.set_name(account.id, name)?;
+                    let detail = serde_json::json!({ "name": name }).to_string();
+                    tx.record(&history(
+                        now,
+                        &rid,
+                        Some(me.id),
+                        Action::AccountRename,
+                        None,
+                        Some(account.id),
+                        &detail,
+                    ))?;
+                    account.name = name.to_owned();
+                }
+                if let Some(suspended) = change.suspended.filter(|s| *s != account.suspended) {
+                    tx.set_suspended(account.id, suspended)?;
+                    let detail = format!("{{\"suspended\":{suspended}}}");
+                    tx.record(&history(
+                        now,
+                        &rid,
+                        Some(me.id),
+                        Action::AccountSuspend,
+                        None,
+                        Some(account.id),
+                        &detail,
+                    ))?;
+                    account.suspended = suspended;
+                }
+                Ok(account)
+            })
+            .await?;
+        self.credentials.forget_account(account.id);
+        Ok(account)
     }
 
     /// Whether an account already has this username (compared

@@ -7,7 +7,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use super::{AuthError, Caller, Core, CoreError, history};
 use crate::core::metrics::Business;
 use crate::domain::{TokenKind, TokenSecret, Username};
-use crate::store::{Action, NewToken, Tx};
+use crate::store::{Action, NewToken, TokenRow, Tx};
 
 /// A session token lives 10 hours.
 pub const SESSION_TTL_SECS: i64 = 10 * 3600;
@@ -212,6 +212,96 @@ impl Core {
                 Ok::<_, CoreError>(true)
             })
             .await
+    }
+}
+
+impl Core {
+    /// A new API key for the caller's own account. Only a session token may
+    /// create one (`Forbidden` otherwise), so a leaked key cannot mint more.
+    pub async fn create_own_key(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+    ) -> Result<(TokenRow, TokenSecret), CoreError> {
+        if caller.kind != TokenKind::Session {
+            return Err(CoreError::Forbidden);
+        }
+        let secret = TokenSecret::generate(TokenKind::ApiKey);
+        let token = NewToken {
+            digest: secret.digest(),
+            account_id: caller.account.id,
+            kind: TokenKind::ApiKey,
+            created_at: self.clock.now(),
+            expires_at: None,
+        };
+        let rid = request_id.to_owned();
+        let row = self
+            .store
+            .write(move |tx| {
+                issue(tx, &token, Some(token.account_id), &rid)?;
+                tx.tokens_of(token.account_id)?
+                    .into_iter()
+                    .find(|t| t.digest == token.digest)
+                    .ok_or_else(|| CoreError::Invalid("the new key was not stored".into()))
+            })
+            .await?;
+        Ok((row, secret))
+    }
+
+    /// The caller's API keys that are not revoked, by id.
+    pub async fn own_keys(&self, caller: &Caller) -> Result<Vec<TokenRow>, CoreError> {
+        let id = caller.account.id;
+        self.store
+            .read(move |tx| {
+                Ok(tx
+                    .tokens_of(id)?
+                    .into_iter()
+                    .filter(|t| t.kind == TokenKind::ApiKey && t.revoked_at.is_none())
+                    .collect())
+            })
+            .await
+    }
+
+    /// Revokes one of the caller's own API keys by id: at once on this
+    /// process (forgotten from the credential cache), within the cache's
+    /// TTL on others. Anything that is not a live key of the caller's is
+    /// `NotVisible`.
+    pub async fn revoke_own_key(
+        &self,
+        caller: &Caller,
+        key_id: i64,
+        request_id: &str,
+    ) -> Result<(), CoreError> {
+        let (account_id, now, rid) = (caller.account.id, self.clock.now(), request_id.to_owned());
+        let digest = self
+            .store
+            .write(move |tx| {
+                let gone = || CoreError::NotVisible {
+                    number: None,
+                    account: Some(super::RefPart::Id),
+                };
+                let key = tx
+                    .tokens_of(account_id)?
+                    .into_iter()
+                    .find(|t| t.id == key_id && t.kind == TokenKind::ApiKey)
+                    .ok_or_else(gone)?;
+                if !tx.revoke_token(&key.digest, now)? {
+                    return Err(gone());
+                }
+                tx.record(&history(
+                    now,
+                    &rid,
+                    Some(account_id),
+                    Action::TokenRevoke,
+                    None,
+                    Some(account_id),
+                    "{\"kind\":\"key\"}",
+                ))?;
+                Ok(key.digest)
+            })
+            .await?;
+        self.credentials.forget(&digest);
+        Ok(())
     }
 }
 

@@ -4,11 +4,13 @@ use super::{Caller, Core, CoreError, RefPart, history};
 use crate::domain::Username;
 use crate::store::{Account, Action, Grant, Number, Tx};
 
-/// A number named by id, by E.164, or both (which must then agree).
+/// A number named by id, by E.164, or both (which must then agree); or by
+/// its uid alone.
 #[derive(Clone, Debug, Default)]
 pub struct NumberRef {
     pub id: Option<i64>,
     pub e164: Option<String>,
+    pub uid: Option<String>,
 }
 
 /// An account named by id, by username, or both (which must then agree).
@@ -31,7 +33,7 @@ impl Perms {
         gets: true,
     };
 
-    fn covers(self, wanted: Perms) -> bool {
+    pub(crate) fn covers(self, wanted: Perms) -> bool {
         (self.send || !wanted.send) && (self.gets || !wanted.gets)
     }
 }
@@ -106,6 +108,17 @@ fn resolve(
 
 type Found<T> = Result<T, RefPart>;
 
+/// The number `r` names if `caller` holds it, else `NotVisible`.
+pub fn visible_number(
+    tx: &mut dyn Tx,
+    caller: &Account,
+    r: &NumberRef,
+) -> Result<Number, CoreError> {
+    resolve_number(tx, caller, r)?
+        .map(|(n, _, _)| n)
+        .map_err(super::history::number_not_visible)
+}
+
 fn resolve_number(
     tx: &mut dyn Tx,
     caller: &Account,
@@ -116,10 +129,11 @@ fn resolve_number(
     } else {
         RefPart::Natural
     };
-    let number = match (r.id, r.e164.as_deref()) {
-        (Some(id), _) => tx.number_by_id(id)?,
-        (None, Some(e164)) => tx.number_by_e164(e164)?,
-        (None, None) => None,
+    let number = match (r.id, r.e164.as_deref(), r.uid.as_deref()) {
+        (Some(id), _, _) => tx.number_by_id(id)?,
+        (None, Some(e164), _) => tx.number_by_e164(e164)?,
+        (None, None, Some(uid)) => tx.number_by_uid(uid)?,
+        (None, None, None) => None,
     };
     let Some(number) = number else {
         return Ok(Err(first));
@@ -181,7 +195,7 @@ pub fn assign(
     perms: Perms,
     now: i64,
     rid: &str,
-) -> Result<(), CoreError> {
+) -> Result<Grant, CoreError> {
     if !caller.can_manage() {
         return Err(CoreError::Forbidden);
     }
@@ -214,11 +228,11 @@ pub fn assign(
         Some(r.target.id),
         &detail,
     ))?;
-    Ok(())
+    Ok(grant)
 }
 
 /// Removes `target`'s grant on `number` and every grant that came from it;
-/// how many grants went.
+/// the grants that went, `target`'s first.
 pub fn unassign(
     tx: &mut dyn Tx,
     caller: &Account,
@@ -226,7 +240,7 @@ pub fn unassign(
     target: &AccountRef,
     now: i64,
     rid: &str,
-) -> Result<usize, CoreError> {
+) -> Result<Vec<Grant>, CoreError> {
     if !caller.can_manage() {
         return Err(CoreError::Forbidden);
     }
@@ -235,7 +249,8 @@ pub fn unassign(
     if doomed.is_empty() {
         return Err(CoreError::NotAssigned);
     }
-    remove_grants(tx, &doomed, Some(caller.id), now, rid, Action::Unassign)
+    remove_grants(tx, &doomed, Some(caller.id), now, rid, Action::Unassign)?;
+    Ok(doomed)
 }
 
 /// Deletes `grants`, recording the first with `first_action` and the rest as
@@ -271,8 +286,47 @@ pub(super) fn remove_grants(
 
 use crate::core::metrics::Business;
 
+/// A number as one of its holders sees it (see [`Core::number_view`]).
+#[derive(Clone, Debug)]
+pub struct NumberView {
+    pub number: Number,
+    /// `None` when there is none, or the caller may not see it.
+    pub owner: Option<Account>,
+    /// The caller's own permissions on it.
+    pub held: Perms,
+    /// The grants below the caller, each with its account, parents before
+    /// children (see [`grants_below`]).
+    pub tree: Vec<(Grant, Account)>,
+}
+
+/// The grants that stem from `viewer`'s holding of `number`: those it made
+/// and, transitively, those made from them (breadth first). For the owner or
+/// an administrator, the holding is the whole number: every grant.
+pub fn grants_below(viewer: &Account, number: &Number, grants: &[Grant]) -> Vec<Grant> {
+    if viewer.is_admin() || number.owner_id() == Some(viewer.id) {
+        // Roots first: grants made by a holder without a grant of its own.
+        let mut out: Vec<Grant> = grants
+            .iter()
+            .filter(|g| !grants.iter().any(|p| p.account_id == g.granted_by))
+            .cloned()
+            .collect();
+        let mut i = 0;
+        while i < out.len() {
+            let from = out[i].account_id;
+            out.extend(grants.iter().filter(|g| g.granted_by == from).cloned());
+            i += 1;
+        }
+        return out;
+    }
+    let mut out: Vec<Grant> = Vec::new();
+    for g in grants.iter().filter(|g| g.granted_by == viewer.id) {
+        out.extend(cascade(grants, g.account_id));
+    }
+    out
+}
+
 impl Core {
-    /// `POST /api/numbers/assign`.
+    /// `POST /api/numbers/assign`: the grant made.
     pub async fn assign(
         &self,
         caller: &Caller,
@@ -280,17 +334,19 @@ impl Core {
         target: AccountRef,
         perms: Perms,
         request_id: &str,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Grant, CoreError> {
         let (account, now, rid) = (
             caller.account.clone(),
             self.clock.now(),
             request_id.to_owned(),
         );
-        self.store
+        let grant = self
+            .store
             .write(move |tx| assign(tx, &account, &number, &target, perms, now, &rid))
             .await?;
+        self.routes.forget(grant.number_id);
         Business::add(&self.business.assignments, 1);
-        Ok(())
+        Ok(grant)
     }
 
     /// `POST /api/numbers/unassign`.
@@ -300,7 +356,7 @@ impl Core {
         number: NumberRef,
         target: AccountRef,
         request_id: &str,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Vec<Grant>, CoreError> {
         let (account, now, rid) = (
             caller.account.clone(),
             self.clock.now(),
@@ -310,12 +366,54 @@ impl Core {
             .store
             .write(move |tx| unassign(tx, &account, &number, &target, now, &rid))
             .await?;
+        if let Some(g) = removed.first() {
+            self.routes.forget(g.number_id);
+        }
         Business::add(&self.business.unassignments, 1);
         Business::add(
             &self.business.cascaded_removals,
-            (removed as u64).saturating_sub(1),
+            (removed.len() as u64).saturating_sub(1),
         );
-        Ok(())
+        Ok(removed)
+    }
+
+    /// One number the caller holds (by id, E.164 or uid): its state, its
+    /// owner where the caller may see it, the caller's own permissions, and
+    /// the grants below the caller. Anything else is `NotVisible`.
+    pub async fn number_view(
+        &self,
+        caller: &Caller,
+        number: NumberRef,
+    ) -> Result<NumberView, CoreError> {
+        let me = caller.account.clone();
+        self.store
+            .read(move |tx| {
+                let (number, grants, held) = resolve_number(tx, &me, &number)?
+                    .map_err(super::history::number_not_visible)?;
+                let owner = match number.owner_id() {
+                    Some(id) => tx
+                        .account_by_id(id)?
+                        .filter(|o| o.id == me.id || me.is_above(o)),
+                    None => None,
+                };
+                let below = grants_below(&me, &number, &grants);
+                let ids: Vec<i64> = below.iter().map(|g| g.account_id).collect();
+                let accounts = tx.accounts_by_ids(&ids)?;
+                let tree = below
+                    .into_iter()
+                    .filter_map(|g| {
+                        let a = accounts.iter().find(|a| a.id == g.account_id)?.clone();
+                        Some((g, a))
+                    })
+                    .collect();
+                Ok(NumberView {
+                    number,
+                    owner,
+                    held,
+                    tree,
+                })
+            })
+            .await
     }
 }
 

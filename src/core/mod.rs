@@ -15,9 +15,11 @@ mod credentials;
 mod error;
 pub mod grants;
 mod hashing;
+pub mod history;
 pub mod import;
 pub mod invariants;
 pub mod metrics;
+pub mod routing;
 pub mod subscriptions;
 
 use std::sync::Arc;
@@ -28,7 +30,8 @@ pub use subscriptions::{OwnedNumber, PoolFilter};
 
 use crate::domain::{Clock, TokenKind};
 use crate::store::{
-    Account, Action, HeldNumber, HistoryEntry, Page, Snapshot, Store, StoreError, Tx,
+    Account, Action, HeldNumber, HistoryEntry, Holding, HoldingFilter, Page, Snapshot, Store,
+    StoreError, Tx,
 };
 
 /// The authenticated caller of a request.
@@ -61,6 +64,8 @@ pub struct Core {
     pub(crate) hashing: Arc<hashing::HashPool>,
     /// What this core has done, for `/metrics`.
     pub(crate) business: Arc<crate::core::metrics::Business>,
+    /// Recently read routings (see `routing`).
+    pub(crate) routes: Arc<routing::RouteCache>,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -83,14 +88,17 @@ impl Core {
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),
+            routes: Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL)),
         };
         core.watch_revocations();
         Ok(core)
     }
 
-    /// Sets how long this process trusts a credential it read (0: never).
+    /// Sets how long this process trusts a credential (and a routing, see
+    /// `routing`) it read (0: never).
     pub fn with_auth_cache_ttl(mut self, ttl: std::time::Duration) -> Core {
         self.credentials = Arc::new(credentials::CredentialCache::new(ttl));
+        self.routes = Arc::new(routing::RouteCache::new(ttl));
         self.watch_revocations();
         self
     }
@@ -164,6 +172,31 @@ impl Core {
                     tx.held_numbers(id, page)?
                 };
                 Ok(Listing { items, total })
+            })
+            .await
+    }
+
+    /// A keyset page of what the caller holds (an administrator: every
+    /// subscribed number), by id. A `granted_to` outside the caller's reach
+    /// lists nothing, as for an account that does not exist.
+    pub async fn holdings(
+        &self,
+        caller: &Caller,
+        filter: HoldingFilter,
+        limit: i64,
+    ) -> Result<Vec<Holding>, CoreError> {
+        let me = caller.account.clone();
+        self.store
+            .read(move |tx| {
+                if let Some(to) = filter.granted_to {
+                    let visible = tx
+                        .account_by_id(to)?
+                        .is_some_and(|a| a.id == me.id || me.is_above(&a));
+                    if !visible {
+                        return Ok(Vec::new());
+                    }
+                }
+                Ok(tx.holdings(me.id, me.is_admin(), &filter, limit)?)
             })
             .await
     }

@@ -79,14 +79,14 @@ pub fn subscribe(
 
 /// Ends the owner's subscription: every grant on the number goes (each one
 /// recorded), and the number returns to the pool. To anyone but the owner the
-/// number does not exist. Answers how many grants went.
+/// number does not exist. Answers the number's id and how many grants went.
 pub fn unsubscribe(
     tx: &mut dyn Tx,
     caller_id: i64,
     uid: &str,
     now: i64,
     rid: &str,
-) -> Result<usize, CoreError> {
+) -> Result<(i64, usize), CoreError> {
     let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
     if number.owner_id() != Some(caller_id) {
         return Err(CoreError::NumberNotFound);
@@ -110,17 +110,12 @@ pub fn unsubscribe(
         Some(caller_id),
         "{}",
     ))?;
-    Ok(removed)
+    Ok((number.id, removed))
 }
 
-/// Filters of the pool listing.
-#[derive(Clone, Debug, Default)]
-pub struct PoolFilter {
-    /// ISO alpha-2, upper case.
-    pub country: Option<String>,
-    /// Digits the number must contain.
-    pub pattern: Option<String>,
-}
+/// Filters of the pool listing (the store's, so both faces' pool searches
+/// are one query).
+pub use crate::store::PoolFilter;
 
 use crate::core::metrics::Business;
 
@@ -146,6 +141,7 @@ impl Core {
                 subscribe(tx, id, uid.as_deref(), Cycle::Month, resubscribe, now, &rid)
             })
             .await?;
+        self.routes.forget(owned.number.id);
         Business::add(&self.business.subscriptions, 1);
         Ok(owned)
     }
@@ -163,10 +159,11 @@ impl Core {
             self.clock.now(),
             request_id.to_owned(),
         );
-        let removed = self
+        let (number_id, removed) = self
             .store
             .write(move |tx| unsubscribe(tx, id, &uid, now, &rid))
             .await?;
+        self.routes.forget(number_id);
         Business::add(&self.business.unsubscriptions, 1);
         Business::add(&self.business.cascaded_removals, removed as u64);
         Ok(())
@@ -199,12 +196,26 @@ impl Core {
     pub async fn pool(&self, filter: PoolFilter, page: Page) -> Result<Listing<Number>, CoreError> {
         self.store
             .read(move |tx| {
-                let (items, total) = tx.available_numbers(
-                    filter.country.as_deref(),
-                    filter.pattern.as_deref(),
-                    page,
-                )?;
-                Ok(Listing { items, total })
+                let (items, total) = tx.available_numbers(&filter, page, true)?;
+                Ok(Listing {
+                    items,
+                    total: total.unwrap_or(0),
+                })
+            })
+            .await
+    }
+
+    /// The native face's pool search: the same query as [`Core::pool`], a
+    /// keyset page (`filter.after_id`) of at most `limit`, uncounted.
+    pub async fn pool_after(
+        &self,
+        filter: PoolFilter,
+        limit: i64,
+    ) -> Result<Vec<Number>, CoreError> {
+        self.store
+            .read(move |tx| {
+                let page = Page { offset: 0, limit };
+                Ok(tx.available_numbers(&filter, page, false)?.0)
             })
             .await
     }

@@ -1,4 +1,5 @@
-//! The two wire faces. Each parses requests into core calls and renders the
+//! The wire faces. Each parses requests into core calls and renders the
 //! core's outcomes in its own envelope; they share no wire code.
+pub mod native;
 pub mod panel;
 pub mod vn;

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::core::Core;
 use crate::domain::{Clock, SystemClock};
-use crate::faces::{panel, vn};
+use crate::faces::{native, panel, vn};
 use crate::http::limits::Limits;
 use crate::http::service::{self, Service};
 use crate::http::{self as edge, AppState};
@@ -69,6 +69,7 @@ pub fn router_with(core: Core, limits: Limits) -> Router {
     Router::new()
         .merge(edge::layer::<panel::Panel>(panel::routes(), &state))
         .merge(edge::layer::<vn::Vn>(vn::routes(), &state))
+        .merge(edge::layer::<native::Native>(native::routes(), &state))
         .merge(edge::layer::<Service>(outside, &state))
         .with_state(state)
 }

@@ -28,7 +28,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi, Ref
 use utoipa::{OpenApi as _, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::faces::{panel, vn};
+use crate::faces::{native, panel, vn};
 use crate::http::AppState;
 
 #[derive(utoipa::OpenApi)]
@@ -45,6 +45,7 @@ use crate::http::AppState;
     tags(
         (name = "panel", description = "The panel face: `{\"data\", \"meta\"}` envelopes"),
         (name = "virtual-number", description = "The virtual-number face: the fourteen-field success envelope and `{code, message, stack}` failures"),
+        (name = "native", description = "The native face under `/lk/v1`: Bearer credentials, RFC 9457 problem details (`application/problem+json`), cursor-paginated lists, RFC 3339 times"),
         (name = "service", description = "Liveness"),
     ),
 )]
@@ -71,6 +72,9 @@ pub fn document() -> OpenApi {
     let mut doc = ServiceDoc::openapi();
     doc.merge(panel_doc);
     doc.merge(vn_doc);
+    // The native face documents its own problems (RFC 9457), not the
+    // other faces' failures, so `complete` is not for it.
+    doc.merge(native::openapi::document());
     name_operations(&mut doc);
     doc.components
         .get_or_insert_with(Default::default)
@@ -238,6 +242,8 @@ fn name_operations(doc: &mut OpenApi) {
             ("get", item.get.as_mut()),
             ("put", item.put.as_mut()),
             ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("patch", item.patch.as_mut()),
         ] {
             if let Some(op) = op {
                 op.operation_id = Some(format!("{method}_{slug}"));

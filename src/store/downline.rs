@@ -28,6 +28,11 @@ pub struct DownlineFilter {
     pub name: Option<String>,
     pub is_reseller: Option<bool>,
     pub relation: Option<Relation>,
+    /// Accounts whose username or display name contains this (as for
+    /// `username` and `name`, given lower-cased).
+    pub q: Option<String>,
+    /// Only accounts with a greater id (a keyset cursor).
+    pub after_id: Option<i64>,
 }
 
 /// The exclusive bounds `(low, high)` of the paths strictly below `path`.

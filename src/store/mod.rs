@@ -282,13 +282,28 @@ pub trait Tx {
         viewer_id: i64,
         page: Page,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError>;
-    /// Pool numbers, optionally of one country and containing `pattern`.
+    /// Pool numbers that pass `filter`, by id, with how many there are in
+    /// all when `count` asks for it.
     fn available_numbers(
         &mut self,
-        country: Option<&str>,
-        pattern: Option<&str>,
+        filter: &PoolFilter,
         page: Page,
-    ) -> Result<(Vec<Number>, i64), StoreError>;
+        count: bool,
+    ) -> Result<(Vec<Number>, Option<i64>), StoreError>;
+    /// Up to `limit` subscribed numbers that `viewer_id` holds (every one,
+    /// when `everything`: an administrator), by id, that pass `filter`.
+    fn holdings(
+        &mut self,
+        viewer_id: i64,
+        everything: bool,
+        filter: &HoldingFilter,
+        limit: i64,
+    ) -> Result<Vec<Holding>, StoreError>;
+    /// One page of the history, newest first.
+    fn history_page(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;
+    /// Every token and key of an account, by id.
+    fn tokens_of(&mut self, account_id: i64) -> Result<Vec<TokenRow>, StoreError>;
+    fn set_name(&mut self, account_id: i64, name: &str) -> Result<(), StoreError>;
     /// Numbers `owner_id` subscribes to, each with how many grants it carries.
     fn owned_numbers(
         &mut self,

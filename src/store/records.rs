@@ -37,6 +37,7 @@ pub enum Action {
     CascadeUnassign,
     TokenCreate,
     TokenRevoke,
+    AccountRename,
 }
 
 impl Action {
@@ -53,6 +54,7 @@ impl Action {
             Action::CascadeUnassign => "grant.cascade",
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
+            Action::AccountRename => "account.rename",
         }
     }
 }
@@ -175,4 +177,84 @@ pub enum Revoked {
 /// [`crate::store::Store::watch_revocations`]).
 pub trait RevocationSink: Send + Sync {
     fn revoked(&self, what: &Revoked);
+}
+
+/// A token or key as its account lists it: never the secret, only its
+/// digest (which the core needs to forget it from the credential cache).
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    pub id: i64,
+    pub digest: String,
+    pub kind: TokenKind,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A subscribed number that a viewer holds, with the viewer's permissions.
+#[derive(Clone, Debug)]
+pub struct Holding {
+    pub number: Number,
+    pub send: bool,
+    pub gets: bool,
+}
+
+/// Which of the numbers a viewer holds to list, after which id (keyset).
+#[derive(Clone, Debug, Default)]
+pub struct HoldingFilter {
+    /// ISO alpha-2, upper case.
+    pub country: Option<String>,
+    /// Digits the E.164 number starts with (after the `+`).
+    pub prefix: Option<String>,
+    /// Digits the number contains.
+    pub contains: Option<String>,
+    /// Only numbers the viewer owns (`true`) or only those granted to it.
+    pub owned: Option<bool>,
+    /// Only numbers on which this account holds a grant.
+    pub granted_to: Option<i64>,
+    /// Only numbers with a greater id (the keyset cursor); 0 from the start.
+    pub after_id: i64,
+}
+
+/// Filters of the pool listing.
+#[derive(Clone, Debug, Default)]
+pub struct PoolFilter {
+    /// ISO alpha-2, upper case.
+    pub country: Option<String>,
+    /// Digits the number must contain.
+    pub pattern: Option<String>,
+    /// Digits the number must start with (after the `+`).
+    pub prefix: Option<String>,
+    /// Bounds on the monthly price, inclusive, in minor units.
+    pub min_monthly_price: Option<i64>,
+    pub max_monthly_price: Option<i64>,
+    /// Only numbers with a greater id (a keyset cursor).
+    pub after_id: Option<i64>,
+}
+
+/// One page of the history, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    /// Only entries older than this one (a keyset cursor).
+    pub before_id: Option<i64>,
+    /// Only entries about this number.
+    pub number_id: Option<i64>,
+    /// Only entries whose actor or target lies in the subtree at this
+    /// path (the account itself included); `None`: every entry.
+    pub within: Option<String>,
+    pub limit: i64,
+}
+
+/// A stored history entry, with the number's E.164 when it names one.
+#[derive(Clone, Debug)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub at: i64,
+    pub request_id: String,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub number_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub detail: String,
+    pub number: Option<String>,
 }

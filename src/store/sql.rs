@@ -12,7 +12,10 @@
 //! `postgres/tx.rs`, each with the reason beside it.
 
 use crate::domain::TokenKind;
-use crate::store::{Account, Credential, Cycle, Grant, HeldNumber, Number, Subscription};
+use crate::store::{
+    Account, Credential, Cycle, Grant, HeldNumber, HistoryRow, Holding, Number, Subscription,
+    TokenRow,
+};
 
 /// One statement, spelled for each backend.
 #[derive(Clone, Copy, Debug)]
@@ -213,6 +216,53 @@ pub(crate) const STALE_COPIES: Sql = shared!(
         OR g.alias IS DISTINCT FROM n.alias OR g.is_66_char IS DISTINCT FROM n.is_66_char"
 );
 
+pub(crate) const SET_NAME: Sql = shared!("UPDATE accounts SET name = $2 WHERE id = $1");
+
+/// Read by [`token_row`].
+pub(crate) const TOKENS_OF: Sql = shared!(
+    "SELECT id, digest, kind, created_at, expires_at, revoked_at FROM tokens \
+     WHERE account_id = $1 ORDER BY id"
+);
+
+/// What `$1` holds (everything subscribed when `$2`), after id `$3`, by id,
+/// at most `$9`; read by [`holding`]. Country `$4`, `LIKE` patterns `$5`
+/// (prefix) and `$6` (contains) of digits only, owned `$7`, granted to `$8`.
+/// Both dialects read `CAST(NULL AS ...)` and `TRUE` alike.
+pub(crate) const HOLDINGS: Sql = shared!(
+    "SELECT ",
+    NUMBER_COLS,
+    ", CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.send END, \
+       CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.gets END \
+     FROM numbers n LEFT JOIN grants g ON g.number_id = n.id AND g.account_id = $1 \
+     WHERE n.owner_id IS NOT NULL \
+       AND (CAST($2 AS BOOLEAN) OR n.owner_id = $1 OR g.account_id IS NOT NULL) \
+       AND n.id > $3 \
+       AND (CAST($4 AS TEXT) IS NULL OR n.country = $4) \
+       AND (CAST($5 AS TEXT) IS NULL OR n.number LIKE $5) \
+       AND (CAST($6 AS TEXT) IS NULL OR n.number LIKE $6) \
+       AND (CAST($7 AS BOOLEAN) IS NULL OR (n.owner_id = $1) = CAST($7 AS BOOLEAN)) \
+       AND (CAST($8 AS BIGINT) IS NULL OR EXISTS \
+            (SELECT 1 FROM grants x WHERE x.number_id = n.id AND x.account_id = $8)) \
+     ORDER BY n.id LIMIT $9"
+);
+
+/// History newest first: before id `$1`, about number `$2`, whose actor or
+/// target has a path in `[$3, $4)` (a subtree, its root included), at most
+/// `$5`; read by [`history_row`]. Served by the indexes of migration 0005.
+pub(crate) const HISTORY_PAGE: Sql = shared!(
+    "SELECT h.id, h.at, h.request_id, h.actor_id, h.action, h.number_id, h.account_id, \
+       h.detail, n.number \
+     FROM history h LEFT JOIN numbers n ON n.id = h.number_id \
+     WHERE (CAST($1 AS BIGINT) IS NULL OR h.id < $1) \
+       AND (CAST($2 AS BIGINT) IS NULL OR h.number_id = $2) \
+       AND (CAST($3 AS TEXT) IS NULL \
+         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.account_id \
+                    AND a.path >= $3 AND a.path < $4) \
+         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.actor_id \
+                    AND a.path >= $3 AND a.path < $4)) \
+     ORDER BY h.id DESC LIMIT $5"
+);
+
 /// A value that both drivers can read from a column.
 pub(crate) trait Column:
     rusqlite::types::FromSql + for<'r> postgres::types::FromSql<'r>
@@ -315,6 +365,43 @@ pub(crate) fn credential<R: Columns + ?Sized>(r: &R) -> Result<Credential, R::Er
         kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Session),
         expires_at: r.col(10)?,
         revoked: r.col(11)?,
+    })
+}
+
+/// A token from [`TOKENS_OF`].
+pub(crate) fn token_row<R: Columns + ?Sized>(r: &R) -> Result<TokenRow, R::Error> {
+    let kind: String = r.col(2)?;
+    Ok(TokenRow {
+        id: r.col(0)?,
+        digest: r.col(1)?,
+        kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Session),
+        created_at: r.col(3)?,
+        expires_at: r.col(4)?,
+        revoked_at: r.col(5)?,
+    })
+}
+
+/// A holding from [`HOLDINGS`].
+pub(crate) fn holding<R: Columns + ?Sized>(r: &R) -> Result<Holding, R::Error> {
+    Ok(Holding {
+        number: number(r)?,
+        send: r.col(13)?,
+        gets: r.col(14)?,
+    })
+}
+
+/// An entry from [`HISTORY_PAGE`].
+pub(crate) fn history_row<R: Columns + ?Sized>(r: &R) -> Result<HistoryRow, R::Error> {
+    Ok(HistoryRow {
+        id: r.col(0)?,
+        at: r.col(1)?,
+        request_id: r.col(2)?,
+        actor_id: r.col(3)?,
+        action: r.col(4)?,
+        number_id: r.col(5)?,
+        account_id: r.col(6)?,
+        detail: r.col(7)?,
+        number: r.col(8)?,
     })
 }
 

@@ -45,6 +45,7 @@ fn refs(
         NumberRef {
             id: number_id,
             e164: number.map(|n| n.to_string()),
+            uid: None,
         },
         AccountRef {
             id: user_id,

@@ -341,6 +341,7 @@ pub async fn list(
             "0" => Relation::Direct,
             _ => Relation::Indirect,
         }),
+        ..DownlineFilter::default()
     };
     v.finish(&LIST_FIELDS)?;
     let window = Page {

@@ -206,6 +206,7 @@ pub async fn available(
     let filter = PoolFilter {
         country: country.map(|c| c.to_ascii_uppercase()),
         pattern,
+        ..PoolFilter::default()
     };
     let listing = s.core.pool(filter, window).await?;
     let data = ListData {

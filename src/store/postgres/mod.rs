@@ -36,10 +36,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_holder_indexes",
         include_str!("migrations/0003_holder_indexes.sql"),
     ),
-    // 0004 is SQLite's alone (its holdings counter).
+    // 0004 is SQLite's alone (its holdings counter); 0005 PostgreSQL's
+    // alone (SQLite keeps login budgets in memory).
     (
         "0005_login_budget",
         include_str!("migrations/0005_login_budget.sql"),
+    ),
+    (
+        "0006_history_indexes",
+        include_str!("migrations/0006_history_indexes.sql"),
     ),
 ];
 

@@ -11,8 +11,8 @@ use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downlin
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
     Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Grant, HeldNumber,
-    HistoryEntry, NewAccount, NewNumber, NewToken, Number, Page, Snapshot, StoreError,
-    Subscription, Tx,
+    HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, NewAccount, NewNumber,
+    NewToken, Number, Page, PoolFilter, Snapshot, StoreError, Subscription, TokenRow, Tx,
 };
 
 /// Over a transaction, or over the bare client for [`crate::store::Access::Single`].
@@ -269,13 +269,17 @@ const HELD_TOTAL: &str = "SELECT (SELECT count(*) FROM numbers WHERE owner_id = 
 /// `$2`. A parameter compared only with NULL needs its type spelled out
 /// here, and the substring search is strpos() (SQLite's instr()).
 const POOL_FILTER: &str = "n.owner_id IS NULL AND ($1::text IS NULL OR n.country = $1) \
-     AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0)";
+     AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0) \
+     AND ($3::text IS NULL OR strpos(substr(n.number, 2), $3) = 1) \
+     AND ($4::bigint IS NULL OR n.monthly_price >= $4) \
+     AND ($5::bigint IS NULL OR n.monthly_price <= $5) \
+     AND ($6::bigint IS NULL OR n.id > $6)";
 const POOL: &str = concat_sql!(
     "SELECT ",
     NUMBER_COLS,
     " FROM numbers n WHERE ",
     POOL_FILTER,
-    " ORDER BY n.id LIMIT $3 OFFSET $4"
+    " ORDER BY n.id LIMIT $7 OFFSET $8"
 );
 const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
@@ -317,6 +321,17 @@ fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<Box<dyn
         clauses.push(format!(
             "lower(a.name COLLATE \"C\") LIKE lower({p} COLLATE \"C\") ESCAPE '\\'"
         ));
+    }
+    if let Some(q) = &filter.q {
+        let p = param(&mut values, Box::new(contains_pattern(q)));
+        clauses.push(format!(
+            "(a.username_key LIKE {p} ESCAPE '\\' \
+             OR lower(a.name COLLATE \"C\") LIKE lower({p} COLLATE \"C\") ESCAPE '\\')"
+        ));
+    }
+    if let Some(after) = filter.after_id {
+        let p = param(&mut values, Box::new(after));
+        clauses.push(format!("a.id > {p}"));
     }
     (clauses.join(" AND "), values)
 }
@@ -633,17 +648,82 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
 
     fn available_numbers(
         &mut self,
-        country: Option<&str>,
-        pattern: Option<&str>,
+        f: &PoolFilter,
         page: Page,
-    ) -> Result<(Vec<Number>, i64), StoreError> {
-        let total = self.count(COUNT_POOL, &[&country, &pattern])?;
+        count: bool,
+    ) -> Result<(Vec<Number>, Option<i64>), StoreError> {
+        let (c, p, x) = (&f.country, &f.pattern, &f.prefix);
+        let (lo, hi, after) = (f.min_monthly_price, f.max_monthly_price, f.after_id);
+        let total = match count {
+            true => Some(self.count(COUNT_POOL, &[c, p, x, &lo, &hi, &after])?),
+            false => None,
+        };
         let items = self
-            .all(POOL, &[&country, &pattern, &page.limit, &page.offset])?
+            .all(
+                POOL,
+                &[c, p, x, &lo, &hi, &after, &page.limit, &page.offset],
+            )?
             .iter()
             .map(sql::number)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, total))
+    }
+
+    fn holdings(
+        &mut self,
+        viewer_id: i64,
+        everything: bool,
+        f: &HoldingFilter,
+        limit: i64,
+    ) -> Result<Vec<Holding>, StoreError> {
+        let prefix = f.prefix.as_ref().map(|d| format!("+{d}%"));
+        let contains = f.contains.as_ref().map(|d| format!("%{d}%"));
+        self.all(
+            sql::HOLDINGS.postgres,
+            &[
+                &viewer_id,
+                &everything,
+                &f.after_id,
+                &f.country,
+                &prefix,
+                &contains,
+                &f.owned,
+                &f.granted_to,
+                &limit,
+            ],
+        )?
+        .iter()
+        .map(sql::holding)
+        .collect()
+    }
+
+    fn history_page(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        let (low, high) = match &q.within {
+            Some(path) => {
+                let (low, high) = downline_bounds(path);
+                (Some(low), Some(high))
+            }
+            None => (None, None),
+        };
+        self.all(
+            sql::HISTORY_PAGE.postgres,
+            &[&q.before_id, &q.number_id, &low, &high, &q.limit],
+        )?
+        .iter()
+        .map(sql::history_row)
+        .collect()
+    }
+
+    fn tokens_of(&mut self, account_id: i64) -> Result<Vec<TokenRow>, StoreError> {
+        self.all(sql::TOKENS_OF.postgres, &[&account_id])?
+            .iter()
+            .map(sql::token_row)
+            .collect()
+    }
+
+    fn set_name(&mut self, account_id: i64, name: &str) -> Result<(), StoreError> {
+        self.exec(sql::SET_NAME.postgres, &[&account_id, &name])
+            .map(drop)
     }
 
     fn owned_numbers(

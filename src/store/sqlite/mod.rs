@@ -37,6 +37,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_holdings",
         include_str!("migrations/0004_holdings.sql"),
     ),
+    (
+        "0006_history_indexes",
+        include_str!("migrations/0006_history_indexes.sql"),
+    ),
 ];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.

@@ -7,8 +7,9 @@ use super::backend;
 use crate::store::downline::{contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, DownlineFilter, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber,
-    NewToken, Number, Page, Relation, Snapshot, StoreError, Subscription, Tx,
+    Account, Credential, DownlineFilter, Grant, HeldNumber, HistoryEntry, HistoryQuery, HistoryRow,
+    Holding, HoldingFilter, NewAccount, NewNumber, NewToken, Number, Page, PoolFilter, Relation,
+    Snapshot, StoreError, Subscription, TokenRow, Tx,
 };
 
 pub(super) struct SqliteTx<'c> {
@@ -99,17 +100,21 @@ const HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char,
 /// counter that only SQLite keeps (migration 0004).
 const HELD_TOTAL: &str = "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0)";
 
-/// The pool, optionally of one country (`?1`) and containing the digits
-/// `?2`. instr() rather than LIKE: the pattern is digits, and instr needs
+/// The pool, optionally of one country (`?1`), containing the digits `?2`,
+/// starting with the digits `?3`, within monthly prices `?4..=?5`, after id
+/// `?6`. instr() rather than LIKE: the pattern is digits, and instr needs
 /// no escaping (PostgreSQL calls it strpos()).
 const POOL_FILTER: &str = "n.owner_id IS NULL AND (?1 IS NULL OR n.country = ?1) \
-     AND (?2 IS NULL OR instr(substr(n.number, 2), ?2) > 0)";
+     AND (?2 IS NULL OR instr(substr(n.number, 2), ?2) > 0) \
+     AND (?3 IS NULL OR instr(substr(n.number, 2), ?3) = 1) \
+     AND (?4 IS NULL OR n.monthly_price >= ?4) AND (?5 IS NULL OR n.monthly_price <= ?5) \
+     AND (?6 IS NULL OR n.id > ?6)";
 const POOL: &str = concat_sql!(
     "SELECT ",
     NUMBER_COLS,
     " FROM numbers n WHERE ",
     POOL_FILTER,
-    " ORDER BY n.id LIMIT ?3 OFFSET ?4"
+    " ORDER BY n.id LIMIT ?7 OFFSET ?8"
 );
 const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
@@ -159,6 +164,15 @@ fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<rusqlit
     if let Some(name) = &filter.name {
         clauses.push("a.name LIKE ? ESCAPE '\\'");
         values.push(Value::Text(contains_pattern(name)));
+    }
+    if let Some(q) = &filter.q {
+        clauses.push("(a.username_key LIKE ? ESCAPE '\\' OR a.name LIKE ? ESCAPE '\\')");
+        values.push(Value::Text(contains_pattern(q)));
+        values.push(Value::Text(contains_pattern(q)));
+    }
+    if let Some(after) = filter.after_id {
+        clauses.push("a.id > ?");
+        values.push(Value::Integer(after));
     }
     (clauses.join(" AND "), values)
 }
@@ -398,17 +412,72 @@ impl Tx for SqliteTx<'_> {
 
     fn available_numbers(
         &mut self,
-        country: Option<&str>,
-        pattern: Option<&str>,
+        f: &PoolFilter,
         page: Page,
-    ) -> Result<(Vec<Number>, i64), StoreError> {
-        let total = self.count(COUNT_POOL, params![country, pattern])?;
+        count: bool,
+    ) -> Result<(Vec<Number>, Option<i64>), StoreError> {
+        let (c, p, x) = (&f.country, &f.pattern, &f.prefix);
+        let (lo, hi, after) = (f.min_monthly_price, f.max_monthly_price, f.after_id);
+        let total = match count {
+            true => Some(self.count(COUNT_POOL, params![c, p, x, lo, hi, after])?),
+            false => None,
+        };
         let items = self.all(
             POOL,
-            params![country, pattern, page.limit, page.offset],
+            params![c, p, x, lo, hi, after, page.limit, page.offset],
             |r| sql::number(r),
         )?;
         Ok((items, total))
+    }
+
+    fn holdings(
+        &mut self,
+        viewer_id: i64,
+        everything: bool,
+        f: &HoldingFilter,
+        limit: i64,
+    ) -> Result<Vec<Holding>, StoreError> {
+        let prefix = f.prefix.as_ref().map(|d| format!("+{d}%"));
+        let contains = f.contains.as_ref().map(|d| format!("%{d}%"));
+        self.all(
+            sql::HOLDINGS.sqlite,
+            params![
+                viewer_id,
+                everything,
+                f.after_id,
+                f.country,
+                prefix,
+                contains,
+                f.owned,
+                f.granted_to,
+                limit
+            ],
+            |r| sql::holding(r),
+        )
+    }
+
+    fn history_page(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        let (low, high) = match &q.within {
+            Some(path) => {
+                let (low, high) = downline_bounds(path);
+                (Some(low), Some(high))
+            }
+            None => (None, None),
+        };
+        self.all(
+            sql::HISTORY_PAGE.sqlite,
+            params![q.before_id, q.number_id, low, high, q.limit],
+            |r| sql::history_row(r),
+        )
+    }
+
+    fn tokens_of(&mut self, account_id: i64) -> Result<Vec<TokenRow>, StoreError> {
+        self.all(sql::TOKENS_OF.sqlite, [account_id], |r| sql::token_row(r))
+    }
+
+    fn set_name(&mut self, account_id: i64, name: &str) -> Result<(), StoreError> {
+        self.exec(sql::SET_NAME.sqlite, params![account_id, name])
+            .map(drop)
     }
 
     fn owned_numbers(

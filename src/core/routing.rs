@@ -1,0 +1,129 @@
+//! Who may send from a number and who receives on it: the messaging layer's
+//! question, asked for every message, so answered from memory.
+//!
+//! Each process keeps the answers it computed for `ttl` (the credential
+//! cache's, 5 s by default). What this process changes (assign, unassign,
+//! subscribe, unsubscribe) it forgets at once, in the core's own write paths;
+//! a change made by another process (a second instance, the CLI) reaches
+//! this one within `ttl`, when its entry runs out. `ttl` 0 turns it off.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{Caller, Core, CoreError, Perms};
+use crate::store::{Account, Number};
+
+/// Beyond this many entries the cache starts over (bounded memory).
+const MAX_ENTRIES: usize = 100_000;
+
+/// One account that holds the number, and how.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    pub account: Account,
+    pub perms: Perms,
+    /// Who granted it; `None` for the owner.
+    pub granted_by: Option<i64>,
+}
+
+/// The routing of one number.
+#[derive(Clone, Debug)]
+pub struct Routing {
+    pub number: Number,
+    pub owner: Option<Account>,
+    /// The owner first, then every grant by account id.
+    pub holders: Vec<Holder>,
+}
+
+pub(crate) struct RouteCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Routing, Instant)>>,
+}
+
+impl RouteCache {
+    pub(crate) fn new(ttl: Duration) -> RouteCache {
+        RouteCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, e164: &str) -> Option<Routing> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        let (routing, at) = entries.get(e164)?;
+        (at.elapsed() < self.ttl).then(|| routing.clone())
+    }
+
+    fn put(&self, routing: Routing) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(routing.number.number.clone(), (routing, Instant::now()));
+        }
+    }
+
+    /// Forgets the number with this id (this process changed it).
+    pub(crate) fn forget(&self, number_id: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (r, _)| r.number.id != number_id);
+        }
+    }
+}
+
+impl Core {
+    /// `e164`'s owner and holders, for administrators only (`Forbidden`
+    /// otherwise); an unknown number is `NumberNotFound`.
+    pub async fn routing(&self, caller: &Caller, e164: &str) -> Result<Routing, CoreError> {
+        if !caller.account.is_admin() {
+            return Err(CoreError::Forbidden);
+        }
+        if let Some(r) = self.routes.get(e164) {
+            return Ok(r);
+        }
+        let key = e164.to_owned();
+        let routing = self
+            .store
+            .read(move |tx| {
+                let number = tx.number_by_e164(&key)?.ok_or(CoreError::NumberNotFound)?;
+                let grants = tx.grants_on(number.id)?;
+                let mut ids: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
+                ids.extend(number.owner_id());
+                let accounts = tx.accounts_by_ids(&ids)?;
+                let find = |id: i64| accounts.iter().find(|a| a.id == id).cloned();
+                let owner = number.owner_id().and_then(find);
+                let mut holders: Vec<Holder> = owner
+                    .iter()
+                    .map(|o| Holder {
+                        account: o.clone(),
+                        perms: Perms::ALL,
+                        granted_by: None,
+                    })
+                    .collect();
+                holders.extend(grants.iter().filter_map(|g| {
+                    Some(Holder {
+                        account: find(g.account_id)?,
+                        perms: Perms {
+                            send: g.send,
+                            gets: g.gets,
+                        },
+                        granted_by: Some(g.granted_by),
+                    })
+                }));
+                Ok::<_, CoreError>(Routing {
+                    number,
+                    owner,
+                    holders,
+                })
+            })
+            .await?;
+        self.routes.put(routing.clone());
+        Ok(routing)
+    }
+}

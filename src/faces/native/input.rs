@@ -1,0 +1,336 @@
+//! Reading a native request: the caller, the JSON body, the query, the
+//! `{number}` in a path, and cursors.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+
+use super::problem::Problem;
+use crate::core::{Caller, NumberRef};
+use crate::domain::{E164, NumberUid};
+use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, presented_token};
+
+pub use crate::http::{ClientIp, RequestId as Rid};
+
+/// The authenticated caller (`Authorization: Bearer <token>`), within its
+/// rate limit.
+pub struct Authed(pub Caller);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Authed, Problem> {
+        let token = presented_token(&parts.headers, &["bearer"]);
+        match authenticate(state, token).await {
+            Ok(caller) => Ok(Authed(caller)),
+            Err(AuthRefusal::Invalid) => Err(Problem::new(
+                "unauthenticated",
+                "Missing, unknown or revoked credential.",
+            )),
+            Err(AuthRefusal::Expired) => {
+                Err(Problem::new("unauthenticated", "The session has expired."))
+            }
+            Err(AuthRefusal::RateLimited(s)) => Err(Problem::rate_limited(s)),
+            Err(AuthRefusal::Store(e)) => Err(Problem::internal(&e)),
+        }
+    }
+}
+
+/// The body as a JSON object (an empty body is `{}`).
+pub struct Body(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, _: &S) -> Result<Body, Problem> {
+        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| Problem::new("too-large", "The body is over 64 KiB."))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(Map::new()));
+        }
+        let not_object = || Problem::new("bad-body", "The body is not a JSON object.");
+        if crate::http::limits::json_too_deep(&bytes, crate::http::limits::MAX_JSON_DEPTH) {
+            return Err(not_object());
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Body(map)),
+            _ => Err(not_object()),
+        }
+    }
+}
+
+/// Field errors, collected so a client hears all of them at once.
+#[derive(Default)]
+pub struct Check {
+    errors: BTreeMap<String, Vec<String>>,
+}
+
+impl Check {
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
+    }
+
+    /// 422 with every message, if any.
+    pub fn finish(self) -> Result<(), Problem> {
+        match self.errors.is_empty() {
+            true => Ok(()),
+            false => Err(Problem::validation(self.errors)),
+        }
+    }
+
+    /// A string field (`required`: it must be there).
+    pub fn string(
+        &mut self,
+        body: &Map<String, Value>,
+        field: &str,
+        required: bool,
+    ) -> Option<String> {
+        match body.get(field) {
+            Some(Value::String(s)) => Some(s.clone()),
+            None | Some(Value::Null) if !required => None,
+            None | Some(Value::Null) => {
+                self.fail(field, "is required");
+                None
+            }
+            Some(_) => {
+                self.fail(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A boolean field.
+    pub fn boolean(
+        &mut self,
+        body: &Map<String, Value>,
+        field: &str,
+        required: bool,
+    ) -> Option<bool> {
+        match body.get(field) {
+            Some(Value::Bool(b)) => Some(*b),
+            None | Some(Value::Null) if !required => None,
+            None | Some(Value::Null) => {
+                self.fail(field, "is required");
+                None
+            }
+            Some(_) => {
+                self.fail(field, "must be a boolean");
+                None
+            }
+        }
+    }
+}
+
+/// The query string's parameters.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Query {
+        Query(serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default())
+    }
+
+    /// A parameter given once (repeated: an error).
+    pub fn get(&self, check: &mut Check, name: &str) -> Option<String> {
+        let mut found = self.0.iter().filter(|(k, _)| k == name);
+        let first = found.next()?;
+        if found.next().is_some() {
+            check.fail(name, "must be given once");
+            return None;
+        }
+        Some(first.1.clone())
+    }
+
+    /// Digits only.
+    pub fn digits(&self, check: &mut Check, name: &str) -> Option<String> {
+        let v = self.get(check, name)?;
+        if v.is_empty() || v.len() > 15 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            check.fail(name, "must be 1 to 15 digits");
+            return None;
+        }
+        Some(v)
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&self, check: &mut Check, name: &str) -> Option<bool> {
+        match self.get(check, name)?.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => {
+                check.fail(name, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// A whole number within `min..=max`.
+    pub fn integer(&self, check: &mut Check, name: &str, min: i64, max: i64) -> Option<i64> {
+        let v = self.get(check, name)?;
+        match v.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                check.fail(name, format!("must be a whole number from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    /// ISO 3166 alpha-2 (any case), upper-cased.
+    pub fn country(&self, check: &mut Check) -> Option<String> {
+        let v = self.get(check, "country")?;
+        if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_alphabetic()) {
+            check.fail("country", "must be an ISO 3166 alpha-2 code");
+            return None;
+        }
+        Some(v.to_ascii_uppercase())
+    }
+
+    /// `limit` (1..=500, default 50) and `cursor` (of the list `scope`).
+    pub fn page(&self, check: &mut Check, scope: &str) -> (i64, Option<i64>) {
+        let limit = self.integer(check, "limit", 1, 500).unwrap_or(50);
+        let cursor = self.get(check, "cursor").and_then(|c| {
+            let key = decode_cursor(scope, &c);
+            if key.is_none() {
+                check.fail("cursor", "is not a cursor of this list");
+            }
+            key
+        });
+        (limit, cursor)
+    }
+}
+
+/// An opaque cursor: base64url (unpadded) of `<scope>:<key>`, where the key
+/// is the sort key (an id) of the last item of the page.
+pub fn cursor(scope: &str, key: i64) -> String {
+    base64url(format!("{scope}:{key}").as_bytes())
+}
+
+fn decode_cursor(scope: &str, cursor: &str) -> Option<i64> {
+    let bytes = unbase64url(cursor)?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let (s, key) = text.split_once(':')?;
+    (s == scope).then(|| key.parse().ok()).flatten()
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn base64url(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn unbase64url(s: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in s.bytes() {
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        bits = (bits << 6) | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// A list's answer: one page and the cursor of the next (`None` at the end).
+/// `rows` holds up to `limit + 1` items, the extra one only telling that
+/// there is more.
+pub fn paged<T, J: serde::Serialize>(
+    scope: &str,
+    mut rows: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> i64,
+    render: impl Fn(T) -> J,
+) -> Value {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => Value::String(cursor(scope, key(last))),
+        _ => Value::Null,
+    };
+    let items: Vec<J> = rows.into_iter().map(render).collect();
+    serde_json::json!({ "items": items, "next_cursor": next })
+}
+
+/// The `{number}` of a path: an id, an E.164 number (`+983000505`, or
+/// `%2B983000505`) or a uid. `None` when it can name no number.
+pub fn number_ref(raw: &str) -> Option<NumberRef> {
+    let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+    if let Some(id) = raw.parse::<i64>().ok().filter(|_| digits) {
+        return (id > 0).then(|| NumberRef {
+            id: Some(id),
+            ..NumberRef::default()
+        });
+    }
+    if let Some(uid) = NumberUid::parse(raw) {
+        return Some(NumberRef {
+            uid: Some(uid.to_string()),
+            ..NumberRef::default()
+        });
+    }
+    E164::parse(raw).map(|e| NumberRef {
+        e164: Some(e.to_string()),
+        ..NumberRef::default()
+    })
+}
+
+/// RFC 3339 in UTC, to the second: `2026-01-01T00:00:00Z`.
+pub fn rfc3339(unix: i64) -> String {
+    let s = crate::domain::iso8601_utc(unix);
+    s.strip_suffix(".000Z")
+        .map(|t| format!("{t}Z"))
+        .unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_keep_to_their_list() {
+        for key in [0, 1, 42, 1_000_000_007, i64::MAX] {
+            assert_eq!(decode_cursor("numbers", &cursor("numbers", key)), Some(key));
+        }
+        assert_eq!(base64url(b"numbers:1"), "bnVtYmVyczox");
+        assert_eq!(decode_cursor("history", &cursor("numbers", 5)), None);
+        assert_eq!(decode_cursor("numbers", "!!"), None);
+    }
+
+    #[test]
+    fn numbers_are_named_by_id_e164_or_uid() {
+        assert_eq!(number_ref("12").and_then(|r| r.id), Some(12));
+        assert_eq!(
+            number_ref("+983000505").and_then(|r| r.e164).as_deref(),
+            Some("+983000505")
+        );
+        let uid = "0123456789abcdef01234567";
+        assert_eq!(number_ref(uid).and_then(|r| r.uid).as_deref(), Some(uid));
+        assert!(number_ref("abc").is_none());
+        assert!(number_ref("0").is_none());
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(1_767_225_600), "2026-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,102 @@
+//! The native face, linekeeper's own API under `/lk/v1`: Bearer
+//! credentials, RFC 9457 problem details, cursor-paginated lists, RFC 3339
+//! times. It shares the core and the edge with the other faces and no wire
+//! code with them.
+//!
+//! `problem` has every refusal and the problem-type pages, `input` the
+//! readers (caller, body, query, cursors, `{number}`), `render` the shapes,
+//! and `sessions`, `accounts`, `numbers` the routes.
+
+mod accounts;
+pub mod input;
+mod numbers;
+pub mod openapi;
+pub mod problem;
+mod render;
+mod sessions;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, any, delete, get, post, put};
+
+use crate::http::{AppState, Face, Refusal};
+use problem::Problem;
+
+/// The native face, as the edge sees it.
+pub struct Native;
+
+impl Face for Native {
+    const LABEL: &'static str = "native";
+
+    fn refuse(refusal: Refusal, _: &HeaderMap) -> Response {
+        match refusal {
+            Refusal::TooLarge => Problem::new("too-large", "The body is over 64 KiB."),
+            Refusal::BadBody => Problem::new("bad-body", "The body could not be read."),
+            Refusal::BodyTimedOut => {
+                Problem::new("timeout", "The request's body did not arrive in time.")
+                    .with_status(408)
+            }
+            Refusal::TimedOut => Problem::new(
+                "timeout",
+                "The server did not answer in time; a change may or may not have been made.",
+            ),
+            Refusal::NotFound => Problem::not_found("No such route."),
+            Refusal::MethodNotAllowed => Problem::new(
+                "method-not-allowed",
+                "The route does not serve this method.",
+            ),
+        }
+        .into_response()
+    }
+}
+
+/// Where the face lives.
+pub const PREFIX: &str = "/lk/v1";
+
+async fn not_found() -> Problem {
+    Problem::not_found("No such route.")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        "method-not-allowed",
+        "The route does not serve this method.",
+    )
+}
+
+pub fn routes() -> Router<AppState> {
+    let served: Vec<(&str, MethodRouter<AppState>)> = vec![
+        ("/sessions", post(sessions::create)),
+        ("/sessions/current", delete(sessions::delete_current)),
+        ("/keys", post(sessions::create_key).get(sessions::list_keys)),
+        ("/keys/{id}", delete(sessions::delete_key)),
+        ("/me", get(accounts::me)),
+        ("/accounts", get(accounts::list).post(accounts::create)),
+        (
+            "/accounts/{id}",
+            get(accounts::show).patch(accounts::change),
+        ),
+        ("/numbers", get(numbers::list)),
+        ("/numbers/{number}", get(numbers::show)),
+        (
+            "/numbers/{number}/grants/{account}",
+            put(numbers::assign).delete(numbers::unassign),
+        ),
+        ("/numbers/{number}/history", get(numbers::number_history)),
+        ("/history", get(numbers::history)),
+        ("/pool", get(numbers::pool)),
+        ("/routing/{e164}", get(numbers::routing)),
+        ("/problems/{kind}", get(problem::page)),
+    ];
+    let mut router = Router::new();
+    for (path, method) in served {
+        router = router.route(
+            &format!("{PREFIX}{path}"),
+            method.fallback(method_not_allowed),
+        );
+    }
+    router
+        .route(PREFIX, any(not_found))
+        .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
+}

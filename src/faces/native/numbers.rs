@@ -1,0 +1,295 @@
+//! Numbers the caller holds, their grants, their custody history, the pool,
+//! and routing.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::input::{Authed, Body, Check, Query, Rid, number_ref, paged, rfc3339};
+use super::problem::Problem;
+use super::render;
+use crate::core::grants::NumberView;
+use crate::core::history::HistoryView;
+use crate::core::{AccountRef, NumberRef, Perms, PoolFilter};
+use crate::domain::E164;
+use crate::http::AppState;
+use crate::store::{Holding, HoldingFilter};
+
+fn number_of(raw: &str) -> Result<NumberRef, Problem> {
+    number_ref(raw).ok_or_else(|| Problem::not_found("No such number."))
+}
+
+fn account_of(raw: &str) -> Result<AccountRef, Problem> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
+        .map(|id| AccountRef {
+            id: Some(id),
+            username: None,
+        })
+        .ok_or_else(|| Problem::not_found("No such account."))
+}
+
+/// `GET /lk/v1/numbers?state=&country=&prefix=&contains=&owned=&granted_to=`.
+pub async fn list(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q = Query::parse(raw.as_deref());
+    let mut check = Check::default();
+    let state = q.get(&mut check, "state");
+    if state
+        .as_deref()
+        .is_some_and(|s| !matches!(s, "subscribed" | "available"))
+    {
+        check.fail("state", "must be subscribed or available");
+    }
+    let filter = HoldingFilter {
+        country: q.country(&mut check),
+        prefix: q.digits(&mut check, "prefix"),
+        contains: q.digits(&mut check, "contains"),
+        owned: q.boolean(&mut check, "owned"),
+        granted_to: q.integer(&mut check, "granted_to", 1, i64::MAX),
+        after_id: 0,
+    };
+    let (limit, after) = q.page(&mut check, "numbers");
+    check.finish()?;
+    // What anyone holds is subscribed; a pool number is held by no one.
+    let rows = if state.as_deref() == Some("available") {
+        Vec::new()
+    } else {
+        let filter = HoldingFilter {
+            after_id: after.unwrap_or(0),
+            ..filter
+        };
+        s.core.holdings(&caller, filter, limit + 1).await?
+    };
+    let me = caller.account.id;
+    let body = paged(
+        "numbers",
+        rows,
+        limit,
+        |h| h.number.id,
+        |h: Holding| {
+            json!({
+                "id": h.number.id,
+                "uid": h.number.uid,
+                "number": h.number.number,
+                "country": h.number.country,
+                "state": render::state(&h.number),
+                "owned": h.number.owner_id() == Some(me),
+                "permissions": { "send": h.send, "gets": h.gets },
+            })
+        },
+    );
+    Ok(axum::Json(body).into_response())
+}
+
+/// The grant tree, nested: each grant with the grants made from it.
+fn tree(view: &NumberView) -> Vec<Value> {
+    fn below(view: &NumberView, granter: Option<i64>) -> Vec<Value> {
+        view.tree
+            .iter()
+            .filter(|(g, _)| match granter {
+                Some(by) => g.granted_by == by,
+                // Roots: made by an account that is not itself in the tree.
+                None => !view.tree.iter().any(|(p, _)| p.account_id == g.granted_by),
+            })
+            .map(|(g, a)| {
+                json!({
+                    "account": render::brief(a),
+                    "granted_by": g.granted_by,
+                    "permissions": { "send": g.send, "gets": g.gets },
+                    "created_at": rfc3339(g.created_at),
+                    "grants": below(view, Some(g.account_id)),
+                })
+            })
+            .collect()
+    }
+    below(view, None)
+}
+
+/// `GET /lk/v1/numbers/{number}`.
+pub async fn show(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(number): Path<String>,
+) -> Result<Response, Problem> {
+    let view = s.core.number_view(&caller, number_of(&number)?).await?;
+    let mut body = render::number(&view.number);
+    body["owner"] = view
+        .owner
+        .as_ref()
+        .map(render::brief)
+        .unwrap_or(Value::Null);
+    body["permissions"] = render::perms(view.held);
+    body["grants"] = json!(tree(&view));
+    Ok(axum::Json(body).into_response())
+}
+
+/// `PUT /lk/v1/numbers/{number}/grants/{account}` {send, gets}: 201 with
+/// the grant; an existing grant is 409 `already-assigned`.
+pub async fn assign(
+    State(s): State<AppState>,
+    Rid(rid): Rid,
+    Authed(caller): Authed,
+    Path((number, account)): Path<(String, String)>,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    let (n, t) = (number_of(&number), account_of(&account));
+    let mut check = Check::default();
+    let send = check.boolean(&body, "send", true);
+    let gets = check.boolean(&body, "gets", true);
+    if !caller.account.can_manage() {
+        return Err(Problem::forbidden(
+            "Only resellers and administrators assign numbers.",
+        ));
+    }
+    check.finish()?;
+    let (n, t) = (n?, t?);
+    let perms = Perms {
+        send: send.unwrap_or(false),
+        gets: gets.unwrap_or(false),
+    };
+    let grant = s.core.assign(&caller, n, t, perms, &rid).await?;
+    Ok((StatusCode::CREATED, axum::Json(render::grant(&grant))).into_response())
+}
+
+/// `DELETE /lk/v1/numbers/{number}/grants/{account}`: 200 with every grant
+/// removed, the account's own first, then the cascade.
+pub async fn unassign(
+    State(s): State<AppState>,
+    Rid(rid): Rid,
+    Authed(caller): Authed,
+    Path((number, account)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let (n, t) = (number_of(&number)?, account_of(&account)?);
+    let removed = s.core.unassign(&caller, n, t, &rid).await?;
+    let removed: Vec<_> = removed.iter().map(render::grant).collect();
+    Ok(axum::Json(json!({ "removed": removed })).into_response())
+}
+
+fn entry(h: HistoryView) -> Value {
+    json!({
+        "id": h.id,
+        "at": rfc3339(h.at),
+        "action": h.action,
+        "number": h.number.map(|(id, e164)| json!({ "id": id, "number": e164 })),
+        "actor": h.actor.as_ref().map(render::brief),
+        "target": h.target.as_ref().map(render::brief),
+        "granted_by": h.granted_by.as_ref().map(render::brief),
+        "permissions": h.perms.map(render::perms),
+        "request_id": h.request_id,
+    })
+}
+
+async fn history_of(
+    s: &AppState,
+    caller: &crate::core::Caller,
+    number: Option<NumberRef>,
+    raw: Option<&str>,
+) -> Result<Response, Problem> {
+    let q = Query::parse(raw);
+    let mut check = Check::default();
+    let (limit, before) = q.page(&mut check, "history");
+    check.finish()?;
+    let rows = s.core.history(caller, number, before, limit + 1).await?;
+    let body = paged("history", rows, limit, |h| h.id, entry);
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /lk/v1/numbers/{number}/history`.
+pub async fn number_history(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(number): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let n = number_of(&number)?;
+    history_of(&s, &caller, Some(n), raw.as_deref()).await
+}
+
+/// `GET /lk/v1/history`.
+pub async fn history(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    history_of(&s, &caller, None, raw.as_deref()).await
+}
+
+/// `GET /lk/v1/pool?country=&prefix=&contains=&min_monthly_price=&max_monthly_price=`.
+pub async fn pool(
+    State(s): State<AppState>,
+    Authed(_caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q = Query::parse(raw.as_deref());
+    let mut check = Check::default();
+    let mut filter = PoolFilter {
+        country: q.country(&mut check),
+        pattern: q.digits(&mut check, "contains"),
+        prefix: q.digits(&mut check, "prefix"),
+        min_monthly_price: q.integer(&mut check, "min_monthly_price", 0, i64::MAX),
+        max_monthly_price: q.integer(&mut check, "max_monthly_price", 0, i64::MAX),
+        after_id: None,
+    };
+    let (limit, after) = q.page(&mut check, "pool");
+    check.finish()?;
+    filter.after_id = after;
+    let rows = s.core.pool_after(filter, limit + 1).await?;
+    let body = paged(
+        "pool",
+        rows,
+        limit,
+        |n| n.id,
+        |n| {
+            json!({
+                "id": n.id,
+                "uid": n.uid,
+                "number": n.number,
+                "country": n.country,
+                "monthly_price": n.monthly_price,
+                "yearly_price": n.yearly_price,
+            })
+        },
+    );
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /lk/v1/routing/{e164}`: administrators only.
+pub async fn routing(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(e164): Path<String>,
+) -> Result<Response, Problem> {
+    if !caller.account.is_admin() {
+        return Err(Problem::forbidden(
+            "Routing is for platform (administrator) credentials only.",
+        ));
+    }
+    let e164 = E164::parse(&e164).ok_or_else(|| Problem::not_found("No such number."))?;
+    let r = s.core.routing(&caller, e164.as_str()).await?;
+    let ids = |want: fn(&Perms) -> bool| -> Vec<i64> {
+        r.holders
+            .iter()
+            .filter(|h| want(&h.perms))
+            .map(|h| h.account.id)
+            .collect()
+    };
+    let body = json!({
+        "number": r.number.number,
+        "state": render::state(&r.number),
+        "owner": r.owner.as_ref().map(render::brief),
+        "send": ids(|p| p.send),
+        "gets": ids(|p| p.gets),
+        "holders": r.holders.iter().map(|h| json!({
+            "account": render::brief(&h.account),
+            "permissions": render::perms(h.perms),
+            "granted_by": h.granted_by,
+        })).collect::<Vec<_>>(),
+    });
+    Ok(axum::Json(body).into_response())
+}

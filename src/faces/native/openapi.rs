@@ -1,0 +1,275 @@
+//! The native face's part of `/openapi.json`: every route under the tag
+//! `native`, each with its success and every problem it can answer, as
+//! `application/problem+json` of the [`ProblemBody`] schema.
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, OpenApi, OpenApiBuilder, Ref};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::problem::{KINDS, ProblemBody};
+
+/// `(method, path, summary, success status, what succeeds, problems beyond
+/// the shared ones, authenticated)`.
+type Route = (
+    HttpMethod,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+);
+
+const ROUTES: &[Route] = &[
+    (
+        HttpMethod::Post,
+        "/lk/v1/sessions",
+        "Log in (username, password)",
+        "201",
+        "{token, expires_at}",
+        &["validation", "unauthenticated"],
+        false,
+    ),
+    (
+        HttpMethod::Delete,
+        "/lk/v1/sessions/current",
+        "Log out (a session token only)",
+        "204",
+        "Revoked",
+        &["forbidden"],
+        true,
+    ),
+    (
+        HttpMethod::Post,
+        "/lk/v1/keys",
+        "Create an API key (session token only), shown once",
+        "201",
+        "{id, key, created_at}",
+        &["forbidden"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/keys",
+        "The caller's API keys (never their secrets)",
+        "200",
+        "{items: [{id, created_at}], next_cursor}",
+        &["validation"],
+        true,
+    ),
+    (
+        HttpMethod::Delete,
+        "/lk/v1/keys/{id}",
+        "Revoke one of the caller's API keys",
+        "204",
+        "Revoked",
+        &["not-found"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/me",
+        "The caller: account, role, credential kind, limits",
+        "200",
+        "The caller",
+        &[],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/accounts",
+        "The caller's downline (parent, direct, reseller, q; limit, cursor)",
+        "200",
+        "{items, next_cursor}",
+        &["validation", "forbidden"],
+        true,
+    ),
+    (
+        HttpMethod::Post,
+        "/lk/v1/accounts",
+        "Create an account directly beneath the caller",
+        "201",
+        "The account",
+        &["validation", "forbidden"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/accounts/{id}",
+        "An account of the downline with its visible ancestors",
+        "200",
+        "The account with `ancestors`",
+        &["not-found", "forbidden"],
+        true,
+    ),
+    (
+        HttpMethod::Patch,
+        "/lk/v1/accounts/{id}",
+        "Rename, suspend or resume (name, status)",
+        "200",
+        "The account",
+        &["validation", "not-found", "forbidden"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/numbers",
+        "What the caller holds (state, country, prefix, contains, owned, granted_to; limit, cursor)",
+        "200",
+        "{items, next_cursor}",
+        &["validation"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/numbers/{number}",
+        "One number (id, E.164 or uid): state, owner, permissions, grant tree",
+        "200",
+        "The number",
+        &["not-found"],
+        true,
+    ),
+    (
+        HttpMethod::Put,
+        "/lk/v1/numbers/{number}/grants/{account}",
+        "Assign (send, gets)",
+        "201",
+        "The grant",
+        &[
+            "validation",
+            "not-found",
+            "forbidden",
+            "already-assigned",
+            "permission-exceeded",
+        ],
+        true,
+    ),
+    (
+        HttpMethod::Delete,
+        "/lk/v1/numbers/{number}/grants/{account}",
+        "Unassign, with the cascade",
+        "200",
+        "{removed: [grant, ...]}",
+        &["not-found", "forbidden", "not-assigned"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/numbers/{number}/history",
+        "The number's custody history as far as the caller may see it, newest first",
+        "200",
+        "{items, next_cursor}",
+        &["validation", "not-found"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/history",
+        "The caller's audit trail, newest first",
+        "200",
+        "{items, next_cursor}",
+        &["validation"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/pool",
+        "Available numbers (country, prefix, contains, min/max_monthly_price; limit, cursor)",
+        "200",
+        "{items, next_cursor}",
+        &["validation"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/routing/{e164}",
+        "Owner, senders and receivers of a number (administrators only)",
+        "200",
+        "{number, state, owner, send, gets, holders}",
+        &["forbidden", "not-found"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
+        "/lk/v1/problems/{kind}",
+        "A page describing a problem type",
+        "200",
+        "text/html",
+        &["not-found"],
+        false,
+    ),
+];
+
+fn status_of(slug: &str) -> String {
+    KINDS
+        .iter()
+        .find(|k| k.0 == slug)
+        .map(|k| k.1.to_string())
+        .unwrap_or_else(|| "500".into())
+}
+
+/// The face's routes, tagged `native`.
+pub fn document() -> OpenApi {
+    let problem = |slugs: &[&str]| {
+        let described: Vec<String> = slugs
+            .iter()
+            .map(|s| format!("`/lk/v1/problems/{s}`"))
+            .collect();
+        ResponseBuilder::new()
+            .description(described.join(", "))
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(ProblemBody::name())))
+                    .build(),
+            )
+            .build()
+    };
+    let mut doc = OpenApiBuilder::new().build();
+    for (method, path, summary, ok, what, own, auth) in ROUTES {
+        let mut op = OperationBuilder::new()
+            .tag("native")
+            .summary(Some(*summary))
+            .response(*ok, ResponseBuilder::new().description(*what).build());
+        let mut slugs: Vec<&str> = own.to_vec();
+        if *auth {
+            op = op.security(SecurityRequirement::new("api_key", Vec::<String>::new()));
+            slugs.extend(["unauthenticated", "rate-limited", "internal"]);
+        }
+        if matches!(
+            method,
+            HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+        ) {
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", ContentBuilder::new().build())
+                    .build(),
+            ));
+            slugs.extend(["bad-body", "too-large"]);
+        }
+        slugs.extend(["method-not-allowed", "timeout"]);
+        // One response per status, naming every problem type it may carry.
+        let mut by_status: Vec<(String, Vec<&str>)> = Vec::new();
+        for s in slugs {
+            let status = status_of(s);
+            match by_status.iter_mut().find(|(st, _)| *st == status) {
+                Some((_, list)) if !list.contains(&s) => list.push(s),
+                Some(_) => {}
+                None => by_status.push((status, vec![s])),
+            }
+        }
+        for (status, list) in by_status {
+            op = op.response(status, problem(&list));
+        }
+        doc.paths
+            .add_path_operation(*path, vec![method.clone()], op.build());
+    }
+    doc.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .insert(ProblemBody::name().into_owned(), ProblemBody::schema());
+    doc
+}

@@ -1,0 +1,97 @@
+//! `GET /numbers/{number}/history` and `GET /history`: newest first, paged,
+//! and never telling a reseller who held a number before it reached its tree.
+
+use serde_json::{Value, json};
+
+use crate::native_common::{brief, delete, get, not_found, send};
+
+crate::scenarios! {
+async fn a_reseller_sees_only_its_trees_part_of_a_numbers_custody(app: TestApp) {
+    let (admin, adk) = app.account("admin", None, false).await;
+    let (prev, pk) = app.account("previous", Some("admin"), true).await;
+    let (pc, _) = app.account("prevchild", Some("previous"), false).await;
+    let (r, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let n = app.number("+983000505", Some("previous")).await;
+    let grant = |t: i64| format!("/lk/v1/numbers/{}/grants/{t}", n.id);
+    let all = json!({"send": true, "gets": true});
+
+    // Before: `previous` owned it and granted it to its child; then the
+    // administrator takes the grant away and gives the number to `reseller`'s tree.
+    assert_eq!(send(&app, "PUT", &grant(pc.id), &pk, all.clone()).await.0, 201);
+    assert_eq!(delete(&app, &grant(pc.id), &adk).await.0, 200);
+    assert_eq!(send(&app, "PUT", &grant(r.id), &adk, all.clone()).await.0, 201);
+    assert_eq!(send(&app, "PUT", &grant(a.id), &rk, json!({"send": true, "gets": false})).await.0, 201);
+    assert_eq!(delete(&app, &grant(a.id), &rk).await.0, 200);
+
+    let (status, body) = get(&app, &format!("/lk/v1/numbers/{}/history", n.id), &rk).await;
+    assert_eq!(status, 200);
+    let number = json!({"id": n.id, "number": "+983000505"});
+    let entry = |e: &Value| {
+        let mut e = e.clone();
+        if let Some(o) = e.as_object_mut() {
+            o.remove("id");
+            o.remove("request_id");
+        }
+        e
+    };
+    let items: Vec<Value> = body["items"].as_array().expect("items").iter().map(entry).collect();
+    assert_eq!(items, vec![
+        json!({"at": "2026-01-01T00:00:00Z", "action": "grant.unassign", "number": number,
+            "actor": brief(&r), "target": brief(&a), "granted_by": brief(&r), "permissions": null}),
+        json!({"at": "2026-01-01T00:00:00Z", "action": "grant.assign", "number": number,
+            "actor": brief(&r), "target": brief(&a), "granted_by": brief(&r),
+            "permissions": {"send": true, "gets": false}}),
+        // Given to the reseller from above: who gave it is not told.
+        json!({"at": "2026-01-01T00:00:00Z", "action": "grant.assign", "number": number,
+            "actor": null, "target": brief(&r), "granted_by": null,
+            "permissions": {"send": true, "gets": true}}),
+    ]);
+    assert_eq!(body["next_cursor"], Value::Null);
+    let text = body.to_string();
+    for secret in [&prev.username, &pc.username, &admin.username] {
+        assert!(!text.contains(secret.as_str()), "{secret} leaked: {text}");
+    }
+    // The reseller's own trail says no more.
+    let (_, mine) = get(&app, "/lk/v1/history", &rk).await;
+    let text = mine.to_string();
+    for secret in [&prev.username, &pc.username, &admin.username] {
+        assert!(!text.contains(secret.as_str()), "{secret} leaked: {text}");
+    }
+    assert!(text.contains("\"token.create\""));
+
+    // The agent, no longer holding it, cannot read it; nor can anyone outside.
+    let gone = (404, not_found("No such number."));
+    assert_eq!(get(&app, &format!("/lk/v1/numbers/{}/history", n.id), &ak).await, gone);
+    assert_eq!(get(&app, "/lk/v1/numbers/999999/history", &rk).await, gone);
+
+    // The administrator sees everything, request ids included, paged newest first.
+    let (_, p1) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2", n.id), &adk).await;
+    let actions: Vec<&str> = p1["items"].as_array().expect("items").iter()
+        .map(|e| e["action"].as_str().unwrap_or("")).collect();
+    assert_eq!(actions, ["grant.unassign", "grant.assign"]);
+    assert!(p1["items"][0]["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    let cur = p1["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, p2) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2&cursor={cur}", n.id), &adk).await;
+    let cur = p2["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, p3) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2&cursor={cur}", n.id), &adk).await;
+    let tail: Vec<(String, Value)> = p2["items"].as_array().into_iter().flatten()
+        .chain(p3["items"].as_array().into_iter().flatten())
+        .map(|e| (e["action"].as_str().unwrap_or("").to_owned(), e["target"].clone())).collect();
+    assert_eq!(tail, vec![
+        ("grant.assign".to_owned(), brief(&r)),
+        ("grant.unassign".to_owned(), brief(&pc)),
+        ("grant.assign".to_owned(), brief(&pc)),
+        ("number.subscribe".to_owned(), brief(&prev)),
+    ]);
+    let cur = p3["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, p4) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2&cursor={cur}", n.id), &adk).await;
+    assert_eq!(p4["items"].as_array().map(|i| i.len()), Some(1));
+    assert_eq!(p4["items"][0]["action"], json!("number.add"));
+    assert_eq!(p4["next_cursor"], Value::Null);
+    // A new entry between pages does not shift them.
+    assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all).await.0, 201);
+    let (_, again) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2&cursor={cur}", n.id), &adk).await;
+    assert_eq!(again, p4);
+}
+}

@@ -1,0 +1,168 @@
+//! `GET /numbers`, `GET /numbers/{number}`, `PUT/DELETE .../grants/{account}`, `GET /pool`.
+
+use serde_json::{Value, json};
+
+use crate::native_common::{brief, delete, get, not_found, problem, send};
+
+fn grant(number: i64, account: i64, by: i64, send: bool, gets: bool) -> Value {
+    json!({"number_id": number, "account_id": account, "granted_by": by,
+        "permissions": {"send": send, "gets": gets}, "created_at": "2026-01-01T00:00:00Z"})
+}
+
+fn item(n: &linekeeper::store::Number, owned: bool, send: bool, gets: bool) -> Value {
+    json!({"id": n.id, "uid": n.uid, "number": n.number, "country": n.country,
+        "state": "subscribed", "owned": owned, "permissions": {"send": send, "gets": gets}})
+}
+
+crate::scenarios! {
+async fn assign_show_and_unassign_with_cascade(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (r, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let (b, bk) = app.account("buyer", Some("agent"), false).await;
+    let (x, _) = app.account("outsider", Some("admin"), true).await;
+    let n1 = app.number("+983000505", Some("reseller")).await;
+    let n3 = app.number("+61400000003", Some("reseller")).await;
+    let n2 = app.number("+61400000002", Some("outsider")).await;
+
+    let put = |n: i64, t: i64| format!("/lk/v1/numbers/{n}/grants/{t}");
+    let all = json!({"send": true, "gets": true});
+    assert_eq!(send(&app, "PUT", &put(n1.id, a.id), &rk, all.clone()).await,
+        (201, grant(n1.id, a.id, r.id, true, true)));
+    let by_e164 = format!("/lk/v1/numbers/%2B983000505/grants/{}", b.id);
+    assert_eq!(send(&app, "PUT", &by_e164, &ak, json!({"send": true, "gets": false})).await,
+        (201, grant(n1.id, b.id, a.id, true, false)));
+    let already = problem("already-assigned", "Already assigned", 409,
+        "The account already holds the number.");
+    assert_eq!(send(&app, "PUT", &put(n1.id, b.id), &rk, all.clone()).await, (409, already.clone()));
+    assert_eq!(send(&app, "PUT", &put(n1.id, r.id), &ak, all.clone()).await.0, 404);
+    assert_eq!(send(&app, "PUT", &put(n3.id, a.id), &rk, json!({"send": true, "gets": false})).await.0, 201);
+    assert_eq!(send(&app, "PUT", &put(n3.id, b.id), &ak, all.clone()).await,
+        (403, problem("permission-exceeded", "Permission exceeded", 403,
+            "A grant cannot give a permission the granter does not hold.")));
+    assert_eq!(send(&app, "PUT", &put(n1.id, b.id), &bk, all.clone()).await,
+        (403, problem("forbidden", "Forbidden", 403, "Only resellers and administrators assign numbers.")));
+    let (status, body) = send(&app, "PUT", &put(n3.id, b.id), &ak, json!({"send": 1})).await;
+    assert_eq!((status, &body["errors"]), (422, &json!({"gets": ["is required"], "send": ["must be a boolean"]})));
+
+    // Out of reach and nonexistent answer alike.
+    let no_number = (404, not_found("No such number."));
+    assert_eq!(send(&app, "PUT", &put(n2.id, a.id), &rk, all.clone()).await, no_number);
+    assert_eq!(send(&app, "PUT", &put(999_999, a.id), &rk, all.clone()).await, no_number);
+    assert_eq!(send(&app, "PUT", &put(n1.id, x.id), &rk, all.clone()).await, (404, not_found("No such account.")));
+    assert_eq!(send(&app, "PUT", &put(n1.id, 999_999), &rk, all.clone()).await, (404, not_found("No such account.")));
+    assert_eq!(get(&app, &format!("/lk/v1/numbers/{}", n2.id), &rk).await, no_number);
+    assert_eq!(get(&app, "/lk/v1/numbers/+61400000002", &rk).await, no_number);
+    assert_eq!(get(&app, "/lk/v1/numbers/+61400000009", &rk).await, no_number);
+    assert_eq!(get(&app, &format!("/lk/v1/numbers/{}", n2.uid), &rk).await, no_number);
+
+    // The owner sees the whole tree; the agent its own part, and no owner above it.
+    let detail = |owner: Value, perms: Value, grants: Value| json!({
+        "id": n1.id, "uid": n1.uid, "number": "+983000505", "country": n1.country,
+        "state": "subscribed", "operator_id": null, "alias": null,
+        "monthly_price": n1.monthly_price, "yearly_price": n1.yearly_price,
+        "owner": owner, "permissions": perms, "grants": grants,
+    });
+    let b_node = json!({"account": brief(&b), "granted_by": a.id,
+        "permissions": {"send": true, "gets": false}, "created_at": "2026-01-01T00:00:00Z", "grants": []});
+    let a_node = json!({"account": brief(&a), "granted_by": r.id,
+        "permissions": {"send": true, "gets": true}, "created_at": "2026-01-01T00:00:00Z",
+        "grants": [b_node.clone()]});
+    let owners_view = detail(brief(&r), all.clone(), json!([a_node]));
+    for name in [n1.id.to_string(), "+983000505".into(), "%2B983000505".into(), n1.uid.clone()] {
+        assert_eq!(get(&app, &format!("/lk/v1/numbers/{name}"), &rk).await, (200, owners_view.clone()), "{name}");
+    }
+    assert_eq!(get(&app, &format!("/lk/v1/numbers/{}", n1.id), &ak).await,
+        (200, detail(Value::Null, all.clone(), json!([b_node]))));
+
+    // DELETE takes the cascade with it, and says so.
+    let before = app.history_len().await;
+    assert_eq!(delete(&app, &put(n1.id, a.id), &rk).await, (200, json!({"removed": [
+        grant(n1.id, a.id, r.id, true, true), grant(n1.id, b.id, a.id, true, false)]})));
+    assert_eq!(app.history_len().await, before + 2);
+    assert_eq!(delete(&app, &put(n1.id, a.id), &rk).await, (409, problem("not-assigned",
+        "Not assigned", 409, "The account holds no grant on the number.")));
+    assert_eq!(get(&app, &format!("/lk/v1/numbers/{}", n1.id), &bk).await, no_number);
+    app.assert_invariants().await;
+}
+
+async fn the_held_list_filters_and_its_cursor_is_stable_under_changes(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (r, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let (b, _) = app.account("buyer", Some("agent"), false).await;
+    let mut ns = Vec::new();
+    for i in 1..=5 {
+        let n = app.number(&format!("+6140000000{i}"), Some("reseller")).await;
+        let path = format!("/lk/v1/numbers/{}/grants/{}", n.id, a.id);
+        assert_eq!(send(&app, "PUT", &path, &rk, json!({"send": true, "gets": i != 2})).await.0, 201);
+        ns.push(n);
+    }
+    let own = app.number("+983000505", Some("agent")).await;
+    let path = format!("/lk/v1/numbers/{}/grants/{}", ns[3].id, b.id);
+    assert_eq!(send(&app, "PUT", &path, &ak, json!({"send": true, "gets": true})).await.0, 201);
+
+    let (status, all) = get(&app, "/lk/v1/numbers", &ak).await;
+    assert_eq!(status, 200);
+    let mut expected: Vec<Value> = ns.iter().enumerate()
+        .map(|(i, n)| item(n, false, true, i != 1)).collect();
+    expected.push(item(&own, true, true, true));
+    assert_eq!(all, json!({"items": expected, "next_cursor": null}));
+    assert_eq!(get(&app, "/lk/v1/numbers?owned=true", &ak).await.1["items"], json!([item(&own, true, true, true)]));
+    assert_eq!(get(&app, "/lk/v1/numbers?prefix=98", &ak).await.1["items"], json!([item(&own, true, true, true)]));
+    assert_eq!(get(&app, "/lk/v1/numbers?country=ir", &ak).await.1["items"], json!([item(&own, true, true, true)]));
+    assert_eq!(get(&app, "/lk/v1/numbers?contains=0000004", &ak).await.1["items"], json!([item(&ns[3], false, true, true)]));
+    assert_eq!(get(&app, &format!("/lk/v1/numbers?granted_to={}", b.id), &ak).await.1["items"],
+        json!([item(&ns[3], false, true, true)]));
+    assert_eq!(get(&app, &format!("/lk/v1/numbers?granted_to={}", r.id), &ak).await.1["items"], json!([]));
+    assert_eq!(get(&app, "/lk/v1/numbers?state=available", &ak).await.1["items"], json!([]));
+    assert_eq!(get(&app, "/lk/v1/numbers?state=subscribed&owned=false", &ak).await.1["items"].as_array().map(Vec::len), Some(5));
+    let (status, body) = get(&app, "/lk/v1/numbers?state=lost&prefix=+1&owned=yes", &ak).await;
+    assert_eq!((status, &body["errors"]), (422, &json!({
+        "owned": ["must be true or false"], "prefix": ["must be 1 to 15 digits"],
+        "state": ["must be subscribed or available"]})));
+
+    // Page 1, then changes: an item already read and one not yet read go,
+    // a new one arrives. Nothing is repeated, nothing that remained skipped.
+    let (_, p1) = get(&app, "/lk/v1/numbers?limit=2", &ak).await;
+    assert_eq!(p1["items"], json!([expected[0], expected[1]]));
+    for gone in [&ns[0], &ns[2]] {
+        let path = format!("/lk/v1/numbers/{}/grants/{}", gone.id, a.id);
+        assert_eq!(delete(&app, &path, &rk).await.0, 200);
+    }
+    let late = app.number("+61400000009", Some("reseller")).await;
+    let path = format!("/lk/v1/numbers/{}/grants/{}", late.id, a.id);
+    assert_eq!(send(&app, "PUT", &path, &rk, json!({"send": true, "gets": true})).await.0, 201);
+    let cur = p1["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, p2) = get(&app, &format!("/lk/v1/numbers?limit=2&cursor={cur}"), &ak).await;
+    assert_eq!(p2["items"], json!([expected[3], expected[4]]));
+    let cur = p2["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, p3) = get(&app, &format!("/lk/v1/numbers?limit=2&cursor={cur}"), &ak).await;
+    assert_eq!(p3, json!({"items": [expected[5], item(&late, false, true, true)], "next_cursor": null}));
+    app.assert_invariants().await;
+}
+
+async fn the_pool_is_searched_by_country_digits_and_price(app: TestApp) {
+    let (_, key) = app.account("admin", None, false).await;
+    let mut ns = Vec::new();
+    for (e164, price) in [("+61400000001", 100), ("+61400000002", 500), ("+983000505", 300)] {
+        ns.push(crate::vn_common::pool_number(&app, e164, price, price * 10).await);
+    }
+    app.number("+61400000004", Some("admin")).await;
+    let row = |n: &linekeeper::store::Number| json!({"id": n.id, "uid": n.uid, "number": n.number,
+        "country": n.country, "monthly_price": n.monthly_price, "yearly_price": n.yearly_price});
+    let (status, body) = get(&app, "/lk/v1/pool", &key).await;
+    assert_eq!((status, body), (200, json!({"items": [row(&ns[0]), row(&ns[1]), row(&ns[2])], "next_cursor": null})));
+    assert_eq!(get(&app, "/lk/v1/pool?country=AU", &key).await.1["items"], json!([row(&ns[0]), row(&ns[1])]));
+    assert_eq!(get(&app, "/lk/v1/pool?prefix=98", &key).await.1["items"], json!([row(&ns[2])]));
+    assert_eq!(get(&app, "/lk/v1/pool?contains=0002", &key).await.1["items"], json!([row(&ns[1])]));
+    let (_, p1) = get(&app, "/lk/v1/pool?limit=2", &key).await;
+    let cur = p1["next_cursor"].as_str().expect("cursor").to_owned();
+    assert_eq!(get(&app, &format!("/lk/v1/pool?limit=2&cursor={cur}"), &key).await.1,
+        json!({"items": [row(&ns[2])], "next_cursor": null}));
+    assert_eq!(get(&app, "/lk/v1/pool?min_monthly_price=300", &key).await.1["items"], json!([row(&ns[1]), row(&ns[2])]));
+    assert_eq!(get(&app, "/lk/v1/pool?min_monthly_price=200&max_monthly_price=400", &key).await.1["items"], json!([row(&ns[2])]));
+    let (status, body) = get(&app, "/lk/v1/pool?min_monthly_price=-1", &key).await;
+    assert_eq!(status, 422, "{body}");
+}
+}
