@@ -192,6 +192,35 @@ struct ServeArgs {
     tuning: Tuning,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
+}
+
+/// The number's life (see `crate::core::lifecycle`).
+#[derive(Args)]
+struct LifecycleArgs {
+    /// Days an unsubscribed number stays in quarantine (0: back to the pool at once).
+    #[arg(long, env = "LINEKEEPER_QUARANTINE_DAYS", default_value_t = 30)]
+    quarantine_days: u32,
+    /// Reservations one account may hold at once.
+    #[arg(long, env = "LINEKEEPER_RESERVATION_CAP", default_value_t = 20)]
+    reservation_cap: u32,
+    /// Seconds between sweeps of what is due (grant ends, quarantine and
+    /// reservation ends); 0 runs no sweeper in this process.
+    #[arg(long, env = "LINEKEEPER_SWEEP_INTERVAL_SECS", default_value_t = 5)]
+    sweep_interval_secs: u64,
+}
+
+impl LifecycleArgs {
+    fn lifecycle(&self) -> crate::core::Lifecycle {
+        crate::core::Lifecycle {
+            quarantine_secs: i64::from(self.quarantine_days) * crate::core::lifecycle::DAY,
+            reservation_cap: i64::from(self.reservation_cap),
+            sweep_interval: (self.sweep_interval_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.sweep_interval_secs)),
+            ..crate::core::Lifecycle::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -254,6 +283,12 @@ enum AdminCommand {
         #[arg(long, action = ArgAction::Set)]
         enabled: bool,
     },
+    /// Ends a number's quarantine early: it is back in the pool; prints
+    /// {"id", "number", "state": "available"}.
+    ReleaseNumber {
+        #[arg(long)]
+        number: String,
+    },
     /// Adds the numbers of a CSV file to the pool, all or nothing; prints
     /// {"imported": N}. The header row names the columns: number (required),
     /// operator_id, alias, monthly_price, yearly_price.
@@ -313,9 +348,11 @@ fn cli_request_id() -> String {
 async fn serve(args: ServeArgs) -> ExitCode {
     init_tracing();
     let core = match open_with(&args.db.database_url, args.tuning.options()).await {
-        Ok(core) => core.with_auth_cache_ttl(std::time::Duration::from_secs(
-            args.tuning.auth_cache_ttl_secs,
-        )),
+        Ok(core) => core
+            .with_auth_cache_ttl(std::time::Duration::from_secs(
+                args.tuning.auth_cache_ttl_secs,
+            ))
+            .with_lifecycle(args.lifecycle.lifecycle()),
         Err(e) => return fail(&e),
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -325,7 +362,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let addr = listener.local_addr().unwrap_or(args.listen);
     if args.demo {
         match demo::seed(&core).await {
-            Ok(Some(world)) => println!("{}", demo::instructions(&world, addr)),
+            Ok(Some(world)) => println!(
+                "{}",
+                demo::instructions(&world, addr, core.lifecycle().quarantine_secs)
+            ),
             Ok(None) => println!(
                 "The database {} is not empty: serving it without seeding the demo world.",
                 args.db.database_url
@@ -362,6 +402,13 @@ async fn admin(args: AdminArgs) -> ExitCode {
         if *monthly_price < 0 || *yearly_price < 0 {
             return fail("prices must not be negative");
         }
+    }
+    if let AdminCommand::ReleaseNumber { number } = &args.command
+        && E164::parse(number).is_none()
+    {
+        return fail(&format!(
+            "invalid --number {number:?}: expected E.164 (+ and 8 to 15 digits)"
+        ));
     }
     if let AdminCommand::CreateAccount {
         username,
@@ -448,6 +495,14 @@ async fn admin(args: AdminArgs) -> ExitCode {
             core.set_postpaid(&username, enabled, &rid).await.map(|a| {
                 print_json(&json!({"id": a.id, "username": a.username, "postpaid": a.postpaid}))
             })
+        }
+        AdminCommand::ReleaseNumber { number } => {
+            let Some(e164) = E164::parse(&number) else {
+                return fail("invalid --number");
+            };
+            core.release_number(&e164, &rid)
+                .await
+                .map(|n| print_json(&json!({"id": n.id, "number": n.number, "state": "available"})))
         }
         AdminCommand::ImportNumbers { .. } => {
             let data = import_data.unwrap_or_default();

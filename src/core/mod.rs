@@ -10,19 +10,25 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod bulk;
+pub mod changes;
 mod credentials;
 mod error;
 pub mod grants;
 mod hashing;
 pub mod import;
 pub mod invariants;
+pub mod lifecycle;
 pub mod metrics;
 pub mod subscriptions;
 
 use std::sync::Arc;
 
+pub use bulk::{BulkItem, BulkOutcome};
+pub use changes::{Change, Outcome, Removal, Terms};
 pub use error::{AuthError, CoreError, RefPart};
-pub use grants::{AccountRef, NumberRef, Perms};
+pub use grants::{AccountRef, Assign, ChangeGrant, NumberRef, Perms, Unassign};
+pub use lifecycle::{Lifecycle, Reserved, SweepReport};
 pub use subscriptions::{OwnedNumber, PoolFilter};
 
 use crate::domain::{Clock, TokenKind};
@@ -60,6 +66,8 @@ pub struct Core {
     pub(crate) hashing: Arc<hashing::HashPool>,
     /// What this core has done, for `/metrics`.
     pub(crate) business: Arc<crate::core::metrics::Business>,
+    /// Quarantine, reservations and the sweeper (see `lifecycle`).
+    pub(crate) lifecycle: Lifecycle,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -82,6 +90,7 @@ impl Core {
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),
+            lifecycle: Lifecycle::default(),
         })
     }
 
@@ -136,7 +145,11 @@ impl Core {
         caller: &Caller,
         page: Page,
     ) -> Result<Listing<HeldNumber>, CoreError> {
-        let (id, is_admin) = (caller.account.id, caller.account.is_admin());
+        let (id, is_admin, now) = (
+            caller.account.id,
+            caller.account.is_admin(),
+            self.clock.now(),
+        );
         self.store
             .read(move |tx| {
                 // An administrator holds every subscribed number; anyone else
@@ -145,16 +158,17 @@ impl Core {
                 let (items, total) = if is_admin {
                     tx.subscribed_numbers(id, page)?
                 } else {
-                    tx.held_numbers(id, page)?
+                    tx.held_numbers(id, page, now)?
                 };
                 Ok(Listing { items, total })
             })
             .await
     }
 
-    /// The whole state, for invariant checks.
+    /// The whole state as of now, for invariant checks.
     pub async fn snapshot(&self) -> Result<Snapshot, CoreError> {
-        self.store.read(|tx| Ok(tx.snapshot()?)).await
+        let now = self.clock.now();
+        self.store.read(move |tx| Ok(tx.snapshot(now)?)).await
     }
 }
 

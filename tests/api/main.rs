@@ -5,6 +5,7 @@ mod compat;
 mod crash;
 mod expect;
 mod helpers;
+mod lifecycle;
 mod limits;
 mod observability;
 mod openapi;

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_holder_indexes",
         include_str!("migrations/0003_holder_indexes.sql"),
     ),
+    (
+        "0005_lifecycle",
+        include_str!("migrations/0005_lifecycle.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.

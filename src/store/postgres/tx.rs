@@ -10,8 +10,8 @@ use super::is_retryable;
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken, Number,
-    Page, Snapshot, StoreError, Subscription, Tx,
+    Account, Credential, Due, Grant, HeldNumber, HistoryEntry, NewAccount, NewNumber, NewToken,
+    Number, Page, Snapshot, StoreError, Subscription, Tx,
 };
 
 pub(super) struct PgTx<'a, 'c> {
@@ -161,6 +161,7 @@ const HELD: &str = "SELECT * FROM (\
      UNION ALL \
      (SELECT g.number_id, g.number, g.operator_id, g.alias, g.is_66_char, g.send, g.gets, \
         FALSE FROM grants g WHERE g.account_id = $1 \
+        AND (g.expires_at IS NULL OR g.expires_at > $4) \
       ORDER BY g.account_id, g.number_id LIMIT $2::bigint + $3::bigint)) AS held \
      ORDER BY 1 LIMIT $2 OFFSET $3";
 
@@ -168,20 +169,26 @@ const HELD: &str = "SELECT * FROM (\
 /// the two covering indexes (see `0004_holdings` on SQLite for why there is
 /// no counter here).
 const HELD_TOTAL: &str = "SELECT (SELECT count(*) FROM numbers WHERE owner_id = $1) \
-     + (SELECT count(*) FROM grants WHERE account_id = $1)";
+     + (SELECT count(*) FROM grants WHERE account_id = $1 \
+        AND (expires_at IS NULL OR expires_at > $2))";
 
 /// The pool, optionally of one country (`$1`) and containing the digits
 /// `$2`. A parameter compared only with NULL needs its type spelled out
 /// here, and the substring search is strpos() (SQLite's instr()).
+/// `$3` is now: a quarantine or reservation that has ended is over.
 const POOL_FILTER: &str = "n.owner_id IS NULL AND ($1::text IS NULL OR n.country = $1) \
-     AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0)";
+     AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0) \
+     AND (n.quarantine_until IS NULL OR n.quarantine_until <= $3) \
+     AND (n.reserved_until IS NULL OR n.reserved_until <= $3)";
 const POOL: &str = concat_sql!(
     "SELECT ",
     NUMBER_COLS,
     " FROM numbers n WHERE ",
     POOL_FILTER,
-    " ORDER BY n.id LIMIT $3 OFFSET $4"
+    " ORDER BY n.id LIMIT $4 OFFSET $5"
 );
+/// Takes an account's row lock (SQLite's one writer needs none).
+const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE";
 const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
 /// The WHERE clause of a downline query and its parameters, numbered from `$1`.
@@ -356,6 +363,8 @@ impl Tx for PgTx<'_, '_> {
             monthly_price: n.monthly_price,
             yearly_price: n.yearly_price,
             subscription: None,
+            quarantine: None,
+            reservation: None,
         })
     }
 
@@ -378,6 +387,63 @@ impl Tx for PgTx<'_, '_> {
             .map(drop)
     }
 
+    fn quarantine_number(
+        &mut self,
+        number_id: i64,
+        former_owner_id: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            sql::QUARANTINE_NUMBER.postgres,
+            &[&number_id, &former_owner_id, &until],
+        )
+        .map(drop)
+    }
+
+    fn end_quarantine(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::END_QUARANTINE.postgres, &[&number_id, &by])? == 1)
+    }
+
+    fn end_reservation(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::END_RESERVATION.postgres, &[&number_id, &by])? == 1)
+    }
+
+    fn reserve_number(
+        &mut self,
+        number_id: i64,
+        holder: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::RESERVE_NUMBER.postgres, &[&number_id, &holder, &until])? == 1)
+    }
+
+    fn count_reservations(&mut self, holder: i64, now: i64) -> Result<i64, StoreError> {
+        self.count(sql::COUNT_RESERVATIONS.postgres, &[&holder, &now])
+    }
+
+    fn reservations_of(&mut self, holder: i64, now: i64) -> Result<Vec<Number>, StoreError> {
+        self.all(sql::RESERVATIONS_OF.postgres, &[&holder, &now])?
+            .iter()
+            .map(sql::number)
+            .collect()
+    }
+
+    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+        let statement = match kind {
+            Due::Grants => sql::DUE_GRANTS.postgres,
+            Due::Quarantines => sql::DUE_QUARANTINES.postgres,
+            Due::Reservations => sql::DUE_RESERVATIONS.postgres,
+        };
+        self.all(statement, &[&now, &limit])?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect()
+    }
+
+    fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError> {
+        self.opt(LOCK_ACCOUNT, &[&account_id]).map(drop)
+    }
+
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
         self.all(sql::GRANTS_ON.postgres, &[&number_id])?
             .iter()
@@ -395,6 +461,7 @@ impl Tx for PgTx<'_, '_> {
                 &g.send,
                 &g.gets,
                 &g.created_at,
+                &g.expires_at,
             ],
         )?;
         if inserted == 1 {
@@ -406,6 +473,14 @@ impl Tx for PgTx<'_, '_> {
 
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
         let n = self.exec(sql::DELETE_GRANT.postgres, &[&number_id, &account_id])?;
+        Ok(n == 1)
+    }
+
+    fn update_grant(&mut self, g: &Grant) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::UPDATE_GRANT.postgres,
+            &[&g.number_id, &g.account_id, &g.send, &g.gets, &g.expires_at],
+        )?;
         Ok(n == 1)
     }
 
@@ -458,10 +533,11 @@ impl Tx for PgTx<'_, '_> {
         &mut self,
         account_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
-        let total = self.count(HELD_TOTAL, &[&account_id])?;
+        let total = self.count(HELD_TOTAL, &[&account_id, &now])?;
         let items = self
-            .all(HELD, &[&account_id, &page.limit, &page.offset])?
+            .all(HELD, &[&account_id, &page.limit, &page.offset, &now])?
             .iter()
             .map(sql::held_number)
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -490,10 +566,11 @@ impl Tx for PgTx<'_, '_> {
         country: Option<&str>,
         pattern: Option<&str>,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<Number>, i64), StoreError> {
-        let total = self.count(COUNT_POOL, &[&country, &pattern])?;
+        let total = self.count(COUNT_POOL, &[&country, &pattern, &now])?;
         let items = self
-            .all(POOL, &[&country, &pattern, &page.limit, &page.offset])?
+            .all(POOL, &[&country, &pattern, &now, &page.limit, &page.offset])?
             .iter()
             .map(sql::number)
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -504,17 +581,21 @@ impl Tx for PgTx<'_, '_> {
         &mut self,
         owner_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError> {
         let total = self.count(sql::COUNT_OWNED.postgres, &[&owner_id])?;
         let items = self
-            .all(sql::OWNED.postgres, &[&owner_id, &page.limit, &page.offset])?
+            .all(
+                sql::OWNED.postgres,
+                &[&owner_id, &page.limit, &page.offset, &now],
+            )?
             .iter()
             .map(sql::owned)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, total))
     }
 
-    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+    fn snapshot(&mut self, now: i64) -> Result<Snapshot, StoreError> {
         let accounts = self
             .all(sql::ALL_ACCOUNTS.postgres, &[])?
             .iter()
@@ -540,7 +621,7 @@ impl Tx for PgTx<'_, '_> {
         // Through the list's own statement, so the check covers what it reads.
         let mut held = Vec::new();
         for a in &accounts {
-            let total = self.count(HELD_TOTAL, &[&a.id])?;
+            let total = self.count(HELD_TOTAL, &[&a.id, &now])?;
             if total != 0 {
                 held.push((a.id, total));
             }
@@ -554,6 +635,7 @@ impl Tx for PgTx<'_, '_> {
             request_ids,
             held,
             stale_copies,
+            at: now,
         })
     }
 

@@ -37,6 +37,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_holdings",
         include_str!("migrations/0004_holdings.sql"),
     ),
+    (
+        "0005_lifecycle",
+        include_str!("migrations/0005_lifecycle.sql"),
+    ),
 ];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.
