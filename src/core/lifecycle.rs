@@ -386,7 +386,9 @@ impl Core {
                 let number = tx
                     .number_by_e164(&e164)?
                     .ok_or_else(|| CoreError::Invalid(format!("no number {e164}")))?;
-                let Some(q) = number.quarantine_at(now) else {
+                // A recorded quarantine, even one whose end has passed
+                // unswept: its end is still one change, recorded here.
+                let Some(q) = number.quarantine else {
                     return Err(CoreError::Invalid(format!(
                         "number {e164} is not quarantined (it is {})",
                         number.state(now).as_str()
