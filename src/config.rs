@@ -68,6 +68,13 @@ pub struct Config {
     pub login_max_failures_per_addr: u32,
     /// Extra wait per failed login once failures pile up, in milliseconds.
     pub login_delay_step_ms: u64,
+    /// Days an unsubscribed number stays in quarantine (0: back to the pool
+    /// at once).
+    pub quarantine_days: u32,
+    /// Reservations one account may hold at once.
+    pub reservation_cap: u32,
+    /// Seconds between sweeps of what is due; 0 runs no sweeper here.
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -89,6 +96,9 @@ impl Default for Config {
             login_max_failures_per_user: 5,
             login_max_failures_per_addr: 20,
             login_delay_step_ms: 250,
+            quarantine_days: 30,
+            reservation_cap: 20,
+            sweep_interval_secs: 5,
         }
     }
 }
@@ -164,6 +174,13 @@ overrides! {
     login_max_failures_per_addr: u32, env = "LINEKEEPER_LOGIN_MAX_FAILURES_PER_ADDR";
     /// Extra wait per failed login once failures pile up, in milliseconds.
     login_delay_step_ms: u64, env = "LINEKEEPER_LOGIN_DELAY_STEP_MS";
+    /// Days an unsubscribed number stays in quarantine (0: back to the pool at once).
+    quarantine_days: u32, env = "LINEKEEPER_QUARANTINE_DAYS";
+    /// Reservations one account may hold at once.
+    reservation_cap: u32, env = "LINEKEEPER_RESERVATION_CAP";
+    /// Seconds between sweeps of what is due (grant ends, quarantine and
+    /// reservation ends); 0 runs no sweeper in this process.
+    sweep_interval_secs: u64, env = "LINEKEEPER_SWEEP_INTERVAL_SECS";
 }
 
 impl Config {
@@ -198,6 +215,17 @@ impl Config {
             statement_timeout_ms: self.statement_timeout_ms,
             max_retries: self.max_retries,
             ..StoreOptions::default()
+        }
+    }
+
+    /// The number's life: quarantine, reservations and the sweeper.
+    pub fn lifecycle(&self) -> crate::core::Lifecycle {
+        crate::core::Lifecycle {
+            quarantine_secs: i64::from(self.quarantine_days) * crate::core::lifecycle::DAY,
+            reservation_cap: i64::from(self.reservation_cap),
+            sweep_interval: (self.sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(self.sweep_interval_secs)),
+            ..crate::core::Lifecycle::default()
         }
     }
 

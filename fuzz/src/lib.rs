@@ -54,7 +54,7 @@ pub fn panel_body(data: &[u8]) {
     );
     for result in [
         unassign_fields(lang, &body).map(|(n, t)| (n, t, None)),
-        assign_fields(lang, &body).map(|(n, t, p)| (n, t, Some(p))),
+        assign_fields(lang, &body).map(|(n, t, p, _)| (n, t, Some(p))),
     ] {
         match result {
             Ok((n, t, _)) => {

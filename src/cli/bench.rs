@@ -30,7 +30,7 @@ use super::stress::Rng;
 use crate::client::HttpClient;
 use crate::core::admin::{NumberSpec, add_number, create_account};
 use crate::core::auth::issue;
-use crate::core::grants::{AccountRef, NumberRef, Perms, assign};
+use crate::core::grants::{AccountRef, Assign, NumberRef, Perms, assign};
 use crate::core::{Core, CoreError};
 use crate::domain::{E164, TokenKind, TokenSecret, hex, random_bytes};
 use crate::store::{Cycle, NewAccount, NewToken, Subscription, Tx};
@@ -309,7 +309,13 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
                         id: Some(*to),
                         username: None,
                     };
-                    assign(tx, caller, &n, &t, Perms::ALL, now, RID)?;
+                    let cmd = Assign {
+                        number: n,
+                        target: t,
+                        perms: Perms::ALL,
+                        expires_at: None,
+                    };
+                    assign(tx, caller, &cmd, now, RID)?;
                     made += 1;
                 }
             }

@@ -84,7 +84,7 @@ pub async fn seed(core: &Core) -> Result<Option<World>, CoreError> {
 }
 
 /// What to paste into a shell to try the server.
-pub fn instructions(world: &World, addr: SocketAddr) -> String {
+pub fn instructions(world: &World, addr: SocketAddr, quarantine_secs: i64) -> String {
     let key_of = |name: &str| {
         world
             .accounts
@@ -130,5 +130,16 @@ pub fn instructions(world: &World, addr: SocketAddr) -> String {
          --header 'authorization: Bearer {user}' \\\n\
          --header 'content-type: application/json'\n"
     ));
+    if quarantine_secs > 0 {
+        let days = quarantine_secs as f64 / 86_400.0;
+        out.push_str(&format!(
+            "\nAfter that unsubscribe, +61400000001 is quarantined for {days} days: it is not in\n\
+             /available, and only testuser may take it back (purchase-postpaid again).\n\
+             Release it to the pool early with:\n\
+             linekeeper admin release-number --number +61400000001\n"
+        ));
+    } else {
+        out.push_str("\nAfter that unsubscribe, +61400000001 is back in the pool at once (--quarantine-days 0).\n");
+    }
     out
 }

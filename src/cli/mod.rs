@@ -215,6 +215,12 @@ enum AdminCommand {
         #[arg(long, action = ArgAction::Set)]
         enabled: bool,
     },
+    /// Ends a number's quarantine early: it is back in the pool; prints
+    /// {"id", "number", "state": "available"}.
+    ReleaseNumber {
+        #[arg(long)]
+        number: String,
+    },
     /// Adds the numbers of a CSV file to the pool, all or nothing; prints
     /// {"imported": N}. The header row names the columns: number (required),
     /// operator_id, alias, monthly_price, yearly_price.
@@ -282,7 +288,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     init_tracing(&config);
     let core = match open_with(&config.database_url, config.store_options()).await {
-        Ok(core) => core.with_auth_cache_ttl(config.auth_cache_ttl()),
+        Ok(core) => core
+            .with_auth_cache_ttl(config.auth_cache_ttl())
+            .with_lifecycle(config.lifecycle()),
         Err(e) => return fail(&e),
     };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
@@ -292,7 +300,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let addr = listener.local_addr().unwrap_or(config.listen);
     if args.demo {
         match demo::seed(&core).await {
-            Ok(Some(world)) => println!("{}", demo::instructions(&world, addr)),
+            Ok(Some(world)) => println!(
+                "{}",
+                demo::instructions(&world, addr, core.lifecycle().quarantine_secs)
+            ),
             Ok(None) => println!(
                 "The database {} is not empty: serving it without seeding the demo world.",
                 crate::config::redact_url(&config.database_url)
@@ -345,6 +356,13 @@ async fn admin(args: AdminArgs) -> ExitCode {
         if *monthly_price < 0 || *yearly_price < 0 {
             return fail("prices must not be negative");
         }
+    }
+    if let AdminCommand::ReleaseNumber { number } = &args.command
+        && E164::parse(number).is_none()
+    {
+        return fail(&format!(
+            "invalid --number {number:?}: expected E.164 (+ and 8 to 15 digits)"
+        ));
     }
     if let AdminCommand::CreateAccount {
         username,
@@ -435,6 +453,14 @@ async fn admin(args: AdminArgs) -> ExitCode {
             core.set_postpaid(&username, enabled, &rid).await.map(|a| {
                 print_json(&json!({"id": a.id, "username": a.username, "postpaid": a.postpaid}))
             })
+        }
+        AdminCommand::ReleaseNumber { number } => {
+            let Some(e164) = E164::parse(&number) else {
+                return fail("invalid --number");
+            };
+            core.release_number(&e164, &rid)
+                .await
+                .map(|n| print_json(&json!({"id": n.id, "number": n.number, "state": "available"})))
         }
         AdminCommand::ImportNumbers { .. } => {
             let data = import_data.unwrap_or_default();

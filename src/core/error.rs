@@ -28,6 +28,35 @@ pub enum CoreError {
     AlreadyAssigned,
     #[error("cannot grant a permission you do not hold")]
     PermissionExceeded,
+    /// A grant would last longer than the granter's own holding.
+    #[error("cannot grant beyond the end of your own grant")]
+    ExpiryExceeded,
+    /// An end that is not in the future.
+    #[error("the end of a grant must be in the future")]
+    InvalidExpiry,
+    /// The caller holds the number and sees the grant, but neither made it
+    /// nor is above the account that did.
+    #[error("only the granter or an account above it may change a grant")]
+    NotGranter,
+    /// The caller holds this reservation already (extend it instead).
+    #[error("the number is already reserved by you")]
+    AlreadyReserved,
+    /// The caller holds no running reservation of this number.
+    #[error("no reservation of this number is held")]
+    NotReserved,
+    /// A reservation's length is not between 1 second and the maximum.
+    #[error("a reservation lasts from 1 second to {max_secs} seconds")]
+    InvalidDuration { max_secs: i64 },
+    /// The caller holds as many reservations as an account may.
+    #[error("an account may hold at most {cap} reservations")]
+    ReservationLimit { cap: i64 },
+    /// A bulk request with more items than allowed.
+    #[error("a bulk request takes at most {max} items")]
+    TooManyItems { max: usize },
+    /// In an atomic bulk request, an item that was not tried because an
+    /// earlier one failed (and nothing was written).
+    #[error("not attempted: an earlier item failed")]
+    NotAttempted,
     /// A virtual number that is unknown or not the caller's.
     #[error("virtual number not found")]
     NumberNotFound,

@@ -1,8 +1,9 @@
 //! Assigning and unassigning numbers down the account tree, and the cascade.
 
-use super::{Caller, Core, CoreError, RefPart, history};
+use super::changes::{Change, Outcome, Removal, Terms, apply};
+use super::{Caller, Core, CoreError, RefPart};
 use crate::domain::Username;
-use crate::store::{Account, Action, Grant, Number, Tx};
+use crate::store::{Account, Grant, Number, Tx};
 
 /// A number named by id, by E.164, or both (which must then agree); or by
 /// its uid alone.
@@ -33,52 +34,109 @@ impl Perms {
         gets: true,
     };
 
-    pub(crate) fn covers(self, wanted: Perms) -> bool {
+    pub fn covers(self, wanted: Perms) -> bool {
         (self.send || !wanted.send) && (self.gets || !wanted.gets)
     }
 }
 
-/// What `account` may do with `number`, given the grants on it; `None` if it
-/// does not hold it. Owners and administrators hold a subscribed number fully;
-/// a number in the pool is held by no one.
-pub fn holding(account: &Account, number: &Number, grants: &[Grant]) -> Option<Perms> {
+/// What `account` may do with `number`, given the grants on it that are
+/// live (see [`expiries`]); `None` if it does not hold it. Owners and
+/// administrators hold a subscribed number fully; a number in the pool is
+/// held by no one.
+pub fn holding(account: &Account, number: &Number, live: &[Grant]) -> Option<Perms> {
+    holding_terms(account, number, live).map(|t| Perms {
+        send: t.send,
+        gets: t.gets,
+    })
+}
+
+/// [`holding`] with its end: an owner's (or administrator's) holding has
+/// none; a grantee's ends with its grant.
+pub fn holding_terms(account: &Account, number: &Number, live: &[Grant]) -> Option<Terms> {
     let owner = number.owner_id()?;
     if owner == account.id || account.is_admin() {
-        return Some(Perms::ALL);
+        return Some(Terms {
+            send: true,
+            gets: true,
+            expires_at: None,
+        });
     }
-    grants
-        .iter()
+    live.iter()
         .find(|g| g.account_id == account.id)
-        .map(|g| Perms {
-            send: g.send,
-            gets: g.gets,
-        })
+        .map(Terms::of)
 }
 
 /// The grants that go when `target`'s grant goes: its own first, then every
 /// grant made from it, transitively (breadth first). Grants that reached the
 /// same accounts along another chain are not made from `target`'s, so they stay.
 pub fn cascade(grants: &[Grant], target: i64) -> Vec<Grant> {
-    let mut doomed: Vec<Grant> = grants
+    let start = grants
         .iter()
         .filter(|g| g.account_id == target)
-        .cloned()
+        .map(|g| (g.clone(), vec![g.account_id]))
         .collect();
+    descend(grants, start).into_iter().map(|(g, _)| g).collect()
+}
+
+/// `start` and every grant made from those, transitively, breadth first,
+/// each with its chain (the chain of a grant made from `g` is `g`'s chain
+/// and its own account).
+pub(crate) fn descend(grants: &[Grant], start: Vec<(Grant, Vec<i64>)>) -> Vec<(Grant, Vec<i64>)> {
+    let mut out = start;
     let mut i = 0;
-    while i < doomed.len() {
-        let from = doomed[i].account_id;
-        doomed.extend(grants.iter().filter(|g| g.granted_by == from).cloned());
+    while i < out.len() {
+        let (from, chain) = (out[i].0.account_id, out[i].1.clone());
+        for g in grants.iter().filter(|g| g.granted_by == from) {
+            let mut c = chain.clone();
+            c.push(g.account_id);
+            out.push((g.clone(), c));
+        }
         i += 1;
     }
-    doomed
+    out
+}
+
+/// Splits the grants on a number at `now`: the removals that expiry calls
+/// for (every grant past its end, and whatever was granted from it), and
+/// the live rest. Every read and every rule sees only the live grants; a
+/// write that touches the number makes the removals first, so an expired
+/// grant confers nothing from its instant whether or not it was swept.
+pub fn expiries(all: &[Grant], now: i64) -> (Vec<Change>, Vec<Grant>) {
+    let start = all
+        .iter()
+        .filter(|g| !g.live_at(now))
+        .map(|g| (g.clone(), vec![g.account_id]))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut changes = Vec::new();
+    for (g, chain) in descend(all, start) {
+        if seen.insert(g.account_id) {
+            changes.push(Change::GrantRemoved {
+                number_id: g.number_id,
+                account_id: g.account_id,
+                granted_by: g.granted_by,
+                reason: Removal::Expire,
+                chain,
+            });
+        }
+    }
+    let live = all
+        .iter()
+        .filter(|g| !seen.contains(&g.account_id))
+        .cloned()
+        .collect();
+    (changes, live)
 }
 
 /// The number and account an assign or unassign is about, as the caller sees
 /// them, with the grants currently on the number.
 struct Resolved {
     number: Number,
+    /// The live grants on the number.
     grants: Vec<Grant>,
-    held: Perms,
+    /// The removals of expired grants the command makes first.
+    expired: Vec<Change>,
+    held: Terms,
     target: Account,
 }
 
@@ -89,13 +147,15 @@ fn resolve(
     caller: &Account,
     n: &NumberRef,
     t: &AccountRef,
+    now: i64,
 ) -> Result<Resolved, CoreError> {
-    let number = resolve_number(tx, caller, n)?;
+    let number = resolve_number(tx, caller, n, now)?;
     let target = resolve_account(tx, caller, t)?;
     match (number, target) {
-        (Ok((number, grants, held)), Ok(target)) => Ok(Resolved {
+        (Ok((number, grants, expired, held)), Ok(target)) => Ok(Resolved {
             number,
             grants,
+            expired,
             held,
             target,
         }),
@@ -113,17 +173,23 @@ pub fn visible_number(
     tx: &mut dyn Tx,
     caller: &Account,
     r: &NumberRef,
+    now: i64,
 ) -> Result<Number, CoreError> {
-    resolve_number(tx, caller, r)?
-        .map(|(n, _, _)| n)
+    resolve_number(tx, caller, r, now)?
+        .map(|(n, ..)| n)
         .map_err(super::history::number_not_visible)
 }
+
+/// A visible number: itself, its live grants, the expiry removals due on
+/// it, and the caller's holding.
+type SeenNumber = (Number, Vec<Grant>, Vec<Change>, Terms);
 
 fn resolve_number(
     tx: &mut dyn Tx,
     caller: &Account,
     r: &NumberRef,
-) -> Result<Found<(Number, Vec<Grant>, Perms)>, CoreError> {
+    now: i64,
+) -> Result<Found<SeenNumber>, CoreError> {
     let first = if r.id.is_some() {
         RefPart::Id
     } else {
@@ -138,8 +204,8 @@ fn resolve_number(
     let Some(number) = number else {
         return Ok(Err(first));
     };
-    let grants = tx.grants_on(number.id)?;
-    let Some(held) = holding(caller, &number, &grants) else {
+    let (expired, grants) = expiries(&tx.grants_on(number.id)?, now);
+    let Some(held) = holding_terms(caller, &number, &grants) else {
         return Ok(Err(first));
     };
     // Only once the first half is known to be visible may a mismatch with
@@ -148,7 +214,7 @@ fn resolve_number(
     if r.id.is_some() && r.e164.as_deref().is_some_and(|e| e != number.number) {
         return Ok(Err(RefPart::Natural));
     }
-    Ok(Ok((number, grants, held)))
+    Ok(Ok((number, grants, expired, held)))
 }
 
 fn resolve_account(
@@ -186,102 +252,253 @@ fn resolve_account(
     Ok(Ok(account))
 }
 
-/// Grants `target` the use of `number` with `perms`.
-pub fn assign(
+/// Grant `target` the use of `number` with `perms`, until `expires_at`
+/// (Unix seconds) if given. A granter whose own grant ends may grant no
+/// later than that; without `expires_at`, its grant ends with the granter's.
+#[derive(Clone, Debug)]
+pub struct Assign {
+    pub number: NumberRef,
+    pub target: AccountRef,
+    pub perms: Perms,
+    pub expires_at: Option<i64>,
+}
+
+/// Remove `target`'s grant on `number`, and everything granted from it.
+#[derive(Clone, Debug)]
+pub struct Unassign {
+    pub number: NumberRef,
+    pub target: AccountRef,
+}
+
+/// Change `target`'s grant on `number`: each `Some` replaces that term
+/// (`expires_at: Some(None)` removes the grant's own end).
+#[derive(Clone, Debug)]
+pub struct ChangeGrant {
+    pub number: NumberRef,
+    pub target: AccountRef,
+    pub send: Option<bool>,
+    pub gets: Option<bool>,
+    pub expires_at: Option<Option<i64>>,
+}
+
+fn check_end(expires_at: Option<i64>, now: i64) -> Result<(), CoreError> {
+    match expires_at {
+        Some(e) if e <= now => Err(CoreError::InvalidExpiry),
+        _ => Ok(()),
+    }
+}
+
+/// The changes [`Assign`] makes, checked; writes nothing.
+pub fn plan_assign(
     tx: &mut dyn Tx,
     caller: &Account,
-    number: &NumberRef,
-    target: &AccountRef,
-    perms: Perms,
+    cmd: &Assign,
     now: i64,
-    rid: &str,
-) -> Result<Grant, CoreError> {
+) -> Result<Vec<Change>, CoreError> {
     if !caller.can_manage() {
         return Err(CoreError::Forbidden);
     }
-    let r = resolve(tx, caller, number, target)?;
+    let r = resolve(tx, caller, &cmd.number, &cmd.target, now)?;
     if holding(&r.target, &r.number, &r.grants).is_some() {
         return Err(CoreError::AlreadyAssigned);
     }
-    if !r.held.covers(perms) {
+    check_end(cmd.expires_at, now)?;
+    let held = Perms {
+        send: r.held.send,
+        gets: r.held.gets,
+    };
+    if !held.covers(cmd.perms) {
         return Err(CoreError::PermissionExceeded);
     }
-    let grant = Grant {
+    let terms = Terms {
+        send: cmd.perms.send,
+        gets: cmd.perms.gets,
+        expires_at: cmd.expires_at.or(r.held.expires_at),
+    };
+    if !terms.within(r.held) {
+        return Err(CoreError::ExpiryExceeded);
+    }
+    let mut changes = r.expired;
+    changes.push(Change::GrantCreated {
         number_id: r.number.id,
         account_id: r.target.id,
         granted_by: caller.id,
-        send: perms.send,
-        gets: perms.gets,
-        created_at: now,
-    };
-    match tx.insert_grant(&grant) {
-        Err(crate::store::StoreError::Conflict(_)) => return Err(CoreError::AlreadyAssigned),
-        other => other?,
-    }
-    let detail = format!("{{\"send\":{},\"gets\":{}}}", perms.send, perms.gets);
-    tx.record(&history(
-        now,
-        rid,
-        Some(caller.id),
-        Action::Assign,
-        Some(r.number.id),
-        Some(r.target.id),
-        &detail,
-    ))?;
-    Ok(grant)
+        terms,
+    });
+    Ok(changes)
 }
 
-/// Removes `target`'s grant on `number` and every grant that came from it;
-/// the grants that went, `target`'s first.
-pub fn unassign(
+/// The changes [`Unassign`] makes, checked; writes nothing.
+pub fn plan_unassign(
     tx: &mut dyn Tx,
     caller: &Account,
-    number: &NumberRef,
-    target: &AccountRef,
+    cmd: &Unassign,
     now: i64,
-    rid: &str,
-) -> Result<Vec<Grant>, CoreError> {
+) -> Result<Vec<Change>, CoreError> {
     if !caller.can_manage() {
         return Err(CoreError::Forbidden);
     }
-    let r = resolve(tx, caller, number, target)?;
-    let doomed = cascade(&r.grants, r.target.id);
+    let r = resolve(tx, caller, &cmd.number, &cmd.target, now)?;
+    let start = r
+        .grants
+        .iter()
+        .filter(|g| g.account_id == r.target.id)
+        .map(|g| (g.clone(), vec![g.account_id]))
+        .collect();
+    let doomed = descend(&r.grants, start);
     if doomed.is_empty() {
         return Err(CoreError::NotAssigned);
     }
-    remove_grants(tx, &doomed, Some(caller.id), now, rid, Action::Unassign)?;
-    Ok(doomed)
+    let mut changes = r.expired;
+    for (i, (g, chain)) in doomed.into_iter().enumerate() {
+        changes.push(Change::GrantRemoved {
+            number_id: g.number_id,
+            account_id: g.account_id,
+            granted_by: g.granted_by,
+            reason: if i == 0 {
+                Removal::Unassign
+            } else {
+                Removal::Cascade
+            },
+            chain,
+        });
+    }
+    Ok(changes)
 }
 
-/// Deletes `grants`, recording the first with `first_action` and the rest as
-/// cascaded removals; how many were deleted.
-pub(super) fn remove_grants(
+/// The changes [`ChangeGrant`] makes, checked; writes nothing. The caller
+/// must be the grant's granter or above it, and hold the number; the new
+/// terms may exceed neither its holding nor the granter's. Every grant made
+/// from the changed one that would exceed its new terms is lowered to them,
+/// transitively.
+pub fn plan_change(
     tx: &mut dyn Tx,
-    grants: &[Grant],
-    actor: Option<i64>,
+    caller: &Account,
+    cmd: &ChangeGrant,
+    now: i64,
+) -> Result<Vec<Change>, CoreError> {
+    if !caller.can_manage() {
+        return Err(CoreError::Forbidden);
+    }
+    let r = resolve(tx, caller, &cmd.number, &cmd.target, now)?;
+    let Some(grant) = r.grants.iter().find(|g| g.account_id == r.target.id) else {
+        return Err(CoreError::NotAssigned);
+    };
+    let ceiling = if grant.granted_by == caller.id {
+        r.held
+    } else {
+        let granter = tx
+            .account_by_id(grant.granted_by)?
+            .filter(|g| caller.is_above(g))
+            .ok_or(CoreError::NotGranter)?;
+        let theirs = holding_terms(&granter, &r.number, &r.grants).ok_or(CoreError::NotAssigned)?;
+        // Both bounds hold: the caller's own, and the granter's (invariant 6).
+        Terms {
+            send: r.held.send && theirs.send,
+            gets: r.held.gets && theirs.gets,
+            expires_at: match (r.held.expires_at, theirs.expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    };
+    let before = Terms::of(grant);
+    let after = Terms {
+        send: cmd.send.unwrap_or(before.send),
+        gets: cmd.gets.unwrap_or(before.gets),
+        expires_at: cmd.expires_at.unwrap_or(before.expires_at),
+    };
+    if cmd.expires_at.is_some() {
+        check_end(after.expires_at, now)?;
+    }
+    if (after.send && !ceiling.send) || (after.gets && !ceiling.gets) {
+        return Err(CoreError::PermissionExceeded);
+    }
+    if !after.within(ceiling) {
+        return Err(CoreError::ExpiryExceeded);
+    }
+    let mut changes = r.expired;
+    changes.push(Change::GrantChanged {
+        number_id: r.number.id,
+        account_id: grant.account_id,
+        granted_by: grant.granted_by,
+        before,
+        after,
+        cascaded: false,
+        chain: vec![grant.account_id],
+    });
+    let mut queue =
+        std::collections::VecDeque::from([(grant.account_id, after, vec![grant.account_id])]);
+    while let Some((from, terms, chain)) = queue.pop_front() {
+        for g in r.grants.iter().filter(|g| g.granted_by == from) {
+            let theirs = Terms::of(g);
+            if theirs.within(terms) {
+                continue;
+            }
+            let lowered = theirs.capped(terms);
+            let mut c = chain.clone();
+            c.push(g.account_id);
+            changes.push(Change::GrantChanged {
+                number_id: g.number_id,
+                account_id: g.account_id,
+                granted_by: g.granted_by,
+                before: theirs,
+                after: lowered,
+                cascaded: true,
+                chain: c.clone(),
+            });
+            queue.push_back((g.account_id, lowered, c));
+        }
+    }
+    Ok(changes)
+}
+
+/// Assigns, as [`plan_assign`] plans it.
+pub fn assign(
+    tx: &mut dyn Tx,
+    caller: &Account,
+    cmd: &Assign,
     now: i64,
     rid: &str,
-    first_action: Action,
-) -> Result<usize, CoreError> {
-    for (i, g) in grants.iter().enumerate() {
-        tx.delete_grant(g.number_id, g.account_id)?;
-        let action = if i == 0 {
-            first_action
-        } else {
-            Action::CascadeUnassign
-        };
-        let detail = format!("{{\"granted_by\":{}}}", g.granted_by);
-        tx.record(&history(
-            now,
-            rid,
-            actor,
-            action,
-            Some(g.number_id),
-            Some(g.account_id),
-            &detail,
-        ))?;
-    }
-    Ok(grants.len())
+) -> Result<Outcome, CoreError> {
+    let changes = plan_assign(tx, caller, cmd, now)?;
+    apply(tx, &changes, Some(caller.id), now, rid)?;
+    Ok(Outcome {
+        changes,
+        dry_run: false,
+    })
+}
+
+/// Unassigns, as [`plan_unassign`] plans it.
+pub fn unassign(
+    tx: &mut dyn Tx,
+    caller: &Account,
+    cmd: &Unassign,
+    now: i64,
+    rid: &str,
+) -> Result<Outcome, CoreError> {
+    let changes = plan_unassign(tx, caller, cmd, now)?;
+    apply(tx, &changes, Some(caller.id), now, rid)?;
+    Ok(Outcome {
+        changes,
+        dry_run: false,
+    })
+}
+
+/// Changes a grant, as [`plan_change`] plans it.
+pub fn change_grant(
+    tx: &mut dyn Tx,
+    caller: &Account,
+    cmd: &ChangeGrant,
+    now: i64,
+    rid: &str,
+) -> Result<Outcome, CoreError> {
+    let changes = plan_change(tx, caller, cmd, now)?;
+    apply(tx, &changes, Some(caller.id), now, rid)?;
+    Ok(Outcome {
+        changes,
+        dry_run: false,
+    })
 }
 
 use crate::core::metrics::Business;
@@ -326,55 +543,104 @@ pub fn grants_below(viewer: &Account, number: &Number, grants: &[Grant]) -> Vec<
 }
 
 impl Core {
-    /// `POST /api/numbers/assign`: the grant made.
+    /// Grants a number (`POST /api/numbers/assign`).
     pub async fn assign(
         &self,
         caller: &Caller,
-        number: NumberRef,
-        target: AccountRef,
-        perms: Perms,
+        cmd: Assign,
         request_id: &str,
-    ) -> Result<Grant, CoreError> {
+    ) -> Result<Outcome, CoreError> {
         let (account, now, rid) = (
             caller.account.clone(),
             self.clock.now(),
             request_id.to_owned(),
         );
-        let grant = self
+        let outcome = self
             .store
-            .write(move |tx| assign(tx, &account, &number, &target, perms, now, &rid))
+            .write(move |tx| assign(tx, &account, &cmd, now, &rid))
             .await?;
-        self.routes.forget(grant.number_id);
+        self.forget_routes(&outcome);
         Business::add(&self.business.assignments, 1);
-        Ok(grant)
+        Ok(outcome)
     }
 
-    /// `POST /api/numbers/unassign`.
+    /// Removes a grant and its cascade (`POST /api/numbers/unassign`). With
+    /// `dry_run`, the same checks and outcome, and nothing written.
     pub async fn unassign(
         &self,
         caller: &Caller,
-        number: NumberRef,
-        target: AccountRef,
+        cmd: Unassign,
+        dry_run: bool,
         request_id: &str,
-    ) -> Result<Vec<Grant>, CoreError> {
+    ) -> Result<Outcome, CoreError> {
         let (account, now, rid) = (
             caller.account.clone(),
             self.clock.now(),
             request_id.to_owned(),
         );
-        let removed = self
-            .store
-            .write(move |tx| unassign(tx, &account, &number, &target, now, &rid))
-            .await?;
-        if let Some(g) = removed.first() {
-            self.routes.forget(g.number_id);
+        if dry_run {
+            return self
+                .store
+                .read(move |tx| {
+                    Ok(Outcome {
+                        changes: plan_unassign(tx, &account, &cmd, now)?,
+                        dry_run: true,
+                    })
+                })
+                .await;
         }
+        let outcome = self
+            .store
+            .write(move |tx| unassign(tx, &account, &cmd, now, &rid))
+            .await?;
+        self.forget_routes(&outcome);
         Business::add(&self.business.unassignments, 1);
         Business::add(
             &self.business.cascaded_removals,
-            (removed.len() as u64).saturating_sub(1),
+            (outcome.removed() as u64).saturating_sub(1),
         );
-        Ok(removed)
+        Ok(outcome)
+    }
+
+    /// Changes a grant's `send`, `gets` and `expires_at`, lowering what was
+    /// granted from it as needed. With `dry_run`, nothing is written.
+    pub async fn change_grant(
+        &self,
+        caller: &Caller,
+        cmd: ChangeGrant,
+        dry_run: bool,
+        request_id: &str,
+    ) -> Result<Outcome, CoreError> {
+        let (account, now, rid) = (
+            caller.account.clone(),
+            self.clock.now(),
+            request_id.to_owned(),
+        );
+        if dry_run {
+            return self
+                .store
+                .read(move |tx| {
+                    Ok(Outcome {
+                        changes: plan_change(tx, &account, &cmd, now)?,
+                        dry_run: true,
+                    })
+                })
+                .await;
+        }
+        let outcome = self
+            .store
+            .write(move |tx| change_grant(tx, &account, &cmd, now, &rid))
+            .await?;
+        self.forget_routes(&outcome);
+        Ok(outcome)
+    }
+
+    /// This instance's routing cache forgets every number `outcome` touched,
+    /// at once (other instances' entries age out within their TTL).
+    pub(crate) fn forget_routes(&self, outcome: &Outcome) {
+        for id in outcome.number_ids() {
+            self.routes.forget(id);
+        }
     }
 
     /// One number the caller holds (by id, E.164 or uid): its state, its
@@ -385,11 +651,15 @@ impl Core {
         caller: &Caller,
         number: NumberRef,
     ) -> Result<NumberView, CoreError> {
-        let me = caller.account.clone();
+        let (me, now) = (caller.account.clone(), self.clock.now());
         self.store
             .read(move |tx| {
-                let (number, grants, held) = resolve_number(tx, &me, &number)?
+                let (number, grants, _, terms) = resolve_number(tx, &me, &number, now)?
                     .map_err(super::history::number_not_visible)?;
+                let held = Perms {
+                    send: terms.send,
+                    gets: terms.gets,
+                };
                 let owner = match number.owner_id() {
                     Some(id) => tx
                         .account_by_id(id)?
@@ -429,6 +699,7 @@ mod tests {
             send: true,
             gets: true,
             created_at: 0,
+            expires_at: None,
         }
     }
 

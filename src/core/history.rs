@@ -97,11 +97,11 @@ impl Core {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<HistoryView>, CoreError> {
-        let me = caller.account.clone();
+        let (me, now) = (caller.account.clone(), self.clock.now());
         self.store
             .read(move |tx| {
                 let number_id = match &number {
-                    Some(r) => Some(super::grants::visible_number(tx, &me, r)?.id),
+                    Some(r) => Some(super::grants::visible_number(tx, &me, r, now)?.id),
                     None => None,
                 };
                 page(tx, &me, number_id, before_id, limit)

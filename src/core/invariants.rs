@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::grants::holding;
+use super::changes::Terms;
+use super::grants::holding_terms;
 use crate::store::Snapshot;
 
 /// Every broken invariant, described; empty when all hold.
@@ -13,6 +14,9 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
     let numbers: HashMap<i64, _> = s.numbers.iter().map(|n| (n.id, n)).collect();
     let mut by_number: HashMap<i64, Vec<_>> = HashMap::new();
     let mut seen = HashSet::new();
+    // A grant past its end confers nothing, swept or not (invariant 6
+    // speaks of the live ones; the sweeper removes the rest).
+    let live: Vec<_> = s.grants.iter().filter(|g| g.live_at(s.at)).collect();
     for g in &s.grants {
         if !seen.insert((g.number_id, g.account_id)) {
             out.push(format!(
@@ -20,9 +24,11 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
                 g.number_id, g.account_id
             ));
         }
-        by_number.entry(g.number_id).or_default().push(g.clone());
     }
-    for g in &s.grants {
+    for g in &live {
+        by_number.entry(g.number_id).or_default().push((*g).clone());
+    }
+    for g in &live {
         let (Some(number), Some(to), Some(by)) = (
             numbers.get(&g.number_id),
             accounts.get(&g.account_id),
@@ -44,13 +50,19 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
                 number.id, to.id, by.id
             ));
         }
-        match holding(by, number, grants) {
+        // Invariants 1 and 6: the granter still holds the number, and the
+        // grant exceeds its holding neither in permissions nor in time.
+        match holding_terms(by, number, grants) {
             None => out.push(format!(
                 "grant of {} to {} by {}, who no longer holds it",
                 number.id, to.id, by.id
             )),
             Some(p) if (g.send && !p.send) || (g.gets && !p.gets) => out.push(format!(
                 "grant of {} to {} exceeds the permissions of {}",
+                number.id, to.id, by.id
+            )),
+            Some(p) if !Terms::of(g).within(p) => out.push(format!(
+                "grant of {} to {} outlives the holding of {}",
                 number.id, to.id, by.id
             )),
             Some(_) => {}
@@ -69,7 +81,7 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
             *held.entry(owner).or_default() += 1;
         }
     }
-    for g in &s.grants {
+    for g in &live {
         *held.entry(g.account_id).or_default() += 1;
     }
     let reported: std::collections::BTreeMap<i64, i64> = s.held.iter().copied().collect();
@@ -94,6 +106,39 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
             "{} grants carry a stale copy of their number's columns",
             s.stale_copies
         ));
+    }
+    // Invariant 7: a reserved number has one holder and no owner; a
+    // quarantined one no owner, no grants, and a recorded former owner.
+    let granted: HashSet<i64> = s.grants.iter().map(|g| g.number_id).collect();
+    for n in &s.numbers {
+        if let Some(r) = &n.reservation {
+            if n.subscription.is_some() {
+                out.push(format!("number {} is reserved and owned", n.id));
+            }
+            if !accounts.contains_key(&r.holder_id) {
+                out.push(format!(
+                    "number {} is reserved by missing account {}",
+                    n.id, r.holder_id
+                ));
+            }
+        }
+        if let Some(q) = &n.quarantine {
+            if n.subscription.is_some() {
+                out.push(format!("number {} is quarantined and owned", n.id));
+            }
+            if granted.contains(&n.id) {
+                out.push(format!("number {} is quarantined but granted", n.id));
+            }
+            if !accounts.contains_key(&q.former_owner_id) {
+                out.push(format!(
+                    "number {} is quarantined for missing account {}",
+                    n.id, q.former_owner_id
+                ));
+            }
+            if n.reservation.is_some() {
+                out.push(format!("number {} is quarantined and reserved", n.id));
+            }
+        }
     }
     for n in &s.numbers {
         if let Some(sub) = &n.subscription

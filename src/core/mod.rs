@@ -11,6 +11,8 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod budgets;
+pub mod bulk;
+pub mod changes;
 mod credentials;
 mod error;
 pub mod grants;
@@ -18,14 +20,18 @@ mod hashing;
 pub mod history;
 pub mod import;
 pub mod invariants;
+pub mod lifecycle;
 pub mod metrics;
 pub mod routing;
 pub mod subscriptions;
 
 use std::sync::Arc;
 
+pub use bulk::{BulkItem, BulkOutcome};
+pub use changes::{Change, Outcome, Removal, Terms};
 pub use error::{AuthError, CoreError, RefPart};
-pub use grants::{AccountRef, NumberRef, Perms};
+pub use grants::{AccountRef, Assign, ChangeGrant, NumberRef, Perms, Unassign};
+pub use lifecycle::{Lifecycle, Reserved, SweepReport};
 pub use subscriptions::{OwnedNumber, PoolFilter};
 
 use crate::domain::{Clock, TokenKind};
@@ -66,6 +72,8 @@ pub struct Core {
     pub(crate) business: Arc<crate::core::metrics::Business>,
     /// Recently read routings (see `routing`).
     pub(crate) routes: Arc<routing::RouteCache>,
+    /// Quarantine, reservations and the sweeper (see `lifecycle`).
+    pub(crate) lifecycle: Lifecycle,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -89,6 +97,7 @@ impl Core {
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),
             routes: Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL)),
+            lifecycle: Lifecycle::default(),
         };
         core.watch_revocations();
         Ok(core)
@@ -160,7 +169,11 @@ impl Core {
         caller: &Caller,
         page: Page,
     ) -> Result<Listing<HeldNumber>, CoreError> {
-        let (id, is_admin) = (caller.account.id, caller.account.is_admin());
+        let (id, is_admin, now) = (
+            caller.account.id,
+            caller.account.is_admin(),
+            self.clock.now(),
+        );
         self.store
             .read(move |tx| {
                 // An administrator holds every subscribed number; anyone else
@@ -169,7 +182,7 @@ impl Core {
                 let (items, total) = if is_admin {
                     tx.subscribed_numbers(id, page)?
                 } else {
-                    tx.held_numbers(id, page)?
+                    tx.held_numbers(id, page, now)?
                 };
                 Ok(Listing { items, total })
             })
@@ -186,6 +199,10 @@ impl Core {
         limit: i64,
     ) -> Result<Vec<Holding>, CoreError> {
         let me = caller.account.clone();
+        let filter = HoldingFilter {
+            now: self.clock.now(),
+            ..filter
+        };
         self.store
             .read(move |tx| {
                 if let Some(to) = filter.granted_to {
@@ -201,9 +218,10 @@ impl Core {
             .await
     }
 
-    /// The whole state, for invariant checks.
+    /// The whole state as of now, for invariant checks.
     pub async fn snapshot(&self) -> Result<Snapshot, CoreError> {
-        self.store.read(|tx| Ok(tx.snapshot()?)).await
+        let now = self.clock.now();
+        self.store.read(move |tx| Ok(tx.snapshot(now)?)).await
     }
 }
 

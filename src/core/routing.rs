@@ -31,30 +31,43 @@ pub struct Holder {
 pub struct Routing {
     pub number: Number,
     pub owner: Option<Account>,
-    /// The owner first, then every grant by account id.
+    /// The owner first, then every live grant by account id.
     pub holders: Vec<Holder>,
+    /// The earliest end among those grants (Unix seconds): a cached answer
+    /// is not used from then on, so an ended grant never routes.
+    pub(crate) ends_at: Option<i64>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_e164: HashMap<String, (Routing, Instant)>,
+    /// Number id to E.164, so a change forgets its number in one lookup.
+    e164_of: HashMap<i64, String>,
 }
 
 pub(crate) struct RouteCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Routing, Instant)>>,
+    entries: Mutex<Entries>,
 }
 
 impl RouteCache {
     pub(crate) fn new(ttl: Duration) -> RouteCache {
         RouteCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
-    fn get(&self, e164: &str) -> Option<Routing> {
+    /// The cached routing of `e164`, if it is younger than the TTL and no
+    /// grant in it has ended by `now` (the core's clock).
+    fn get(&self, e164: &str, now: i64) -> Option<Routing> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries.lock().ok()?;
-        let (routing, at) = entries.get(e164)?;
-        (at.elapsed() < self.ttl).then(|| routing.clone())
+        let (routing, at) = entries.by_e164.get(e164)?;
+        let fresh = at.elapsed() < self.ttl && routing.ends_at.is_none_or(|end| now < end);
+        fresh.then(|| routing.clone())
     }
 
     fn put(&self, routing: Routing) {
@@ -62,17 +75,21 @@ impl RouteCache {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            if entries.by_e164.len() >= MAX_ENTRIES {
+                *entries = Entries::default();
             }
-            entries.insert(routing.number.number.clone(), (routing, Instant::now()));
+            let e164 = routing.number.number.clone();
+            entries.e164_of.insert(routing.number.id, e164.clone());
+            entries.by_e164.insert(e164, (routing, Instant::now()));
         }
     }
 
     /// Forgets the number with this id (this process changed it).
     pub(crate) fn forget(&self, number_id: i64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (r, _)| r.number.id != number_id);
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(e164) = entries.e164_of.remove(&number_id)
+        {
+            entries.by_e164.remove(&e164);
         }
     }
 }
@@ -84,7 +101,8 @@ impl Core {
         if !caller.account.is_admin() {
             return Err(CoreError::Forbidden);
         }
-        if let Some(r) = self.routes.get(e164) {
+        let now = self.clock.now();
+        if let Some(r) = self.routes.get(e164, now) {
             return Ok(r);
         }
         let key = e164.to_owned();
@@ -92,7 +110,10 @@ impl Core {
             .store
             .read(move |tx| {
                 let number = tx.number_by_e164(&key)?.ok_or(CoreError::NumberNotFound)?;
-                let grants = tx.grants_on(number.id)?;
+                // Only live grants route: an ended one (and whatever was
+                // granted from it) confers nothing, swept or not.
+                let (_, grants) = super::grants::expiries(&tx.grants_on(number.id)?, now);
+                let ends_at = grants.iter().filter_map(|g| g.expires_at).min();
                 let mut ids: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
                 ids.extend(number.owner_id());
                 let accounts = tx.accounts_by_ids(&ids)?;
@@ -120,6 +141,7 @@ impl Core {
                     number,
                     owner,
                     holders,
+                    ends_at,
                 })
             })
             .await?;

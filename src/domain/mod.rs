@@ -15,9 +15,11 @@ mod username;
 pub use account::{Account, NewAccount};
 pub use country::country_of;
 pub use e164::E164;
-pub use number::{Cycle, Grant, NewNumber, Number, Subscription};
+pub use number::{
+    Cycle, Grant, NewNumber, Number, NumberState, Quarantine, Reservation, Subscription,
+};
 pub use password::{NewPassword, PasswordShortfall};
-pub use time::{Clock, ManualClock, SystemClock, iso8601_utc};
+pub use time::{Clock, ManualClock, SystemClock, iso8601_utc, parse_rfc3339};
 pub use token::{TokenKind, TokenSecret};
 pub use uid::NumberUid;
 pub use username::Username;

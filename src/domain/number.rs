@@ -33,6 +33,41 @@ pub struct Subscription {
     pub subscribed_at: i64,
 }
 
+/// A number in quarantine after its owner unsubscribed: in nobody's pool
+/// view until `until`, but its former owner may subscribe to it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quarantine {
+    pub former_owner_id: i64,
+    pub until: i64,
+}
+
+/// A pool number held for one account until `until`: only it may subscribe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub holder_id: i64,
+    pub until: i64,
+}
+
+/// Where a number is in its life (DOMAIN.md, "The number's life").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumberState {
+    Available,
+    Reserved,
+    Subscribed,
+    Quarantined,
+}
+
+impl NumberState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberState::Available => "available",
+            NumberState::Reserved => "reserved",
+            NumberState::Subscribed => "subscribed",
+            NumberState::Quarantined => "quarantined",
+        }
+    }
+}
+
 /// A phone number; `subscription` is `None` while it is in the pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Number {
@@ -46,11 +81,40 @@ pub struct Number {
     pub monthly_price: i64,
     pub yearly_price: i64,
     pub subscription: Option<Subscription>,
+    /// Recorded while quarantined; an ended quarantine that is not swept yet
+    /// is still here, and [`Number::state`] says it is over.
+    pub quarantine: Option<Quarantine>,
+    /// As `quarantine`, for a reservation.
+    pub reservation: Option<Reservation>,
 }
 
 impl Number {
     pub fn owner_id(&self) -> Option<i64> {
         self.subscription.as_ref().map(|s| s.owner_id)
+    }
+
+    /// The quarantine still running at `now`.
+    pub fn quarantine_at(&self, now: i64) -> Option<Quarantine> {
+        self.quarantine.filter(|q| q.until > now)
+    }
+
+    /// The reservation still running at `now`.
+    pub fn reservation_at(&self, now: i64) -> Option<Reservation> {
+        self.reservation.filter(|r| r.until > now)
+    }
+
+    /// The state at `now`: an end that has passed is over from its instant,
+    /// whether or not the sweeper has been by.
+    pub fn state(&self, now: i64) -> NumberState {
+        if self.subscription.is_some() {
+            NumberState::Subscribed
+        } else if self.quarantine_at(now).is_some() {
+            NumberState::Quarantined
+        } else if self.reservation_at(now).is_some() {
+            NumberState::Reserved
+        } else {
+            NumberState::Available
+        }
     }
 }
 
@@ -77,4 +141,13 @@ pub struct Grant {
     pub send: bool,
     pub gets: bool,
     pub created_at: i64,
+    /// When the grant ends (`None`: with its granter's holding).
+    pub expires_at: Option<i64>,
+}
+
+impl Grant {
+    /// Whether the grant still confers anything at `now`.
+    pub fn live_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|e| e > now)
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::core::Core;
+use crate::core::{Core, Lifecycle};
 use crate::domain::{Clock, SystemClock};
 use crate::faces::{native, panel, vn};
 use crate::http::limits::Limits;
@@ -29,6 +29,8 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// How long a process trusts a credential it read (see `core::credentials`).
     pub auth_cache_ttl: std::time::Duration,
+    /// Quarantine, reservations and the sweeper.
+    pub lifecycle: Lifecycle,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             store: StoreOptions::default(),
             clock: Arc::new(SystemClock),
             auth_cache_ttl: crate::core::AUTH_CACHE_TTL,
+            lifecycle: Lifecycle::default(),
         }
     }
 }
@@ -49,7 +52,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://linekeeper.db";
 pub fn open(settings: &Settings) -> Result<Core, StoreError> {
     let store = Store::open(&settings.database_url, &settings.store)?;
     Core::new(store, settings.clock.clone())
-        .map(|core| core.with_auth_cache_ttl(settings.auth_cache_ttl))
+        .map(|core| {
+            core.with_auth_cache_ttl(settings.auth_cache_ttl)
+                .with_lifecycle(settings.lifecycle)
+        })
         .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
@@ -84,16 +90,21 @@ pub async fn launch(
     launch_with(core, Limits::default(), listener, shutdown).await
 }
 
-/// [`launch`] with the given limits.
+/// [`launch`] with the given limits. The sweeper (a client of the core,
+/// like the faces) runs beside the server while it serves, when the core's
+/// lifecycle settings give it an interval.
 pub async fn launch_with(
     core: Core,
     limits: Limits,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(core.clone().run_sweeper());
     // The client's address is what login throttling counts per address.
     let service = router_with(core, limits).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    sweeper.abort();
+    served
 }

@@ -45,6 +45,14 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// The sweeper's three queues of due times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    Grants,
+    Quarantines,
+    Reservations,
+}
+
 /// Whether a job only reads (and may run beside other reads) or writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -231,11 +239,42 @@ pub trait Tx {
     fn subscribe_number(&mut self, number_id: i64, sub: &Subscription) -> Result<bool, StoreError>;
     /// Returns a subscribed number to the pool.
     fn release_number(&mut self, number_id: i64) -> Result<(), StoreError>;
+    /// Ends a subscription into quarantine until `until`.
+    fn quarantine_number(
+        &mut self,
+        number_id: i64,
+        former_owner_id: i64,
+        until: i64,
+    ) -> Result<(), StoreError>;
+    /// Ends the number's quarantine if it ends at or before `by`; false if
+    /// there was none (or another instance ended it first).
+    fn end_quarantine(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError>;
+    /// As [`Tx::end_quarantine`], for a reservation.
+    fn end_reservation(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError>;
+    /// Reserves an unowned number (or moves its reservation's end).
+    fn reserve_number(
+        &mut self,
+        number_id: i64,
+        holder: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+    /// How many reservations `holder` holds that run past `now`.
+    fn count_reservations(&mut self, holder: i64, now: i64) -> Result<i64, StoreError>;
+    /// The numbers `holder` has reserved past `now`, by id.
+    fn reservations_of(&mut self, holder: i64, now: i64) -> Result<Vec<Number>, StoreError>;
+    /// Ids of numbers with a grant, a quarantine or a reservation due at
+    /// `now`, at most `limit`, in id order.
+    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError>;
+    /// Locks an account's row until the transaction ends (a no-op where the
+    /// backend has one writer): serializes one account's reservations.
+    fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError>;
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
     /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.
     fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError>;
+    /// Sets a grant's `send`, `gets` and `expires_at`; false if it is gone.
+    fn update_grant(&mut self, grant: &Grant) -> Result<bool, StoreError>;
 
     fn insert_token(&mut self, token: &NewToken) -> Result<(), StoreError>;
     /// The credential whose digest this is, with its account.
@@ -268,12 +307,13 @@ pub trait Tx {
     /// Appends one history entry.
     fn record(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
 
-    /// The numbers `account_id` owns or was granted, ordered by id, with how
-    /// many there are in all.
+    /// The numbers `account_id` owns or was granted (by a grant live at
+    /// `now`), ordered by id, with how many there are in all.
     fn held_numbers(
         &mut self,
         account_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError>;
     /// Every subscribed number, ordered by id, as `viewer_id` lists them
     /// (`owned` where it is the owner), with how many there are in all.
@@ -282,13 +322,15 @@ pub trait Tx {
         viewer_id: i64,
         page: Page,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError>;
-    /// Pool numbers that pass `filter`, by id, with how many there are in
-    /// all when `count` asks for it.
+    /// Pool numbers at `now` (neither quarantined nor reserved then) that
+    /// pass `filter`, by id, with how many there are in all when `count`
+    /// asks for it.
     fn available_numbers(
         &mut self,
         filter: &PoolFilter,
         page: Page,
         count: bool,
+        now: i64,
     ) -> Result<(Vec<Number>, Option<i64>), StoreError>;
     /// Up to `limit` subscribed numbers that `viewer_id` holds (every one,
     /// when `everything`: an administrator), by id, that pass `filter`.
@@ -304,15 +346,18 @@ pub trait Tx {
     /// Every token and key of an account, by id.
     fn tokens_of(&mut self, account_id: i64) -> Result<Vec<TokenRow>, StoreError>;
     fn set_name(&mut self, account_id: i64, name: &str) -> Result<(), StoreError>;
-    /// Numbers `owner_id` subscribes to, each with how many grants it carries.
+    /// Numbers `owner_id` subscribes to, each with how many grants live at
+    /// `now` it carries.
     fn owned_numbers(
         &mut self,
         owner_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError>;
 
-    /// Everything the invariant checker needs, for tests and `stress`.
-    fn snapshot(&mut self) -> Result<Snapshot, StoreError>;
+    /// Everything the invariant checker needs, for tests and `stress`, as
+    /// of `now`.
+    fn snapshot(&mut self, now: i64) -> Result<Snapshot, StoreError>;
 
     /// One page of the accounts strictly below `of` that pass `filter`,
     /// ordered by id. The downline is a range on `path` (see

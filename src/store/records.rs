@@ -35,6 +35,19 @@ pub enum Action {
     Unassign,
     /// A grant removed because the grant it came from was removed.
     CascadeUnassign,
+    /// A grant's permissions or end changed by its granter or one above.
+    GrantChange,
+    /// A grant lowered because the grant it came from was lowered.
+    CascadeChange,
+    /// A grant removed at its end (or because the grant it came from ended).
+    Expire,
+    /// A quarantined number back in the pool (its end, or an administrator).
+    Release,
+    Reserve,
+    ReserveExtend,
+    ReserveCancel,
+    /// A reservation that reached its end.
+    ReserveExpire,
     TokenCreate,
     TokenRevoke,
     AccountRename,
@@ -52,6 +65,14 @@ impl Action {
             Action::Assign => "grant.assign",
             Action::Unassign => "grant.unassign",
             Action::CascadeUnassign => "grant.cascade",
+            Action::GrantChange => "grant.change",
+            Action::CascadeChange => "grant.cascade_change",
+            Action::Expire => "grant.expire",
+            Action::Release => "number.release",
+            Action::Reserve => "number.reserve",
+            Action::ReserveExtend => "number.reserve_extend",
+            Action::ReserveCancel => "number.reserve_cancel",
+            Action::ReserveExpire => "number.reserve_expire",
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
             Action::AccountRename => "account.rename",
@@ -111,6 +132,9 @@ pub struct Snapshot {
     /// Grants whose copy of their number's listed columns differs from the
     /// number's (migration 0003); always 0.
     pub stale_copies: i64,
+    /// The time the snapshot was read at: grants, quarantines and
+    /// reservations whose end is not after it are over.
+    pub at: i64,
 }
 
 /// One login attempt asking for its place in two budgets at once: the
@@ -214,6 +238,8 @@ pub struct HoldingFilter {
     pub granted_to: Option<i64>,
     /// Only numbers with a greater id (the keyset cursor); 0 from the start.
     pub after_id: i64,
+    /// The time grants are judged at: an ended grant confers nothing.
+    pub now: i64,
 }
 
 /// Filters of the pool listing.

@@ -12,6 +12,7 @@
 //! `postgres/tx.rs`, each with the reason beside it.
 
 use crate::domain::TokenKind;
+use crate::domain::{Quarantine, Reservation};
 use crate::store::{
     Account, Credential, Cycle, Grant, HeldNumber, HistoryRow, Holding, Number, Subscription,
     TokenRow,
@@ -106,10 +107,11 @@ pub(crate) const ACCOUNT_COLS: &str = "a.id, a.username, a.name, a.is_reseller, 
 /// The columns [`number`] reads, in its order, from `numbers n`.
 pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.alias, \
      n.is_66_char, n.country, n.monthly_price, n.yearly_price, n.owner_id, n.cycle, \
-     n.resubscribe, n.subscribed_at";
+     n.resubscribe, n.subscribed_at, n.former_owner_id, n.quarantine_until, n.reserved_by, \
+     n.reserved_until";
 
 /// The columns [`grant`] reads, in its order, from `grants`.
-const GRANT_COLS: &str = "number_id, account_id, granted_by, send, gets, created_at";
+const GRANT_COLS: &str = "number_id, account_id, granted_by, send, gets, created_at, expires_at";
 
 pub(crate) const COUNT_ACCOUNTS: Sql = shared!("SELECT count(*) FROM accounts");
 pub(crate) const ACCOUNT_BY_ID: Sql =
@@ -134,13 +136,57 @@ pub(crate) const NUMBER_BY_E164: Sql = shared!(
 );
 pub(crate) const NUMBER_BY_UID: Sql =
     shared!("SELECT ", NUMBER_COLS, " FROM numbers n WHERE n.uid = $1");
+/// Ends any quarantine or reservation the number carries: the core has
+/// decided, under the number's lock, that the subscriber may take it.
 pub(crate) const SUBSCRIBE_NUMBER: Sql = shared!(
-    "UPDATE numbers SET owner_id = $2, cycle = $3, resubscribe = $4, subscribed_at = $5 \
+    "UPDATE numbers SET owner_id = $2, cycle = $3, resubscribe = $4, subscribed_at = $5, \
+       former_owner_id = NULL, quarantine_until = NULL, reserved_by = NULL, reserved_until = NULL \
      WHERE id = $1 AND owner_id IS NULL"
 );
 pub(crate) const RELEASE_NUMBER: Sql = shared!(
-    "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = FALSE, subscribed_at = NULL \
+    "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = FALSE, subscribed_at = NULL, \
+       former_owner_id = NULL, quarantine_until = NULL, reserved_by = NULL, reserved_until = NULL \
      WHERE id = $1"
+);
+pub(crate) const QUARANTINE_NUMBER: Sql = shared!(
+    "UPDATE numbers SET owner_id = NULL, cycle = NULL, resubscribe = FALSE, subscribed_at = NULL, \
+       former_owner_id = $2, quarantine_until = $3, reserved_by = NULL, reserved_until = NULL \
+     WHERE id = $1"
+);
+/// Conditional, so that of several sweepers racing for one number exactly
+/// one changes it (the others wait for its row lock, then match nothing).
+pub(crate) const END_QUARANTINE: Sql = shared!(
+    "UPDATE numbers SET former_owner_id = NULL, quarantine_until = NULL \
+     WHERE id = $1 AND quarantine_until IS NOT NULL AND quarantine_until <= $2"
+);
+/// As [`END_QUARANTINE`].
+pub(crate) const END_RESERVATION: Sql = shared!(
+    "UPDATE numbers SET reserved_by = NULL, reserved_until = NULL \
+     WHERE id = $1 AND reserved_until IS NOT NULL AND reserved_until <= $2"
+);
+pub(crate) const RESERVE_NUMBER: Sql = shared!(
+    "UPDATE numbers SET reserved_by = $2, reserved_until = $3 WHERE id = $1 AND owner_id IS NULL"
+);
+pub(crate) const COUNT_RESERVATIONS: Sql =
+    shared!("SELECT count(*) FROM numbers WHERE reserved_by = $1 AND reserved_until > $2");
+pub(crate) const RESERVATIONS_OF: Sql = shared!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.reserved_by = $1 AND n.reserved_until > $2 ORDER BY n.id"
+);
+/// The sweeper's queues: ids of numbers with something due at `$1`, at
+/// most `$2` of them, in id order (the order every writer locks numbers in).
+pub(crate) const DUE_GRANTS: Sql = shared!(
+    "SELECT DISTINCT number_id FROM grants WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+     ORDER BY number_id LIMIT $2"
+);
+pub(crate) const DUE_QUARANTINES: Sql = shared!(
+    "SELECT id FROM numbers WHERE quarantine_until IS NOT NULL AND quarantine_until <= $1 \
+     ORDER BY id LIMIT $2"
+);
+pub(crate) const DUE_RESERVATIONS: Sql = shared!(
+    "SELECT id FROM numbers WHERE reserved_until IS NOT NULL AND reserved_until <= $1 \
+     ORDER BY id LIMIT $2"
 );
 
 pub(crate) const GRANTS_ON: Sql = shared!(
@@ -152,9 +198,12 @@ pub(crate) const GRANTS_ON: Sql = shared!(
 /// nothing if the number is missing.
 pub(crate) const INSERT_GRANT: Sql = shared!(
     "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at, \
-       number, operator_id, alias, is_66_char) \
-     SELECT $1, $2, $3, $4, $5, $6, n.number, n.operator_id, n.alias, n.is_66_char \
+       expires_at, number, operator_id, alias, is_66_char) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, n.number, n.operator_id, n.alias, n.is_66_char \
      FROM numbers n WHERE n.id = $1"
+);
+pub(crate) const UPDATE_GRANT: Sql = shared!(
+    "UPDATE grants SET send = $3, gets = $4, expires_at = $5 WHERE number_id = $1 AND account_id = $2"
 );
 pub(crate) const DELETE_GRANT: Sql =
     shared!("DELETE FROM grants WHERE number_id = $1 AND account_id = $2");
@@ -188,12 +237,13 @@ pub(crate) const SUBSCRIBED: Sql = shared!(
 pub(crate) const COUNT_SUBSCRIBED: Sql =
     shared!("SELECT count(*) FROM numbers WHERE owner_id IS NOT NULL");
 
-/// A page of the numbers `$1` owns, each with its number of grants (read by
-/// [`number`], then column 13).
+/// A page of the numbers `$1` owns, each with its number of grants live at
+/// `$4` (read by [`number`], then column 17).
 pub(crate) const OWNED: Sql = shared!(
     "SELECT ",
     NUMBER_COLS,
-    ", (SELECT count(*) FROM grants g WHERE g.number_id = n.id) \
+    ", (SELECT count(*) FROM grants g WHERE g.number_id = n.id \
+        AND (g.expires_at IS NULL OR g.expires_at > $4)) \
      FROM numbers n WHERE n.owner_id = $1 ORDER BY n.id LIMIT $2 OFFSET $3"
 );
 pub(crate) const COUNT_OWNED: Sql = shared!("SELECT count(*) FROM numbers WHERE owner_id = $1");
@@ -234,6 +284,7 @@ pub(crate) const HOLDINGS: Sql = shared!(
     ", CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.send END, \
        CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.gets END \
      FROM numbers n LEFT JOIN grants g ON g.number_id = n.id AND g.account_id = $1 \
+          AND (g.expires_at IS NULL OR g.expires_at > $10) \
      WHERE n.owner_id IS NOT NULL \
        AND (CAST($2 AS BOOLEAN) OR n.owner_id = $1 OR g.account_id IS NOT NULL) \
        AND n.id > $3 \
@@ -242,7 +293,8 @@ pub(crate) const HOLDINGS: Sql = shared!(
        AND (CAST($6 AS TEXT) IS NULL OR n.number LIKE $6) \
        AND (CAST($7 AS BOOLEAN) IS NULL OR (n.owner_id = $1) = CAST($7 AS BOOLEAN)) \
        AND (CAST($8 AS BIGINT) IS NULL OR EXISTS \
-            (SELECT 1 FROM grants x WHERE x.number_id = n.id AND x.account_id = $8)) \
+            (SELECT 1 FROM grants x WHERE x.number_id = n.id AND x.account_id = $8 \
+             AND (x.expires_at IS NULL OR x.expires_at > $10))) \
      ORDER BY n.id LIMIT $9"
 );
 
@@ -322,12 +374,23 @@ pub(crate) fn number<R: Columns + ?Sized>(r: &R) -> Result<Number, R::Error> {
         monthly_price: r.col(7)?,
         yearly_price: r.col(8)?,
         subscription,
+        quarantine: match (r.col::<Option<i64>>(13)?, r.col::<Option<i64>>(14)?) {
+            (Some(former_owner_id), Some(until)) => Some(Quarantine {
+                former_owner_id,
+                until,
+            }),
+            _ => None,
+        },
+        reservation: match (r.col::<Option<i64>>(15)?, r.col::<Option<i64>>(16)?) {
+            (Some(holder_id), Some(until)) => Some(Reservation { holder_id, until }),
+            _ => None,
+        },
     })
 }
 
 /// A number with its number of grants, from [`OWNED`].
 pub(crate) fn owned<R: Columns + ?Sized>(r: &R) -> Result<(Number, i64), R::Error> {
-    Ok((number(r)?, r.col(13)?))
+    Ok((number(r)?, r.col(17)?))
 }
 
 /// A grant from [`GRANT_COLS`].
@@ -339,6 +402,7 @@ pub(crate) fn grant<R: Columns + ?Sized>(r: &R) -> Result<Grant, R::Error> {
         send: r.col(3)?,
         gets: r.col(4)?,
         created_at: r.col(5)?,
+        expires_at: r.col(6)?,
     })
 }
 
@@ -385,8 +449,9 @@ pub(crate) fn token_row<R: Columns + ?Sized>(r: &R) -> Result<TokenRow, R::Error
 pub(crate) fn holding<R: Columns + ?Sized>(r: &R) -> Result<Holding, R::Error> {
     Ok(Holding {
         number: number(r)?,
-        send: r.col(13)?,
-        gets: r.col(14)?,
+        // After the number's columns (NUMBER_COLS).
+        send: r.col(17)?,
+        gets: r.col(18)?,
     })
 }
 

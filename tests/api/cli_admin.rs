@@ -340,4 +340,37 @@ async fn a_good_file_imports_every_number_with_its_history(app: TestApp) {
         Some(r#"{"imported": 0}"#)
     );
 }
+
+async fn release_number_ends_a_quarantine_early(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, key) = crate::vn_common::postpaid(&app, "alice", Some("admin"), false).await;
+    let number = pool_number(&app, "+61400000001", 0, 0).await;
+    // Not quarantined: refused, nothing changes.
+    let out = admin(&app, &["release-number", "--number", "+61400000001"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr_lines(&out),
+        vec!["linekeeper: number +61400000001 is not quarantined (it is available)"]
+    );
+    let out = admin(&app, &["release-number", "--number", "61400000001"]);
+    assert!(!out.status.success());
+    crate::vn_common::buy(&app, &key, &number.uid).await;
+    let (status, _) = vn(&app, "PUT", &format!("/unsubscribe/{}", number.uid), Some(&key), None).await;
+    assert_eq!(status, 200);
+    let before = app.history_len().await;
+    let out = admin(&app, &["release-number", "--number", "+61400000001"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout_lines(&out).last().cloned(),
+        Some(format!(
+            r#"{{"id": {}, "number": "+61400000001", "state": "available"}}"#,
+            number.id
+        ))
+    );
+    let s = app.core.snapshot().await.expect("snapshot");
+    assert_eq!(s.history.len(), before + 1);
+    assert_eq!(s.history[before].0, "number.release");
+    assert!(s.numbers.iter().all(|n| n.quarantine.is_none()));
+    app.assert_invariants().await;
+}
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use linekeeper::client::{HttpClient, HttpResponse};
-use linekeeper::core::Core;
 use linekeeper::core::admin::{AccountSpec, NumberSpec};
+use linekeeper::core::{Core, Lifecycle};
 use linekeeper::domain::{E164, ManualClock};
 use linekeeper::http::limits::Limits;
 use linekeeper::server::{self as app, Settings};
@@ -97,6 +97,26 @@ impl TestApp {
 
     /// [`TestApp::spawn_on`] with the given limits.
     pub async fn spawn_with(backend: Backend, limits: Limits) -> TestApp {
+        TestApp::spawn_full(backend, limits, TestApp::lifecycle()).await
+    }
+
+    /// The lifecycle settings of every test app unless it asks for others:
+    /// the service's defaults (a 30-day quarantine), without the background
+    /// sweeper, since tests drive [`Core::sweep`] with the manual clock.
+    pub fn lifecycle() -> Lifecycle {
+        Lifecycle {
+            sweep_interval: None,
+            ..Lifecycle::default()
+        }
+    }
+
+    /// [`TestApp::spawn_on`] with the given lifecycle settings.
+    pub async fn spawn_lifecycle(backend: Backend, lifecycle: Lifecycle) -> TestApp {
+        TestApp::spawn_full(backend, Limits::default(), lifecycle).await
+    }
+
+    /// A server with the given limits and lifecycle settings.
+    pub async fn spawn_full(backend: Backend, limits: Limits, lifecycle: Lifecycle) -> TestApp {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).expect("random");
         let tag = hex(&tag);
@@ -125,6 +145,7 @@ impl TestApp {
                 ..StoreOptions::default()
             },
             clock: clock.clone(),
+            lifecycle,
             ..Settings::default()
         };
         let core = tokio::task::spawn_blocking(move || app::open(&settings))

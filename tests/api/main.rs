@@ -6,6 +6,7 @@ mod compat;
 mod crash;
 mod expect;
 mod helpers;
+mod lifecycle;
 mod limits;
 mod native_accounts;
 mod native_auth;

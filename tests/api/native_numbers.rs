@@ -6,7 +6,14 @@ use crate::native_common::{brief, delete, get, not_found, problem, send};
 
 fn grant(number: i64, account: i64, by: i64, send: bool, gets: bool) -> Value {
     json!({"number_id": number, "account_id": account, "granted_by": by,
-        "permissions": {"send": send, "gets": gets}, "created_at": "2026-01-01T00:00:00Z"})
+        "permissions": {"send": send, "gets": gets}, "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": null})
+}
+
+/// A grant removed, with why and the chain of accounts that reached it.
+fn removed(number: i64, account: i64, by: i64, reason: &str, chain: &[i64]) -> Value {
+    json!({"number_id": number, "account_id": account, "granted_by": by,
+        "reason": reason, "chain": chain})
 }
 
 fn item(n: &linekeeper::store::Number, owned: bool, send: bool, gets: bool) -> Value {
@@ -78,7 +85,8 @@ async fn assign_show_and_unassign_with_cascade(app: TestApp) {
     // DELETE takes the cascade with it, and says so.
     let before = app.history_len().await;
     assert_eq!(delete(&app, &put(n1.id, a.id), &rk).await, (200, json!({"removed": [
-        grant(n1.id, a.id, r.id, true, true), grant(n1.id, b.id, a.id, true, false)]})));
+        removed(n1.id, a.id, r.id, "unassign", &[a.id]),
+        removed(n1.id, b.id, a.id, "cascade", &[a.id, b.id])]})));
     assert_eq!(app.history_len().await, before + 2);
     assert_eq!(delete(&app, &put(n1.id, a.id), &rk).await, (409, problem("not-assigned",
         "Not assigned", 409, "The account holds no grant on the number.")));

@@ -104,7 +104,7 @@ async fn anything_not_the_callers_is_the_same_404_and_changes_nothing(app: TestA
     app.assert_invariants().await;
 }
 
-async fn unsubscribe_removes_every_grant_and_returns_the_number_to_the_pool(app: TestApp) {
+async fn unsubscribe_removes_every_grant_and_quarantines_the_number(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, reseller) = postpaid(&app, "reseller", Some("admin"), true).await;
     let (sub, sub_key) = app.account("subreseller", Some("reseller"), true).await;
@@ -167,13 +167,25 @@ async fn unsubscribe_removes_every_grant_and_returns_the_number_to_the_pool(app:
     let snapshot = app.core.snapshot().await.expect("snapshot");
     assert!(snapshot.grants.iter().all(|g| g.number_id != number.id));
 
-    // Back in the pool, and gone from the reseller's list.
+    // VN_API.md: unsubscribing puts the number in quarantine (30 days by
+    // default), so it is not in the pool yet; once the period is over it
+    // is, whether or not the sweeper has been by.
+    let pool_ids = |pool: &serde_json::Value| -> Vec<String> {
+        pool["data"]["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let (_, pool) = vn(&app, "GET", "/available", Some(&user_key), None).await;
-    let ids: Vec<&str> = pool["data"]["items"]
-        .as_array()
-        .map(|items| items.iter().filter_map(|i| i["_id"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(ids, vec![number.uid.as_str()]);
+    assert!(pool_ids(&pool).is_empty(), "{pool}");
+    app.clock.advance(30 * 86_400);
+    let (_, pool) = vn(&app, "GET", "/available", Some(&user_key), None).await;
+    assert_eq!(pool_ids(&pool), vec![number.uid.clone()]);
     let (_, mine) = vn(&app, "GET", "/", Some(&reseller), None).await;
     assert_eq!(mine["data"]["total"], 1);
     assert_eq!(mine["data"]["items"][0]["_id"], kept.uid.as_str());

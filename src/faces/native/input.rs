@@ -105,6 +105,16 @@ impl Check {
         }
     }
 
+    /// An optional RFC 3339 date-time field, as Unix seconds.
+    pub fn time(&mut self, body: &Map<String, Value>, field: &str) -> Option<i64> {
+        let s = self.string(body, field, false)?;
+        let parsed = crate::domain::parse_rfc3339(&s);
+        if parsed.is_none() {
+            self.fail(field, "must be an RFC 3339 date-time");
+        }
+        parsed
+    }
+
     /// A boolean field.
     pub fn boolean(
         &mut self,

@@ -10,11 +10,12 @@ use super::input::{Authed, Body, Check, Query, Rid, number_ref, paged, rfc3339};
 use super::problem::Problem;
 use super::render;
 use crate::core::grants::NumberView;
+use crate::core::grants::{Assign, Unassign};
 use crate::core::history::HistoryView;
-use crate::core::{AccountRef, NumberRef, Perms, PoolFilter};
+use crate::core::{AccountRef, Change, NumberRef, Perms, PoolFilter};
 use crate::domain::E164;
 use crate::http::AppState;
-use crate::store::{Holding, HoldingFilter};
+use crate::store::{Grant, Holding, HoldingFilter};
 
 fn number_of(raw: &str) -> Result<NumberRef, Problem> {
     number_ref(raw).ok_or_else(|| Problem::not_found("No such number."))
@@ -52,7 +53,8 @@ pub async fn list(
         contains: q.digits(&mut check, "contains"),
         owned: q.boolean(&mut check, "owned"),
         granted_to: q.integer(&mut check, "granted_to", 1, i64::MAX),
-        after_id: 0,
+        // Set by the core.
+        ..HoldingFilter::default()
     };
     let (limit, after) = q.page(&mut check, "numbers");
     check.finish()?;
@@ -142,6 +144,7 @@ pub async fn assign(
     let mut check = Check::default();
     let send = check.boolean(&body, "send", true);
     let gets = check.boolean(&body, "gets", true);
+    let expires_at = check.time(&body, "expires_at");
     if !caller.account.can_manage() {
         return Err(Problem::forbidden(
             "Only resellers and administrators assign numbers.",
@@ -153,8 +156,37 @@ pub async fn assign(
         send: send.unwrap_or(false),
         gets: gets.unwrap_or(false),
     };
-    let grant = s.core.assign(&caller, n, t, perms, &rid).await?;
-    Ok((StatusCode::CREATED, axum::Json(render::grant(&grant))).into_response())
+    let cmd = Assign {
+        number: n,
+        target: t,
+        perms,
+        expires_at,
+    };
+    let now = s.core.now();
+    let outcome = s.core.assign(&caller, cmd, &rid).await?;
+    // The grant made is the outcome's last change (expired grants swept
+    // first come before it).
+    let made = outcome.changes.iter().rev().find_map(|c| match c {
+        Change::GrantCreated {
+            number_id,
+            account_id,
+            granted_by,
+            terms,
+        } => Some(Grant {
+            number_id: *number_id,
+            account_id: *account_id,
+            granted_by: *granted_by,
+            send: terms.send,
+            gets: terms.gets,
+            created_at: now,
+            expires_at: terms.expires_at,
+        }),
+        _ => None,
+    });
+    match made {
+        Some(g) => Ok((StatusCode::CREATED, axum::Json(render::grant(&g))).into_response()),
+        None => Err(Problem::internal(&"assign answered no grant")),
+    }
 }
 
 /// `DELETE /lk/v1/numbers/{number}/grants/{account}`: 200 with every grant
@@ -166,8 +198,31 @@ pub async fn unassign(
     Path((number, account)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let (n, t) = (number_of(&number)?, account_of(&account)?);
-    let removed = s.core.unassign(&caller, n, t, &rid).await?;
-    let removed: Vec<_> = removed.iter().map(render::grant).collect();
+    let cmd = Unassign {
+        number: n,
+        target: t,
+    };
+    let outcome = s.core.unassign(&caller, cmd, false, &rid).await?;
+    let removed: Vec<Value> = outcome
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::GrantRemoved {
+                number_id,
+                account_id,
+                granted_by,
+                reason,
+                chain,
+            } => Some(json!({
+                "number_id": number_id,
+                "account_id": account_id,
+                "granted_by": granted_by,
+                "reason": reason.as_str(),
+                "chain": chain,
+            })),
+            _ => None,
+        })
+        .collect();
     Ok(axum::Json(json!({ "removed": removed })).into_response())
 }
 

@@ -243,6 +243,20 @@ impl From<CoreError> for Problem {
             CoreError::InvalidProduct | CoreError::Invalid(_) => {
                 Problem::new("validation", e.to_string())
             }
+            CoreError::ExpiryExceeded => Problem::new(
+                "permission-exceeded",
+                "A grant may not last longer than the granter's own holding.",
+            ),
+            CoreError::InvalidExpiry
+            | CoreError::InvalidDuration { .. }
+            | CoreError::TooManyItems { .. } => Problem::new("validation", e.to_string()),
+            CoreError::NotGranter => Problem::forbidden(
+                "Only the granter, or an account above it that holds the number, may change a grant.",
+            ),
+            CoreError::AlreadyReserved
+            | CoreError::ReservationLimit { .. }
+            | CoreError::NotAttempted => Problem::new("conflict", e.to_string()),
+            CoreError::NotReserved => Problem::not_found("No reservation of this number is held."),
             CoreError::Store(e) => Problem::internal(&e),
         }
     }

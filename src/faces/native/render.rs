@@ -68,5 +68,6 @@ pub fn grant(g: &Grant) -> Value {
         "granted_by": g.granted_by,
         "permissions": { "send": g.send, "gets": g.gets },
         "created_at": rfc3339(g.created_at),
+        "expires_at": g.expires_at.map(rfc3339),
     })
 }

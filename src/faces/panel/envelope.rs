@@ -285,6 +285,7 @@ impl PanelError {
             CoreError::NotAssigned => PanelError::refusal(messages::NOT_ASSIGNED),
             CoreError::AlreadyAssigned => PanelError::refusal(messages::ALREADY_ASSIGNED),
             CoreError::PermissionExceeded => PanelError::refusal(messages::PERMISSION_EXCEEDED),
+            CoreError::ExpiryExceeded => PanelError::refusal(messages::EXPIRY_EXCEEDED),
             CoreError::BadCredentials => PanelError::bad_credentials(lang),
             other => {
                 let cause = crate::http::cause_chain(&other);

@@ -248,6 +248,23 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An instant: Unix seconds (an integer, or a string of digits) or an
+    /// RFC 3339 date-time string; `Format` otherwise.
+    pub fn instant(&mut self, name: &str) -> Got<i64> {
+        if !self.present(name) {
+            return None;
+        }
+        let parsed = match &self.input[name] {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole_float)),
+            Value::String(s) => parse_int(s).or_else(|| crate::domain::parse_rfc3339(s.trim())),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.fail(name, Rule::Format);
+        }
+        parsed
+    }
+
     /// A string that `parse` accepts; `Format` otherwise.
     pub fn formatted<T>(&mut self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Got<T> {
         let s = self.string(name)?;

@@ -211,6 +211,7 @@ pub enum Rule {
 pub const NOT_ASSIGNED: &str = "number not assigned to user";
 pub const ALREADY_ASSIGNED: &str = "number already assigned to user";
 pub const PERMISSION_EXCEEDED: &str = "cannot grant a permission you do not hold";
+pub const EXPIRY_EXCEEDED: &str = "cannot grant beyond the end of your own grant";
 
 #[cfg(test)]
 mod tests {

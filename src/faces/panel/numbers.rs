@@ -13,7 +13,7 @@ use super::envelope::{
 };
 use super::input::{Authed, Body, Fields, Reseller, Rid, query_map};
 use super::messages::Lang;
-use crate::core::{AccountRef, NumberRef, Perms};
+use crate::core::{AccountRef, Assign, CoreError, NumberRef, Perms, Unassign};
 use crate::domain::E164;
 use crate::http::AppState;
 use crate::store::Page;
@@ -66,18 +66,19 @@ pub fn unassign_fields(
     Ok(refs(number_id, number, user_id, user))
 }
 
-/// Validates an assign body: the two references and the permissions, or
-/// the 422. Pure, and public for the fuzzers.
+/// Validates an assign body: the two references, the permissions and the
+/// optional end, or the 422. Pure, and public for the fuzzers.
 pub fn assign_fields(
     lang: Lang,
     body: &Map<String, Value>,
-) -> Result<(NumberRef, AccountRef, Perms), PanelError> {
+) -> Result<(NumberRef, AccountRef, Perms, Option<i64>), PanelError> {
     let mut v = Fields::new(lang, body);
     let (number_id, user_id, number, user) = references(&mut v);
     v.required("send");
     let send = v.boolean("send");
     v.required("gets");
     let gets = v.boolean("gets");
+    let expires_at = v.instant("expires_at");
     v.finish(&[
         "number_id",
         "target_user_id",
@@ -85,13 +86,14 @@ pub fn assign_fields(
         "target_user",
         "send",
         "gets",
+        "expires_at",
     ])?;
     let (n, t) = refs(number_id, number, user_id, user);
     let perms = Perms {
         send: send.unwrap_or(false),
         gets: gets.unwrap_or(false),
     };
-    Ok((n, t, perms))
+    Ok((n, t, perms, expires_at))
 }
 
 /// The body of `unassign`: a number (`number_id` or `number`, at least one)
@@ -124,6 +126,12 @@ pub struct AssignRequest {
     send: bool,
     /// May receive on the number.
     gets: bool,
+    /// When the grant ends (optional): Unix seconds, or an RFC 3339
+    /// date-time such as `2026-02-01T00:00:00Z`. It must be in the future
+    /// and no later than the end of the caller's own grant; without it the
+    /// grant ends with the caller's own (or never, for an owner).
+    #[schema(value_type = Option<String>, example = "2026-02-01T00:00:00Z")]
+    expires_at: Option<Value>,
 }
 
 #[utoipa::path(
@@ -151,7 +159,15 @@ pub async fn unassign(
 ) -> Result<Response, PanelError> {
     let (n, t) = unassign_fields(lang, &body)?;
     s.core
-        .unassign(&caller, n, t, &rid)
+        .unassign(
+            &caller,
+            Unassign {
+                number: n,
+                target: t,
+            },
+            false,
+            &rid,
+        )
         .await
         .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
     Ok(success(lang, Null))
@@ -168,7 +184,7 @@ pub async fn unassign(
     )),
     responses(
         (status = 200, description = "The grant is made", body = Envelope<Null, Meta>),
-        (status = 400, description = "`number already assigned to user`, `cannot grant a permission you do not hold`, or the body is not a JSON object", body = Envelope<Null, FailureMeta>),
+        (status = 400, description = "`number already assigned to user`, `cannot grant a permission you do not hold`, `cannot grant beyond the end of your own grant`, or the body is not a JSON object", body = Envelope<Null, FailureMeta>),
         (status = 403, description = "Resellers only", body = Envelope<Null, FailureMeta>),
         (status = 422, description = "A field is missing, malformed, or names nothing the caller may see", body = Envelope<Null, FailureMeta>),
     ),
@@ -180,11 +196,28 @@ pub async fn assign(
     Reseller(caller): Reseller,
     Body(body): Body,
 ) -> Result<Response, PanelError> {
-    let (n, t, perms) = assign_fields(lang, &body)?;
+    let (n, t, perms, expires_at) = assign_fields(lang, &body)?;
+    let cmd = Assign {
+        number: n,
+        target: t,
+        perms,
+        expires_at,
+    };
     s.core
-        .assign(&caller, n, t, perms, &rid)
+        .assign(&caller, cmd, &rid)
         .await
-        .map_err(|e| PanelError::from_core(lang, e, REF_FIELDS))?;
+        .map_err(|e| match e {
+            // A well-formed end in the past is the field's format error.
+            CoreError::InvalidExpiry => PanelError::invalid(lang, {
+                let mut errors = Map::new();
+                errors.insert(
+                    "expires_at".into(),
+                    serde_json::json!([lang.rule(super::messages::Rule::Format, "expires_at")]),
+                );
+                errors
+            }),
+            e => PanelError::from_core(lang, e, REF_FIELDS),
+        })?;
     Ok(success(lang, Null))
 }
 

@@ -163,7 +163,7 @@ pub async fn unsubscribe(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, VnError> {
     let uid = path_uid(id).ok_or_else(VnError::number_not_found)?;
-    s.core.unsubscribe(&caller, &uid, &rid).await?;
+    s.core.unsubscribe(&caller, &uid, false, &rid).await?;
     Ok(success(messages::UNSUBSCRIBED, Empty {}))
 }
 
@@ -308,7 +308,7 @@ pub async fn purchase_postpaid(
 )]
 pub async fn purchase(
     State(s): State<AppState>,
-    Authed(_caller): Authed,
+    Authed(caller): Authed,
     JsonBody(body): JsonBody,
 ) -> Result<Response, VnError> {
     let mut check = Check::new();
@@ -326,7 +326,9 @@ pub async fn purchase(
         ));
     };
     let uid = NumberUid::parse(&number).ok_or_else(VnError::number_not_found)?;
-    s.core.check_purchase(&uid, cycle, &product).await?;
+    s.core
+        .check_purchase(&caller, &uid, cycle, &product)
+        .await?;
     Err(VnError::bad_request(messages::CARD_REFUSED))
 }
 

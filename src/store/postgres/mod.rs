@@ -46,6 +46,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_history_indexes",
         include_str!("migrations/0006_history_indexes.sql"),
     ),
+    (
+        "0007_lifecycle",
+        include_str!("migrations/0007_lifecycle.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.

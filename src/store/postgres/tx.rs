@@ -10,9 +10,10 @@ use super::is_retryable;
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Grant, HeldNumber,
-    HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, NewAccount, NewNumber,
-    NewToken, Number, Page, PoolFilter, Snapshot, StoreError, Subscription, TokenRow, Tx,
+    Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Due, Grant,
+    HeldNumber, HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, NewAccount,
+    NewNumber, NewToken, Number, Page, PoolFilter, Snapshot, StoreError, Subscription, TokenRow,
+    Tx,
 };
 
 /// Over a transaction, or over the bare client for [`crate::store::Access::Single`].
@@ -256,6 +257,7 @@ const HELD: &str = "SELECT * FROM (\
      UNION ALL \
      (SELECT g.number_id, g.number, g.operator_id, g.alias, g.is_66_char, g.send, g.gets, \
         FALSE FROM grants g WHERE g.account_id = $1 \
+        AND (g.expires_at IS NULL OR g.expires_at > $4) \
       ORDER BY g.account_id, g.number_id LIMIT $2::bigint + $3::bigint)) AS held \
      ORDER BY 1 LIMIT $2 OFFSET $3";
 
@@ -263,24 +265,30 @@ const HELD: &str = "SELECT * FROM (\
 /// the two covering indexes (see `0004_holdings` on SQLite for why there is
 /// no counter here).
 const HELD_TOTAL: &str = "SELECT (SELECT count(*) FROM numbers WHERE owner_id = $1) \
-     + (SELECT count(*) FROM grants WHERE account_id = $1)";
+     + (SELECT count(*) FROM grants WHERE account_id = $1 \
+        AND (expires_at IS NULL OR expires_at > $2))";
 
 /// The pool, optionally of one country (`$1`) and containing the digits
 /// `$2`. A parameter compared only with NULL needs its type spelled out
 /// here, and the substring search is strpos() (SQLite's instr()).
+/// `$3` is now: a quarantine or reservation that has ended is over.
 const POOL_FILTER: &str = "n.owner_id IS NULL AND ($1::text IS NULL OR n.country = $1) \
      AND ($2::text IS NULL OR strpos(substr(n.number, 2), $2) > 0) \
      AND ($3::text IS NULL OR strpos(substr(n.number, 2), $3) = 1) \
      AND ($4::bigint IS NULL OR n.monthly_price >= $4) \
      AND ($5::bigint IS NULL OR n.monthly_price <= $5) \
-     AND ($6::bigint IS NULL OR n.id > $6)";
+     AND ($6::bigint IS NULL OR n.id > $6) \
+     AND (n.quarantine_until IS NULL OR n.quarantine_until <= $7) \
+     AND (n.reserved_until IS NULL OR n.reserved_until <= $7)";
 const POOL: &str = concat_sql!(
     "SELECT ",
     NUMBER_COLS,
     " FROM numbers n WHERE ",
     POOL_FILTER,
-    " ORDER BY n.id LIMIT $7 OFFSET $8"
+    " ORDER BY n.id LIMIT $8 OFFSET $9"
 );
+/// Takes an account's row lock (SQLite's one writer needs none).
+const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE";
 const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
 /// The WHERE clause of a downline query and its parameters, numbered from `$1`.
@@ -466,6 +474,8 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             monthly_price: n.monthly_price,
             yearly_price: n.yearly_price,
             subscription: None,
+            quarantine: None,
+            reservation: None,
         })
     }
 
@@ -488,6 +498,63 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             .map(drop)
     }
 
+    fn quarantine_number(
+        &mut self,
+        number_id: i64,
+        former_owner_id: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            sql::QUARANTINE_NUMBER.postgres,
+            &[&number_id, &former_owner_id, &until],
+        )
+        .map(drop)
+    }
+
+    fn end_quarantine(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::END_QUARANTINE.postgres, &[&number_id, &by])? == 1)
+    }
+
+    fn end_reservation(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::END_RESERVATION.postgres, &[&number_id, &by])? == 1)
+    }
+
+    fn reserve_number(
+        &mut self,
+        number_id: i64,
+        holder: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::RESERVE_NUMBER.postgres, &[&number_id, &holder, &until])? == 1)
+    }
+
+    fn count_reservations(&mut self, holder: i64, now: i64) -> Result<i64, StoreError> {
+        self.count(sql::COUNT_RESERVATIONS.postgres, &[&holder, &now])
+    }
+
+    fn reservations_of(&mut self, holder: i64, now: i64) -> Result<Vec<Number>, StoreError> {
+        self.all(sql::RESERVATIONS_OF.postgres, &[&holder, &now])?
+            .iter()
+            .map(sql::number)
+            .collect()
+    }
+
+    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+        let statement = match kind {
+            Due::Grants => sql::DUE_GRANTS.postgres,
+            Due::Quarantines => sql::DUE_QUARANTINES.postgres,
+            Due::Reservations => sql::DUE_RESERVATIONS.postgres,
+        };
+        self.all(statement, &[&now, &limit])?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect()
+    }
+
+    fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError> {
+        self.opt(LOCK_ACCOUNT, &[&account_id]).map(drop)
+    }
+
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
         self.all(sql::GRANTS_ON.postgres, &[&number_id])?
             .iter()
@@ -505,6 +572,7 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
                 &g.send,
                 &g.gets,
                 &g.created_at,
+                &g.expires_at,
             ],
         )?;
         if inserted == 1 {
@@ -516,6 +584,14 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
 
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
         let n = self.exec(sql::DELETE_GRANT.postgres, &[&number_id, &account_id])?;
+        Ok(n == 1)
+    }
+
+    fn update_grant(&mut self, g: &Grant) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::UPDATE_GRANT.postgres,
+            &[&g.number_id, &g.account_id, &g.send, &g.gets, &g.expires_at],
+        )?;
         Ok(n == 1)
     }
 
@@ -619,10 +695,11 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         &mut self,
         account_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
-        let total = self.count(HELD_TOTAL, &[&account_id])?;
+        let total = self.count(HELD_TOTAL, &[&account_id, &now])?;
         let items = self
-            .all(HELD, &[&account_id, &page.limit, &page.offset])?
+            .all(HELD, &[&account_id, &page.limit, &page.offset, &now])?
             .iter()
             .map(sql::held_number)
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -651,17 +728,18 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         f: &PoolFilter,
         page: Page,
         count: bool,
+        now: i64,
     ) -> Result<(Vec<Number>, Option<i64>), StoreError> {
         let (c, p, x) = (&f.country, &f.pattern, &f.prefix);
         let (lo, hi, after) = (f.min_monthly_price, f.max_monthly_price, f.after_id);
         let total = match count {
-            true => Some(self.count(COUNT_POOL, &[c, p, x, &lo, &hi, &after])?),
+            true => Some(self.count(COUNT_POOL, &[c, p, x, &lo, &hi, &after, &now])?),
             false => None,
         };
         let items = self
             .all(
                 POOL,
-                &[c, p, x, &lo, &hi, &after, &page.limit, &page.offset],
+                &[c, p, x, &lo, &hi, &after, &now, &page.limit, &page.offset],
             )?
             .iter()
             .map(sql::number)
@@ -690,6 +768,7 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
                 &f.owned,
                 &f.granted_to,
                 &limit,
+                &f.now,
             ],
         )?
         .iter()
@@ -730,17 +809,21 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         &mut self,
         owner_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError> {
         let total = self.count(sql::COUNT_OWNED.postgres, &[&owner_id])?;
         let items = self
-            .all(sql::OWNED.postgres, &[&owner_id, &page.limit, &page.offset])?
+            .all(
+                sql::OWNED.postgres,
+                &[&owner_id, &page.limit, &page.offset, &now],
+            )?
             .iter()
             .map(sql::owned)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((items, total))
     }
 
-    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+    fn snapshot(&mut self, now: i64) -> Result<Snapshot, StoreError> {
         let accounts = self
             .all(sql::ALL_ACCOUNTS.postgres, &[])?
             .iter()
@@ -766,7 +849,7 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         // Through the list's own statement, so the check covers what it reads.
         let mut held = Vec::new();
         for a in &accounts {
-            let total = self.count(HELD_TOTAL, &[&a.id])?;
+            let total = self.count(HELD_TOTAL, &[&a.id, &now])?;
             if total != 0 {
                 held.push((a.id, total));
             }
@@ -780,6 +863,7 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             request_ids,
             held,
             stale_copies,
+            at: now,
         })
     }
 

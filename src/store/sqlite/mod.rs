@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_history_indexes",
         include_str!("migrations/0006_history_indexes.sql"),
     ),
+    (
+        "0007_lifecycle",
+        include_str!("migrations/0007_lifecycle.sql"),
+    ),
 ];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.

@@ -7,9 +7,9 @@ use super::backend;
 use crate::store::downline::{contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, DownlineFilter, Grant, HeldNumber, HistoryEntry, HistoryQuery, HistoryRow,
-    Holding, HoldingFilter, NewAccount, NewNumber, NewToken, Number, Page, PoolFilter, Relation,
-    Snapshot, StoreError, Subscription, TokenRow, Tx,
+    Account, Credential, DownlineFilter, Due, Grant, HeldNumber, HistoryEntry, HistoryQuery,
+    HistoryRow, Holding, HoldingFilter, NewAccount, NewNumber, NewToken, Number, Page, PoolFilter,
+    Relation, Snapshot, StoreError, Subscription, TokenRow, Tx,
 };
 
 pub(super) struct SqliteTx<'c> {
@@ -93,28 +93,34 @@ const HELD: &str = "SELECT n.id, n.number, n.operator_id, n.alias, n.is_66_char,
      FROM numbers n WHERE n.owner_id = ?1 \
      UNION ALL \
      SELECT g.number_id, g.number, g.operator_id, g.alias, g.is_66_char, g.send, g.gets, 0 \
-     FROM grants g WHERE g.account_id = ?1 \
+     FROM grants g WHERE g.account_id = ?1 AND (g.expires_at IS NULL OR g.expires_at > ?4) \
      ORDER BY 1 LIMIT ?2 OFFSET ?3";
 
 /// What an account holds, owned plus granted: the list's total, from the
-/// counter that only SQLite keeps (migration 0004).
-const HELD_TOTAL: &str = "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0)";
+/// counter that only SQLite keeps (migration 0004), less the grants past
+/// their end at `?2` that are not swept yet (a short range of
+/// `grants_ending`, migration 0005).
+const HELD_TOTAL: &str = "SELECT coalesce((SELECT held FROM holdings WHERE account_id = ?1), 0) \
+     - (SELECT count(*) FROM grants WHERE account_id = ?1 AND expires_at <= ?2)";
 
 /// The pool, optionally of one country (`?1`), containing the digits `?2`,
 /// starting with the digits `?3`, within monthly prices `?4..=?5`, after id
 /// `?6`. instr() rather than LIKE: the pattern is digits, and instr needs
 /// no escaping (PostgreSQL calls it strpos()).
+/// `?3` is now: a quarantine or reservation that has ended is over.
 const POOL_FILTER: &str = "n.owner_id IS NULL AND (?1 IS NULL OR n.country = ?1) \
      AND (?2 IS NULL OR instr(substr(n.number, 2), ?2) > 0) \
      AND (?3 IS NULL OR instr(substr(n.number, 2), ?3) = 1) \
      AND (?4 IS NULL OR n.monthly_price >= ?4) AND (?5 IS NULL OR n.monthly_price <= ?5) \
-     AND (?6 IS NULL OR n.id > ?6)";
+     AND (?6 IS NULL OR n.id > ?6) \
+     AND (n.quarantine_until IS NULL OR n.quarantine_until <= ?7) \
+     AND (n.reserved_until IS NULL OR n.reserved_until <= ?7)";
 const POOL: &str = concat_sql!(
     "SELECT ",
     NUMBER_COLS,
     " FROM numbers n WHERE ",
     POOL_FILTER,
-    " ORDER BY n.id LIMIT ?7 OFFSET ?8"
+    " ORDER BY n.id LIMIT ?8 OFFSET ?9"
 );
 const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
@@ -292,6 +298,8 @@ impl Tx for SqliteTx<'_> {
             monthly_price: n.monthly_price,
             yearly_price: n.yearly_price,
             subscription: None,
+            quarantine: None,
+            reservation: None,
         })
     }
 
@@ -313,6 +321,60 @@ impl Tx for SqliteTx<'_> {
         self.exec(sql::RELEASE_NUMBER.sqlite, [number_id]).map(drop)
     }
 
+    fn quarantine_number(
+        &mut self,
+        number_id: i64,
+        former_owner_id: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            sql::QUARANTINE_NUMBER.sqlite,
+            [number_id, former_owner_id, until],
+        )
+        .map(drop)
+    }
+
+    fn end_quarantine(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::END_QUARANTINE.sqlite, [number_id, by])? == 1)
+    }
+
+    fn end_reservation(&mut self, number_id: i64, by: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::END_RESERVATION.sqlite, [number_id, by])? == 1)
+    }
+
+    fn reserve_number(
+        &mut self,
+        number_id: i64,
+        holder: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::RESERVE_NUMBER.sqlite, [number_id, holder, until])? == 1)
+    }
+
+    fn count_reservations(&mut self, holder: i64, now: i64) -> Result<i64, StoreError> {
+        self.count(sql::COUNT_RESERVATIONS.sqlite, [holder, now])
+    }
+
+    fn reservations_of(&mut self, holder: i64, now: i64) -> Result<Vec<Number>, StoreError> {
+        self.all(sql::RESERVATIONS_OF.sqlite, [holder, now], |r| {
+            sql::number(r)
+        })
+    }
+
+    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+        let statement = match kind {
+            Due::Grants => sql::DUE_GRANTS.sqlite,
+            Due::Quarantines => sql::DUE_QUARANTINES.sqlite,
+            Due::Reservations => sql::DUE_RESERVATIONS.sqlite,
+        };
+        self.all(statement, [now, limit], |r| r.get(0))
+    }
+
+    // The one writer connection already serializes every account's changes.
+    fn lock_account(&mut self, _account_id: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
         self.all(sql::GRANTS_ON.sqlite, [number_id], |r| sql::grant(r))
     }
@@ -327,7 +389,8 @@ impl Tx for SqliteTx<'_> {
                 g.granted_by,
                 g.send,
                 g.gets,
-                g.created_at
+                g.created_at,
+                g.expires_at
             ])
             .map_err(conflict_as("grant"))
             .and_then(|inserted| match inserted {
@@ -341,6 +404,14 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError> {
         let n = self.exec(sql::DELETE_GRANT.sqlite, [number_id, account_id])?;
+        Ok(n == 1)
+    }
+
+    fn update_grant(&mut self, g: &Grant) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::UPDATE_GRANT.sqlite,
+            params![g.number_id, g.account_id, g.send, g.gets, g.expires_at],
+        )?;
         Ok(n == 1)
     }
 
@@ -388,11 +459,14 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         account_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
-        let total = self.count(HELD_TOTAL, [account_id])?;
-        let items = self.all(HELD, params![account_id, page.limit, page.offset], |r| {
-            sql::held_number(r)
-        })?;
+        let total = self.count(HELD_TOTAL, [account_id, now])?;
+        let items = self.all(
+            HELD,
+            params![account_id, page.limit, page.offset, now],
+            |r| sql::held_number(r),
+        )?;
         Ok((items, total))
     }
 
@@ -415,16 +489,17 @@ impl Tx for SqliteTx<'_> {
         f: &PoolFilter,
         page: Page,
         count: bool,
+        now: i64,
     ) -> Result<(Vec<Number>, Option<i64>), StoreError> {
         let (c, p, x) = (&f.country, &f.pattern, &f.prefix);
         let (lo, hi, after) = (f.min_monthly_price, f.max_monthly_price, f.after_id);
         let total = match count {
-            true => Some(self.count(COUNT_POOL, params![c, p, x, lo, hi, after])?),
+            true => Some(self.count(COUNT_POOL, params![c, p, x, lo, hi, after, now])?),
             false => None,
         };
         let items = self.all(
             POOL,
-            params![c, p, x, lo, hi, after, page.limit, page.offset],
+            params![c, p, x, lo, hi, after, now, page.limit, page.offset],
             |r| sql::number(r),
         )?;
         Ok((items, total))
@@ -450,7 +525,8 @@ impl Tx for SqliteTx<'_> {
                 contains,
                 f.owned,
                 f.granted_to,
-                limit
+                limit,
+                f.now
             ],
             |r| sql::holding(r),
         )
@@ -484,17 +560,18 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         owner_id: i64,
         page: Page,
+        now: i64,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError> {
         let total = self.count(sql::COUNT_OWNED.sqlite, [owner_id])?;
         let items = self.all(
             sql::OWNED.sqlite,
-            params![owner_id, page.limit, page.offset],
+            params![owner_id, page.limit, page.offset, now],
             |r| sql::owned(r),
         )?;
         Ok((items, total))
     }
 
-    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+    fn snapshot(&mut self, now: i64) -> Result<Snapshot, StoreError> {
         let accounts = self.all(sql::ALL_ACCOUNTS.sqlite, [], |r| sql::account(r))?;
         let numbers = self.all(sql::ALL_NUMBERS.sqlite, [], |r| sql::number(r))?;
         let grants = self.all(sql::ALL_GRANTS.sqlite, [], |r| sql::grant(r))?;
@@ -505,7 +582,7 @@ impl Tx for SqliteTx<'_> {
         // Through the list's own statement, so the check covers what it reads.
         let mut held = Vec::new();
         for a in &accounts {
-            let total = self.count(HELD_TOTAL, [a.id])?;
+            let total = self.count(HELD_TOTAL, [a.id, now])?;
             if total != 0 {
                 held.push((a.id, total));
             }
@@ -519,6 +596,7 @@ impl Tx for SqliteTx<'_> {
             request_ids,
             held,
             stale_copies,
+            at: now,
         })
     }
 

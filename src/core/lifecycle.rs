@@ -1,0 +1,439 @@
+//! The number's life after the seeds: quarantine, reservations, and the
+//! sweeper that ends what is due (DOMAIN.md, "The number's life").
+//!
+//! Every end is a due time in the database. Reads compare it with the clock,
+//! so an item is over from its instant; the sweeper then makes the change
+//! itself, with its history entry. Any number of instances may sweep one
+//! database: each item is ended by a conditional update (or under its
+//! number's row lock, re-read), so exactly one of them applies it.
+
+use std::time::Duration;
+
+use super::changes::apply;
+use super::grants::expiries;
+use super::subscriptions::record_lapses;
+use super::{Caller, Core, CoreError, history};
+use crate::domain::{E164, NumberUid};
+use crate::store::{Action, Due, Number, Tx};
+
+/// The lifecycle's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// How long an unsubscribed number stays in quarantine (0: none, it
+    /// goes straight back to the pool).
+    pub quarantine_secs: i64,
+    /// A reservation's length when none is asked for.
+    pub reservation_default_secs: i64,
+    /// The longest a reservation may run from the moment it is made or extended.
+    pub reservation_max_secs: i64,
+    /// How many reservations one account may hold at once.
+    pub reservation_cap: i64,
+    /// How often the background sweeper runs (`None`: it does not; tests
+    /// call [`Core::sweep`] themselves).
+    pub sweep_interval: Option<Duration>,
+    /// Items per sweeper transaction.
+    pub sweep_batch: i64,
+}
+
+pub const DAY: i64 = 86_400;
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            quarantine_secs: 30 * DAY,
+            reservation_default_secs: 30 * 60,
+            reservation_max_secs: DAY,
+            reservation_cap: 20,
+            sweep_interval: Some(Duration::from_secs(5)),
+            sweep_batch: 100,
+        }
+    }
+}
+
+/// What one sweep ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Grants removed at their end (cascades included).
+    pub grants_expired: usize,
+    /// Quarantined numbers returned to the pool.
+    pub released: usize,
+    /// Reservations that ran out.
+    pub reservations_ended: usize,
+}
+
+/// A running reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reserved {
+    pub number: Number,
+    pub holder_id: i64,
+    pub until: i64,
+}
+
+const SWEEP_RID: &str = "sweeper";
+
+/// Ends every grant on `number_id` that is past its end at `now`, with its
+/// cascade; how many went. Under the number's lock, re-read, so a sweeper
+/// that lost the race to another finds nothing left to do.
+fn expire_grants(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, CoreError> {
+    if tx.number_by_id(number_id)?.is_none() {
+        return Ok(0);
+    }
+    let (changes, _) = expiries(&tx.grants_on(number_id)?, now);
+    apply(tx, &changes, None, now, SWEEP_RID)?;
+    Ok(changes.len())
+}
+
+fn end_quarantine(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, CoreError> {
+    let Some(q) = tx.number_by_id(number_id)?.and_then(|n| n.quarantine) else {
+        return Ok(0);
+    };
+    if !tx.end_quarantine(number_id, now)? {
+        return Ok(0);
+    }
+    tx.record(&history(
+        now,
+        SWEEP_RID,
+        None,
+        Action::Release,
+        Some(number_id),
+        Some(q.former_owner_id),
+        "{\"by\":\"expiry\"}",
+    ))?;
+    Ok(1)
+}
+
+fn end_reservation(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, CoreError> {
+    let Some(r) = tx.number_by_id(number_id)?.and_then(|n| n.reservation) else {
+        return Ok(0);
+    };
+    if !tx.end_reservation(number_id, now)? {
+        return Ok(0);
+    }
+    tx.record(&history(
+        now,
+        SWEEP_RID,
+        None,
+        Action::ReserveExpire,
+        Some(number_id),
+        Some(r.holder_id),
+        "{}",
+    ))?;
+    Ok(1)
+}
+
+/// Checks a reservation's length (default when `None`).
+fn duration(l: &Lifecycle, asked: Option<i64>) -> Result<i64, CoreError> {
+    let secs = asked.unwrap_or(l.reservation_default_secs);
+    if secs < 1 || secs > l.reservation_max_secs {
+        return Err(CoreError::InvalidDuration {
+            max_secs: l.reservation_max_secs,
+        });
+    }
+    Ok(secs)
+}
+
+/// Reserves an available number for `caller_id` (see [`Core::reserve`]).
+pub fn reserve(
+    tx: &mut dyn Tx,
+    l: &Lifecycle,
+    caller_id: i64,
+    uid: &str,
+    secs: Option<i64>,
+    now: i64,
+    rid: &str,
+) -> Result<Reserved, CoreError> {
+    let secs = duration(l, secs)?;
+    // One account's reservations are counted and made one at a time, so
+    // two racing requests cannot both take the last place under the cap.
+    tx.lock_account(caller_id)?;
+    let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
+    if let Some(r) = number.reservation_at(now)
+        && r.holder_id == caller_id
+    {
+        return Err(CoreError::AlreadyReserved);
+    }
+    if number.subscription.is_some()
+        || number.quarantine_at(now).is_some()
+        || number.reservation_at(now).is_some()
+    {
+        return Err(CoreError::NotAvailable);
+    }
+    if tx.count_reservations(caller_id, now)? >= l.reservation_cap {
+        return Err(CoreError::ReservationLimit {
+            cap: l.reservation_cap,
+        });
+    }
+    record_lapses(tx, &number, now, rid)?;
+    let until = now.saturating_add(secs);
+    if !tx.reserve_number(number.id, caller_id, until)? {
+        return Err(CoreError::NotAvailable);
+    }
+    tx.record(&history(
+        now,
+        rid,
+        Some(caller_id),
+        Action::Reserve,
+        Some(number.id),
+        Some(caller_id),
+        &format!("{{\"until\":{until}}}"),
+    ))?;
+    Ok(Reserved {
+        number: Number {
+            quarantine: None,
+            reservation: None,
+            ..number
+        },
+        holder_id: caller_id,
+        until,
+    })
+}
+
+/// The caller's running reservation of `uid`, or `NotReserved`.
+fn held_reservation(
+    tx: &mut dyn Tx,
+    caller_id: i64,
+    uid: &str,
+    now: i64,
+) -> Result<Number, CoreError> {
+    let number = tx.number_by_uid(uid)?.ok_or(CoreError::NumberNotFound)?;
+    match number.reservation_at(now) {
+        Some(r) if r.holder_id == caller_id => Ok(number),
+        _ => Err(CoreError::NotReserved),
+    }
+}
+
+impl Core {
+    /// The lifecycle settings this core runs with.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// Sets the lifecycle settings.
+    pub fn with_lifecycle(mut self, lifecycle: Lifecycle) -> Core {
+        self.lifecycle = lifecycle;
+        self
+    }
+
+    /// Ends everything due at `now`: grants past their end (with their
+    /// cascades), quarantines and reservations that ran out. Each batch of
+    /// at most `sweep_batch` items is one transaction; a sweep drains every
+    /// queue. Safe to run on several instances at once.
+    pub async fn sweep(&self, now: i64) -> Result<SweepReport, CoreError> {
+        let mut report = SweepReport::default();
+        let batch = self.lifecycle.sweep_batch.max(1);
+        for kind in [Due::Grants, Due::Quarantines, Due::Reservations] {
+            // Bounded, so that an item that somehow cannot be ended does not
+            // hold the sweeper for ever.
+            for _ in 0..10_000 {
+                let (taken, done) = self
+                    .store
+                    .write(move |tx| {
+                        let ids = tx.due(kind, now, batch)?;
+                        let mut done = 0;
+                        for id in &ids {
+                            done += match kind {
+                                Due::Grants => expire_grants(tx, *id, now)?,
+                                Due::Quarantines => end_quarantine(tx, *id, now)?,
+                                Due::Reservations => end_reservation(tx, *id, now)?,
+                            };
+                        }
+                        Ok::<_, CoreError>((ids.len(), done))
+                    })
+                    .await?;
+                match kind {
+                    Due::Grants => report.grants_expired += done,
+                    Due::Quarantines => report.released += done,
+                    Due::Reservations => report.reservations_ended += done,
+                }
+                if (taken as i64) < batch {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Holds an available number for the caller for `secs` (default 30
+    /// minutes, at most the configured maximum): only it may subscribe to
+    /// it until then, and it is in nobody's pool view.
+    pub async fn reserve(
+        &self,
+        caller: &Caller,
+        uid: &NumberUid,
+        secs: Option<i64>,
+        request_id: &str,
+    ) -> Result<Reserved, CoreError> {
+        let (id, uid, now, rid, l) = (
+            caller.account.id,
+            uid.to_string(),
+            self.clock.now(),
+            request_id.to_owned(),
+            self.lifecycle,
+        );
+        self.store
+            .write(move |tx| reserve(tx, &l, id, &uid, secs, now, &rid))
+            .await
+    }
+
+    /// Moves the end of the caller's running reservation to `secs` from now
+    /// (default and maximum as for [`Core::reserve`]).
+    pub async fn extend_reservation(
+        &self,
+        caller: &Caller,
+        uid: &NumberUid,
+        secs: Option<i64>,
+        request_id: &str,
+    ) -> Result<Reserved, CoreError> {
+        let (id, uid, now, rid, l) = (
+            caller.account.id,
+            uid.to_string(),
+            self.clock.now(),
+            request_id.to_owned(),
+            self.lifecycle,
+        );
+        self.store
+            .write(move |tx| {
+                let secs = duration(&l, secs)?;
+                let number = held_reservation(tx, id, &uid, now)?;
+                let until = now.saturating_add(secs);
+                tx.reserve_number(number.id, id, until)?;
+                tx.record(&history(
+                    now,
+                    &rid,
+                    Some(id),
+                    Action::ReserveExtend,
+                    Some(number.id),
+                    Some(id),
+                    &format!("{{\"until\":{until}}}"),
+                ))?;
+                Ok(Reserved {
+                    number: Number {
+                        reservation: None,
+                        ..number
+                    },
+                    holder_id: id,
+                    until,
+                })
+            })
+            .await
+    }
+
+    /// Gives up the caller's running reservation.
+    pub async fn cancel_reservation(
+        &self,
+        caller: &Caller,
+        uid: &NumberUid,
+        request_id: &str,
+    ) -> Result<(), CoreError> {
+        let (id, uid, now, rid) = (
+            caller.account.id,
+            uid.to_string(),
+            self.clock.now(),
+            request_id.to_owned(),
+        );
+        self.store
+            .write(move |tx| {
+                let number = held_reservation(tx, id, &uid, now)?;
+                tx.end_reservation(number.id, i64::MAX)?;
+                tx.record(&history(
+                    now,
+                    &rid,
+                    Some(id),
+                    Action::ReserveCancel,
+                    Some(number.id),
+                    Some(id),
+                    "{}",
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The caller's running reservations, by number id.
+    pub async fn reservations(&self, caller: &Caller) -> Result<Vec<Reserved>, CoreError> {
+        let (id, now) = (caller.account.id, self.clock.now());
+        self.store
+            .read(move |tx| {
+                Ok(tx
+                    .reservations_of(id, now)?
+                    .into_iter()
+                    .filter_map(|n| {
+                        let r = n.reservation?;
+                        Some(Reserved {
+                            number: Number {
+                                reservation: None,
+                                ..n
+                            },
+                            holder_id: r.holder_id,
+                            until: r.until,
+                        })
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    /// `admin release-number`: ends a quarantine early; the number is back
+    /// in the pool.
+    pub async fn release_number(
+        &self,
+        number: &E164,
+        request_id: &str,
+    ) -> Result<Number, CoreError> {
+        let (e164, now, rid) = (number.to_string(), self.clock.now(), request_id.to_owned());
+        self.store
+            .write(move |tx| {
+                let number = tx
+                    .number_by_e164(&e164)?
+                    .ok_or_else(|| CoreError::Invalid(format!("no number {e164}")))?;
+                // A recorded quarantine, even one whose end has passed
+                // unswept: its end is still one change, recorded here.
+                let Some(q) = number.quarantine else {
+                    return Err(CoreError::Invalid(format!(
+                        "number {e164} is not quarantined (it is {})",
+                        number.state(now).as_str()
+                    )));
+                };
+                tx.end_quarantine(number.id, i64::MAX)?;
+                tx.record(&history(
+                    now,
+                    &rid,
+                    None,
+                    Action::Release,
+                    Some(number.id),
+                    Some(q.former_owner_id),
+                    "{\"by\":\"admin\"}",
+                ))?;
+                Ok(Number {
+                    quarantine: None,
+                    ..number
+                })
+            })
+            .await
+    }
+
+    /// Runs [`Core::sweep`] every `sweep_interval` until the task is dropped
+    /// or aborted; a failed sweep is logged and tried again next time. An
+    /// item is ended at most one interval (plus the time to drain what is
+    /// due) after its end; reads honour the end from its instant regardless.
+    pub async fn run_sweeper(self) {
+        let Some(every) = self.lifecycle.sweep_interval else {
+            return;
+        };
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match self.sweep(self.clock.now()).await {
+                Ok(r) if r != SweepReport::default() => tracing::info!(
+                    grants_expired = r.grants_expired,
+                    released = r.released,
+                    reservations_ended = r.reservations_ended,
+                    "swept"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+    }
+}
