@@ -1,6 +1,11 @@
 //! The middleware every request passes: its id and tracing span, the whole
 //! body read within the limit, the request timeout, the metrics, and the
 //! security headers.
+//!
+//! The request id and the security headers are tower-http's layers; the
+//! body, the timeout, the span and the metrics are one hand-written
+//! middleware ([`edge`]), because the timeout's answer depends on how far the
+//! request got (see there).
 
 use std::time::Instant;
 
@@ -9,9 +14,12 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use tower::ServiceBuilder;
+use tower_http::request_id::{self, MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 use super::{AppState, BODY_LIMIT, Face, Refusal};
@@ -25,22 +33,76 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<RequestId, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or(RequestId(String::new())))
+        Ok(RequestId(request_id_of(parts).to_owned()))
     }
 }
 
+/// The id [`SetRequestIdLayer`] gave the request (empty outside the edge).
+fn request_id_of(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<request_id::RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("")
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// `router` with the edge around each of its routes (and its fallback), on
-/// behalf of the face `F`.
+/// behalf of the face `F`. Outermost first: the client's own `x-request-id`
+/// is dropped (ids are ours: they are stamped on history entries), a new one
+/// is made and copied onto the answer, the security headers are added to the
+/// answer, and [`edge`] runs the request. One `Router::layer` call, so a
+/// request pays for one boxed service, not one per layer.
+///
+/// Measured under callgrind against the hand-written headers and ids they
+/// replaced (release builds, one keep-alive connection, see
+/// [`super::metrics`]): about 2,800 more instructions per request, 8.6% of a
+/// bare `/healthz` (about 32,500) but under 1% of a request in a mix of
+/// `/healthz`, a list, an assignment, an unassignment and an unknown route
+/// (about 146,000; the whole change, metrics included, measured +0.95%
+/// there), so under the 3% that would have kept them hand-written.
 pub fn layer<F: Face>(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    router.layer(middleware::from_fn_with_state(state.clone(), edge::<F>))
+    let [h0, h1, h2, h3, h4] = SECURITY_HEADERS.map(|(name, value)| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    });
+    router.layer(
+        ServiceBuilder::new()
+            .map_request(forget_client_id)
+            .layer(SetRequestIdLayer::new(X_REQUEST_ID, NextRequestId))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+            .layer(h0)
+            .layer(h1)
+            .layer(h2)
+            .layer(h3)
+            .layer(h4)
+            .layer(middleware::from_fn_with_state(state.clone(), edge::<F>)),
+    )
+}
+
+/// [`SetRequestIdLayer`] keeps an id the client sent; ours are always made
+/// here.
+fn forget_client_id(mut req: Request) -> Request {
+    req.headers_mut().remove(X_REQUEST_ID);
+    req
 }
 
 /// Request ids: a random prefix per process and a counter, unique across
 /// instances and restarts without a system call per request.
+#[derive(Clone, Copy)]
+struct NextRequestId;
+
+impl MakeRequestId for NextRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<request_id::RequestId> {
+        HeaderValue::try_from(next_request_id())
+            .ok()
+            .map(request_id::RequestId::new)
+    }
+}
+
 fn next_request_id() -> String {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,16 +139,24 @@ enum Outcome {
     Refused(Refusal),
 }
 
+/// The hand-written part of the edge: the span, the body read within the
+/// limit, the timeout and the metrics.
+///
+/// The timeout stays here rather than being tower-http's `TimeoutLayer`:
+/// that layer answers a bare 408 with no body whatever the request was
+/// doing, while the faces answer in their own envelope, 408 with
+/// `Connection: close` only when the client still owed part of its body (the
+/// rest of it must not be read as a request), and 503 when the handler was
+/// slow. Telling these apart needs the body read inside the timed future.
 async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = next_request_id();
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
+    let id = request_id_of(&parts).to_owned();
     let route = parts
         .extensions
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let route = route.as_deref().unwrap_or("unmatched");
-    parts.extensions.insert(RequestId(id.clone()));
     // Only the method, the matched route and the id: never the raw path or
     // query, a header or the body (tokens and passwords travel there).
     let span = tracing::info_span!(
@@ -126,7 +196,7 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
     let answered = tokio::time::timeout(timeout, run)
         .instrument(span.clone())
         .await;
-    let mut res = match answered {
+    let res = match answered {
         Ok(Outcome::Answered(res)) => res,
         Ok(Outcome::Refused(refusal)) => closing(F::refuse(refusal, &headers)),
         Err(_) => {
@@ -146,17 +216,6 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
     span.record("status", status);
     span.record("latency_ms", latency.as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::info!("answered"));
-    let headers = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert("x-request-id", v);
-    }
-    for (name, value) in SECURITY_HEADERS {
-        // A handler that set its own (a documentation page's policy, or its
-        // caching) keeps it.
-        if !headers.contains_key(name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-    }
     res
 }
 
@@ -168,7 +227,8 @@ fn closing(mut res: Response) -> Response {
     res
 }
 
-/// Set on every answer unless the handler set its own. The policy allows a
+/// Set on every answer unless the handler set its own (a documentation
+/// page's policy, or its caching). The policy allows a
 /// same-origin HTML page with its own scripts and inline styles (an API
 /// documentation page) and nothing else; a JSON answer is unaffected by it.
 const SECURITY_HEADERS: [(&str, &str); 5] = [

@@ -688,5 +688,24 @@ mod headers {
                 assert!(res.header("x-request-id").is_some(), "{method} {path}");
             }
         }
+
+        /// Request ids are the server's: one a client sends is replaced, and
+        /// each answer has its own, `<process prefix>-<hex counter>`.
+        async fn request_ids_are_made_by_the_server(app: TestApp) {
+            let mut ids = Vec::new();
+            for path in ["/healthz", "/api/v1/apiClient/virtual-number/nothing", "/no/such/route"] {
+                let res = app.raw("GET", path, &[("x-request-id", "mine")], b"").await;
+                let id = res.header("x-request-id").expect("x-request-id").to_owned();
+                let (prefix, counter) = id.split_once('-').expect("prefix-counter");
+                assert_eq!(prefix.len(), 12, "{id}");
+                assert!(
+                    [prefix, counter].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit())),
+                    "{id}"
+                );
+                ids.push(id);
+            }
+            ids.dedup();
+            assert_eq!(ids.len(), 3, "{ids:?}");
+        }
     }
 }
