@@ -168,6 +168,14 @@ fn resolve(
 
 type Found<T> = Result<T, RefPart>;
 
+/// The refusal for a number the caller does not hold.
+pub(crate) fn number_not_visible(part: RefPart) -> CoreError {
+    CoreError::NotVisible {
+        number: Some(part),
+        account: None,
+    }
+}
+
 /// The number `r` names if `caller` holds it, else `NotVisible`.
 pub fn visible_number(
     tx: &mut dyn Tx,
@@ -177,7 +185,7 @@ pub fn visible_number(
 ) -> Result<Number, CoreError> {
     resolve_number(tx, caller, r, now)?
         .map(|(n, ..)| n)
-        .map_err(super::history::number_not_visible)
+        .map_err(number_not_visible)
 }
 
 /// A visible number: itself, its live grants, the expiry removals due on
@@ -654,8 +662,8 @@ impl Core {
         let (me, now) = (caller.account.clone(), self.clock.now());
         self.store
             .read(move |tx| {
-                let (number, grants, _, terms) = resolve_number(tx, &me, &number, now)?
-                    .map_err(super::history::number_not_visible)?;
+                let (number, grants, _, terms) =
+                    resolve_number(tx, &me, &number, now)?.map_err(number_not_visible)?;
                 let held = Perms {
                     send: terms.send,
                     gets: terms.gets,

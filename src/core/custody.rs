@@ -8,7 +8,7 @@
 //! passed the number along.
 
 use super::grants::{NumberRef, Perms};
-use super::{Caller, Core, CoreError, RefPart};
+use super::{Caller, Core, CoreError};
 use crate::store::{Account, HistoryQuery, Tx};
 
 /// One history entry, as a caller may see it.
@@ -107,13 +107,5 @@ impl Core {
                 page(tx, &me, number_id, before_id, limit)
             })
             .await
-    }
-}
-
-/// The refusal for a number the caller does not hold.
-pub(crate) fn number_not_visible(part: RefPart) -> CoreError {
-    CoreError::NotVisible {
-        number: Some(part),
-        account: None,
     }
 }
