@@ -106,7 +106,7 @@ async fn request_lines_carry_the_span_and_no_secret() {
         .request("GET", "/api/v1/apiClient/virtual-number/unsubscribe/66ea98514f0c1a121c76ec17?token=zzz-query-secret", &[], b"")
         .await
         .expect("vn");
-    assert_eq!(res.status, 404);
+    assert_eq!(res.status, 405);
 
     // A store that fails: the table a request needs is gone. The client
     // hears the generic 500; the log line has the whole cause.
@@ -184,7 +184,7 @@ async fn request_lines_carry_the_span_and_no_secret() {
         ("/api/acl/auth/login", 422),
         ("/api/acl/auth/check_token", 200),
         ("/api/acl/auth/check_token", 200),
-        ("/api/v1/apiClient/virtual-number/unsubscribe/{id}", 404),
+        ("/api/v1/apiClient/virtual-number/unsubscribe/{id}", 405),
         ("/api/numbers/assign", 500),
     ]) {
         let span = &line["span"];

@@ -13,6 +13,9 @@
 //!   [`crate::http::BODY_LIMIT`]).
 //!
 //! Every panel route is registered at `/api/...` and again at `/v1/api/...`.
+//!
+//! The routes that create something link, on their 200, to the routes that
+//! use it ([`LINKS`]), which is what Schemathesis's stateful phase follows.
 
 use std::sync::OnceLock;
 
@@ -76,6 +79,7 @@ pub fn document() -> OpenApi {
     // other faces' failures, so `complete` is not for it.
     doc.merge(native::openapi::document());
     name_operations(&mut doc);
+    link_operations(&mut doc);
     doc.components
         .get_or_insert_with(Default::default)
         .add_security_scheme(
@@ -249,5 +253,140 @@ fn name_operations(doc: &mut OpenApi) {
                 op.operation_id = Some(format!("{method}_{slug}"));
             }
         }
+    }
+}
+
+/// The OpenAPI links: from the operation (method and path, panel paths
+/// without their prefix) whose 200 makes something, the link's name, the
+/// operation that uses it, and where the value goes (`query.`, `path.` or
+/// `header.` a parameter, or `body.` a field of the body) with the runtime
+/// expression that reads it from the 200. A panel link joins operations of
+/// the same prefix.
+const LINKS: [(&str, &str, &str, &str, &str, &str); 7] = [
+    (
+        "post /user/create",
+        "ShowCreated",
+        "get /user/show",
+        "query.user_id",
+        "$response.body#/data/user_id",
+        "The account just created",
+    ),
+    (
+        "post /user/create",
+        "ParentsOfCreated",
+        "get /user/parents_tree",
+        "query.user_id",
+        "$response.body#/data/user_id",
+        "The chain of parents of the account just created",
+    ),
+    (
+        "post /user/create",
+        "AssignToCreated",
+        "post /numbers/assign",
+        "body.target_user_id",
+        "$response.body#/data/user_id",
+        "Grant a number to the account just created",
+    ),
+    (
+        "post /acl/auth/login",
+        "CheckToken",
+        "post /acl/auth/check_token",
+        "header.Authorization",
+        "Bearer {$response.body#/data/token}",
+        "Who holds the session token just issued",
+    ),
+    (
+        "post /acl/auth/login",
+        "Logout",
+        "post /acl/auth/logout",
+        "header.Authorization",
+        "Bearer {$response.body#/data/token}",
+        "Revoke the session token just issued",
+    ),
+    (
+        "post /api/v1/apiClient/virtual-number/purchase-postpaid",
+        "Unsubscribe",
+        "put /api/v1/apiClient/virtual-number/unsubscribe/{id}",
+        "path.id",
+        "$response.body#/data/_id",
+        "End the subscription just made",
+    ),
+    (
+        "post /api/v1/apiClient/virtual-number/purchase-postpaid",
+        "ListOwned",
+        "get /api/v1/apiClient/virtual-number",
+        "",
+        "",
+        "The caller's numbers, the one just bought among them",
+    ),
+];
+
+/// Adds [`LINKS`] to the 200 of their operations (after [`name_operations`],
+/// whose ids they name).
+fn link_operations(doc: &mut OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+
+    let panel = panel::PREFIXES.map(Some);
+    for (from, name, to, target, expression, description) in LINKS {
+        let split = |s: &'static str| s.split_once(' ').unwrap_or(("get", s));
+        let ((from_method, from_path), (to_method, to_path)) = (split(from), split(to));
+        let prefixes: &[Option<&str>] = if from_path.starts_with(vn::PREFIX) {
+            &[None]
+        } else {
+            &panel
+        };
+        for prefix in prefixes {
+            let full = |path: &str| format!("{}{path}", prefix.unwrap_or(""));
+            let Some(target_id) = doc
+                .paths
+                .paths
+                .get(&full(to_path))
+                .and_then(|item| operation(item, to_method))
+                .and_then(|op| op.operation_id.clone())
+            else {
+                continue;
+            };
+            let mut link = LinkBuilder::new()
+                .operation_id(target_id)
+                .description(description);
+            if let Some(field) = target.strip_prefix("body.") {
+                link = link.request_body(Some(serde_json::json!({ field: expression })));
+            } else if !target.is_empty() {
+                link = link.parameter(target, expression);
+            }
+            let link = link.build();
+            let Some(op) = doc
+                .paths
+                .paths
+                .get_mut(&full(from_path))
+                .and_then(|item| operation_mut(item, from_method))
+            else {
+                continue;
+            };
+            if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+                ok.links.insert(name.to_owned(), RefOr::T(link));
+            }
+        }
+    }
+}
+
+fn operation<'a>(item: &'a utoipa::openapi::PathItem, method: &str) -> Option<&'a Operation> {
+    match method {
+        "get" => item.get.as_ref(),
+        "put" => item.put.as_ref(),
+        "post" => item.post.as_ref(),
+        _ => None,
+    }
+}
+
+fn operation_mut<'a>(
+    item: &'a mut utoipa::openapi::PathItem,
+    method: &str,
+) -> Option<&'a mut Operation> {
+    match method {
+        "get" => item.get.as_mut(),
+        "put" => item.put.as_mut(),
+        "post" => item.post.as_mut(),
+        _ => None,
     }
 }

@@ -251,3 +251,91 @@ async fn docs_serve_swagger_ui_from_the_binary() {
     assert!(String::from_utf8_lossy(&init.body).contains("\"/openapi.json\""));
     assert!(!page.contains("https://"), "the page loads nothing remote");
 }
+
+#[tokio::test]
+async fn creating_routes_link_to_the_routes_that_use_what_they_made() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let id_of = |method: &str, path: &str| {
+        doc["paths"][path][method]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+            .to_owned()
+    };
+    let vn = "/api/v1/apiClient/virtual-number";
+    let mut wanted = Vec::new();
+    for prefix in ["/api", "/v1/api"] {
+        let create = ("post", format!("{prefix}/user/create"));
+        let login = ("post", format!("{prefix}/acl/auth/login"));
+        let user_id = "$response.body#/data/user_id";
+        let bearer = "Bearer {$response.body#/data/token}";
+        wanted.extend([
+            (
+                create.clone(),
+                ("get", format!("{prefix}/user/show")),
+                "parameters",
+                "query.user_id",
+                user_id,
+            ),
+            (
+                create.clone(),
+                ("get", format!("{prefix}/user/parents_tree")),
+                "parameters",
+                "query.user_id",
+                user_id,
+            ),
+            (
+                create,
+                ("post", format!("{prefix}/numbers/assign")),
+                "requestBody",
+                "target_user_id",
+                user_id,
+            ),
+            (
+                login.clone(),
+                ("post", format!("{prefix}/acl/auth/check_token")),
+                "parameters",
+                "header.Authorization",
+                bearer,
+            ),
+            (
+                login,
+                ("post", format!("{prefix}/acl/auth/logout")),
+                "parameters",
+                "header.Authorization",
+                bearer,
+            ),
+        ]);
+    }
+    wanted.push((
+        ("post", format!("{vn}/purchase-postpaid")),
+        ("put", format!("{vn}/unsubscribe/{{id}}")),
+        "parameters",
+        "path.id",
+        "$response.body#/data/_id",
+    ));
+    for ((from_method, from), (to_method, to), kind, key, expression) in wanted {
+        let links = doc["paths"][&from][from_method]["responses"]["200"]["links"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{from_method} {from}: no links on 200"));
+        let target = id_of(to_method, &to);
+        let found = links.values().any(|link| {
+            link["operationId"] == Value::String(target.clone())
+                && link[kind][key] == Value::String(expression.to_owned())
+        });
+        assert!(
+            found,
+            "{from_method} {from} does not link {key} of {to_method} {to}: {links:?}"
+        );
+        // Every link names an operation the document has.
+        for link in links.values() {
+            let id = link["operationId"].as_str().expect("operationId");
+            assert!(
+                operations(&doc)
+                    .iter()
+                    .any(|(_, _, op)| op["operationId"] == id),
+                "{from}: link to unknown {id}"
+            );
+        }
+    }
+}

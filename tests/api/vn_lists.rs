@@ -264,23 +264,40 @@ async fn own_numbers_with_and_without_the_slash(app: TestApp) {
     );
 }
 
-async fn unknown_paths_and_methods_are_404_not_found(app: TestApp) {
+async fn unknown_paths_are_404_and_unserved_methods_405(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, key) = postpaid(&app, "testuser", Some("admin"), false).await;
     let not_found = failure(404, "Not found");
     for (method, path) in [
         ("GET", "/nope"),
-        ("GET", "/unsubscribe/66ea98514f0c1a121c76ec17"),
-        ("DELETE", "/unsubscribe/66ea98514f0c1a121c76ec17"),
         ("PUT", "/unsubscribe/"),
-        ("POST", "/available"),
-        ("GET", "/purchase"),
-        ("PUT", "/purchase-postpaid"),
-        ("DELETE", ""),
+        ("PUT", "/unsubscribe/a/b"),
+        ("TRACE", "/nope"),
     ] {
         let (status, body) = vn(&app, method, path, Some(&key), None).await;
         assert_eq!((status, &body), (404, &not_found), "{method} {path}");
     }
+    let not_allowed = failure(405, "Method not allowed");
+    for (method, path) in [
+        ("GET", "/unsubscribe/66ea98514f0c1a121c76ec17"),
+        ("DELETE", "/unsubscribe/66ea98514f0c1a121c76ec17"),
+        ("POST", "/available"),
+        ("TRACE", "/available/"),
+        ("GET", "/purchase"),
+        ("PUT", "/purchase-postpaid"),
+        ("DELETE", ""),
+        ("TRACE", ""),
+    ] {
+        let (status, body) = vn(&app, method, path, Some(&key), None).await;
+        assert_eq!((status, &body), (405, &not_allowed), "{method} {path}");
+    }
+    // Without credentials too: the method is refused before anything else.
+    assert_eq!(
+        app.raw("TRACE", &format!("{VN}/available"), &[], b"")
+            .await
+            .status,
+        405
+    );
     // The prefix itself still serves GET.
     assert_eq!(vn(&app, "GET", "", Some(&key), None).await.0, 200);
     assert_eq!(

@@ -16,7 +16,11 @@ const NO_REFS: [&str; 4] = ["", "", "", ""];
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
 pub struct LoginRequest {
+    /// Not blank.
+    #[schema(pattern = r"^[ \t\n\r\x00\x0B]*[^ \t\n\r\x00\x0B][\s\S]*$")]
     username: String,
+    /// Not empty (a password is not trimmed).
+    #[schema(min_length = 1)]
     password: String,
 }
 

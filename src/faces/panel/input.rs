@@ -337,13 +337,22 @@ fn whole_float(f: f64) -> Option<i64> {
 }
 
 /// The query string as a JSON object of strings, for [`Fields`], trimmed as
-/// a body is.
+/// a body is. A parameter given more than once is the array of its values
+/// (as `name[]=...` is in PHP), which no scalar rule accepts: which of two
+/// values a client meant is not this server's to guess.
 pub fn query_map(query: Option<&str>) -> Map<String, Value> {
-    let mut fields = serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let mut fields = Map::new();
+    for (k, v) in
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or("")).unwrap_or_default()
+    {
+        match fields.get_mut(&k) {
+            None => {
+                fields.insert(k, Value::String(v));
+            }
+            Some(Value::Array(all)) => all.push(Value::String(v)),
+            Some(first) => *first = Value::Array(vec![first.take(), Value::String(v)]),
+        }
+    }
     trim_strings(&mut fields);
     fields
 }
@@ -363,6 +372,97 @@ fn trim_strings(fields: &mut Map<String, Value>) {
                 *s = trimmed.to_owned();
             }
         }
+    }
+}
+
+/// The OpenAPI schemas of fields read the way [`Fields`] reads them, for the
+/// request types' `#[schema(schema_with = ...)]`: what a client may send, no
+/// more and no less, so that a generated request the document calls valid is
+/// read as valid and one it calls invalid is refused.
+pub mod schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::{RefOr, schema::SchemaType};
+
+    /// The characters PHP's `trim` (so Laravel's `TrimStrings`) removes, as a
+    /// regex character class (the request types' patterns spell it out).
+    pub const TRIM: &str = r"[ \t\n\r\x00\x0B]";
+
+    fn string(pattern: String, description: &str) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description(Some(description))
+            .into()
+    }
+
+    fn one_of(items: Vec<Schema>, nullable: bool, description: &str) -> RefOr<Schema> {
+        let mut b = OneOfBuilder::new().description(Some(description));
+        for i in items {
+            b = b.item(i);
+        }
+        if nullable {
+            b = b.item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null)));
+        }
+        RefOr::T(b.into())
+    }
+
+    /// An optional integer: a JSON integer, or its digits as a string (an
+    /// optional sign, no leading zero, surrounding blanks trimmed); null or a
+    /// blank string is absent.
+    pub fn optional_integer() -> RefOr<Schema> {
+        integer(true)
+    }
+
+    fn integer(optional: bool) -> RefOr<Schema> {
+        let t = TRIM;
+        let digits = if optional {
+            format!(r"^{t}*([+-]?(0|[1-9][0-9]*){t}*)?$")
+        } else {
+            format!(r"^{t}*[+-]?(0|[1-9][0-9]*){t}*$")
+        };
+        one_of(
+            vec![
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(i64::MIN))
+                    .maximum(Some(i64::MAX))
+                    .into(),
+                string(digits, "The integer's digits"),
+            ],
+            optional,
+            "An integer, or its digits as a string",
+        )
+    }
+
+    fn boolean(optional: bool) -> RefOr<Schema> {
+        let t = TRIM;
+        let word = if optional {
+            format!(r"^{t}*((0|1|true|false){t}*)?$")
+        } else {
+            format!(r"^{t}*(0|1|true|false){t}*$")
+        };
+        one_of(
+            vec![
+                ObjectBuilder::new().schema_type(Type::Boolean).into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .enum_values(Some([0, 1]))
+                    .into(),
+                string(word, "`1`, `0`, `true` or `false`"),
+            ],
+            optional,
+            "A boolean: `true`/`false`, `1`/`0`, or those as strings",
+        )
+    }
+
+    /// A required boolean, as [`boolean`] reads it.
+    pub fn required_boolean() -> RefOr<Schema> {
+        boolean(false)
+    }
+
+    /// An optional boolean; null or a blank string is absent.
+    pub fn optional_boolean() -> RefOr<Schema> {
+        boolean(true)
     }
 }
 

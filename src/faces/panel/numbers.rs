@@ -11,7 +11,7 @@ use super::envelope::{
     Envelope, FailureMeta, Meta, Null, PageMeta, Paginator, PanelError, success,
     success_page_rendered,
 };
-use super::input::{Authed, Body, Fields, Reseller, Rid, query_map};
+use super::input::{Authed, Body, Fields, Reseller, Rid, query_map, schema};
 use super::messages::Lang;
 use crate::core::{AccountRef, Assign, CoreError, NumberRef, Perms, Unassign};
 use crate::domain::E164;
@@ -102,10 +102,12 @@ pub fn assign_fields(
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
 pub struct UnassignRequest {
+    #[schema(schema_with = schema::optional_integer)]
     number_id: Option<i64>,
     /// E.164, e.g. `+989123456789`.
-    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    #[schema(pattern = r"^[ \t\n\r\x00\x0B]*(\+[1-9][0-9]{7,14})?[ \t\n\r\x00\x0B]*$")]
     number: Option<String>,
+    #[schema(schema_with = schema::optional_integer)]
     target_user_id: Option<i64>,
     /// A username.
     target_user: Option<String>,
@@ -115,16 +117,20 @@ pub struct UnassignRequest {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
 pub struct AssignRequest {
+    #[schema(schema_with = schema::optional_integer)]
     number_id: Option<i64>,
     /// E.164, e.g. `+989123456789`.
-    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    #[schema(pattern = r"^[ \t\n\r\x00\x0B]*(\+[1-9][0-9]{7,14})?[ \t\n\r\x00\x0B]*$")]
     number: Option<String>,
+    #[schema(schema_with = schema::optional_integer)]
     target_user_id: Option<i64>,
     /// A username.
     target_user: Option<String>,
-    /// May send from the number (`1`/`0`, `"true"`/`"false"` are accepted too).
+    /// May send from the number.
+    #[schema(schema_with = schema::required_boolean)]
     send: bool,
     /// May receive on the number.
+    #[schema(schema_with = schema::required_boolean)]
     gets: bool,
     /// When the grant ends (optional): Unix seconds, or an RFC 3339
     /// date-time such as `2026-02-01T00:00:00Z`. It must be in the future
@@ -221,6 +227,10 @@ pub async fn assign(
     Ok(success(lang, Null))
 }
 
+/// The largest `page`, so that `(page - 1) * per_page` fits 64 bits (the
+/// routes' `#[utoipa::path]` state it as a literal; a test holds them equal).
+pub const MAX_PAGE: i64 = i64::MAX / 100;
+
 /// Reads `page` (≥ 1, default 1) and `per_page` (1..100, default 10).
 pub fn paging(lang: Lang, query: &Map<String, Value>) -> Result<(i64, i64), PanelError> {
     let mut v = Fields::new(lang, query);
@@ -232,7 +242,7 @@ pub fn paging(lang: Lang, query: &Map<String, Value>) -> Result<(i64, i64), Pane
 /// [`paging`]'s two fields, read into `v` beside a route's other query
 /// fields so that every field's error is reported at once.
 pub fn paging_fields(v: &mut Fields<'_>) -> (i64, i64) {
-    let page = v.bounded("page", 1, 1, i64::MAX / 100);
+    let page = v.bounded("page", 1, 1, MAX_PAGE);
     let per_page = v.bounded("per_page", 10, 1, 100);
     (page, per_page)
 }
@@ -282,7 +292,7 @@ pub struct HeldNumber {
     tag = "panel",
     security(("api_key" = [])),
     params(
-        ("page" = Option<i64>, Query, minimum = 1, description = "From 1 (default 1)"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 92_233_720_368_547_758_i64, description = "From 1 (default 1); at most `i64::MAX / 100`"),
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 10)"),
     ),
     responses(
@@ -391,6 +401,11 @@ mod tests {
             })
             .collect();
         serde_json::to_string(&typed).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_documented_page_maximum_is_the_enforced_one() {
+        assert_eq!(MAX_PAGE, 92_233_720_368_547_758);
     }
 
     #[test]

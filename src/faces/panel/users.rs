@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::envelope::{
     Envelope, FailureMeta, Meta, Null, PageMeta, PanelError, success, success_page,
 };
-use super::input::{Body, Fields, Reseller, Rid, query_map};
+use super::input::{Body, Fields, Reseller, Rid, query_map, schema};
 use super::messages::{Lang, Rule};
 use super::numbers::{paginator, paging_fields};
 use crate::core::CoreError;
@@ -110,19 +110,28 @@ fn item<P>(a: &Account, parent: P) -> UserItem<P> {
 #[allow(dead_code)] // Read field by field by `Fields`; this is its schema.
 pub struct CreateUserRequest {
     /// A username: unique, 3 to 32 letters, digits, `.`, `_` or `-`.
-    #[schema(pattern = r"^[A-Za-z0-9._-]{3,32}$")]
+    #[schema(pattern = r"^[ \t\n\r\x00\x0B]*[A-Za-z0-9._-]{3,32}[ \t\n\r\x00\x0B]*$")]
     user_name: String,
     /// At least 8 characters with an upper-case letter, a lower-case letter,
     /// a digit and a symbol.
+    #[schema(min_length = 8)]
     password: String,
-    #[schema(max_length = 255)]
+    /// At most 255 characters once trimmed, no NUL.
+    #[schema(
+        pattern = r"^[ \t\n\r\x00\x0B]*([^\x00]{0,254}[^ \t\n\r\x00\x0B])?[ \t\n\r\x00\x0B]*$"
+    )]
     name_family: Option<String>,
     /// An optional `+` and 8 to 15 digits.
-    #[schema(pattern = r"^\+?[0-9]{8,15}$")]
+    #[schema(pattern = r"^[ \t\n\r\x00\x0B]*(\+?[0-9]{8,15})?[ \t\n\r\x00\x0B]*$")]
     mobile_number: Option<String>,
-    #[schema(max_length = 255)]
+    /// At most 255 characters once trimmed: one `@` with text on both sides,
+    /// no spaces or control characters.
+    #[schema(
+        pattern = r"^[ \t\n\r\x00\x0B]*([^@\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+)?[ \t\n\r\x00\x0B]*$"
+    )]
     email: Option<String>,
     /// Default false.
+    #[schema(schema_with = schema::optional_boolean)]
     is_reseller: Option<bool>,
 }
 
@@ -309,12 +318,12 @@ fn one_of<'v>(v: &mut Fields<'_>, name: &str, allowed: &[&'v str]) -> Option<&'v
     tag = "panel",
     security(("api_key" = [])),
     params(
-        ("page" = Option<i64>, Query, minimum = 1, description = "From 1 (default 1)"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 92_233_720_368_547_758_i64, description = "From 1 (default 1); at most `i64::MAX / 100`"),
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 10)"),
-        ("username" = Option<String>, Query, max_length = 32, description = "Part of the username"),
-        ("name" = Option<String>, Query, max_length = 255, description = "Part of the name"),
-        ("is_reseller" = Option<String>, Query, pattern = "^(yes|no)$", description = "`yes` or `no`"),
-        ("sub_reseller" = Option<String>, Query, pattern = "^[01]$", description = "`0`: direct children only; `1`: indirect only; omitted: both"),
+        ("username" = Option<String>, Query, pattern = r"^[ \t\n\r\x00\x0B]*([^\x00]{0,31}[^ \t\n\r\x00\x0B])?[ \t\n\r\x00\x0B]*$", description = "Part of the username: at most 32 characters once trimmed, no NUL"),
+        ("name" = Option<String>, Query, pattern = r"^[ \t\n\r\x00\x0B]*([^\x00]{0,254}[^ \t\n\r\x00\x0B])?[ \t\n\r\x00\x0B]*$", description = "Part of the name: at most 255 characters once trimmed, no NUL"),
+        ("is_reseller" = Option<String>, Query, pattern = r"^[ \t\n\r\x00\x0B]*((yes|no)[ \t\n\r\x00\x0B]*)?$", description = "`yes` or `no`; blank is absent"),
+        ("sub_reseller" = Option<String>, Query, pattern = r"^[ \t\n\r\x00\x0B]*([01][ \t\n\r\x00\x0B]*)?$", description = "`0`: direct children only; `1`: indirect only; omitted or blank: both"),
     ),
     responses(
         (status = 200, description = "The caller's downline", body = Envelope<Vec<UserItem<Option<i64>>>, PageMeta>),

@@ -111,6 +111,10 @@ impl VnError {
         VnError::new(StatusCode::NOT_FOUND, messages::NOT_FOUND_ROUTE)
     }
 
+    pub fn method_not_allowed() -> VnError {
+        VnError::new(StatusCode::METHOD_NOT_ALLOWED, messages::METHOD_NOT_ALLOWED)
+    }
+
     pub fn too_large() -> VnError {
         VnError::new(StatusCode::PAYLOAD_TOO_LARGE, messages::TOO_LARGE)
     }

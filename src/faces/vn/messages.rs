@@ -23,8 +23,10 @@ pub const TOO_MANY: &str = "Too many requests";
 /// The spec has no row for a timeout: the client's fault (408) or ours (503).
 pub const REQUEST_TIMEOUT: &str = "Request timeout";
 pub const UNAVAILABLE: &str = "Service unavailable";
-/// An unknown route or method, as the original's catch-all answers it.
+/// An unknown route, as the original's catch-all answers it.
 pub const NOT_FOUND_ROUTE: &str = "Not found";
+/// A method a route does not serve.
+pub const METHOD_NOT_ALLOWED: &str = "Method not allowed";
 pub const INTERNAL: &str = "Internal server error";
 
 /// `"<field>" is required`.

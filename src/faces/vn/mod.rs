@@ -5,8 +5,9 @@
 //! `envelope` has both envelopes and the mapping of the core's refusals,
 //! `input` authentication, the body and query readers, `messages` every text,
 //! and `numbers` the routes. Like the Express service it mirrors, every route
-//! also answers with a trailing slash, and any other path or method under the
-//! prefix is 404 `Not found` in this face's format.
+//! also answers with a trailing slash, and any other path under the prefix is
+//! 404 `Not found` in this face's format; a method a route does not serve is
+//! 405 `Method not allowed`, in the same format.
 
 pub mod envelope;
 pub mod input;
@@ -33,8 +34,8 @@ impl Face for Vn {
             Refusal::BadBody => VnError::bad_request(messages::INVALID_JSON),
             Refusal::BodyTimedOut => VnError::request_timeout(),
             Refusal::TimedOut => VnError::unavailable(),
-            // The original's catch-all answers both with 404 `Not found`.
-            Refusal::NotFound | Refusal::MethodNotAllowed => VnError::route_not_found(),
+            Refusal::NotFound => VnError::route_not_found(),
+            Refusal::MethodNotAllowed => VnError::method_not_allowed(),
         }
         .into_response()
     }
@@ -65,7 +66,7 @@ pub fn routes() -> Router<AppState> {
     ];
     let mut router = Router::new();
     for (path, method) in served {
-        let method = method.fallback(numbers::not_found);
+        let method = method.fallback(numbers::method_not_allowed);
         router = router
             .route(&format!("{PREFIX}{path}"), method.clone())
             .route(&format!("{PREFIX}{path}/"), method);

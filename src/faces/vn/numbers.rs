@@ -119,11 +119,12 @@ fn path_uid(id: Result<Path<String>, PathRejection>) -> Option<NumberUid> {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // Read field by field by `Check`; this is its schema.
 pub struct PostpaidRequest {
-    /// The number's uid (24 lowercase hex characters).
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    /// The number's uid (24 hex characters, any case); another string names
+    /// no number (404).
+    #[schema(min_length = 1, pattern = "^[0-9a-fA-F]{24}$")]
     number: String,
-    /// Default false; `"true"`/`"false"` are accepted too (not `null`).
-    #[schema(nullable = false)]
+    /// Default false; `"true"`/`"false"` in any case are accepted too (not `null`).
+    #[schema(schema_with = vn_boolean)]
     resubscribe: Option<bool>,
 }
 
@@ -134,14 +135,30 @@ pub struct PostpaidRequest {
 pub struct PurchaseRequest {
     /// The number's product id for the cycle (`monthlyProductId` or
     /// `yearlyProductId` in `/available`).
+    #[schema(min_length = 1)]
     product: String,
     /// The number's uid.
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    #[schema(min_length = 1, pattern = "^[0-9a-fA-F]{24}$")]
     number: String,
     #[schema(pattern = "^(month|year)$")]
     recurring_time: String,
-    #[schema(nullable = false)]
+    #[schema(schema_with = vn_boolean)]
     resubscribe: Option<bool>,
+}
+
+/// A boolean as [`super::input::Check::boolean`] reads it: `true`/`false`,
+/// or those words as strings in any case.
+fn vn_boolean() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .description(Some("A boolean, or `true`/`false` (any case) as a string"))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$")),
+        )
+        .into()
 }
 
 /// `PUT /unsubscribe/:id`: any body is ignored.
@@ -150,7 +167,7 @@ pub struct PurchaseRequest {
     path = "/api/v1/apiClient/virtual-number/unsubscribe/{id}",
     tag = "virtual-number",
     security(("api_key" = [])),
-    params(("id" = String, Path, pattern = "^[0-9a-f]{24}$", description = "The number's uid (24 lowercase hex characters); anything else is 404")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$", description = "The number's uid (24 hex characters, any case); anything else is 404")),
     responses(
         (status = 200, description = "Unsubscribed; every grant on the number is removed", body = Success<Empty>),
         (status = 404, description = "Unknown, malformed, or not the caller's", body = Failure),
@@ -332,8 +349,12 @@ pub async fn purchase(
     Err(VnError::bad_request(messages::CARD_REFUSED))
 }
 
-/// Any other path under the face, or a method a route does not serve: the
-/// original's catch-all answers 404 `Not found` for both.
+/// Any other path under the face: the original's catch-all, 404 `Not found`.
 pub async fn not_found() -> VnError {
     VnError::route_not_found()
+}
+
+/// A method a route does not serve: 405 `Method not allowed`.
+pub async fn method_not_allowed() -> VnError {
+    VnError::method_not_allowed()
 }
