@@ -61,6 +61,7 @@ const API_KEY: &str = "api_key";
 pub fn document() -> OpenApi {
     let mut panel_doc = panel::ApiDoc::openapi();
     complete(&mut panel_doc, Face::Panel);
+    blank_paging(&mut panel_doc);
     let v1: Vec<_> = panel_doc
         .paths
         .paths
@@ -90,6 +91,38 @@ pub fn document() -> OpenApi {
             ))),
         );
     doc
+}
+
+/// The panel's `page` and `per_page` are read as Laravel reads a query:
+/// a blank value (`?page=`) is no value, so the default applies. The
+/// parameter's schema says so: its integer range, or a blank string.
+fn blank_paging(doc: &mut OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::OneOfBuilder;
+    let blank: Schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^{}*$",
+            crate::faces::panel::input::schema::TRIM
+        )))
+        .description(Some("Blank: the default"))
+        .into();
+    for item in doc.paths.paths.values_mut() {
+        for op in operations(item) {
+            for p in op.parameters.iter_mut().flatten() {
+                let RefOr::T(p) = p else { continue };
+                let paging = matches!(p.name.as_str(), "page" | "per_page")
+                    && p.parameter_in == ParameterIn::Query;
+                if !paging {
+                    continue;
+                }
+                if let Some(range) = p.schema.take() {
+                    let either = OneOfBuilder::new().item(range).item(blank.clone());
+                    p.schema = Some(RefOr::T(either.into()));
+                }
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json` and Swagger UI at `/docs`, which reads it.

@@ -2,7 +2,7 @@
 //! `native`, each with its success and every problem it can answer, as
 //! `application/problem+json` of the [`ProblemBody`] schema.
 
-use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::SecurityRequirement;
@@ -234,6 +234,30 @@ pub fn document() -> OpenApi {
             .tag("native")
             .summary(Some(*summary))
             .response(*ok, ResponseBuilder::new().description(*what).build());
+        // Each `{name}` of the path: an id is an integer; a number (an id,
+        // an E.164 or a uid), an account or a problem kind is a string.
+        for name in path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        {
+            let schema: utoipa::openapi::schema::Schema = match name {
+                "id" => utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .minimum(Some(1))
+                    .into(),
+                _ => utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .into(),
+            };
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(utoipa::openapi::Required::True)
+                    .schema(Some(schema)),
+            );
+        }
         let mut slugs: Vec<&str> = own.to_vec();
         if *auth {
             op = op.security(SecurityRequirement::new("api_key", Vec::<String>::new()));
@@ -243,9 +267,16 @@ pub fn document() -> OpenApi {
             method,
             HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
         ) {
+            let object = utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Object)
+                .build();
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
-                    .content("application/json", ContentBuilder::new().build())
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(object)).build(),
+                    )
+                    .required(Some(utoipa::openapi::Required::True))
                     .build(),
             ));
             slugs.extend(["bad-body", "too-large"]);
