@@ -154,6 +154,11 @@ test('a grant made below it shows nested in the tree', async () => {
   await ready();
   await page.waitForSelector('#grants li[data-account="console_sub"] li[data-account="console_leaf"]');
   await screenshot('number-en.png');
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.dir === 'rtl' && document.querySelector('#grants li[data-account="console_leaf"]'));
+  await screenshot('number-fa.png');
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.dir === 'ltr' && document.querySelector('#grants li[data-account="console_leaf"]'));
 });
 
 test('unassign: the confirmation lists the cascade, cancelling keeps the grant, confirming removes it', async () => {
