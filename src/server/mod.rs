@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::core::{Core, Lifecycle};
 use crate::domain::{Clock, SystemClock};
-use crate::faces::{native, panel, vn};
+use crate::faces::{console, native, panel, vn};
 use crate::http::limits::Limits;
 use crate::http::service::{self, Service};
 use crate::http::{self as edge, AppState};
@@ -76,6 +76,7 @@ pub fn router_with(core: Core, limits: Limits) -> Router {
         .merge(edge::layer::<panel::Panel>(panel::routes(), &state))
         .merge(edge::layer::<vn::Vn>(vn::routes(), &state))
         .merge(edge::layer::<native::Native>(native::routes(), &state))
+        .merge(edge::layer::<console::Console>(console::routes(), &state))
         .merge(edge::layer::<Service>(outside, &state))
         .with_state(state)
 }

@@ -3,6 +3,7 @@ mod cli;
 mod cli_admin;
 mod cli_config;
 mod compat;
+mod console;
 mod crash;
 mod expect;
 mod helpers;
