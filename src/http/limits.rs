@@ -280,16 +280,18 @@ impl LoginThrottle {
     }
 
     /// The form a username is counted under: its lookup key when it is a
-    /// valid username, else (a bounded prefix of) what was sent.
+    /// valid username, else `~` and a digest of (a bounded prefix of) what
+    /// was sent. The digest keeps every key plain ASCII: PostgreSQL stores
+    /// the budgets as text, which refuses a NUL, and what a client sends as
+    /// a username may hold anything.
     pub fn user_key(username: &str) -> String {
+        use sha2::Digest;
         if let Some(u) = crate::domain::Username::parse(username) {
             return u.key();
         }
-        let mut end = username.len().min(MAX_KEY_BYTES);
-        while !username.is_char_boundary(end) {
-            end -= 1;
-        }
-        username[..end].to_owned()
+        let end = username.len().min(MAX_KEY_BYTES);
+        let digest = sha2::Sha256::digest(&username.as_bytes()[..end]);
+        format!("~{}", crate::domain::hex(&digest[..16]))
     }
 
     /// Decides an attempt for `user_key` from `addr` at `now`, taking its
@@ -619,7 +621,13 @@ mod tests {
     #[test]
     fn usernames_count_under_their_lookup_key() {
         assert_eq!(LoginThrottle::user_key("Bob.Smith"), "bob.smith");
-        assert_eq!(LoginThrottle::user_key("a b"), "a b");
-        assert_eq!(LoginThrottle::user_key(&"é".repeat(100)).len(), 64);
+        // Anything else is counted under a digest: plain ASCII, bounded,
+        // the same for the same bytes.
+        let odd = LoginThrottle::user_key("a b");
+        assert!(odd.starts_with('~') && odd.len() == 33, "{odd}");
+        assert_eq!(odd, LoginThrottle::user_key("a b"));
+        assert_ne!(odd, LoginThrottle::user_key("a c"));
+        assert!(LoginThrottle::user_key("x\0y").is_ascii());
+        assert_eq!(LoginThrottle::user_key(&"é".repeat(100)).len(), 33);
     }
 }
