@@ -37,6 +37,8 @@ pub struct BulkOutcome {
 enum Abort {
     Store(StoreError),
     Refused(Vec<Result<Outcome, CoreError>>),
+    /// A dry run: everything planned and applied, then rolled back.
+    DryRun(Vec<Result<Outcome, CoreError>>),
 }
 
 impl From<StoreError> for Abort {
@@ -74,6 +76,42 @@ impl Core {
         atomic: bool,
         request_id: &str,
     ) -> Result<BulkOutcome, CoreError> {
+        let ran = self
+            .run_bulk(caller, items, atomic, false, request_id)
+            .await?;
+        for outcome in ran.results.iter().flatten() {
+            self.forget_routes(outcome);
+        }
+        Ok(ran)
+    }
+
+    /// What [`Core::bulk`] would answer, with nothing written (not even
+    /// history): the same checks, each item seeing the items before it,
+    /// then the transaction is rolled back. `committed` is false and every
+    /// outcome is marked `dry_run`.
+    pub async fn bulk_dry_run(
+        &self,
+        caller: &Caller,
+        items: Vec<BulkItem>,
+        atomic: bool,
+    ) -> Result<BulkOutcome, CoreError> {
+        let mut ran = self
+            .run_bulk(caller, items, atomic, true, "dry-run")
+            .await?;
+        for outcome in ran.results.iter_mut().flatten() {
+            outcome.dry_run = true;
+        }
+        Ok(ran)
+    }
+
+    async fn run_bulk(
+        &self,
+        caller: &Caller,
+        items: Vec<BulkItem>,
+        atomic: bool,
+        dry_run: bool,
+        request_id: &str,
+    ) -> Result<BulkOutcome, CoreError> {
         if items.len() > MAX_ITEMS {
             return Err(CoreError::TooManyItems { max: MAX_ITEMS });
         }
@@ -100,6 +138,9 @@ impl Core {
                         Err(refusal) => results.push(Err(refusal)),
                     }
                 }
+                if dry_run {
+                    return Err(Abort::DryRun(results));
+                }
                 Ok(results)
             })
             .await;
@@ -108,7 +149,7 @@ impl Core {
                 results,
                 committed: true,
             }),
-            Err(Abort::Refused(results)) => Ok(BulkOutcome {
+            Err(Abort::Refused(results) | Abort::DryRun(results)) => Ok(BulkOutcome {
                 results,
                 committed: false,
             }),

@@ -12,6 +12,7 @@ mod native_accounts;
 mod native_auth;
 mod native_common;
 mod native_history;
+mod native_lifecycle;
 mod native_numbers;
 mod native_routing;
 mod observability;
