@@ -67,6 +67,29 @@ fn run_item(
 }
 
 impl Core {
+    /// The administrator (a root account) `username`, as a caller of
+    /// [`Core::bulk`] from the command line.
+    pub async fn administrator(&self, username: &str) -> Result<Caller, CoreError> {
+        let name = username.to_owned();
+        let account = self
+            .store
+            .read(move |tx| {
+                let key = crate::domain::Username::parse(&name).map(|u| u.key());
+                Ok::<_, CoreError>(match key {
+                    Some(k) => tx.account_by_username(&k)?,
+                    None => None,
+                })
+            })
+            .await?
+            .filter(crate::store::Account::is_admin)
+            .ok_or_else(|| CoreError::Invalid(format!("no administrator {username}")))?;
+        Ok(Caller {
+            account,
+            kind: crate::domain::TokenKind::ApiKey,
+            digest: String::new(),
+        })
+    }
+
     /// Runs `items` (at most [`MAX_ITEMS`]) in order in one transaction;
     /// `atomic`: all or nothing.
     pub async fn bulk(

@@ -1,6 +1,7 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
 mod cli;
 mod cli_admin;
+mod cli_bulk;
 mod cli_config;
 mod compat;
 mod crash;
