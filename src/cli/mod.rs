@@ -5,6 +5,7 @@
 //! and no change.
 
 pub mod bench;
+mod bulk;
 mod demo;
 mod import;
 pub mod output;
@@ -228,6 +229,16 @@ enum AdminCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Applies grant commands from a CSV file (op, number, account, send,
+    /// gets, expires_at) as an administrator, each line on its own, 1000 to
+    /// a transaction; one JSON report per line (see `cli/bulk.rs`).
+    Bulk {
+        /// The CSV file.
+        file: PathBuf,
+        /// The administrator (root account) to act as.
+        #[arg(long = "as")]
+        admin: String,
+    },
 }
 
 /// Runs the command line; the process's exit code.
@@ -393,6 +404,10 @@ async fn admin(args: AdminArgs) -> ExitCode {
             Ok(data) => Some(data),
             Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
         },
+        AdminCommand::Bulk { file, .. } => match std::fs::read(file) {
+            Ok(data) => Some(data),
+            Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
+        },
         _ => None,
     };
     let core = match open(&url).await {
@@ -461,6 +476,10 @@ async fn admin(args: AdminArgs) -> ExitCode {
             core.release_number(&e164, &rid)
                 .await
                 .map(|n| print_json(&json!({"id": n.id, "number": n.number, "state": "available"})))
+        }
+        AdminCommand::Bulk { admin, .. } => {
+            let data = import_data.unwrap_or_default();
+            return bulk::run(&core, &data, &admin, &rid).await;
         }
         AdminCommand::ImportNumbers { .. } => {
             let data = import_data.unwrap_or_default();

@@ -37,6 +37,8 @@ pub struct BulkOutcome {
 enum Abort {
     Store(StoreError),
     Refused(Vec<Result<Outcome, CoreError>>),
+    /// A dry run: everything planned and applied, then rolled back.
+    DryRun(Vec<Result<Outcome, CoreError>>),
 }
 
 impl From<StoreError> for Abort {
@@ -65,6 +67,29 @@ fn run_item(
 }
 
 impl Core {
+    /// The administrator (a root account) `username`, as a caller of
+    /// [`Core::bulk`] from the command line.
+    pub async fn administrator(&self, username: &str) -> Result<Caller, CoreError> {
+        let name = username.to_owned();
+        let account = self
+            .store
+            .read(move |tx| {
+                let key = crate::domain::Username::parse(&name).map(|u| u.key());
+                Ok::<_, CoreError>(match key {
+                    Some(k) => tx.account_by_username(&k)?,
+                    None => None,
+                })
+            })
+            .await?
+            .filter(crate::store::Account::is_admin)
+            .ok_or_else(|| CoreError::Invalid(format!("no administrator {username}")))?;
+        Ok(Caller {
+            account,
+            kind: crate::domain::TokenKind::ApiKey,
+            digest: String::new(),
+        })
+    }
+
     /// Runs `items` (at most [`MAX_ITEMS`]) in order in one transaction;
     /// `atomic`: all or nothing.
     pub async fn bulk(
@@ -72,6 +97,42 @@ impl Core {
         caller: &Caller,
         items: Vec<BulkItem>,
         atomic: bool,
+        request_id: &str,
+    ) -> Result<BulkOutcome, CoreError> {
+        let ran = self
+            .run_bulk(caller, items, atomic, false, request_id)
+            .await?;
+        for outcome in ran.results.iter().flatten() {
+            self.forget_routes(outcome);
+        }
+        Ok(ran)
+    }
+
+    /// What [`Core::bulk`] would answer, with nothing written (not even
+    /// history): the same checks, each item seeing the items before it,
+    /// then the transaction is rolled back. `committed` is false and every
+    /// outcome is marked `dry_run`.
+    pub async fn bulk_dry_run(
+        &self,
+        caller: &Caller,
+        items: Vec<BulkItem>,
+        atomic: bool,
+    ) -> Result<BulkOutcome, CoreError> {
+        let mut ran = self
+            .run_bulk(caller, items, atomic, true, "dry-run")
+            .await?;
+        for outcome in ran.results.iter_mut().flatten() {
+            outcome.dry_run = true;
+        }
+        Ok(ran)
+    }
+
+    async fn run_bulk(
+        &self,
+        caller: &Caller,
+        items: Vec<BulkItem>,
+        atomic: bool,
+        dry_run: bool,
         request_id: &str,
     ) -> Result<BulkOutcome, CoreError> {
         if items.len() > MAX_ITEMS {
@@ -100,6 +161,9 @@ impl Core {
                         Err(refusal) => results.push(Err(refusal)),
                     }
                 }
+                if dry_run {
+                    return Err(Abort::DryRun(results));
+                }
                 Ok(results)
             })
             .await;
@@ -108,7 +172,7 @@ impl Core {
                 results,
                 committed: true,
             }),
-            Err(Abort::Refused(results)) => Ok(BulkOutcome {
+            Err(Abort::Refused(results) | Abort::DryRun(results)) => Ok(BulkOutcome {
                 results,
                 committed: false,
             }),

@@ -373,6 +373,24 @@ impl Core {
             .await
     }
 
+    /// The number `r` names (by id, E.164 or uid), whoever holds it: for
+    /// the routes that take a pool number (reserve, subscribe), those whose
+    /// own rules decide visibility (unsubscribe: the owner's only), and
+    /// administrators. `None` when it names none.
+    pub async fn find_number(&self, r: &super::NumberRef) -> Result<Option<Number>, CoreError> {
+        let r = r.clone();
+        self.store
+            .read(move |tx| {
+                Ok(match (r.id, r.e164.as_deref(), r.uid.as_deref()) {
+                    (Some(id), _, _) => tx.number_by_id(id)?,
+                    (None, Some(e164), _) => tx.number_by_e164(e164)?,
+                    (None, None, Some(uid)) => tx.number_by_uid(uid)?,
+                    (None, None, None) => None,
+                })
+            })
+            .await
+    }
+
     /// `admin release-number`: ends a quarantine early; the number is back
     /// in the pool.
     pub async fn release_number(

@@ -1,6 +1,7 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
 mod cli;
 mod cli_admin;
+mod cli_bulk;
 mod cli_config;
 mod compat;
 mod console;
@@ -13,6 +14,7 @@ mod native_accounts;
 mod native_auth;
 mod native_common;
 mod native_history;
+mod native_lifecycle;
 mod native_numbers;
 mod native_routing;
 mod observability;

@@ -76,6 +76,17 @@ impl Check {
             .push(message.into());
     }
 
+    /// `inner`'s messages, each field named `prefix.field` (an item of a
+    /// list: `items[3]`).
+    pub fn nest(&mut self, prefix: &str, inner: Check) {
+        for (field, messages) in inner.errors {
+            self.errors
+                .entry(format!("{prefix}.{field}"))
+                .or_default()
+                .extend(messages);
+        }
+    }
+
     /// 422 with every message, if any.
     pub fn finish(self) -> Result<(), Problem> {
         match self.errors.is_empty() {

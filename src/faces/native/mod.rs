@@ -5,10 +5,13 @@
 //!
 //! `problem` has every refusal and the problem-type pages, `input` the
 //! readers (caller, body, query, cursors, `{number}`), `render` the shapes,
-//! and `sessions`, `accounts`, `numbers` the routes.
+//! and `sessions`, `accounts`, `numbers`, `grants` (change, bulk) and
+//! `lifecycle` (reservations, subscriptions, release) the routes.
 
 mod accounts;
+mod grants;
 pub mod input;
+mod lifecycle;
 mod numbers;
 pub mod openapi;
 pub mod problem;
@@ -18,7 +21,7 @@ mod sessions;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, delete, get, post, put};
+use axum::routing::{MethodRouter, any, delete, get, patch, post, put};
 
 use crate::http::{AppState, Face, Refusal};
 use problem::Problem;
@@ -81,8 +84,22 @@ pub fn routes() -> Router<AppState> {
         ("/numbers/{number}", get(numbers::show)),
         (
             "/numbers/{number}/grants/{account}",
-            put(numbers::assign).delete(numbers::unassign),
+            put(numbers::assign)
+                .patch(grants::change)
+                .delete(numbers::unassign),
         ),
+        ("/grants/bulk", post(grants::bulk)),
+        (
+            "/reservations",
+            post(lifecycle::reserve).get(lifecycle::reservations),
+        ),
+        (
+            "/reservations/{number}",
+            patch(lifecycle::extend).delete(lifecycle::cancel),
+        ),
+        ("/subscriptions", post(lifecycle::subscribe)),
+        ("/subscriptions/{number}", delete(lifecycle::unsubscribe)),
+        ("/admin/numbers/{number}/release", post(lifecycle::release)),
         ("/numbers/{number}/history", get(numbers::number_history)),
         ("/history", get(numbers::history)),
         ("/pool", get(numbers::pool)),

@@ -17,11 +17,11 @@ use crate::domain::E164;
 use crate::http::AppState;
 use crate::store::{Grant, Holding, HoldingFilter};
 
-fn number_of(raw: &str) -> Result<NumberRef, Problem> {
+pub(super) fn number_of(raw: &str) -> Result<NumberRef, Problem> {
     number_ref(raw).ok_or_else(|| Problem::not_found("No such number."))
 }
 
-fn account_of(raw: &str) -> Result<AccountRef, Problem> {
+pub(super) fn account_of(raw: &str) -> Result<AccountRef, Problem> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
@@ -189,20 +189,35 @@ pub async fn assign(
     }
 }
 
+/// `?dry_run=true|false` (default false).
+pub(super) fn dry_run(raw: Option<&str>) -> Result<bool, Problem> {
+    let q = Query::parse(raw);
+    let mut check = Check::default();
+    let dry = q.boolean(&mut check, "dry_run").unwrap_or(false);
+    check.finish()?;
+    Ok(dry)
+}
+
 /// `DELETE /lk/v1/numbers/{number}/grants/{account}`: 200 with every grant
-/// removed, the account's own first, then the cascade.
+/// removed, the account's own first, then the cascade. With `?dry_run=true`,
+/// `{"dry_run": true, "changes": [...]}` and nothing written.
 pub async fn unassign(
     State(s): State<AppState>,
     Rid(rid): Rid,
     Authed(caller): Authed,
     Path((number, account)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
+    let dry = dry_run(raw.as_deref())?;
     let (n, t) = (number_of(&number)?, account_of(&account)?);
     let cmd = Unassign {
         number: n,
         target: t,
     };
-    let outcome = s.core.unassign(&caller, cmd, false, &rid).await?;
+    let outcome = s.core.unassign(&caller, cmd, dry, &rid).await?;
+    if dry {
+        return Ok(axum::Json(render::outcome(&outcome)).into_response());
+    }
     let removed: Vec<Value> = outcome
         .changes
         .iter()

@@ -253,9 +253,17 @@ impl From<CoreError> for Problem {
             CoreError::NotGranter => Problem::forbidden(
                 "Only the granter, or an account above it that holds the number, may change a grant.",
             ),
-            CoreError::AlreadyReserved
-            | CoreError::ReservationLimit { .. }
-            | CoreError::NotAttempted => Problem::new("conflict", e.to_string()),
+            CoreError::AlreadyReserved => Problem::new(
+                "conflict",
+                "The caller already holds this reservation; extend it instead.",
+            ),
+            CoreError::ReservationLimit { cap } => Problem::new(
+                "conflict",
+                format!(
+                    "The caller already holds {cap} reservations, the most an account may hold at once; cancel one or subscribe first."
+                ),
+            ),
+            CoreError::NotAttempted => Problem::new("conflict", e.to_string()),
             CoreError::NotReserved => Problem::not_found("No reservation of this number is held."),
             CoreError::Store(e) => Problem::internal(&e),
         }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::input::rfc3339;
-use crate::core::Perms;
+use crate::core::{Change, Outcome, Perms, Terms};
 use crate::store::{Account, Grant, Number};
 
 pub fn role(a: &Account) -> &'static str {
@@ -70,4 +70,82 @@ pub fn grant(g: &Grant) -> Value {
         "created_at": rfc3339(g.created_at),
         "expires_at": g.expires_at.map(rfc3339),
     })
+}
+
+/// A grant's terms: permissions and end.
+pub fn terms(t: Terms) -> Value {
+    json!({ "send": t.send, "gets": t.gets, "expires_at": t.expires_at.map(rfc3339) })
+}
+
+/// One change a command made (or, in a dry run, would make). `type` names
+/// it as its event does; `chain` is the path of accounts by which the
+/// command reached the grant.
+pub fn change(c: &Change) -> Value {
+    match c {
+        Change::GrantCreated {
+            number_id,
+            account_id,
+            granted_by,
+            terms: t,
+        } => json!({
+            "type": "grant.created",
+            "number_id": number_id,
+            "account_id": account_id,
+            "granted_by": granted_by,
+            "terms": terms(*t),
+        }),
+        Change::GrantRemoved {
+            number_id,
+            account_id,
+            granted_by,
+            reason,
+            chain,
+        } => json!({
+            "type": "grant.removed",
+            "number_id": number_id,
+            "account_id": account_id,
+            "granted_by": granted_by,
+            "reason": reason.as_str(),
+            "chain": chain,
+        }),
+        Change::GrantChanged {
+            number_id,
+            account_id,
+            granted_by,
+            before,
+            after,
+            cascaded,
+            chain,
+        } => json!({
+            "type": "grant.changed",
+            "number_id": number_id,
+            "account_id": account_id,
+            "granted_by": granted_by,
+            "before": terms(*before),
+            "after": terms(*after),
+            "cascaded": cascaded,
+            "chain": chain,
+        }),
+        Change::Unsubscribed {
+            number_id,
+            owner_id,
+            quarantine_until,
+        } => json!({
+            "type": "number.unsubscribed",
+            "number_id": number_id,
+            "owner_id": owner_id,
+            "quarantine_until": quarantine_until.map(rfc3339),
+        }),
+    }
+}
+
+/// An outcome's answer: `{"changes": [...]}`, or for a dry run
+/// `{"dry_run": true, "changes": [...]}`.
+pub fn outcome(o: &Outcome) -> Value {
+    let changes: Vec<Value> = o.changes.iter().map(change).collect();
+    if o.dry_run {
+        json!({ "dry_run": true, "changes": changes })
+    } else {
+        json!({ "changes": changes })
+    }
 }
