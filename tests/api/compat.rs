@@ -424,6 +424,18 @@ mod input {
         }
     }
 
+    /// A username that cannot exist, whatever it holds (a NUL, which
+    /// PostgreSQL text refuses), is a wrong login, never a 500.
+    async fn a_login_with_any_username_is_answered(app: TestApp) {
+        app.account("admin", None, false).await;
+        let long = format!("x{}y", "\u{0}".repeat(300));
+        for username in ["a\u{0}b", "کاربر\u{0}x", &long] {
+            let body = json!({"username": username, "password": "Wrong-pass-1"});
+            let (status, got) = app.call("POST", LOGIN, None, Some(&body)).await;
+            assert_answer((status, &got), (422, &bad_login(Lang::Fa)), &format!("{username:?}"));
+        }
+    }
+
     async fn the_apikey_scheme_is_accepted_on_the_panel_face(app: TestApp) {
         let (_, admin) = app.account("admin", None, false).await;
         for scheme in ["apikey", "ApiKey", "APIKEY", "Bearer", "bearer"] {
