@@ -4,6 +4,7 @@ mod cli_admin;
 mod cli_config;
 mod compat;
 mod crash;
+mod events;
 mod expect;
 mod helpers;
 mod lifecycle;

@@ -8,6 +8,8 @@
 //! and `sessions`, `accounts`, `numbers` the routes.
 
 mod accounts;
+mod events;
+pub mod idempotency;
 pub mod input;
 mod numbers;
 pub mod openapi;
@@ -65,6 +67,14 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
+/// The face's routes with their idempotency keys (see `idempotency`).
+pub fn guarded(state: &AppState) -> Router<AppState> {
+    routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::guard,
+    ))
+}
+
 pub fn routes() -> Router<AppState> {
     let served: Vec<(&str, MethodRouter<AppState>)> = vec![
         ("/sessions", post(sessions::create)),
@@ -85,6 +95,7 @@ pub fn routes() -> Router<AppState> {
         ),
         ("/numbers/{number}/history", get(numbers::number_history)),
         ("/history", get(numbers::history)),
+        ("/events", get(events::feed)),
         ("/pool", get(numbers::pool)),
         ("/routing/{e164}", get(numbers::routing)),
         ("/problems/{kind}", get(problem::page)),
