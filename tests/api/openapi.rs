@@ -62,6 +62,7 @@ const NATIVE: &[(&str, &str)] = &[
     ("delete", "/lk/v1/numbers/{number}/grants/{account}"),
     ("get", "/lk/v1/numbers/{number}/history"),
     ("get", "/lk/v1/history"),
+    ("get", "/lk/v1/events"),
     ("get", "/lk/v1/pool"),
     ("get", "/lk/v1/routing/{e164}"),
     ("get", "/lk/v1/problems/{kind}"),
