@@ -75,6 +75,8 @@ pub struct Config {
     pub reservation_cap: u32,
     /// Seconds between sweeps of what is due; 0 runs no sweeper here.
     pub sweep_interval_secs: u64,
+    /// Days the outbox keeps an event before the sweeper prunes it.
+    pub event_retention_days: u32,
 }
 
 impl Default for Config {
@@ -99,6 +101,7 @@ impl Default for Config {
             quarantine_days: 30,
             reservation_cap: 20,
             sweep_interval_secs: 5,
+            event_retention_days: 7,
         }
     }
 }
@@ -181,6 +184,8 @@ overrides! {
     /// Seconds between sweeps of what is due (grant ends, quarantine and
     /// reservation ends); 0 runs no sweeper in this process.
     sweep_interval_secs: u64, env = "LINEKEEPER_SWEEP_INTERVAL_SECS";
+    /// Days the outbox keeps an event before the sweeper prunes it.
+    event_retention_days: u32, env = "LINEKEEPER_EVENT_RETENTION_DAYS";
 }
 
 impl Config {
@@ -225,6 +230,8 @@ impl Config {
             reservation_cap: i64::from(self.reservation_cap),
             sweep_interval: (self.sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(self.sweep_interval_secs)),
+            event_retention_secs: i64::from(self.event_retention_days.max(1))
+                * crate::core::lifecycle::DAY,
             ..crate::core::Lifecycle::default()
         }
     }

@@ -227,15 +227,18 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
                         subscribed_at: now,
                     };
                     tx.subscribe_number(n.id, &sub)?;
-                    tx.record(&crate::core::history(
-                        now,
-                        RID,
-                        None,
-                        crate::store::Action::Subscribe,
-                        Some(n.id),
-                        Some(*owner_id),
-                        "{}",
-                    ))?;
+                    crate::core::events::log(
+                        tx,
+                        crate::core::history(
+                            now,
+                            RID,
+                            None,
+                            crate::store::Action::Subscribe,
+                            Some(n.id),
+                            Some(*owner_id),
+                            "{}",
+                        ),
+                    )?;
                 }
                 out.push((n.id, n.uid));
             }

@@ -237,29 +237,35 @@ impl Core {
                 if let Some(name) = change.name.as_deref().filter(|n| *n != account.name) {
                     tx.set_name(account.id, name)?;
                     let detail = serde_json::json!({ "name": name }).to_string();
-                    tx.record(&history(
-                        now,
-                        &rid,
-                        Some(me.id),
-                        Action::AccountRename,
-                        None,
-                        Some(account.id),
-                        &detail,
-                    ))?;
+                    crate::core::events::log(
+                        tx,
+                        history(
+                            now,
+                            &rid,
+                            Some(me.id),
+                            Action::AccountRename,
+                            None,
+                            Some(account.id),
+                            &detail,
+                        ),
+                    )?;
                     account.name = name.to_owned();
                 }
                 if let Some(suspended) = change.suspended.filter(|s| *s != account.suspended) {
                     tx.set_suspended(account.id, suspended)?;
                     let detail = format!("{{\"suspended\":{suspended}}}");
-                    tx.record(&history(
-                        now,
-                        &rid,
-                        Some(me.id),
-                        Action::AccountSuspend,
-                        None,
-                        Some(account.id),
-                        &detail,
-                    ))?;
+                    crate::core::events::log(
+                        tx,
+                        history(
+                            now,
+                            &rid,
+                            Some(me.id),
+                            Action::AccountSuspend,
+                            None,
+                            Some(account.id),
+                            &detail,
+                        ),
+                    )?;
                     account.suspended = suspended;
                 }
                 Ok(account)

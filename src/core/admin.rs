@@ -172,15 +172,18 @@ impl Core {
                             subscribed_at: now,
                         };
                         tx.subscribe_number(number.id, &sub)?;
-                        tx.record(&history(
-                            now,
-                            &rid,
-                            None,
-                            Action::Subscribe,
-                            Some(number.id),
-                            Some(owner.id),
-                            "{\"cycle\":\"month\",\"allotted\":true}",
-                        ))?;
+                        crate::core::events::log(
+                            tx,
+                            history(
+                                now,
+                                &rid,
+                                None,
+                                Action::Subscribe,
+                                Some(number.id),
+                                Some(owner.id),
+                                "{\"cycle\":\"month\",\"allotted\":true}",
+                            ),
+                        )?;
                         Ok(Number {
                             subscription: Some(sub),
                             ..number
@@ -204,15 +207,18 @@ impl Core {
                 let account = account_named(tx, &name)?;
                 tx.set_postpaid(account.id, enabled)?;
                 let detail = format!("{{\"enabled\":{enabled}}}");
-                tx.record(&history(
-                    now,
-                    &rid,
-                    None,
-                    Action::AccountPostpaid,
-                    None,
-                    Some(account.id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        None,
+                        Action::AccountPostpaid,
+                        None,
+                        Some(account.id),
+                        &detail,
+                    ),
+                )?;
                 Ok(Account {
                     postpaid: enabled,
                     ..account
@@ -236,15 +242,18 @@ impl Core {
                 let account = account_named(tx, &name)?;
                 tx.set_suspended(account.id, suspended)?;
                 let detail = format!("{{\"suspended\":{suspended}}}");
-                tx.record(&history(
-                    now,
-                    &rid,
-                    None,
-                    Action::AccountSuspend,
-                    None,
-                    Some(account.id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        None,
+                        Action::AccountSuspend,
+                        None,
+                        Some(account.id),
+                        &detail,
+                    ),
+                )?;
                 Ok::<_, CoreError>(Account {
                     suspended,
                     ..account
@@ -268,15 +277,18 @@ pub fn create_account(
         other => other?,
     };
     let detail = format!("{{\"is_reseller\":{}}}", account.is_reseller);
-    tx.record(&history(
-        new.created_at,
-        rid,
-        actor,
-        Action::AccountCreate,
-        None,
-        Some(account.id),
-        &detail,
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            new.created_at,
+            rid,
+            actor,
+            Action::AccountCreate,
+            None,
+            Some(account.id),
+            &detail,
+        ),
+    )?;
     Ok(account)
 }
 
@@ -291,14 +303,17 @@ pub fn add_number(
         Err(crate::store::StoreError::Conflict(_)) => return Err(CoreError::Taken("number")),
         other => other?,
     };
-    tx.record(&history(
-        now,
-        rid,
-        None,
-        Action::NumberAdd,
-        Some(number.id),
-        None,
-        "{}",
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            now,
+            rid,
+            None,
+            Action::NumberAdd,
+            Some(number.id),
+            None,
+            "{}",
+        ),
+    )?;
     Ok(number)
 }

@@ -138,15 +138,18 @@ impl Core {
         self.store
             .write(move |tx| {
                 if tx.revoke_token(&digest, now)? {
-                    tx.record(&history(
-                        now,
-                        &rid,
-                        Some(account_id),
-                        Action::TokenRevoke,
-                        None,
-                        Some(account_id),
-                        "{\"kind\":\"session\"}",
-                    ))?;
+                    crate::core::events::log(
+                        tx,
+                        history(
+                            now,
+                            &rid,
+                            Some(account_id),
+                            Action::TokenRevoke,
+                            None,
+                            Some(account_id),
+                            "{\"kind\":\"session\"}",
+                        ),
+                    )?;
                 }
                 Ok::<_, CoreError>(())
             })
@@ -200,15 +203,18 @@ impl Core {
                     return Ok(false);
                 }
                 let detail = format!("{{\"kind\":\"{}\"}}", c.kind.as_str());
-                tx.record(&history(
-                    now,
-                    &rid,
-                    None,
-                    Action::TokenRevoke,
-                    None,
-                    Some(c.account.id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        None,
+                        Action::TokenRevoke,
+                        None,
+                        Some(c.account.id),
+                        &detail,
+                    ),
+                )?;
                 Ok::<_, CoreError>(true)
             })
             .await
@@ -288,15 +294,18 @@ impl Core {
                 if !tx.revoke_token(&key.digest, now)? {
                     return Err(gone());
                 }
-                tx.record(&history(
-                    now,
-                    &rid,
-                    Some(account_id),
-                    Action::TokenRevoke,
-                    None,
-                    Some(account_id),
-                    "{\"kind\":\"key\"}",
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        Some(account_id),
+                        Action::TokenRevoke,
+                        None,
+                        Some(account_id),
+                        "{\"kind\":\"key\"}",
+                    ),
+                )?;
                 Ok(key.digest)
             })
             .await?;
@@ -314,14 +323,17 @@ pub(crate) fn issue(
 ) -> Result<(), CoreError> {
     tx.insert_token(token)?;
     let detail = format!("{{\"kind\":\"{}\"}}", token.kind.as_str());
-    tx.record(&history(
-        token.created_at,
-        rid,
-        actor,
-        Action::TokenCreate,
-        None,
-        Some(token.account_id),
-        &detail,
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            token.created_at,
+            rid,
+            actor,
+            Action::TokenCreate,
+            None,
+            Some(token.account_id),
+            &detail,
+        ),
+    )?;
     Ok(())
 }

@@ -197,15 +197,18 @@ pub(crate) fn apply(
                     None => format!("{{\"send\":{},\"gets\":{}}}", terms.send, terms.gets),
                     Some(_) => terms.json(),
                 };
-                tx.record(&history(
-                    now,
-                    rid,
-                    actor,
-                    Action::Assign,
-                    Some(*number_id),
-                    Some(*account_id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        rid,
+                        actor,
+                        Action::Assign,
+                        Some(*number_id),
+                        Some(*account_id),
+                        &detail,
+                    ),
+                )?;
             }
             Change::GrantRemoved {
                 number_id,
@@ -224,15 +227,18 @@ pub(crate) fn apply(
                     "{{\"granted_by\":{granted_by},\"reason\":\"{}\"}}",
                     reason.as_str()
                 );
-                tx.record(&history(
-                    now,
-                    rid,
-                    actor,
-                    action,
-                    Some(*number_id),
-                    Some(*account_id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        rid,
+                        actor,
+                        action,
+                        Some(*number_id),
+                        Some(*account_id),
+                        &detail,
+                    ),
+                )?;
             }
             Change::GrantChanged {
                 number_id,
@@ -263,15 +269,18 @@ pub(crate) fn apply(
                     before.json(),
                     after.json()
                 );
-                tx.record(&history(
-                    now,
-                    rid,
-                    actor,
-                    action,
-                    Some(*number_id),
-                    Some(*account_id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        rid,
+                        actor,
+                        action,
+                        Some(*number_id),
+                        Some(*account_id),
+                        &detail,
+                    ),
+                )?;
             }
             Change::Unsubscribed {
                 number_id,
@@ -288,15 +297,18 @@ pub(crate) fn apply(
                         "{}".to_owned()
                     }
                 };
-                tx.record(&history(
-                    now,
-                    rid,
-                    actor,
-                    Action::Unsubscribe,
-                    Some(*number_id),
-                    Some(*owner_id),
-                    &detail,
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        rid,
+                        actor,
+                        Action::Unsubscribe,
+                        Some(*number_id),
+                        Some(*owner_id),
+                        &detail,
+                    ),
+                )?;
             }
         }
     }

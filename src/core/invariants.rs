@@ -150,5 +150,41 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
             ));
         }
     }
+    out.extend(outbox_violations(s));
+    out
+}
+
+/// Invariant 8: the outbox holds exactly one event for every history entry
+/// that is a change (the mapping is `events::kind_of`), of the type its
+/// action maps to, and none for anything else. The sweeper prunes the oldest
+/// events, so entries older than the oldest event kept are not asked for
+/// theirs.
+pub fn outbox_violations(s: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut events: HashMap<i64, Vec<&str>> = HashMap::new();
+    for (history_id, kind) in &s.events {
+        events.entry(*history_id).or_default().push(kind);
+    }
+    let oldest = s.events.iter().map(|(h, _)| *h).min().unwrap_or(i64::MAX);
+    let mut known = HashSet::new();
+    for (id, (action, number, account)) in s.history_ids.iter().zip(&s.history) {
+        known.insert(*id);
+        let want = super::events::kind_of(action);
+        let got = events.get(id).map(Vec::as_slice).unwrap_or_default();
+        match (want, got) {
+            (None, []) => {}
+            (Some(_), []) if *id < oldest => {}
+            (Some(w), [g]) if w == *g => {}
+            _ => out.push(format!(
+                "history entry {id} ({action} of number {number:?} to {account:?}) \
+                 has events {got:?}, expected {want:?}"
+            )),
+        }
+    }
+    for history_id in events.keys() {
+        if !known.contains(history_id) {
+            out.push(format!("event for missing history entry {history_id}"));
+        }
+    }
     out
 }

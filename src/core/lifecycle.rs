@@ -33,6 +33,8 @@ pub struct Lifecycle {
     pub sweep_interval: Option<Duration>,
     /// Items per sweeper transaction.
     pub sweep_batch: i64,
+    /// How long the outbox keeps an event (the sweeper prunes older ones).
+    pub event_retention_secs: i64,
 }
 
 pub const DAY: i64 = 86_400;
@@ -46,6 +48,7 @@ impl Default for Lifecycle {
             reservation_cap: 20,
             sweep_interval: Some(Duration::from_secs(5)),
             sweep_batch: 100,
+            event_retention_secs: 7 * DAY,
         }
     }
 }
@@ -59,6 +62,10 @@ pub struct SweepReport {
     pub released: usize,
     /// Reservations that ran out.
     pub reservations_ended: usize,
+    /// Events past the retention dropped from the outbox.
+    pub events_pruned: u64,
+    /// Idempotency keys past their 24 hours dropped.
+    pub keys_pruned: u64,
 }
 
 /// A running reservation.
@@ -90,15 +97,18 @@ fn end_quarantine(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, Co
     if !tx.end_quarantine(number_id, now)? {
         return Ok(0);
     }
-    tx.record(&history(
-        now,
-        SWEEP_RID,
-        None,
-        Action::Release,
-        Some(number_id),
-        Some(q.former_owner_id),
-        "{\"by\":\"expiry\"}",
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            now,
+            SWEEP_RID,
+            None,
+            Action::Release,
+            Some(number_id),
+            Some(q.former_owner_id),
+            "{\"by\":\"expiry\"}",
+        ),
+    )?;
     Ok(1)
 }
 
@@ -109,15 +119,18 @@ fn end_reservation(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, C
     if !tx.end_reservation(number_id, now)? {
         return Ok(0);
     }
-    tx.record(&history(
-        now,
-        SWEEP_RID,
-        None,
-        Action::ReserveExpire,
-        Some(number_id),
-        Some(r.holder_id),
-        "{}",
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            now,
+            SWEEP_RID,
+            None,
+            Action::ReserveExpire,
+            Some(number_id),
+            Some(r.holder_id),
+            "{}",
+        ),
+    )?;
     Ok(1)
 }
 
@@ -168,15 +181,18 @@ pub fn reserve(
     if !tx.reserve_number(number.id, caller_id, until)? {
         return Err(CoreError::NotAvailable);
     }
-    tx.record(&history(
-        now,
-        rid,
-        Some(caller_id),
-        Action::Reserve,
-        Some(number.id),
-        Some(caller_id),
-        &format!("{{\"until\":{until}}}"),
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            now,
+            rid,
+            Some(caller_id),
+            Action::Reserve,
+            Some(number.id),
+            Some(caller_id),
+            &format!("{{\"until\":{until}}}"),
+        ),
+    )?;
     Ok(Reserved {
         number: Number {
             quarantine: None,
@@ -250,6 +266,7 @@ impl Core {
                 }
             }
         }
+        (report.events_pruned, report.keys_pruned) = self.prune_outbox(now).await?;
         Ok(report)
     }
 
@@ -297,15 +314,18 @@ impl Core {
                 let number = held_reservation(tx, id, &uid, now)?;
                 let until = now.saturating_add(secs);
                 tx.reserve_number(number.id, id, until)?;
-                tx.record(&history(
-                    now,
-                    &rid,
-                    Some(id),
-                    Action::ReserveExtend,
-                    Some(number.id),
-                    Some(id),
-                    &format!("{{\"until\":{until}}}"),
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        Some(id),
+                        Action::ReserveExtend,
+                        Some(number.id),
+                        Some(id),
+                        &format!("{{\"until\":{until}}}"),
+                    ),
+                )?;
                 Ok(Reserved {
                     number: Number {
                         reservation: None,
@@ -335,15 +355,18 @@ impl Core {
             .write(move |tx| {
                 let number = held_reservation(tx, id, &uid, now)?;
                 tx.end_reservation(number.id, i64::MAX)?;
-                tx.record(&history(
-                    now,
-                    &rid,
-                    Some(id),
-                    Action::ReserveCancel,
-                    Some(number.id),
-                    Some(id),
-                    "{}",
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        Some(id),
+                        Action::ReserveCancel,
+                        Some(number.id),
+                        Some(id),
+                        "{}",
+                    ),
+                )?;
                 Ok(())
             })
             .await
@@ -413,15 +436,18 @@ impl Core {
                     )));
                 };
                 tx.end_quarantine(number.id, i64::MAX)?;
-                tx.record(&history(
-                    now,
-                    &rid,
-                    None,
-                    Action::Release,
-                    Some(number.id),
-                    Some(q.former_owner_id),
-                    "{\"by\":\"admin\"}",
-                ))?;
+                crate::core::events::log(
+                    tx,
+                    history(
+                        now,
+                        &rid,
+                        None,
+                        Action::Release,
+                        Some(number.id),
+                        Some(q.former_owner_id),
+                        "{\"by\":\"admin\"}",
+                    ),
+                )?;
                 Ok(Number {
                     quarantine: None,
                     ..number
@@ -447,6 +473,8 @@ impl Core {
                     grants_expired = r.grants_expired,
                     released = r.released,
                     reservations_ended = r.reservations_ended,
+                    events_pruned = r.events_pruned,
+                    keys_pruned = r.keys_pruned,
                     "swept"
                 ),
                 Ok(_) => {}

@@ -16,6 +16,7 @@ pub mod changes;
 mod credentials;
 pub mod custody;
 mod error;
+pub mod events;
 pub mod grants;
 mod hashing;
 pub mod import;

@@ -47,27 +47,33 @@ pub(crate) fn record_lapses(
 ) -> Result<(), CoreError> {
     if let Some(q) = number.quarantine.filter(|q| q.until <= now) {
         tx.end_quarantine(number.id, now)?;
-        tx.record(&history(
-            now,
-            rid,
-            None,
-            Action::Release,
-            Some(number.id),
-            Some(q.former_owner_id),
-            "{\"by\":\"expiry\"}",
-        ))?;
+        crate::core::events::log(
+            tx,
+            history(
+                now,
+                rid,
+                None,
+                Action::Release,
+                Some(number.id),
+                Some(q.former_owner_id),
+                "{\"by\":\"expiry\"}",
+            ),
+        )?;
     }
     if let Some(r) = number.reservation.filter(|r| r.until <= now) {
         tx.end_reservation(number.id, now)?;
-        tx.record(&history(
-            now,
-            rid,
-            None,
-            Action::ReserveExpire,
-            Some(number.id),
-            Some(r.holder_id),
-            "{}",
-        ))?;
+        crate::core::events::log(
+            tx,
+            history(
+                now,
+                rid,
+                None,
+                Action::ReserveExpire,
+                Some(number.id),
+                Some(r.holder_id),
+                "{}",
+            ),
+        )?;
     }
     Ok(())
 }
@@ -125,15 +131,18 @@ pub fn subscribe(
         detail.push_str(",\"reserved\":true");
     }
     detail.push('}');
-    tx.record(&history(
-        now,
-        rid,
-        Some(caller_id),
-        Action::Subscribe,
-        Some(number.id),
-        Some(caller_id),
-        &detail,
-    ))?;
+    crate::core::events::log(
+        tx,
+        history(
+            now,
+            rid,
+            Some(caller_id),
+            Action::Subscribe,
+            Some(number.id),
+            Some(caller_id),
+            &detail,
+        ),
+    )?;
     Ok(OwnedNumber {
         number: Number {
             subscription: Some(sub),

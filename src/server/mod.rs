@@ -75,7 +75,10 @@ pub fn router_with(core: Core, limits: Limits) -> Router {
     Router::new()
         .merge(edge::layer::<panel::Panel>(panel::routes(), &state))
         .merge(edge::layer::<vn::Vn>(vn::routes(), &state))
-        .merge(edge::layer::<native::Native>(native::routes(), &state))
+        .merge(edge::layer::<native::Native>(
+            native::guarded(&state),
+            &state,
+        ))
         .merge(edge::layer::<console::Console>(console::routes(), &state))
         .merge(edge::layer::<Service>(outside, &state))
         .with_state(state)

@@ -16,6 +16,7 @@
 //! durable; a job is answered only after its batch has committed.
 
 pub mod downline;
+pub mod idempotency;
 mod job;
 pub mod postgres;
 pub mod records;
@@ -99,6 +100,9 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// Told of every write this process commits (the event feed's long
+    /// polls wake on it).
+    commits: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -114,7 +118,10 @@ impl Store {
                 "unsupported database URL {url:?}: expected sqlite://PATH or postgres://..."
             )));
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            commits: Arc::default(),
+        })
     }
 
     /// Transactions retried after serialization failures or deadlocks.
@@ -151,13 +158,45 @@ impl Store {
     /// Runs `f` in a write transaction and answers once it is durable. `f` may
     /// be run more than once (a backend retries serialization failures), so it
     /// must take its inputs by reference or clone them.
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    ///
+    /// Within an idempotency scope whose key is not claimed yet, the
+    /// transaction claims it first (see [`idempotency`]); if another request
+    /// holds the key, nothing is written and the answer is
+    /// `Conflict("idempotency key")`.
+    pub async fn write<T, E, F>(&self, mut f: F) -> Result<T, E>
     where
         F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.run(Access::Write, f).await
+        let answer = match idempotency::pending() {
+            None => self.run(Access::Write, f).await,
+            Some(scope) => {
+                let inner = scope.clone();
+                let answer = self
+                    .run(Access::Write, move |tx: &mut dyn Tx| {
+                        if !tx.claim_key(&inner.claim)? {
+                            inner.mark_refused();
+                            return Err(E::from(StoreError::Conflict("idempotency key")));
+                        }
+                        f(tx)
+                    })
+                    .await;
+                if answer.is_ok() {
+                    scope.mark_claimed();
+                }
+                answer
+            }
+        };
+        if answer.is_ok() {
+            self.commits.notify_waiters();
+        }
+        answer
+    }
+
+    /// Notified whenever this process commits a write.
+    pub fn commits(&self) -> &tokio::sync::Notify {
+        &self.commits
     }
 
     /// Runs `f` in a read-only transaction (one consistent snapshot).
@@ -304,8 +343,31 @@ pub trait Tx {
         Ok(0)
     }
 
-    /// Appends one history entry.
-    fn record(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Appends one history entry; answers its id.
+    fn record(&mut self, entry: &HistoryEntry) -> Result<i64, StoreError>;
+
+    /// Appends one event to the outbox. Ids follow commit order: SQLite has
+    /// one writer; PostgreSQL writes a transaction's events just before it
+    /// commits, one transaction at a time (see `postgres::tx`).
+    fn insert_event(&mut self, event: &NewEvent) -> Result<(), StoreError>;
+    /// Events after an id, oldest first.
+    fn events_after(&mut self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;
+    /// Drops the events older than `before`.
+    fn prune_events(&mut self, before: i64) -> Result<u64, StoreError>;
+
+    /// An account's idempotency key, if stored.
+    fn key_row(&mut self, account_id: i64, key: &str) -> Result<Option<KeyRow>, StoreError>;
+    /// Stores a key with no answer yet; false if the account has it already.
+    fn claim_key(&mut self, claim: &KeyClaim) -> Result<bool, StoreError>;
+    /// Stores the answer of a claimed key that has none yet.
+    fn answer_key(
+        &mut self,
+        account_id: i64,
+        key: &str,
+        answer: &StoredAnswer,
+    ) -> Result<bool, StoreError>;
+    /// Drops the keys stored before `before`.
+    fn prune_keys(&mut self, before: i64) -> Result<u64, StoreError>;
 
     /// The numbers `account_id` owns or was granted (by a grant live at
     /// `now`), ordered by id, with how many there are in all.

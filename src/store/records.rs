@@ -124,6 +124,10 @@ pub struct Snapshot {
     pub history: Vec<(String, Option<i64>, Option<i64>)>,
     /// The request id of every history entry, in the same order.
     pub request_ids: Vec<String>,
+    /// The id of every history entry, in the same order.
+    pub history_ids: Vec<i64>,
+    /// `(history id, type)` of every event in the outbox, by event id.
+    pub events: Vec<(i64, String)>,
     /// `(account id, numbers it owns plus numbers granted to it)` as the
     /// store counts them for the numbers list's total (an administrator's
     /// list counts every subscribed number instead), for every account
@@ -283,4 +287,77 @@ pub struct HistoryRow {
     pub account_id: Option<i64>,
     pub detail: String,
     pub number: Option<String>,
+}
+
+/// One event of the outbox, as a change writes it beside its history entry.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The history entry of the same change.
+    pub history_id: i64,
+    pub at: i64,
+    /// `number.subscribed`, `grant.removed`, ... (see `crate::core::events`).
+    pub kind: &'static str,
+    pub actor_id: Option<i64>,
+    pub request_id: String,
+    pub number_id: Option<i64>,
+    pub account_id: Option<i64>,
+    /// A small JSON object.
+    pub data: String,
+}
+
+/// A stored event, with its number's E.164 when it names one.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor_id: Option<i64>,
+    pub request_id: String,
+    pub number_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub data: String,
+    pub number: Option<String>,
+}
+
+/// Which events to read, oldest first.
+#[derive(Clone, Debug)]
+pub struct EventQuery {
+    /// Only events with a greater id.
+    pub after_id: i64,
+    /// Only events whose actor or account lies in the subtree at this path
+    /// (the account itself included); `None`: every event.
+    pub within: Option<String>,
+    pub limit: i64,
+}
+
+/// A request's claim on an idempotency key: who, which key, and the
+/// request's fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyClaim {
+    pub account_id: i64,
+    pub key: String,
+    pub method: String,
+    pub path: String,
+    /// SHA-256 of the body, hex.
+    pub body_hash: String,
+    pub at: i64,
+}
+
+/// A stored idempotency key; `answer` is `None` while its first request runs
+/// (or if that request's process died between committing and answering).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRow {
+    pub method: String,
+    pub path: String,
+    pub body_hash: String,
+    pub answer: Option<StoredAnswer>,
+    pub created_at: i64,
+}
+
+/// The answer given to the first request with a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
 }

@@ -14,8 +14,8 @@
 use crate::domain::TokenKind;
 use crate::domain::{Quarantine, Reservation};
 use crate::store::{
-    Account, Credential, Cycle, Grant, HeldNumber, HistoryRow, Holding, Number, Subscription,
-    TokenRow,
+    Account, Credential, Cycle, EventRow, Grant, HeldNumber, HistoryRow, Holding, KeyRow, Number,
+    StoredAnswer, Subscription, TokenRow,
 };
 
 /// One statement, spelled for each backend.
@@ -224,8 +224,46 @@ pub(crate) const REVOKE_TOKEN: Sql =
 
 pub(crate) const RECORD: Sql = shared!(
     "INSERT INTO history (at, request_id, actor_id, action, number_id, account_id, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)"
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
 );
+
+pub(crate) const INSERT_EVENT: Sql = shared!(
+    "INSERT INTO events (history_id, at, type, actor_id, request_id, number_id, account_id, data) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// Events after id `$1` whose actor or account has a path in `[$2, $3)`
+/// (none given: every event), oldest first, at most `$4`; read by
+/// [`event_row`].
+pub(crate) const EVENTS_AFTER: Sql = shared!(
+    "SELECT e.id, e.at, e.type, e.actor_id, e.request_id, e.number_id, e.account_id, \
+       e.data, n.number \
+     FROM events e LEFT JOIN numbers n ON n.id = e.number_id \
+     WHERE e.id > $1 \
+       AND (CAST($2 AS TEXT) IS NULL \
+         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id \
+                    AND a.path >= $2 AND a.path < $3) \
+         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.actor_id \
+                    AND a.path >= $2 AND a.path < $3)) \
+     ORDER BY e.id LIMIT $4"
+);
+pub(crate) const PRUNE_EVENTS: Sql = shared!("DELETE FROM events WHERE at < $1");
+pub(crate) const ALL_EVENTS: Sql = shared!("SELECT history_id, type FROM events ORDER BY id");
+pub(crate) const HISTORY_IDS: Sql = shared!("SELECT id FROM history ORDER BY id");
+
+pub(crate) const KEY_ROW: Sql = shared!(
+    "SELECT method, path, body_hash, status, content_type, response, created_at \
+     FROM idempotency WHERE account_id = $1 AND key = $2"
+);
+pub(crate) const CLAIM_KEY: Sql = shared!(
+    "INSERT INTO idempotency (account_id, key, method, path, body_hash, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+);
+pub(crate) const ANSWER_KEY: Sql = shared!(
+    "UPDATE idempotency SET status = $3, content_type = $4, response = $5 \
+     WHERE account_id = $1 AND key = $2 AND status IS NULL"
+);
+pub(crate) const PRUNE_KEYS: Sql = shared!("DELETE FROM idempotency WHERE created_at < $1");
 
 /// Every subscribed number as `$1` lists it, read by [`held_number`]. The
 /// numbers list is the hottest read: its statements read only the listed
@@ -471,6 +509,39 @@ pub(crate) fn history_row<R: Columns + ?Sized>(r: &R) -> Result<HistoryRow, R::E
 }
 
 /// `(action, number_id, account_id)` and the request id, from [`ALL_HISTORY`].
+/// An event from [`EVENTS_AFTER`].
+pub(crate) fn event_row<R: Columns + ?Sized>(r: &R) -> Result<EventRow, R::Error> {
+    Ok(EventRow {
+        id: r.col(0)?,
+        at: r.col(1)?,
+        kind: r.col(2)?,
+        actor_id: r.col(3)?,
+        request_id: r.col(4)?,
+        number_id: r.col(5)?,
+        account_id: r.col(6)?,
+        data: r.col(7)?,
+        number: r.col(8)?,
+    })
+}
+
+/// A key from [`KEY_ROW`].
+pub(crate) fn key_row<R: Columns + ?Sized>(r: &R) -> Result<KeyRow, R::Error> {
+    let status: Option<i32> = r.col(3)?;
+    let content_type: Option<String> = r.col(4)?;
+    let body: Option<String> = r.col(5)?;
+    Ok(KeyRow {
+        method: r.col(0)?,
+        path: r.col(1)?,
+        body_hash: r.col(2)?,
+        answer: status.map(|status| StoredAnswer {
+            status: u16::try_from(status).unwrap_or(500),
+            content_type: content_type.unwrap_or_default(),
+            body: body.unwrap_or_default(),
+        }),
+        created_at: r.col(6)?,
+    })
+}
+
 pub(crate) type HistoryLine = ((String, Option<i64>, Option<i64>), String);
 
 pub(crate) fn history_line<R: Columns + ?Sized>(r: &R) -> Result<HistoryLine, R::Error> {

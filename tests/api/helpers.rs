@@ -328,6 +328,11 @@ impl TestApp {
         .expect("join");
     }
 
+    /// A client of its own (for requests in parallel).
+    pub fn another_client(&self) -> HttpClient {
+        HttpClient::new(self.addr)
+    }
+
     pub async fn history_len(&self) -> usize {
         self.core.snapshot().await.expect("snapshot").history.len()
     }

@@ -6,6 +6,7 @@ mod cli_config;
 mod compat;
 mod console;
 mod crash;
+mod events;
 mod expect;
 mod helpers;
 mod lifecycle;

@@ -71,6 +71,7 @@ const NATIVE: &[(&str, &str)] = &[
     ("post", "/lk/v1/admin/numbers/{number}/release"),
     ("get", "/lk/v1/numbers/{number}/history"),
     ("get", "/lk/v1/history"),
+    ("get", "/lk/v1/events"),
     ("get", "/lk/v1/pool"),
     ("get", "/lk/v1/routing/{e164}"),
     ("get", "/lk/v1/problems/{kind}"),

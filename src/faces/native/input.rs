@@ -22,6 +22,10 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Authed, Problem> {
+        // Authenticated already by a wrapper (`idempotency`).
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(Authed(caller.clone()));
+        }
         let token = presented_token(&parts.headers, &["bearer"]);
         match authenticate(state, token).await {
             Ok(caller) => Ok(Authed(caller)),

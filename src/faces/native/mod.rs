@@ -9,7 +9,9 @@
 //! `lifecycle` (reservations, subscriptions, release) the routes.
 
 mod accounts;
+mod events;
 mod grants;
+pub mod idempotency;
 pub mod input;
 mod lifecycle;
 mod numbers;
@@ -68,6 +70,14 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
+/// The face's routes with their idempotency keys (see `idempotency`).
+pub fn guarded(state: &AppState) -> Router<AppState> {
+    routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::guard,
+    ))
+}
+
 pub fn routes() -> Router<AppState> {
     let served: Vec<(&str, MethodRouter<AppState>)> = vec![
         ("/sessions", post(sessions::create)),
@@ -102,6 +112,7 @@ pub fn routes() -> Router<AppState> {
         ("/admin/numbers/{number}/release", post(lifecycle::release)),
         ("/numbers/{number}/history", get(numbers::number_history)),
         ("/history", get(numbers::history)),
+        ("/events", get(events::feed)),
         ("/pool", get(numbers::pool)),
         ("/routing/{e164}", get(numbers::routing)),
         ("/problems/{kind}", get(problem::page)),

@@ -263,6 +263,15 @@ const ROUTES: &[Route] = &[
     ),
     (
         HttpMethod::Get,
+        "/lk/v1/events",
+        "The caller's events in commit order after an id (after, limit, wait: long-polls up to 30 s)",
+        "200",
+        "{items, next_after}",
+        &["validation"],
+        true,
+    ),
+    (
+        HttpMethod::Get,
         "/lk/v1/pool",
         "Available numbers (country, prefix, contains, min/max_monthly_price; limit, cursor)",
         "200",

@@ -45,6 +45,18 @@ pub const KINDS: &[(&str, u16, &str, &str)] = &[
         "The body is not a JSON object, or could not be read.",
     ),
     (
+        "idempotency-key-reused",
+        422,
+        "Idempotency key reused",
+        "The `Idempotency-Key` was used before, by the same account, with a different method, path or body.",
+    ),
+    (
+        "idempotency-key-in-flight",
+        409,
+        "Idempotency key in flight",
+        "The first request with this `Idempotency-Key` has not been answered yet; retry later.",
+    ),
+    (
         "not-assigned",
         409,
         "Not assigned",

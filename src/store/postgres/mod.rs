@@ -50,6 +50,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_lifecycle",
         include_str!("migrations/0007_lifecycle.sql"),
     ),
+    ("0008_events", include_str!("migrations/0008_events.sql")),
 ];
 
 /// Whether `url` names a PostgreSQL database.
@@ -333,6 +334,12 @@ impl Worker {
             let mut tx = tx::PgTx::new(&mut transaction, &mut self.cache, write);
             let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
                 .unwrap_or(false);
+            // The outbox's events go last (see `PgTx::flush_events`).
+            let flushed = if keep && !tx.wants_retry() {
+                tx.flush_events()
+            } else {
+                Ok(())
+            };
             let retry = tx.wants_retry();
             // The statements, with the transaction's start and end.
             self.statements
@@ -344,6 +351,10 @@ impl Worker {
             if !keep {
                 let _ = transaction.rollback();
                 return Ok(());
+            }
+            if let Err(e) = flushed {
+                let _ = transaction.rollback();
+                return Err(e);
             }
             match transaction.commit() {
                 Ok(()) => return Ok(()),

@@ -10,10 +10,10 @@ use super::is_retryable;
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Due, Grant,
-    HeldNumber, HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, NewAccount,
-    NewNumber, NewToken, Number, Page, PoolFilter, Snapshot, StoreError, Subscription, TokenRow,
-    Tx,
+    Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Due, EventQuery,
+    EventRow, Grant, HeldNumber, HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter,
+    KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber, NewToken, Number, Page, PoolFilter,
+    Snapshot, StoreError, StoredAnswer, Subscription, TokenRow, Tx,
 };
 
 /// Over a transaction, or over the bare client for [`crate::store::Access::Single`].
@@ -25,6 +25,8 @@ pub(super) struct PgTx<'a, C: GenericClient> {
     retry: bool,
     /// Statements executed (for [`crate::store::Store::statements`]).
     executed: u64,
+    /// The transaction's events, written by [`PgTx::flush_events`].
+    events: Vec<NewEvent>,
 }
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
@@ -41,12 +43,44 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
             write,
             retry: false,
             executed: 0,
+            events: Vec::new(),
         }
     }
 
     /// Statements this transaction executed.
     pub(super) fn executed(&self) -> u64 {
         self.executed
+    }
+
+    /// Writes the transaction's events, as its last statements before the
+    /// commit, under a transaction-scoped advisory lock: event ids are
+    /// taken from the sequence one committing transaction at a time, so id
+    /// order is commit order across numbers too and a feed reader that has
+    /// seen id N can never later find a smaller id commit (the ids of
+    /// transactions that merely overlapped would otherwise interleave).
+    /// The lock is the last one a transaction takes, so it cannot deadlock;
+    /// it serializes only the tail of event-writing transactions.
+    pub(super) fn flush_events(&mut self) -> Result<(), StoreError> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        self.exec(EVENT_LOCK, &[])?;
+        for e in std::mem::take(&mut self.events) {
+            self.exec(
+                sql::INSERT_EVENT.postgres,
+                &[
+                    &e.history_id,
+                    &e.at,
+                    &e.kind,
+                    &e.actor_id,
+                    &e.request_id,
+                    &e.number_id,
+                    &e.account_id,
+                    &e.data,
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     /// Whether a statement failed in a way that running the job again may cure.
@@ -116,6 +150,9 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
         self.opt(sql, &[key])?.map(|r| sql::account(&r)).transpose()
     }
 }
+
+/// Taken by [`PgTx::flush_events`]; `SELECT` so that it runs as a prepared query.
+const EVENT_LOCK: &str = "SELECT pg_advisory_xact_lock(7347651235)::text";
 
 /// A maximum as the `int` column compares it.
 fn clamp(max: u32) -> i32 {
@@ -675,20 +712,93 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         self.exec(PRUNE_LOGIN_BUDGETS, &[&before])
     }
 
-    fn record(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {
-        self.exec(
-            sql::RECORD.postgres,
+    fn record(&mut self, e: &HistoryEntry) -> Result<i64, StoreError> {
+        let row = self
+            .opt(
+                sql::RECORD.postgres,
+                &[
+                    &e.at,
+                    &e.request_id,
+                    &e.actor_id,
+                    &e.action.as_str(),
+                    &e.number_id,
+                    &e.account_id,
+                    &e.detail,
+                ],
+            )?
+            .ok_or_else(|| StoreError::Backend("history insert returned no id".into()))?;
+        get(&row, 0)
+    }
+
+    /// Held until [`PgTx::flush_events`], just before the commit.
+    fn insert_event(&mut self, e: &NewEvent) -> Result<(), StoreError> {
+        self.events.push(e.clone());
+        Ok(())
+    }
+
+    fn events_after(&mut self, q: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
+        let (low, high) = match &q.within {
+            Some(path) => {
+                let (low, high) = downline_bounds(path);
+                (Some(low), Some(high))
+            }
+            None => (None, None),
+        };
+        self.all(
+            sql::EVENTS_AFTER.postgres,
+            &[&q.after_id, &low, &high, &q.limit],
+        )?
+        .iter()
+        .map(sql::event_row)
+        .collect()
+    }
+
+    fn prune_events(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.exec(sql::PRUNE_EVENTS.postgres, &[&before])
+    }
+
+    fn key_row(&mut self, account_id: i64, key: &str) -> Result<Option<KeyRow>, StoreError> {
+        self.opt(sql::KEY_ROW.postgres, &[&account_id, &key])?
+            .map(|r| sql::key_row(&r))
+            .transpose()
+    }
+
+    fn claim_key(&mut self, c: &KeyClaim) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::CLAIM_KEY.postgres,
             &[
-                &e.at,
-                &e.request_id,
-                &e.actor_id,
-                &e.action.as_str(),
-                &e.number_id,
-                &e.account_id,
-                &e.detail,
+                &c.account_id,
+                &c.key,
+                &c.method,
+                &c.path,
+                &c.body_hash,
+                &c.at,
             ],
-        )
-        .map(drop)
+        )?;
+        Ok(n == 1)
+    }
+
+    fn answer_key(
+        &mut self,
+        account_id: i64,
+        key: &str,
+        a: &StoredAnswer,
+    ) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::ANSWER_KEY.postgres,
+            &[
+                &account_id,
+                &key,
+                &i32::from(a.status),
+                &a.content_type,
+                &a.body,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn prune_keys(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.exec(sql::PRUNE_KEYS.postgres, &[&before])
     }
 
     fn held_numbers(
@@ -855,7 +965,19 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             }
         }
         let stale_copies = self.count(sql::STALE_COPIES.postgres, &[])?;
+        let history_ids = self
+            .all(sql::HISTORY_IDS.postgres, &[])?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let events = self
+            .all(sql::ALL_EVENTS.postgres, &[])?
+            .iter()
+            .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+            .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
         Ok(Snapshot {
+            history_ids,
+            events,
             accounts,
             numbers,
             grants,

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_lifecycle",
         include_str!("migrations/0007_lifecycle.sql"),
     ),
+    ("0008_events", include_str!("migrations/0008_events.sql")),
 ];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.

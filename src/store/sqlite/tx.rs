@@ -7,9 +7,10 @@ use super::backend;
 use crate::store::downline::{contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, DownlineFilter, Due, Grant, HeldNumber, HistoryEntry, HistoryQuery,
-    HistoryRow, Holding, HoldingFilter, NewAccount, NewNumber, NewToken, Number, Page, PoolFilter,
-    Relation, Snapshot, StoreError, Subscription, TokenRow, Tx,
+    Account, Credential, DownlineFilter, Due, EventQuery, EventRow, Grant, HeldNumber,
+    HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, KeyClaim, KeyRow, NewAccount,
+    NewEvent, NewNumber, NewToken, Number, Page, PoolFilter, Relation, Snapshot, StoreError,
+    StoredAnswer, Subscription, TokenRow, Tx,
 };
 
 pub(super) struct SqliteTx<'c> {
@@ -439,8 +440,8 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn record(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {
-        self.exec(
+    fn record(&mut self, e: &HistoryEntry) -> Result<i64, StoreError> {
+        self.opt(
             sql::RECORD.sqlite,
             params![
                 e.at,
@@ -451,8 +452,76 @@ impl Tx for SqliteTx<'_> {
                 e.account_id,
                 e.detail
             ],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| StoreError::Backend("history insert returned no id".into()))
+    }
+
+    fn insert_event(&mut self, e: &NewEvent) -> Result<(), StoreError> {
+        self.exec(
+            sql::INSERT_EVENT.sqlite,
+            params![
+                e.history_id,
+                e.at,
+                e.kind,
+                e.actor_id,
+                e.request_id,
+                e.number_id,
+                e.account_id,
+                e.data
+            ],
         )
         .map(drop)
+    }
+
+    fn events_after(&mut self, q: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
+        let (low, high) = match &q.within {
+            Some(path) => {
+                let (low, high) = downline_bounds(path);
+                (Some(low), Some(high))
+            }
+            None => (None, None),
+        };
+        self.all(
+            sql::EVENTS_AFTER.sqlite,
+            params![q.after_id, low, high, q.limit],
+            |r| sql::event_row(r),
+        )
+    }
+
+    fn prune_events(&mut self, before: i64) -> Result<u64, StoreError> {
+        Ok(self.exec(sql::PRUNE_EVENTS.sqlite, [before])? as u64)
+    }
+
+    fn key_row(&mut self, account_id: i64, key: &str) -> Result<Option<KeyRow>, StoreError> {
+        self.opt(sql::KEY_ROW.sqlite, params![account_id, key], |r| {
+            sql::key_row(r)
+        })
+    }
+
+    fn claim_key(&mut self, c: &KeyClaim) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::CLAIM_KEY.sqlite,
+            params![c.account_id, c.key, c.method, c.path, c.body_hash, c.at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn answer_key(
+        &mut self,
+        account_id: i64,
+        key: &str,
+        a: &StoredAnswer,
+    ) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::ANSWER_KEY.sqlite,
+            params![account_id, key, i32::from(a.status), a.content_type, a.body],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn prune_keys(&mut self, before: i64) -> Result<u64, StoreError> {
+        Ok(self.exec(sql::PRUNE_KEYS.sqlite, [before])? as u64)
     }
 
     fn held_numbers(
@@ -588,7 +657,11 @@ impl Tx for SqliteTx<'_> {
             }
         }
         let stale_copies = self.count(sql::STALE_COPIES.sqlite, [])?;
+        let history_ids = self.all(sql::HISTORY_IDS.sqlite, [], |r| r.get(0))?;
+        let events = self.all(sql::ALL_EVENTS.sqlite, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(Snapshot {
+            history_ids,
+            events,
             accounts,
             numbers,
             grants,
