@@ -57,7 +57,7 @@ db="sqlite://$work/console.db"
 admin() { "$bin" admin "$@" --database-url "$db" | tail -n1; }
 password='Console-Test-Pass-1!'
 admin create-account --username console_admin --password "$password" --admin >/dev/null
-admin create-account --username console_reseller --password "$password" --reseller --parent console_admin >/dev/null
+admin create-account --username console_reseller --password "$password" --reseller --parent console_admin --postpaid >/dev/null
 admin create-account --username console_sub --password "$password" --reseller --parent console_reseller >/dev/null
 admin create-account --username console_leaf --password "$password" --parent console_sub >/dev/null
 # 25 numbers held by the reseller (two pages of 20), 3 in the pool.
