@@ -550,12 +550,19 @@ pub fn grants_below(viewer: &Account, number: &Number, grants: &[Grant]) -> Vec<
     out
 }
 
+/// A rule's planner: the changes a command makes, checked, writing nothing.
+type Plan<C> = fn(&mut dyn Tx, &Account, &C, i64) -> Result<Vec<Change>, CoreError>;
+
 impl Core {
-    /// Grants a number (`POST /api/numbers/assign`).
-    pub async fn assign(
+    /// Runs `cmd` as `plan` plans it: with `dry_run`, the plan alone in a
+    /// read (nothing written, not even history); otherwise the plan applied
+    /// in one write transaction, each change with its history entry.
+    async fn planned<C: Send + 'static>(
         &self,
         caller: &Caller,
-        cmd: Assign,
+        cmd: C,
+        plan: Plan<C>,
+        dry_run: bool,
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
         let (account, now, rid) = (
@@ -563,11 +570,42 @@ impl Core {
             self.clock.now(),
             request_id.to_owned(),
         );
+        if dry_run {
+            return self
+                .store
+                .read(move |tx| {
+                    Ok(Outcome {
+                        changes: plan(tx, &account, &cmd, now)?,
+                        dry_run: true,
+                    })
+                })
+                .await;
+        }
         let outcome = self
             .store
-            .write(move |tx| assign(tx, &account, &cmd, now, &rid))
+            .write(move |tx| {
+                let changes = plan(tx, &account, &cmd, now)?;
+                apply(tx, &changes, Some(account.id), now, &rid)?;
+                Ok::<_, CoreError>(Outcome {
+                    changes,
+                    dry_run: false,
+                })
+            })
             .await?;
         self.forget_routes(&outcome);
+        Ok(outcome)
+    }
+
+    /// Grants a number (`POST /api/numbers/assign`).
+    pub async fn assign(
+        &self,
+        caller: &Caller,
+        cmd: Assign,
+        request_id: &str,
+    ) -> Result<Outcome, CoreError> {
+        let outcome = self
+            .planned(caller, cmd, plan_assign, false, request_id)
+            .await?;
         Business::add(&self.business.assignments, 1);
         Ok(outcome)
     }
@@ -581,32 +619,16 @@ impl Core {
         dry_run: bool,
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
-        let (account, now, rid) = (
-            caller.account.clone(),
-            self.clock.now(),
-            request_id.to_owned(),
-        );
-        if dry_run {
-            return self
-                .store
-                .read(move |tx| {
-                    Ok(Outcome {
-                        changes: plan_unassign(tx, &account, &cmd, now)?,
-                        dry_run: true,
-                    })
-                })
-                .await;
-        }
         let outcome = self
-            .store
-            .write(move |tx| unassign(tx, &account, &cmd, now, &rid))
+            .planned(caller, cmd, plan_unassign, dry_run, request_id)
             .await?;
-        self.forget_routes(&outcome);
-        Business::add(&self.business.unassignments, 1);
-        Business::add(
-            &self.business.cascaded_removals,
-            (outcome.removed() as u64).saturating_sub(1),
-        );
+        if !dry_run {
+            Business::add(&self.business.unassignments, 1);
+            Business::add(
+                &self.business.cascaded_removals,
+                (outcome.removed() as u64).saturating_sub(1),
+            );
+        }
         Ok(outcome)
     }
 
@@ -619,28 +641,8 @@ impl Core {
         dry_run: bool,
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
-        let (account, now, rid) = (
-            caller.account.clone(),
-            self.clock.now(),
-            request_id.to_owned(),
-        );
-        if dry_run {
-            return self
-                .store
-                .read(move |tx| {
-                    Ok(Outcome {
-                        changes: plan_change(tx, &account, &cmd, now)?,
-                        dry_run: true,
-                    })
-                })
-                .await;
-        }
-        let outcome = self
-            .store
-            .write(move |tx| change_grant(tx, &account, &cmd, now, &rid))
-            .await?;
-        self.forget_routes(&outcome);
-        Ok(outcome)
+        self.planned(caller, cmd, plan_change, dry_run, request_id)
+            .await
     }
 
     /// This instance's routing cache forgets every number `outcome` touched,
