@@ -170,3 +170,219 @@ async fn the_console_refuses_in_html_and_keeps_the_security_headers() {
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
 }
+
+/// The `lk_session` value a `Set-Cookie` sets.
+fn cookie_value(set_cookie: &str) -> &str {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.strip_prefix("lk_session="))
+        .expect("an lk_session cookie")
+}
+
+async fn console_login(app: &TestApp, extra: &[(&str, &str)]) -> (String, String, String) {
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend_from_slice(extra);
+    let res = app
+        .raw(
+            "POST",
+            "/console/session",
+            &headers,
+            br#"{"username":"admin","password":"Secret-pass1"}"#,
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.json());
+    let set = res.header("set-cookie").expect("Set-Cookie").to_owned();
+    let csrf = res.json()["csrf_token"]
+        .as_str()
+        .expect("csrf_token")
+        .to_owned();
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    (cookie_value(&set).to_owned(), set, csrf)
+}
+
+#[tokio::test]
+async fn the_console_session_is_an_http_only_strict_cookie() {
+    let app = TestApp::spawn().await;
+    app.account("admin", None, false).await;
+    let (token, set, csrf) = console_login(&app, &[]).await;
+    assert_eq!(
+        set,
+        format!("lk_session={token}; Path=/; Max-Age=36000; HttpOnly; SameSite=Strict")
+    );
+    assert_eq!(csrf.len(), 64);
+    assert!(!csrf.contains(&token) && !token.contains(&csrf));
+    // The cookie holds a session token, the same as the API's.
+    let (status, me) = app
+        .call("GET", "/lk/v1/me", Some(&format!("Bearer {token}")), None)
+        .await;
+    assert_eq!((status, me["credential"].as_str()), (200, Some("session")));
+    // Over TLS (as a proxy in front says) it is Secure too.
+    let (_, set, _) = console_login(&app, &[("x-forwarded-proto", "https")]).await;
+    assert!(
+        set.ends_with("; HttpOnly; SameSite=Strict; Secure"),
+        "{set}"
+    );
+    // A wrong password is the API's refusal, and no cookie.
+    let res = app
+        .raw(
+            "POST",
+            "/console/session",
+            &[("content-type", "application/json")],
+            br#"{"username":"admin","password":"wrong"}"#,
+        )
+        .await;
+    assert_eq!(res.status, 401);
+    assert_eq!(res.header("set-cookie"), None);
+    // Not from another site's page (login CSRF).
+    let res = app
+        .raw(
+            "POST",
+            "/console/session",
+            &[
+                ("content-type", "application/json"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            br#"{"username":"admin","password":"Secret-pass1"}"#,
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.header("set-cookie"), None);
+}
+
+#[tokio::test]
+async fn a_cookie_changes_nothing_without_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    app.account("admin", None, false).await;
+    let (token, _, csrf) = console_login(&app, &[]).await;
+    let cookie = format!("theme=dark; lk_session={token}");
+    let body = br#"{"username":"sub1","password":"Sub-Account-Pass-1!"}"#;
+    let json = ("content-type", "application/json");
+    let forbidden = |res: &linekeeper::client::HttpResponse| {
+        assert_eq!(res.status, 403, "{:?}", res.json());
+        assert!(
+            res.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/problem+json")
+        );
+        assert_eq!(res.json()["type"], "/lk/v1/problems/forbidden");
+    };
+    // A GET needs none, but only from the console's own pages.
+    let res = app
+        .raw("GET", "/lk/v1/me", &[("cookie", &cookie)], b"")
+        .await;
+    assert_eq!(res.status, 200);
+    let res = app
+        .raw(
+            "GET",
+            "/lk/v1/me",
+            &[("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    let res = app
+        .raw(
+            "GET",
+            "/lk/v1/me",
+            &[("cookie", &cookie), ("sec-fetch-site", "cross-site")],
+            b"",
+        )
+        .await;
+    forbidden(&res);
+    // A POST without the header, with a wrong one, with another session's.
+    let res = app
+        .raw(
+            "POST",
+            "/lk/v1/accounts",
+            &[("cookie", &cookie), json],
+            body,
+        )
+        .await;
+    forbidden(&res);
+    let wrong = "0".repeat(64);
+    let res = app
+        .raw(
+            "POST",
+            "/lk/v1/accounts",
+            &[("cookie", &cookie), json, ("x-csrf-token", &wrong)],
+            body,
+        )
+        .await;
+    forbidden(&res);
+    let (_, _, other) = console_login(&app, &[]).await;
+    let res = app
+        .raw(
+            "POST",
+            "/lk/v1/accounts",
+            &[("cookie", &cookie), json, ("x-csrf-token", &other)],
+            body,
+        )
+        .await;
+    forbidden(&res);
+    // With it: made.
+    let res = app
+        .raw(
+            "POST",
+            "/lk/v1/accounts",
+            &[("cookie", &cookie), json, ("x-csrf-token", &csrf)],
+            body,
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.json());
+    // GET /console/session gives the same CSRF token back.
+    let res = app
+        .raw("GET", "/console/session", &[("cookie", &cookie)], b"")
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json(), serde_json::json!({ "csrf_token": csrf }));
+    // Bearer clients are as before: no CSRF header.
+    let res = app
+        .raw(
+            "POST",
+            "/lk/v1/keys",
+            &[("authorization", &format!("Bearer {token}"))],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status, 201);
+}
+
+#[tokio::test]
+async fn logging_out_of_the_console_revokes_the_session_and_clears_the_cookie() {
+    let app = TestApp::spawn().await;
+    app.account("admin", None, false).await;
+    let (token, _, csrf) = console_login(&app, &[]).await;
+    let cookie = format!("lk_session={token}");
+    // Not without the CSRF header.
+    let res = app
+        .raw("DELETE", "/console/session", &[("cookie", &cookie)], b"")
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.header("set-cookie"), None);
+    let res = app
+        .raw(
+            "DELETE",
+            "/console/session",
+            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status, 204);
+    assert_eq!(
+        res.header("set-cookie"),
+        Some("lk_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+    );
+    let res = app
+        .raw("GET", "/lk/v1/me", &[("cookie", &cookie)], b"")
+        .await;
+    assert_eq!(res.status, 401);
+    let res = app
+        .raw("GET", "/console/session", &[("cookie", &cookie)], b"")
+        .await;
+    assert_eq!(res.status, 401);
+    // With no cookie, or a dead one: only cleared.
+    let res = app.raw("DELETE", "/console/session", &[], b"").await;
+    assert_eq!(res.status, 204);
+    assert!(res.header("set-cookie").is_some());
+}

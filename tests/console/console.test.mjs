@@ -15,9 +15,10 @@ const password = process.env.LK_PASSWORD;
 const screens = process.env.LK_SCREENS;
 const origin = new URL(base).origin;
 
-let browser, page;
+let browser, context, page;
 const offOrigin = [];
 const consoleErrors = [];
+let cspProvoked = 0;
 
 before(async () => {
   browser = await chromium.launch({
@@ -25,7 +26,7 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   page = await context.newPage();
   page.setDefaultTimeout(10000);
   page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) offOrigin.push(r.url()); });
@@ -39,12 +40,26 @@ async function ready() {
   await page.waitForSelector('body[data-ready="true"]');
 }
 const dir = () => page.evaluate(() => [document.dir, document.documentElement.lang]);
-const token = () => page.evaluate(() => sessionStorage.getItem('lk.token'));
+// The page keeps no credential: nothing in either storage, no readable cookie.
+const stored = () => page.evaluate(() => [sessionStorage.length, Object.keys(localStorage).filter((k) => k !== 'lk.lang'), document.cookie]);
+const sessionCookie = async () => (await context.cookies()).find((c) => c.name === 'lk_session');
+async function cookieStatus(method, path, csrf) {
+  return page.evaluate(async ([m, p, c]) => (await fetch(p, { method: m, headers: c ? { 'x-csrf-token': c } : {} })).status, [method, path, csrf]);
+}
 async function status(path, bearer) {
   return page.evaluate(async ([p, t]) => (await fetch(p, { headers: { authorization: `Bearer ${t}` } })).status, [path, bearer]);
 }
 async function screenshot(name) {
   await page.screenshot({ path: path.join(screens, name), fullPage: true });
+}
+/** The page at a phone's and a desktop's width. */
+async function shots(name) {
+  for (const width of [360, 1440]) {
+    await page.setViewportSize({ width, height: 860 });
+    await page.waitForTimeout(50);
+    await screenshot(`${name}-${width}.png`);
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
 }
 
 test('/ redirects to the console, which is Persian and right to left', async () => {
@@ -62,14 +77,17 @@ test('a wrong password is refused in Persian', async () => {
   await page.click('#sign-in button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#sign-in .error').textContent.length > 0);
   assert.match(await page.textContent('#sign-in .error'), /نادرست/);
-  assert.equal(await token(), null);
+  assert.equal(await sessionCookie(), undefined);
 });
 
 test('sign in: the numbers page lists what the reseller holds', async () => {
   await page.fill('#sign-in input[name=password]', password);
   await page.click('#sign-in button[type=submit]');
   await page.waitForSelector('#numbers-table');
-  assert.ok(await token());
+  const c = await sessionCookie();
+  assert.ok(c && c.value.length >= 20);
+  assert.deepEqual([c.httpOnly, c.sameSite, c.path, c.secure], [true, 'Strict', '/', false]);
+  assert.deepEqual(await stored(), [0, [], ''], 'no token in sessionStorage, localStorage or document.cookie');
   assert.equal(await page.locator('#numbers-table tbody tr').count(), 20);
   assert.equal(await page.textContent('h1'), 'شماره‌ها');
   // E.164 strings stay left to right inside the right-to-left page.
@@ -77,6 +95,7 @@ test('sign in: the numbers page lists what the reseller holds', async () => {
   assert.equal(await first.getAttribute('dir'), 'ltr');
   assert.equal(await first.textContent(), '+983000501');
   await screenshot('numbers-fa.png');
+  await shots('numbers-fa');
 });
 
 test('switch to English; after a reload the choice is remembered', async () => {
@@ -90,6 +109,7 @@ test('switch to English; after a reload the choice is remembered', async () => {
   assert.equal(await page.textContent('h1'), 'Numbers');
   assert.equal(await page.textContent('#lang-switch'), 'فارسی');
   await screenshot('numbers-en.png');
+  await shots('numbers-en');
 });
 
 test('numbers: paging with the cursor, search by prefix and contains, state', async () => {
@@ -153,23 +173,36 @@ test('a grant made below it shows nested in the tree', async () => {
   await page.reload();
   await ready();
   await page.waitForSelector('#grants li[data-account="console_sub"] li[data-account="console_leaf"]');
-  await screenshot('number-en.png');
+  await shots('number-en');
   await page.click('#lang-switch');
   await page.waitForFunction(() => document.dir === 'rtl' && document.querySelector('#grants li[data-account="console_leaf"]'));
-  await screenshot('number-fa.png');
+  await shots('number-fa');
   await page.click('#lang-switch');
   await page.waitForFunction(() => document.dir === 'ltr' && document.querySelector('#grants li[data-account="console_leaf"]'));
 });
 
+test('change a grant: receive added to console_sub', async () => {
+  await page.click('#grants li[data-account="console_sub"] > .node button.change');
+  await page.waitForSelector('dialog#confirm[open] #change-form');
+  await page.check('#change-form input[name=gets]');
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => document.querySelectorAll('#grants li[data-account="console_sub"] > .node .badge.on').length === 2);
+  assert.match(await page.textContent('#toast'), /Changed: 1 grants/);
+  await page.waitForSelector('#history td:has-text("changed")');
+});
+
 test('unassign: the confirmation lists the cascade, cancelling keeps the grant, confirming removes it', async () => {
-  await page.click('#grants li[data-account="console_sub"] button.unassign');
+  const previews = [];
+  page.on('request', (r) => { if (r.url().includes('dry_run=true')) previews.push(r.method()); });
+  await page.click('#grants li[data-account="console_sub"] > .node button.unassign');
   await page.waitForSelector('dialog#confirm[open]');
+  assert.deepEqual(previews, ['DELETE'], "the server's dry run lists the cascade");
   assert.equal(await page.locator('#cascade li').count(), 2, 'the grant and the one made from it');
   assert.match(await page.textContent('#cascade'), /console_sub.*console_leaf/s);
   await page.click('#confirm-cancel');
   assert.equal(await page.locator('dialog#confirm').count(), 0);
   assert.equal(await page.locator('#grants li[data-account="console_sub"]').count(), 1);
-  await page.click('#grants li[data-account="console_sub"] button.unassign');
+  await page.click('#grants li[data-account="console_sub"] > .node button.unassign');
   await page.waitForSelector('dialog#confirm[open]');
   await page.click('#confirm-ok');
   await page.waitForSelector('#grants-none');
@@ -189,9 +222,27 @@ test('the downline as a tree; create a sub-account', async () => {
   await page.fill('#account-form input[name=name]', 'New Sub');
   await page.click('#account-form button[type=submit]');
   await page.waitForSelector('#downline li[data-account="console_new"]');
+  await shots('accounts-en');
 });
 
-test('the pool: search and subscribe', async () => {
+test('the pool in Persian: reserve, the reservations page, cancel', async () => {
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.dir === 'rtl');
+  await page.click('#nav-pool');
+  await page.waitForSelector('#pool-table');
+  assert.equal(await page.locator('#pool-table tbody tr').count(), 3);
+  await shots('pool-fa');
+  await page.click('#pool-table tr[data-number="+983000901"] button.reserve');
+  await page.waitForFunction(() => /رزرو شد/.test(document.getElementById('toast').textContent));
+  await page.click('#nav-reservations');
+  await page.waitForSelector('#reservations-table tr[data-number="+983000901"]');
+  assert.equal(await page.textContent('h1'), 'رزروها');
+  await shots('reservations-fa');
+  await page.click('#reservations-table button.cancel');
+  await page.waitForSelector('#reservations-none');
+});
+
+test('subscribe from the pool, then unsubscribe from the number page: the quarantine explained', async () => {
   await page.click('#nav-pool');
   await page.waitForSelector('#pool-table');
   assert.equal(await page.locator('#pool-table tbody tr').count(), 3);
@@ -202,8 +253,19 @@ test('the pool: search and subscribe', async () => {
   await page.click('#pool-table button.subscribe');
   await page.waitForSelector('dialog#confirm[open]');
   await page.click('#confirm-ok');
-  // The reseller is enabled for postpaid billing (run.sh), so it subscribes.
-  await page.waitForFunction(() => /Subscribed to \+983000902/.test(document.getElementById('toast').textContent));
+  await page.waitForFunction(() => /\+983000902/.test(document.getElementById('toast').textContent));
+  await page.goto(base + '/console/#/numbers/%2B983000902');
+  await ready();
+  await page.waitForSelector('#unsubscribe');
+  await page.click('#unsubscribe');
+  await page.waitForSelector('dialog#confirm[open] #quarantine');
+  // Quarantined until 30 days on (the default): nobody else may take it meanwhile.
+  assert.match(await page.textContent('#quarantine'), /قرنطینه/);
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => /قرنطینه/.test(document.getElementById('toast').textContent));
+  await page.waitForSelector('#numbers-table');
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.dir === 'ltr');
 });
 
 test('API keys: create (shown once), it works, revoke, it no longer works', async () => {
@@ -223,13 +285,58 @@ test('API keys: create (shown once), it works, revoke, it no longer works', asyn
   assert.equal(await status('/lk/v1/me', key), 401);
 });
 
-test('sign out: the session is revoked and the sign-in page is back', async () => {
-  const before = await token();
+for (const lang of ['en', 'fa']) {
+  test(`CSRF (${lang}): a cookie-authenticated change without X-CSRF-Token is refused, with it it is served`, async () => {
+    if ((await dir())[1] !== lang) { await page.click('#lang-switch'); await page.waitForFunction((l) => document.documentElement.lang === l, lang); }
+    const csrf = await page.evaluate(async () => (await (await fetch('/console/session')).json()).csrf_token);
+    assert.equal(await cookieStatus('GET', '/lk/v1/me'), 200, 'a same-origin GET needs no header');
+    assert.equal(await cookieStatus('DELETE', '/lk/v1/keys/999999'), 403, 'no header');
+    assert.equal(await cookieStatus('DELETE', '/lk/v1/keys/999999', 'f'.repeat(64)), 403, 'a wrong header');
+    assert.equal(await cookieStatus('DELETE', '/lk/v1/keys/999999', csrf), 404, 'with it: served (no such key)');
+    // The console itself still works in this language.
+    await page.click('#nav-numbers');
+    await page.waitForSelector('#numbers-table');
+    assert.equal(await page.textContent('h1'), lang === 'fa' ? 'شماره‌ها' : 'Numbers');
+  });
+
+  test(`CSP (${lang}): an injected inline script does not run`, async () => {
+    const ran = await page.evaluate(async () => {
+      let violated = false;
+      document.addEventListener('securitypolicyviolation', () => { violated = true; }, { once: true });
+      const s = document.createElement('script');
+      s.textContent = 'window.__inline = true;';
+      document.body.append(s);
+      await new Promise((r) => setTimeout(r, 100));
+      s.remove();
+      return [window.__inline === true, violated];
+    });
+    assert.deepEqual(ran, [false, true]);
+    cspProvoked += 1;
+  });
+}
+
+test('sign out: the session is revoked, the cookie cleared and the sign-in page is back', async () => {
+  if ((await dir())[1] !== 'en') { await page.click('#lang-switch'); await page.waitForFunction(() => document.dir === 'ltr'); }
+  const before = (await sessionCookie()).value;
   await page.click('#sign-out');
   await page.waitForSelector('#sign-in');
-  assert.equal(await token(), null);
+  assert.equal(await sessionCookie(), undefined, 'the cookie is cleared');
   assert.ok(await page.locator('header#top').isHidden());
-  assert.equal(await status('/lk/v1/me', before), 401);
+  assert.equal(await status('/lk/v1/me', before), 401, 'and its session revoked');
+});
+
+test('a plain user sees only its numbers and the pool', async () => {
+  await page.fill('#sign-in input[name=username]', 'console_leaf');
+  await page.fill('#sign-in input[name=password]', password);
+  await page.click('#sign-in button[type=submit]');
+  await page.waitForSelector('#nav-numbers');
+  await page.waitForSelector('#numbers-empty, #numbers-table');
+  const nav = await page.locator('#nav a').evaluateAll((as) => as.map((a) => a.id));
+  assert.deepEqual(nav, ['nav-numbers', 'nav-pool', 'nav-reservations']);
+  await page.click('#nav-pool');
+  await page.waitForSelector('#pool-table, #pool-empty');
+  await page.click('#sign-out');
+  await page.waitForSelector('#sign-in');
 });
 
 test('nothing was loaded from outside the server, and nothing was refused by the CSP', async () => {
@@ -237,6 +344,9 @@ test('nothing was loaded from outside the server, and nothing was refused by the
   // The refusals the flows provoke on purpose (a wrong password, a weak one,
   // a route not built yet, a revoked key) are logged by the browser as
   // failed loads; nothing else may be.
-  const unexpected = consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of (401|404|405|422)/.test(e));
+  const csp = consoleErrors.filter((e) => /Content Security Policy/.test(e));
+  assert.equal(csp.length, cspProvoked, 'only the inline scripts injected on purpose');
+  const unexpected = consoleErrors.filter((e) => !/Content Security Policy/.test(e) &&
+    !/Failed to load resource: the server responded with a status of (401|403|404|405|422)/.test(e));
   assert.deepEqual(unexpected, []);
 });

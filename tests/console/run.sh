@@ -8,7 +8,7 @@
 # cannot), seeds a temporary SQLite database through `linekeeper admin`,
 # serves it on 127.0.0.1:0, runs console.test.mjs (node:test), stops the
 # server. Screenshots of the numbers page in each language go to
-# target/console-screens/. Ends with `N passed, M failed`; exits non-zero on
+# target/console-shots/. Ends with `N passed, M failed`; exits non-zero on
 # any failure.
 #
 #   tests/console/run.sh        # needs target/debug/linekeeper (cargo build --bin linekeeper)
@@ -57,7 +57,7 @@ db="sqlite://$work/console.db"
 admin() { "$bin" admin "$@" --database-url "$db" | tail -n1; }
 password='Console-Test-Pass-1!'
 admin create-account --username console_admin --password "$password" --admin >/dev/null
-admin create-account --username console_reseller --password "$password" --reseller --parent console_admin --postpaid >/dev/null
+admin create-account --username console_reseller --password "$password" --reseller --postpaid --parent console_admin >/dev/null
 admin create-account --username console_sub --password "$password" --reseller --parent console_reseller >/dev/null
 admin create-account --username console_leaf --password "$password" --parent console_sub >/dev/null
 # 25 numbers held by the reseller (two pages of 20), 3 in the pool.
@@ -82,10 +82,10 @@ echo "server at $url"
 
 # --- the browser test; its TAP summary gives the counts. A run that dies
 # without a summary counts as one failure.
-mkdir -p target/console-screens
+mkdir -p target/console-shots
 rc=0
 LK_URL=$url LK_USER=console_reseller LK_PASSWORD=$password CHROMIUM=$chromium \
-  LK_SCREENS="$PWD/target/console-screens" \
+  LK_SCREENS="$PWD/target/console-shots" \
   timeout 120 node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$work/tap" \
@@ -102,7 +102,7 @@ if [ "$failed" -ne 0 ]; then
   echo "-- server log (stderr):"
   tail -n 20 "$work/server.err"
 fi
-ls target/console-screens/*.png 2>/dev/null | sed 's/^/screenshot: /'
+ls target/console-shots/*.png 2>/dev/null | sed 's/^/screenshot: /'
 ms=$((($(date +%s%N) - started) / 1000000))
 echo "console took $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
 echo "$passed passed, $failed failed"

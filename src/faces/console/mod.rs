@@ -3,7 +3,8 @@
 //! compiled in (`include_bytes!`), so the console works with no internet and
 //! a fresh checkout builds with Rust alone: there is no build step. The
 //! pages are the native face's first client; their script calls `/lk/v1`
-//! with a session token, and nothing here reads a credential.
+//! with the session cookie `session` sets (and its CSRF token), and keeps
+//! no credential.
 //!
 //! Every asset is answered with its content type, a strong `ETag` (its
 //! SHA-256) and `cache-control: no-cache`, so a browser keeps it and asks
@@ -11,13 +12,15 @@
 //! edge's security headers apply (its CSP `default-src 'self'` is why the
 //! pages have no inline script).
 
+pub mod session;
+
 use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use sha2::{Digest, Sha256};
 
 use crate::http::{AppState, Face, Refusal};
@@ -160,12 +163,20 @@ fn only_get(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
 }
 
 /// `/` and `/console` redirect to `/console/`, which is the console's page;
+/// `/console/session` the console's session (see `session`),
 /// `/console/{file}` its assets.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", only_get(get(to_console)))
         .route("/console", only_get(get(to_console)))
         .route(PREFIX, only_get(get(index)))
+        .route(
+            "/console/session",
+            post(session::create)
+                .get(session::show)
+                .delete(session::delete)
+                .fallback(method_not_allowed),
+        )
         .route("/console/{*path}", only_get(get(file)))
 }
 

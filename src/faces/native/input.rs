@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::problem::Problem;
 use crate::core::{Caller, NumberRef};
@@ -14,8 +16,9 @@ use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, presented_tok
 
 pub use crate::http::{ClientIp, RequestId as Rid};
 
-/// The authenticated caller (`Authorization: Bearer <token>`), within its
-/// rate limit.
+/// The authenticated caller, within its rate limit: `Authorization: Bearer
+/// <token>` (API clients), or else the console's session cookie
+/// ([`SESSION_COOKIE`]) under [`cookie_allowed`]'s rules.
 pub struct Authed(pub Caller);
 
 impl FromRequestParts<AppState> for Authed {
@@ -26,19 +29,104 @@ impl FromRequestParts<AppState> for Authed {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(Authed(caller.clone()));
         }
-        let token = presented_token(&parts.headers, &["bearer"]);
-        match authenticate(state, token).await {
-            Ok(caller) => Ok(Authed(caller)),
-            Err(AuthRefusal::Invalid) => Err(Problem::new(
-                "unauthenticated",
-                "Missing, unknown or revoked credential.",
-            )),
-            Err(AuthRefusal::Expired) => {
-                Err(Problem::new("unauthenticated", "The session has expired."))
-            }
-            Err(AuthRefusal::RateLimited(s)) => Err(Problem::rate_limited(s)),
-            Err(AuthRefusal::Store(e)) => Err(Problem::internal(&e)),
+        let token = match presented_token(&parts.headers, &["bearer"]) {
+            Some(token) => Some(token),
+            None => match session_cookie(&parts.headers) {
+                Some(token) => {
+                    cookie_allowed(&parts.method, &parts.headers, token)?;
+                    Some(token)
+                }
+                None => None,
+            },
+        };
+        authenticate(state, token)
+            .await
+            .map(Authed)
+            .map_err(refusal)
+    }
+}
+
+/// The problem for a request with no caller.
+pub fn refusal(refusal: AuthRefusal) -> Problem {
+    match refusal {
+        AuthRefusal::Invalid => {
+            Problem::new("unauthenticated", "Missing, unknown or revoked credential.")
         }
+        AuthRefusal::Expired => Problem::new("unauthenticated", "The session has expired."),
+        AuthRefusal::RateLimited(s) => Problem::rate_limited(s),
+        AuthRefusal::Store(e) => Problem::internal(&e),
+    }
+}
+
+/// The console's session cookie: `HttpOnly`, `SameSite=Strict`, holding a
+/// session token (see `faces::console::session`).
+pub const SESSION_COOKIE: &str = "lk_session";
+
+/// The header a cookie-authenticated request that changes anything carries.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session token in the request's [`SESSION_COOKIE`], if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// The CSRF token of a session token: SHA-256 over a fixed label and the
+/// token itself, hex. Only whoever holds the token can compute it, and the
+/// token is in an `HttpOnly` cookie no page's script can read; the console
+/// learns it from `POST`/`GET /console/session`. It is not the token's
+/// stored digest, so a reader of the database cannot forge it, and it needs
+/// no key: it holds across restarts and across instances.
+pub fn csrf_token(session_token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"linekeeper console CSRF v1\0");
+    h.update(session_token.as_bytes());
+    crate::domain::hex(&h.finalize())
+}
+
+/// Whether `Sec-Fetch-Site`, when the browser sends it, says the request
+/// comes from the server's own pages.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"))
+}
+
+/// The rules for a request authenticated by the session cookie: only from
+/// the server's own pages (`Sec-Fetch-Site` when present), and anything but
+/// GET/HEAD only with the session's [`csrf_token`] in [`CSRF_HEADER`].
+pub fn cookie_allowed(method: &Method, headers: &HeaderMap, token: &str) -> Result<(), Problem> {
+    if !same_origin(headers) {
+        return Err(Problem::forbidden(
+            "The console's session cookie is accepted only from the console's own pages.",
+        ));
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(());
+    }
+    let presented = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let want = csrf_token(token);
+    let same = presented.len() == want.len()
+        && presented
+            .iter()
+            .zip(want.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    match same {
+        true => Ok(()),
+        false => Err(Problem::forbidden(
+            "A request authenticated by the console's session cookie needs its X-CSRF-Token header.",
+        )),
     }
 }
 

@@ -1,7 +1,11 @@
-// The native face (/lk/v1), with the session token kept in sessionStorage.
+// The native face (/lk/v1), signed in by the console's session cookie
+// (HttpOnly: no script can read it). The page keeps no credential: only the
+// session's CSRF token, in memory, sent as X-CSRF-Token on every request
+// that changes anything; after a reload it is asked for again
+// (GET /console/session).
 
 const BASE = '/lk/v1';
-const TOKEN = 'lk.token';
+const SESSION = '/console/session';
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -15,33 +19,55 @@ export class ApiError extends Error {
   }
 }
 
+let csrf = null;
 export const session = {
-  get token() { return sessionStorage.getItem(TOKEN); },
-  set(token) { sessionStorage.setItem(TOKEN, token); },
-  clear() { sessionStorage.removeItem(TOKEN); },
+  get active() { return csrf !== null; },
+  clear() { csrf = null; },
 };
 
 let onUnauthenticated = () => {};
 export function whenSignedOut(fn) { onUnauthenticated = fn; }
 
-export async function api(method, path, body) {
+async function call(method, url, body) {
   const headers = { accept: 'application/json, application/problem+json' };
-  const token = session.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  const init = { method, headers, credentials: 'omit', cache: 'no-store' };
+  if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(BASE + path, init);
+  const res = await fetch(url, init);
   const text = res.status === 204 ? '' : await res.text();
   let data = null;
   if (text) { try { data = JSON.parse(text); } catch { data = null; } }
-  if (!res.ok) {
-    if (res.status === 401 && path !== '/sessions') { session.clear(); onUnauthenticated(); }
-    throw new ApiError(res.status, data);
-  }
+  if (!res.ok) throw new ApiError(res.status, data);
   return data;
+}
+
+export async function api(method, path, body) {
+  try {
+    return await call(method, BASE + path, body);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && csrf) { csrf = null; onUnauthenticated(); }
+    throw e;
+  }
+}
+
+/** Signs in: the server sets the cookie and answers the CSRF token. */
+export async function signIn(username, password) {
+  const s = await call('POST', SESSION, { username, password });
+  csrf = s.csrf_token;
+}
+
+/** Whether the cookie holds a live session (and its CSRF token, if so). */
+export async function resume() {
+  try { csrf = (await call('GET', SESSION)).csrf_token; } catch { csrf = null; }
+  return csrf !== null;
+}
+
+/** Revokes the session and clears the cookie. */
+export async function signOut() {
+  try { await call('DELETE', SESSION); } finally { csrf = null; }
 }
 
 /** A query string from the entries whose values are not empty. */

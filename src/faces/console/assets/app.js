@@ -1,6 +1,6 @@
 // linekeeper console: the router, the header, the language switch.
 
-import { api, session, whenSignedOut } from './api.js';
+import { api, session, whenSignedOut, resume, signOut as endSession } from './api.js';
 import { h, fill } from './dom.js';
 import { use, preferred, current, t } from './i18n.js';
 import * as views from './views.js';
@@ -9,7 +9,8 @@ const NAV = [
   ['numbers', 'nav.numbers'],
   ['accounts', 'nav.accounts', (me) => me.role !== 'user'],
   ['pool', 'nav.pool'],
-  ['keys', 'nav.keys'],
+  ['reservations', 'nav.reservations'],
+  ['keys', 'nav.keys', (me) => me.role !== 'user'],
 ];
 
 const app = {
@@ -39,7 +40,7 @@ function header() {
 
 async function render() {
   const root = document.getElementById('view');
-  if (!session.token || !app.me) {
+  if (!session.active || !app.me) {
     app.me = null;
     header();
     views.signIn(root, app);
@@ -51,14 +52,14 @@ async function render() {
     case 'numbers': return arg ? views.number(root, app, decodeURIComponent(arg)) : views.numbers(root, app);
     case 'accounts': return views.accounts(root, app);
     case 'pool': return views.pool(root, app);
+    case 'reservations': return views.reservations(root, app);
     case 'keys': return views.keys(root, app);
     default: location.hash = '#/numbers';
   }
 }
 
 async function signOut() {
-  try { await api('DELETE', '/sessions/current'); } catch { /* the token is forgotten anyway */ }
-  session.clear();
+  try { await endSession(); } catch { /* forgotten here anyway */ }
   app.me = null;
   location.hash = '#/login';
   await render();
@@ -70,7 +71,7 @@ async function start() {
   document.getElementById('sign-out').addEventListener('click', signOut);
   whenSignedOut(() => { app.me = null; render(); });
   window.addEventListener('hashchange', render);
-  if (session.token) {
+  if (await resume()) {
     try { app.me = await api('GET', '/me'); } catch { app.me = null; }
   }
   await render();

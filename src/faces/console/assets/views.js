@@ -1,6 +1,6 @@
 // The console's pages. Each view fills `root` and reads the native face.
 
-import { api, all, query, session, ApiError } from './api.js';
+import { api, all, query, signIn as startSession, ApiError } from './api.js';
 import { h, ltr, fill, toast, confirmDialog } from './dom.js';
 import { t, time } from './i18n.js';
 
@@ -80,8 +80,7 @@ export function signIn(root, app) {
     const f = new FormData(form);
     error.textContent = '';
     try {
-      const s = await api('POST', '/sessions', { username: f.get('username'), password: f.get('password') });
-      session.set(s.token);
+      await startSession(f.get('username'), f.get('password'));
       await app.signedIn();
     } catch (e) {
       error.textContent = e instanceof ApiError && e.status === 401 ? t('signin.wrong')
@@ -130,22 +129,30 @@ export async function numbers(root) {
 
 // ---------------------------------------------------------------- one number
 
-/** The grant tree, nested, with an unassign button on each grant. */
-function grantTree(grants, onUnassign) {
+/** The grant tree, nested, with change and unassign buttons on each grant. */
+function grantTree(grants, onUnassign, onChange) {
   return h('ul', { class: 'tree' }, grants.map((g) => h('li', { 'data-account': g.account.username },
     h('span', { class: 'node' },
       h('strong', {}, ltr(g.account.username, '')),
       h('span', { class: 'muted' }, ltr(`#${g.account.id}`)),
       perms(g.permissions),
       g.expires_at ? h('span', { class: 'badge warn' }, t('grant.until', { at: time(g.expires_at) })) : null,
+      onChange ? h('button', { type: 'button', class: 'secondary small change', 'data-account': g.account.id,
+        onclick: () => onChange(g) }, t('grant.change')) : null,
       onUnassign ? h('button', { type: 'button', class: 'danger small unassign', 'data-account': g.account.id,
         onclick: () => onUnassign(g) }, t('grant.unassign')) : null),
-    g.grants && g.grants.length ? grantTree(g.grants, onUnassign) : null)));
+    g.grants && g.grants.length ? grantTree(g.grants, onUnassign, onChange) : null)));
 }
 
-/** Every grant at and below g, flattened with its depth. */
-function cascade(g, depth = 0) {
-  return [{ g, depth }, ...(g.grants || []).flatMap((c) => cascade(c, depth + 1))];
+/** Every account in a grant tree, by id. */
+function accountsIn(grants, into = new Map()) {
+  for (const g of grants) { into.set(g.account.id, g.account); accountsIn(g.grants || [], into); }
+  return into;
+}
+
+/** An RFC 3339 time (UTC, to the second) from a datetime-local input. */
+function rfc3339(local) {
+  return new Date(local).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export async function number(root, app, id) {
@@ -162,14 +169,22 @@ export async function number(root, app, id) {
     return;
   }
   const reload = () => number(root, app, id);
+  const names = accountsIn(n.grants);
+  const nameOf = (id) => (names.get(id) || {}).username || `#${id}`;
   const unassign = async (g) => {
-    const below = cascade(g);
+    // The server's own preview of the cascade (nothing is written).
+    let preview;
+    try {
+      preview = await api('DELETE', `/numbers/${n.id}/grants/${g.account.id}?dry_run=true`);
+    } catch (e) { toast(problemText(e)); return; }
+    const removed = preview.changes.filter((c) => c.type === 'grant.removed');
     const ok = await confirmDialog({
       title: t('unassign.title', { account: g.account.username }),
       body: h('div', {},
-        h('p', {}, t('unassign.lead', { n: below.length })),
-        h('ul', { class: 'tree', id: 'cascade' }, below.map(({ g: c, depth }) =>
-          h('li', { style: `padding-inline-start:${depth * 1.2}rem` }, ltr(c.account.username, ''), ' ', perms(c.permissions))))),
+        h('p', {}, t('unassign.lead', { n: removed.length })),
+        h('ul', { class: 'tree', id: 'cascade' }, removed.map((c) =>
+          h('li', { style: `padding-inline-start:${(c.chain || []).length * 1.2}rem`, 'data-account': nameOf(c.account_id) },
+            ltr(nameOf(c.account_id), ''), ' ', h('span', { class: 'muted' }, t('reason.' + c.reason)))))),
       ok: t('grant.unassign'), cancel: t('cancel'),
     });
     if (!ok) return;
@@ -177,6 +192,47 @@ export async function number(root, app, id) {
       const r = await api('DELETE', `/numbers/${n.id}/grants/${g.account.id}`);
       toast(t('unassign.done', { n: r.removed.length }));
       await reload();
+    } catch (e) { toast(problemText(e)); }
+  };
+  const change = async (g) => {
+    const form = h('form', { class: 'stack', id: 'change-form' },
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'send', checked: g.permissions.send }), t('perm.send')),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'gets', checked: g.permissions.gets }), t('perm.gets')),
+      h('label', {}, t('assign.expires'), h('input', { type: 'datetime-local', name: 'expires', dir: 'ltr' })),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'no_end' }), t('change.no_end')),
+      h('p', { class: 'muted' }, t('change.hint')));
+    const ok = await confirmDialog({ title: t('change.title', { account: g.account.username }), body: form,
+      ok: t('change.submit'), cancel: t('cancel'), danger: false });
+    if (!ok) return;
+    const f = new FormData(form);
+    const body = { send: f.get('send') === 'on', gets: f.get('gets') === 'on' };
+    const expires = String(f.get('expires') || '');
+    if (f.get('no_end') === 'on') body.expires_at = null;
+    else if (expires) body.expires_at = rfc3339(expires);
+    try {
+      const r = await api('PATCH', `/numbers/${n.id}/grants/${g.account.id}`, body);
+      toast(t('change.done', { n: r.changes.length }));
+      await reload();
+    } catch (e) { toast(problemText(e), 6000); }
+  };
+  const unsubscribe = async () => {
+    let preview;
+    try { preview = await api('DELETE', `/subscriptions/${n.id}?dry_run=true`); } catch (e) { toast(problemText(e)); return; }
+    const gone = preview.changes.filter((c) => c.type === 'grant.removed').length;
+    const until = (preview.changes.find((c) => c.type === 'number.unsubscribed') || {}).quarantine_until;
+    const ok = await confirmDialog({
+      title: t('unsubscribe.title', { number: n.number }),
+      body: h('div', { id: 'unsubscribe-preview' },
+        h('p', {}, t('unsubscribe.grants', { n: gone })),
+        h('p', { id: 'quarantine' }, until ? t('unsubscribe.quarantine', { at: time(until) }) : t('unsubscribe.no_quarantine'))),
+      ok: t('unsubscribe.submit'), cancel: t('cancel'),
+    });
+    if (!ok) return;
+    try {
+      const r = await api('DELETE', `/subscriptions/${n.id}`);
+      const q = (r.changes.find((c) => c.type === 'number.unsubscribed') || {}).quarantine_until;
+      toast(q ? t('unsubscribe.done', { at: time(q) }) : t('unsubscribe.done_free'), 8000);
+      location.hash = '#/numbers';
     } catch (e) { toast(problemText(e)); }
   };
   const canManage = app.me.role !== 'user';
@@ -188,7 +244,8 @@ export async function number(root, app, id) {
     h('dt', {}, t('number.uid')), h('dd', {}, ltr(n.uid)),
     h('dt', {}, t('number.prices')), h('dd', {}, ltr(`${n.monthly_price ?? '—'} / ${n.yearly_price ?? '—'}`)));
   const grants = h('section', { class: 'card', id: 'grants' }, h('h2', {}, t('grants.title')),
-    n.grants.length ? grantTree(n.grants, canManage ? unassign : null) : h('p', { class: 'muted', id: 'grants-none' }, t('grants.none')));
+    n.grants.length ? grantTree(n.grants, canManage ? unassign : null, canManage ? change : null) : h('p', { class: 'muted', id: 'grants-none' }, t('grants.none')));
+  const owned = n.owner && n.owner.id === app.me.id && n.state === 'subscribed';
   const hist = h('section', { class: 'card', id: 'history' }, h('h2', {}, t('history.title')),
     history.items.length === 0 ? h('p', { class: 'muted' }, t('history.none')) :
       h('table', {},
@@ -202,7 +259,9 @@ export async function number(root, app, id) {
   fill(root,
     h('p', {}, h('a', { href: '#/numbers' }, t('back.numbers'))),
     h('h1', {}, ltr(n.number)),
-    h('div', { class: 'grid2' }, h('section', { class: 'card' }, facts), canManage ? assignForm(n, downline, reload) : null),
+    h('div', { class: 'grid2' }, h('section', { class: 'card' }, facts,
+      owned ? h('p', {}, h('button', { type: 'button', class: 'danger', id: 'unsubscribe', onclick: unsubscribe }, t('unsubscribe.button'))) : null),
+    canManage ? assignForm(n, downline, reload) : null),
     grants, hist);
 }
 
@@ -231,7 +290,7 @@ function assignForm(n, downline, reload) {
     if (!account) { error.textContent = t('assign.choose'); return; }
     const body = { send: f.get('send') === 'on', gets: f.get('gets') === 'on' };
     const expires = String(f.get('expires') || '');
-    if (expires) body.expires_at = new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (expires) body.expires_at = rfc3339(expires);
     try {
       await api('PUT', `/numbers/${n.id}/grants/${account}`, body);
       toast(t('assign.done'));
@@ -311,7 +370,14 @@ export async function pool(root) {
       await api('POST', '/subscriptions', { number: n.uid });
       toast(t('pool.subscribed', { number: n.number }));
       await load();
-    } catch (e) { toast(e instanceof ApiError && e.unsupported ? t('pool.unsupported') : problemText(e), 6000); }
+    } catch (e) { toast(problemText(e), 6000); }
+  };
+  const reserve = async (n) => {
+    try {
+      const r = await api('POST', '/reservations', { number: n.uid });
+      toast(t('pool.reserved', { number: n.number, at: time(r.until) }), 6000);
+      await load();
+    } catch (e) { toast(problemText(e), 6000); }
   };
   const load = async () => {
     try {
@@ -322,11 +388,46 @@ export async function pool(root) {
           h('tbody', {}, page.items.map((n) => h('tr', { 'data-number': n.number },
             h('td', {}, ltr(n.number)), h('td', {}, ltr(n.country || '—')),
             h('td', {}, ltr(n.monthly_price ?? '—')), h('td', {}, ltr(n.yearly_price ?? '—')),
-            h('td', {}, h('button', { type: 'button', class: 'small subscribe', onclick: () => subscribe(n) }, t('pool.subscribe'))))))),
+            h('td', {}, h('button', { type: 'button', class: 'small secondary reserve', onclick: () => reserve(n) }, t('pool.reserve')), ' ',
+              h('button', { type: 'button', class: 'small subscribe', onclick: () => subscribe(n) }, t('pool.subscribe'))))))),
         pager(s, page, load));
     } catch (e) { fill(list, errorBox(e)); }
   };
   fill(root, h('h1', {}, t('pool.title')), searchForm('pool-search', s, null, load), list);
+  await load();
+}
+
+// ---------------------------------------------------------------- reservations
+
+export async function reservations(root) {
+  const list = h('div', {}, h('p', { class: 'muted' }, t('loading')));
+  const load = async () => {
+    try {
+      const items = await all('/reservations');
+      fill(list, items.length === 0 ? h('p', { class: 'muted', id: 'reservations-none' }, t('reservations.none')) :
+        h('table', { id: 'reservations-table' },
+          h('thead', {}, h('tr', {}, ['numbers.number', 'number.country', 'reservations.until', '', ''].map((k) => h('th', {}, k ? t(k) : '')))),
+          h('tbody', {}, items.map((r) => h('tr', { 'data-number': r.number },
+            h('td', {}, ltr(r.number)), h('td', {}, ltr(r.country || '—')), h('td', {}, h('bdi', {}, time(r.until))),
+            h('td', {}, h('button', { type: 'button', class: 'small subscribe', onclick: () => subscribe(r) }, t('pool.subscribe'))),
+            h('td', {}, h('button', { type: 'button', class: 'small danger cancel', onclick: () => cancel(r) }, t('reservations.cancel'))))))));
+    } catch (e) { fill(list, errorBox(e)); }
+  };
+  const subscribe = async (r) => {
+    try {
+      await api('POST', '/subscriptions', { number: r.uid });
+      toast(t('pool.subscribed', { number: r.number }));
+      await load();
+    } catch (e) { toast(problemText(e), 6000); }
+  };
+  const cancel = async (r) => {
+    try {
+      await api('DELETE', `/reservations/${r.id}`);
+      toast(t('reservations.cancelled', { number: r.number }));
+      await load();
+    } catch (e) { toast(problemText(e)); }
+  };
+  fill(root, h('h1', {}, t('reservations.title')), h('p', { class: 'muted' }, t('reservations.lead')), list);
   await load();
 }
 
