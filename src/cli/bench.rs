@@ -11,7 +11,17 @@
 //! * `assign_unassign`: assign then unassign, as random resellers on numbers
 //!   they own and accounts of their downline;
 //! * `unsubscribe_subscribe`: unsubscribe then purchase-postpaid, as owners;
+//! * `routing`: `GET /lk/v1/routing/{e164}` of random numbers of the world,
+//!   as the administrator;
+//! * `history`: `GET /lk/v1/numbers/{number}/history`, the first page of a
+//!   number with [`HISTORY_ENTRIES`] entries, as its owner;
+//! * `native_list`: `GET /lk/v1/numbers`, the first page, as a holder of
+//!   [`BIG_HOLDER`] numbers (or of `--numbers`, if fewer);
+//! * `native_list_small`: the same as a holder of [`SMALL_HOLDER`] numbers;
 //! * `login`: `POST /api/acl/auth/login` (argon2id, by design the slowest).
+//!
+//! The two holders own numbers seeded for them beyond `--numbers`, so the
+//! other scenarios' world is the same with or without them.
 //!
 //! Each connection works on numbers of its own, so every request of the
 //! paired scenarios is expected to succeed: any non-2xx answer is counted.
@@ -56,6 +66,13 @@ const RID: &str = "bench-seed";
 /// take minutes).
 const SEED_JOB: usize = 100;
 
+/// Numbers the big holder of `native_list` owns (at most `--numbers`).
+pub const BIG_HOLDER: usize = 100_000;
+/// Numbers the small holder of `native_list_small` owns.
+pub const SMALL_HOLDER: usize = 10;
+/// History entries of the `history` scenario's number (besides its own).
+pub const HISTORY_ENTRIES: usize = 10_000;
+
 /// One account of the world, as the load generator needs it.
 struct Member {
     id: i64,
@@ -72,6 +89,13 @@ pub struct World {
     pairs: Vec<(usize, i64, usize)>,
     /// `(owner member, number uid)`.
     owned: Vec<(usize, String)>,
+    /// The E.164 of every number of the world (not the two holders').
+    e164s: Vec<String>,
+    /// The API keys of the big and the small holder.
+    big_key: String,
+    small_key: String,
+    /// The number with [`HISTORY_ENTRIES`] entries (the big holder's).
+    history_number: i64,
     pub grants: usize,
 }
 
@@ -200,57 +224,34 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
     for i in 0..plan.numbers {
         owners.push((i % 5 < 3).then(|| top[rng.random_range(0..top.len())]));
     }
-    let mut jobs = Vec::with_capacity(plan.numbers.div_ceil(SEED_JOB));
-    for chunk in (0..plan.numbers).collect::<Vec<_>>().chunks(SEED_JOB) {
-        let specs: Vec<(NumberSpec, Option<i64>)> = chunk
-            .iter()
-            .map(|&i| {
-                let e164 =
-                    E164::parse(&format!("+1{prefix}{i:07}")).ok_or("generated a bad number")?;
-                let spec = NumberSpec {
-                    monthly_price: 1000,
-                    yearly_price: 10_000,
-                    ..NumberSpec::new(e164)
-                };
-                Ok((spec, owners[i].map(|m| members[m].id)))
-            })
-            .collect::<Result<_, &str>>()?;
-        jobs.push(move |tx: &mut dyn Tx| {
-            let mut out = Vec::with_capacity(specs.len());
-            for (spec, owner) in &specs {
-                let n = add_number(tx, &spec.to_new_number(), now, RID)?;
-                if let Some(owner_id) = owner {
-                    let sub = Subscription {
-                        owner_id: *owner_id,
-                        cycle: Cycle::Month,
-                        resubscribe: false,
-                        subscribed_at: now,
-                    };
-                    tx.subscribe_number(n.id, &sub)?;
-                    crate::core::events::log(
-                        tx,
-                        crate::core::history(
-                            now,
-                            RID,
-                            None,
-                            crate::store::Action::Subscribe,
-                            Some(n.id),
-                            Some(*owner_id),
-                            "{}",
-                        ),
-                    )?;
-                }
-                out.push((n.id, n.uid));
-            }
-            Ok(out)
-        });
-    }
+    let specs: Vec<(String, Option<i64>)> = (0..plan.numbers)
+        .map(|i| {
+            (
+                format!("+1{prefix}{i:07}"),
+                owners[i].map(|m| members[m].id),
+            )
+        })
+        .collect();
+    let e164s: Vec<String> = specs.iter().map(|(e, _)| e.clone()).collect();
+    let jobs = number_jobs(specs, now)?;
     let numbers: Vec<(i64, String)> = in_groups(core, url, jobs)
         .await?
         .into_iter()
         .flatten()
         .collect();
     phase("numbers", numbers.len());
+    let (big_key, small_key, history_number) = seed_holders(
+        core,
+        url,
+        plan,
+        &created[0].0,
+        &password_hash,
+        &tag,
+        prefix,
+        now,
+    )
+    .await?;
+    phase("holders' numbers and history entries", HISTORY_ENTRIES);
 
     // Grants: chains down the tree from each owner, until 2 x numbers.
     let owned_idx: Vec<usize> = (0..plan.numbers).filter(|&i| owners[i].is_some()).collect();
@@ -357,8 +358,177 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
         holders: holders.into_iter().collect(),
         pairs,
         owned,
+        e164s,
+        big_key,
+        small_key,
+        history_number,
         grants,
     })
+}
+
+/// Seeding jobs adding `specs` (E.164, owner) as numbers, subscribed by their
+/// owners; each job answers `(id, uid)` of its numbers.
+#[allow(clippy::type_complexity)]
+fn number_jobs(
+    specs: Vec<(String, Option<i64>)>,
+    now: i64,
+) -> Result<
+    Vec<impl FnMut(&mut dyn Tx) -> Result<Vec<(i64, String)>, CoreError> + Send + 'static>,
+    String,
+> {
+    let mut jobs = Vec::with_capacity(specs.len().div_ceil(SEED_JOB));
+    for chunk in specs.chunks(SEED_JOB) {
+        let specs: Vec<(NumberSpec, Option<i64>)> = chunk
+            .iter()
+            .map(|(e164, owner)| {
+                let e164 = E164::parse(e164).ok_or("generated a bad number")?;
+                let spec = NumberSpec {
+                    monthly_price: 1000,
+                    yearly_price: 10_000,
+                    ..NumberSpec::new(e164)
+                };
+                Ok((spec, *owner))
+            })
+            .collect::<Result<_, &str>>()?;
+        jobs.push(move |tx: &mut dyn Tx| {
+            let mut out = Vec::with_capacity(specs.len());
+            for (spec, owner) in &specs {
+                let n = add_number(tx, &spec.to_new_number(), now, RID)?;
+                if let Some(owner_id) = owner {
+                    let sub = Subscription {
+                        owner_id: *owner_id,
+                        cycle: Cycle::Month,
+                        resubscribe: false,
+                        subscribed_at: now,
+                    };
+                    tx.subscribe_number(n.id, &sub)?;
+                    crate::core::events::log(
+                        tx,
+                        crate::core::history(
+                            now,
+                            RID,
+                            None,
+                            crate::store::Action::Subscribe,
+                            Some(n.id),
+                            Some(*owner_id),
+                            "{}",
+                        ),
+                    )?;
+                }
+                out.push((n.id, n.uid));
+            }
+            Ok(out)
+        });
+    }
+    Ok(jobs)
+}
+
+/// Seeds the two holders of `native_list`: a reseller below the
+/// administrator owning `min(BIG_HOLDER, --numbers)` numbers of their own,
+/// and below it a reseller owning [`SMALL_HOLDER`]. The big holder's first
+/// number gets [`HISTORY_ENTRIES`] entries of assign/unassign churn (actor the
+/// big holder, target the small one), written straight through the core's
+/// one writer of history. Answers the two API keys and that number's id.
+#[allow(clippy::too_many_arguments)]
+async fn seed_holders(
+    core: &Core,
+    url: &str,
+    plan: &Plan,
+    admin: &crate::store::Account,
+    password_hash: &str,
+    tag: &str,
+    prefix: u32,
+    now: i64,
+) -> Result<(String, String, i64), String> {
+    let err = |e: CoreError| e.to_string();
+    let (admin, hash, tag2) = (admin.clone(), password_hash.to_owned(), tag.to_owned());
+    let made: Vec<(i64, String)> = core
+        .seed(move |tx| {
+            let mut parent = (admin.id, admin.path.clone());
+            let mut out = Vec::new();
+            for who in ["big", "small"] {
+                let username = format!("b{tag2}-{who}");
+                let new = NewAccount {
+                    id: None,
+                    username: username.clone(),
+                    name: username,
+                    password_hash: hash.clone(),
+                    is_reseller: true,
+                    parent: Some(parent.clone()),
+                    postpaid: true,
+                    mobile: None,
+                    email: None,
+                    created_at: now,
+                };
+                let account = create_account(tx, &new, None, RID)?;
+                let secret = TokenSecret::generate(TokenKind::ApiKey);
+                let token = NewToken {
+                    digest: secret.digest(),
+                    account_id: account.id,
+                    kind: TokenKind::ApiKey,
+                    created_at: now,
+                    expires_at: None,
+                };
+                issue(tx, &token, None, RID)?;
+                parent = (account.id, account.path.clone());
+                out.push((account.id, secret.expose().to_owned()));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(err)?;
+    let (big, small) = (made[0].0, made[1].0);
+    // Their own area code, next to the world's.
+    let prefix = if prefix < 455 { prefix + 1 } else { 200 };
+    let big_n = BIG_HOLDER.min(plan.numbers.max(1));
+    let specs: Vec<(String, Option<i64>)> = (0..big_n + SMALL_HOLDER)
+        .map(|i| {
+            let owner = if i < big_n { big } else { small };
+            (format!("+1{prefix}{i:07}"), Some(owner))
+        })
+        .collect();
+    let numbers: Vec<(i64, String)> = in_groups(core, url, number_jobs(specs, now)?)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let number = numbers[0].0;
+    let mut jobs = Vec::new();
+    for start in (0..HISTORY_ENTRIES).step_by(SEED_JOB) {
+        let end = (start + SEED_JOB).min(HISTORY_ENTRIES);
+        jobs.push(move |tx: &mut dyn Tx| {
+            for i in start..end {
+                let (action, detail) = if i % 2 == 0 {
+                    (
+                        crate::store::Action::Assign,
+                        r#"{"send":true,"gets":true}"#.to_owned(),
+                    )
+                } else {
+                    (
+                        crate::store::Action::Unassign,
+                        format!(r#"{{"granted_by":{big}}}"#),
+                    )
+                };
+                let entry = crate::core::history(
+                    now,
+                    RID,
+                    Some(big),
+                    action,
+                    Some(number),
+                    Some(small),
+                    &detail,
+                );
+                crate::core::events::log(tx, entry)?;
+            }
+            Ok(())
+        });
+    }
+    // In order, one job at a time: the entries' ids follow the churn.
+    for job in jobs {
+        core.seed(job).await.map_err(err)?;
+    }
+    analyze(url).await?;
+    Ok((made[0].1.clone(), made[1].1.clone(), number))
 }
 
 /// Seeding jobs the store runs at once: on PostgreSQL each takes a pooled
@@ -441,15 +611,23 @@ pub enum Scenario {
     List,
     AssignUnassign,
     UnsubscribeSubscribe,
+    Routing,
+    History,
+    NativeList,
+    NativeListSmall,
     Login,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Ceiling,
         Scenario::List,
         Scenario::AssignUnassign,
         Scenario::UnsubscribeSubscribe,
+        Scenario::Routing,
+        Scenario::History,
+        Scenario::NativeList,
+        Scenario::NativeListSmall,
         Scenario::Login,
     ];
 
@@ -459,6 +637,10 @@ impl Scenario {
             Scenario::List => "list",
             Scenario::AssignUnassign => "assign_unassign",
             Scenario::UnsubscribeSubscribe => "unsubscribe_subscribe",
+            Scenario::Routing => "routing",
+            Scenario::History => "history",
+            Scenario::NativeList => "native_list",
+            Scenario::NativeListSmall => "native_list_small",
             Scenario::Login => "login",
         }
     }
@@ -556,6 +738,33 @@ async fn connection(
                 let body = json!({"number": uid}).to_string().into_bytes();
                 let buy = "/api/v1/apiClient/virtual-number/purchase-postpaid".to_owned();
                 requests.push(("POST", buy, Some(key), body));
+            }
+            Scenario::Routing => {
+                let e164 = &world.e164s[rng.random_range(0..world.e164s.len())];
+                let admin = world.members[0].key.clone();
+                requests.push((
+                    "GET",
+                    format!("/lk/v1/routing/{e164}"),
+                    Some(admin),
+                    Vec::new(),
+                ));
+            }
+            Scenario::History => {
+                let path = format!("/lk/v1/numbers/{}/history", world.history_number);
+                requests.push(("GET", path, Some(world.big_key.clone()), Vec::new()));
+            }
+            Scenario::NativeList | Scenario::NativeListSmall => {
+                let key = if scenario == Scenario::NativeList {
+                    &world.big_key
+                } else {
+                    &world.small_key
+                };
+                requests.push((
+                    "GET",
+                    "/lk/v1/numbers".into(),
+                    Some(key.clone()),
+                    Vec::new(),
+                ));
             }
             Scenario::Login => {
                 let m = &world.members[rng.random_range(0..world.members.len())];

@@ -353,6 +353,26 @@ pub(crate) const HISTORY_PAGE: Sql = shared!(
      ORDER BY h.id DESC LIMIT $5"
 );
 
+/// [`HISTORY_PAGE`] of one number (`$2` not null). Its own statement because
+/// a prepared statement's plan cannot depend on whether `$2` is null (SQLite
+/// plans without the bindings under QPSG, PostgreSQL's generic plans too):
+/// the generic form walks the whole history newest first and filters, so a
+/// number's first page cost as much as the entries written since its last
+/// ones; this one reads `history_number_id` from the number's newest entry.
+pub(crate) const HISTORY_PAGE_NUMBER: Sql = shared!(
+    "SELECT h.id, h.at, h.request_id, h.actor_id, h.action, h.number_id, h.account_id, \
+       h.detail, n.number \
+     FROM history h LEFT JOIN numbers n ON n.id = h.number_id \
+     WHERE (CAST($1 AS BIGINT) IS NULL OR h.id < $1) \
+       AND h.number_id = $2 \
+       AND (CAST($3 AS TEXT) IS NULL \
+         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.account_id \
+                    AND a.path >= $3 AND a.path < $4) \
+         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.actor_id \
+                    AND a.path >= $3 AND a.path < $4)) \
+     ORDER BY h.id DESC LIMIT $5"
+);
+
 /// A value that both drivers can read from a column.
 pub(crate) trait Column:
     rusqlite::types::FromSql + for<'r> postgres::types::FromSql<'r>

@@ -895,7 +895,11 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             None => (None, None),
         };
         self.all(
-            sql::HISTORY_PAGE.postgres,
+            if q.number_id.is_some() {
+                sql::HISTORY_PAGE_NUMBER.postgres
+            } else {
+                sql::HISTORY_PAGE.postgres
+            },
             &[&q.before_id, &q.number_id, &low, &high, &q.limit],
         )?
         .iter()

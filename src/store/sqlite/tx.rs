@@ -610,7 +610,11 @@ impl Tx for SqliteTx<'_> {
             None => (None, None),
         };
         self.all(
-            sql::HISTORY_PAGE.sqlite,
+            if q.number_id.is_some() {
+                sql::HISTORY_PAGE_NUMBER.sqlite
+            } else {
+                sql::HISTORY_PAGE.sqlite
+            },
             params![q.before_id, q.number_id, low, high, q.limit],
             |r| sql::history_row(r),
         )
