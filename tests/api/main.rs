@@ -2,6 +2,7 @@
 mod cli;
 mod cli_admin;
 mod cli_config;
+mod cli_ops;
 mod compat;
 mod crash;
 mod expect;
