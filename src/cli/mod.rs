@@ -8,6 +8,7 @@ pub mod bench;
 mod bulk;
 mod demo;
 mod import;
+mod ops;
 pub mod output;
 pub mod stress;
 
@@ -53,6 +54,20 @@ enum Command {
     /// Seeds a temporary database, starts a server on it and measures each
     /// scenario against the server's own ceiling (loopback only).
     Bench(BenchArgs),
+    /// Prints a shell completion script: `source <(linekeeper completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Prints the man page (roff): `linekeeper man | man -l -`.
+    Man,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Args)]
@@ -239,11 +254,18 @@ enum AdminCommand {
         #[arg(long = "as")]
         admin: String,
     },
+    #[command(flatten)]
+    Ops(ops::OpsCommand),
 }
 
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Completions { shell } => return completions(shell),
+        Command::Man => return man_page(),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -258,8 +280,54 @@ pub fn main() -> ExitCode {
             Command::Admin(args) => admin(args).await,
             Command::Stress(args) => stress(args).await,
             Command::Bench(args) => run_bench(args).await,
+            Command::Completions { .. } | Command::Man => ExitCode::SUCCESS,
         }
     })
+}
+
+/// `linekeeper completions SHELL`, from the clap definitions.
+fn completions(shell: CompletionShell) -> ExitCode {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "linekeeper", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// `linekeeper man`: the man page, with a section per subcommand.
+fn man_page() -> ExitCode {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let mut render = || -> std::io::Result<()> {
+        let man = clap_mangen::Man::new(cmd.clone());
+        man.render_title(&mut out)?;
+        man.render_name_section(&mut out)?;
+        man.render_synopsis_section(&mut out)?;
+        man.render_description_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+        man.render_subcommands_section(&mut out)?;
+        // Each `admin` command, with its own options.
+        for sub in cmd.get_subcommands() {
+            for inner in sub.get_subcommands() {
+                let name = format!("{} {}", sub.get_name(), inner.get_name());
+                writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
+                let page = clap_mangen::Man::new(inner.clone());
+                page.render_description_section(&mut out)?;
+                page.render_options_section(&mut out)?;
+            }
+        }
+        man.render_version_section(&mut out)
+    };
+    use std::io::Write;
+    match render() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write the man page: {e}")),
+    }
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -351,6 +419,10 @@ fn show_config(args: ShowConfigArgs) -> ExitCode {
 }
 
 async fn admin(args: AdminArgs) -> ExitCode {
+    let args = match args.command {
+        AdminCommand::Ops(cmd) => return ops::main(cmd, &args.db).await,
+        command => AdminArgs { command, ..args },
+    };
     // Check what can be checked before touching the database.
     if let AdminCommand::AddNumber {
         number,
@@ -481,6 +553,7 @@ async fn admin(args: AdminArgs) -> ExitCode {
             let data = import_data.unwrap_or_default();
             return bulk::run(&core, &data, &admin, &rid).await;
         }
+        AdminCommand::Ops(_) => unreachable!("handled by ops::main"),
         AdminCommand::ImportNumbers { .. } => {
             let data = import_data.unwrap_or_default();
             return match import::run(&core, &data, &rid).await {

@@ -23,6 +23,7 @@ pub mod import;
 pub mod invariants;
 pub mod lifecycle;
 pub mod metrics;
+pub mod operator;
 pub mod routing;
 pub mod subscriptions;
 

@@ -434,4 +434,14 @@ pub trait Tx {
     fn count_downline(&mut self, of: &Account, filter: &DownlineFilter) -> Result<i64, StoreError>;
     /// The accounts with these ids, in any order; unknown ids are skipped.
     fn accounts_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Account>, StoreError>;
+
+    /// Up to `limit` accounts with an id above `after_id`, by id (the
+    /// operator's listing and checks page through every account).
+    fn accounts_after(&mut self, after_id: i64, limit: i64) -> Result<Vec<Account>, StoreError>;
+    /// Up to `limit` numbers with an id above `after_id`, by id.
+    fn numbers_after(&mut self, after_id: i64, limit: i64) -> Result<Vec<Number>, StoreError>;
+    /// Replaces an account's password hash.
+    fn set_password_hash(&mut self, account_id: i64, hash: &str) -> Result<(), StoreError>;
+    /// A token or key by id, with its account's id.
+    fn token_by_id(&mut self, id: i64) -> Result<Option<(TokenRow, i64)>, StoreError>;
 }

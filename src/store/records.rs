@@ -51,6 +51,8 @@ pub enum Action {
     TokenCreate,
     TokenRevoke,
     AccountRename,
+    /// An operator set the account's password (`admin set-password`).
+    AccountPassword,
 }
 
 impl Action {
@@ -76,6 +78,7 @@ impl Action {
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
             Action::AccountRename => "account.rename",
+            Action::AccountPassword => "account.password",
         }
     }
 }

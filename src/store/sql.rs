@@ -306,6 +306,26 @@ pub(crate) const STALE_COPIES: Sql = shared!(
 
 pub(crate) const SET_NAME: Sql = shared!("UPDATE accounts SET name = $2 WHERE id = $1");
 
+/// The operator's command line (`admin accounts`, `numbers`, `export-numbers`):
+/// keyset pages of every row, by id, after `$1`, at most `$2`.
+pub(crate) const ACCOUNTS_AFTER: Sql = shared!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    " FROM accounts a WHERE a.id > $1 ORDER BY a.id LIMIT $2"
+);
+pub(crate) const NUMBERS_AFTER: Sql = shared!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.id > $1 ORDER BY n.id LIMIT $2"
+);
+pub(crate) const SET_PASSWORD_HASH: Sql =
+    shared!("UPDATE accounts SET password_hash = $2 WHERE id = $1");
+/// A token by id, read by [`token_row`], its account's id last.
+pub(crate) const TOKEN_BY_ID: Sql = shared!(
+    "SELECT id, digest, kind, created_at, expires_at, revoked_at, account_id FROM tokens \
+     WHERE id = $1"
+);
+
 /// Read by [`token_row`].
 pub(crate) const TOKENS_OF: Sql = shared!(
     "SELECT id, digest, kind, created_at, expires_at, revoked_at FROM tokens \

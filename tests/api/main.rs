@@ -3,6 +3,7 @@ mod cli;
 mod cli_admin;
 mod cli_bulk;
 mod cli_config;
+mod cli_ops;
 mod compat;
 mod console;
 mod crash;

@@ -1031,4 +1031,29 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             .map(sql::account)
             .collect()
     }
+    fn accounts_after(&mut self, after_id: i64, limit: i64) -> Result<Vec<Account>, StoreError> {
+        self.all(sql::ACCOUNTS_AFTER.postgres, &[&after_id, &limit])?
+            .iter()
+            .map(sql::account)
+            .collect()
+    }
+
+    fn numbers_after(&mut self, after_id: i64, limit: i64) -> Result<Vec<Number>, StoreError> {
+        self.all(sql::NUMBERS_AFTER.postgres, &[&after_id, &limit])?
+            .iter()
+            .map(sql::number)
+            .collect()
+    }
+
+    fn set_password_hash(&mut self, account_id: i64, hash: &str) -> Result<(), StoreError> {
+        self.exec(sql::SET_PASSWORD_HASH.postgres, &[&account_id, &hash])
+            .map(drop)
+    }
+
+    fn token_by_id(&mut self, id: i64) -> Result<Option<(TokenRow, i64)>, StoreError> {
+        match self.all(sql::TOKEN_BY_ID.postgres, &[&id])?.first() {
+            Some(r) => Ok(Some((sql::token_row(r)?, r.col(6)?))),
+            None => Ok(None),
+        }
+    }
 }

@@ -716,4 +716,26 @@ impl Tx for SqliteTx<'_> {
         let text = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({marks})");
         self.all(&text, rusqlite::params_from_iter(ids), |r| sql::account(r))
     }
+    fn accounts_after(&mut self, after_id: i64, limit: i64) -> Result<Vec<Account>, StoreError> {
+        self.all(sql::ACCOUNTS_AFTER.sqlite, params![after_id, limit], |r| {
+            sql::account(r)
+        })
+    }
+
+    fn numbers_after(&mut self, after_id: i64, limit: i64) -> Result<Vec<Number>, StoreError> {
+        self.all(sql::NUMBERS_AFTER.sqlite, params![after_id, limit], |r| {
+            sql::number(r)
+        })
+    }
+
+    fn set_password_hash(&mut self, account_id: i64, hash: &str) -> Result<(), StoreError> {
+        self.exec(sql::SET_PASSWORD_HASH.sqlite, params![account_id, hash])
+            .map(drop)
+    }
+
+    fn token_by_id(&mut self, id: i64) -> Result<Option<(TokenRow, i64)>, StoreError> {
+        self.opt(sql::TOKEN_BY_ID.sqlite, [id], |r| {
+            Ok((sql::token_row(r)?, r.get(6)?))
+        })
+    }
 }
