@@ -83,8 +83,46 @@ pub async fn seed(core: &Core) -> Result<Option<World>, CoreError> {
     Ok(Some(World { accounts, vn_uid }))
 }
 
+/// How to run `linekeeper` as this process was run: `cargo run --` from the
+/// repository root when cargo started it, else the binary's name.
+pub fn command_prefix() -> &'static str {
+    if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+        "cargo run --"
+    } else {
+        "linekeeper"
+    }
+}
+
+/// ` --database-url URL` unless `url` is the default (passwords redacted).
+pub fn database_flag(url: &str) -> String {
+    if url == crate::server::DEFAULT_DATABASE_URL {
+        String::new()
+    } else {
+        format!(" --database-url {}", crate::config::redact_url(url))
+    }
+}
+
+/// What a demo restarted on its own (non-empty) database prints: how to get
+/// a fresh key, since the first start printed them only once, and how to
+/// start over.
+pub fn restart_hint(url: &str) -> String {
+    let (run, db) = (command_prefix(), database_flag(url));
+    let mut out = format!(
+        "  a fresh API key (the demo printed its keys once):\n    {run} admin create-key --username reseller{db}\n"
+    );
+    match url.strip_prefix("sqlite://") {
+        Some(path) => out.push_str(&format!(
+            "  to start over with a new demo world, stop the server, then:\n    rm -f {path} {path}-wal {path}-shm && {run} serve --demo{db}\n"
+        )),
+        None => out.push_str(&format!(
+            "  to start over, stop the server, drop and create the database again, then:\n    {run} serve --demo{db}\n"
+        )),
+    }
+    out
+}
+
 /// What to paste into a shell to try the server.
-pub fn instructions(world: &World, addr: SocketAddr, quarantine_secs: i64) -> String {
+pub fn instructions(world: &World, addr: SocketAddr, quarantine_secs: i64, url: &str) -> String {
     let key_of = |name: &str| {
         world
             .accounts
@@ -136,7 +174,9 @@ pub fn instructions(world: &World, addr: SocketAddr, quarantine_secs: i64) -> St
             "\nAfter that unsubscribe, +61400000001 is quarantined for {days} days: it is not in\n\
              /available, and only testuser may take it back (purchase-postpaid again).\n\
              Release it to the pool early with:\n\
-             linekeeper admin release-number --number +61400000001\n"
+             {} admin release-number --number +61400000001{}\n",
+            command_prefix(),
+            database_flag(url)
         ));
     } else {
         out.push_str("\nAfter that unsubscribe, +61400000001 is back in the pool at once (--quarantine-days 0).\n");

@@ -381,11 +381,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
         match demo::seed(&core).await {
             Ok(Some(world)) => println!(
                 "{}",
-                demo::instructions(&world, addr, core.lifecycle().quarantine_secs)
+                demo::instructions(
+                    &world,
+                    addr,
+                    core.lifecycle().quarantine_secs,
+                    &config.database_url
+                )
             ),
             Ok(None) => println!(
-                "The database {} is not empty: serving it without seeding the demo world.",
-                crate::config::redact_url(&config.database_url)
+                "The database {} is not empty: serving it without seeding the demo world.\n{}",
+                crate::config::redact_url(&config.database_url),
+                demo::restart_hint(&config.database_url)
             ),
             Err(e) => return fail(&format!("seeding the demo world: {e}")),
         }
@@ -395,7 +401,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         crate::config::redact_url(&config.database_url)
     );
     println!("  health:  curl http://{addr}/healthz");
-    println!("  create an account and a key with `linekeeper admin ...`; see README.md");
+    println!(
+        "  accounts and keys: `{} admin --help`; see README.md",
+        demo::command_prefix()
+    );
     match app::launch_with(core, config.limits(), listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
@@ -632,6 +641,11 @@ async fn stress(args: StressArgs) -> ExitCode {
 }
 
 async fn run_bench(args: BenchArgs) -> ExitCode {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "linekeeper: warning: not a release build; the figures are only meaningful from `cargo run --release -- bench`"
+        );
+    }
     if args.connections == 0
         || args.numbers == 0
         || args.accounts < 2

@@ -785,6 +785,43 @@ async fn serve_demo_prints_commands_that_work_and_seeds_only_an_empty_database()
         (res.status, &res.json()["data"]["user_id"]),
         (200, &json!(2))
     );
+    // The restarted demo's admin hint runs as printed (from the repository
+    // root, `cargo run --` is this binary) and mints a key that works.
+    let hint = text
+        .lines()
+        .find(|l| l.contains(" admin create-key "))
+        .unwrap_or_else(|| panic!("no create-key hint in {text}"));
+    let args: Vec<&str> = hint
+        .split_once(" admin ")
+        .map(|(run, rest)| {
+            assert!(
+                ["cargo run --", "linekeeper"].contains(&run.trim()),
+                "{hint}"
+            );
+            rest.split_whitespace().collect()
+        })
+        .unwrap();
+    assert!(args.contains(&"--database-url"), "{hint}");
+    let out = Command::new(env!("CARGO_BIN_EXE_linekeeper"))
+        .arg("admin")
+        .args(&args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let fresh = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res = HttpClient::new(addr)
+        .request("POST", CHECK_TOKEN, &[("authorization", &fresh)], b"")
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    assert!(text.contains("serve --demo --database-url"), "{text}");
     drop(server);
-    assert_eq!(counts(&dir.db()), seeded);
+    // Nothing but the fresh key (and its history entry) was added.
+    let [a, n, g, t, h] = seeded;
+    assert_eq!(counts(&dir.db()), [a, n, g, t + 1, h + 1]);
 }
