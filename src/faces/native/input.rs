@@ -385,6 +385,29 @@ pub fn paged<T, J: serde::Serialize>(
     serde_json::json!({ "items": items, "next_cursor": next })
 }
 
+/// One page of a short list the core answers whole (the caller's keys or
+/// reservations), read from the query's `limit` and `cursor`: the same
+/// keyset paging as the listed tables, over items in `key` order.
+pub fn paged_in_memory<T, J: serde::Serialize>(
+    scope: &str,
+    raw_query: Option<&str>,
+    items: Vec<T>,
+    key: impl Fn(&T) -> i64,
+    render: impl Fn(T) -> J,
+) -> Result<Value, Problem> {
+    let q = Query::parse(raw_query);
+    let mut check = Check::default();
+    let (limit, after) = q.page(&mut check, scope);
+    check.finish()?;
+    let after = after.unwrap_or(0);
+    let rows: Vec<T> = items
+        .into_iter()
+        .filter(|i| key(i) > after)
+        .take(limit as usize + 1)
+        .collect();
+    Ok(paged(scope, rows, limit, key, render))
+}
+
 /// The `{number}` of a path: an id, an E.164 number (`+983000505`, or
 /// `%2B983000505`) or a uid. `None` when it can name no number.
 pub fn number_ref(raw: &str) -> Option<NumberRef> {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::input::{Authed, Body, Check, Query, Rid, number_ref, paged, rfc3339};
+use super::input::{Authed, Body, Check, Rid, number_ref, paged_in_memory, rfc3339};
 use super::numbers::{dry_run, number_of};
 use super::problem::Problem;
 use super::render;
@@ -92,26 +92,14 @@ pub async fn reservations(
     Authed(caller): Authed,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
-    let q = Query::parse(raw.as_deref());
-    let mut check = Check::default();
-    let (limit, after) = q.page(&mut check, "reservations");
-    check.finish()?;
-    let after = after.unwrap_or(0);
-    let rows: Vec<Reserved> = s
-        .core
-        .reservations(&caller)
-        .await?
-        .into_iter()
-        .filter(|r| r.number.id > after)
-        .take(limit as usize + 1)
-        .collect();
-    let body = paged(
+    let rows: Vec<Reserved> = s.core.reservations(&caller).await?;
+    let body = paged_in_memory(
         "reservations",
+        raw.as_deref(),
         rows,
-        limit,
         |r| r.number.id,
         |r| reservation(&r),
-    );
+    )?;
     Ok(axum::Json(body).into_response())
 }
 

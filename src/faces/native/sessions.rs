@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::input::{Authed, Body, Check, ClientIp, Query, Rid, paged, rfc3339};
+use super::input::{Authed, Body, Check, ClientIp, Rid, paged_in_memory, rfc3339};
 use super::problem::Problem;
 use crate::core::auth::SESSION_TTL_SECS;
 use crate::domain::TokenKind;
@@ -83,26 +83,14 @@ pub async fn list_keys(
     Authed(caller): Authed,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
-    let q = Query::parse(raw.as_deref());
-    let mut check = Check::default();
-    let (limit, after) = q.page(&mut check, "keys");
-    check.finish()?;
-    let after = after.unwrap_or(0);
-    let keys: Vec<_> = s
-        .core
-        .own_keys(&caller)
-        .await?
-        .into_iter()
-        .filter(|k| k.id > after)
-        .take(limit as usize + 1)
-        .collect();
-    let body = paged(
+    let keys = s.core.own_keys(&caller).await?;
+    let body = paged_in_memory(
         "keys",
+        raw.as_deref(),
         keys,
-        limit,
         |k| k.id,
         |k| json!({ "id": k.id, "created_at": rfc3339(k.created_at) }),
-    );
+    )?;
     Ok(axum::Json(body).into_response())
 }
 
