@@ -168,7 +168,20 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
         latency_ms = tracing::field::Empty,
     );
     let (owes_body, declared_too_large) = declared_body(&parts.headers);
-    let headers = parts.headers.clone();
+    // A refusal is rendered after the request has moved into the handler;
+    // of its headers the faces read only the language, so keep just that
+    // (a reference-counted clone), not a copy of every header per request.
+    let language = parts
+        .headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .cloned();
+    let refuse = |refusal: Refusal| {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = language.clone() {
+            headers.insert(axum::http::header::ACCEPT_LANGUAGE, v);
+        }
+        F::refuse(refusal, &headers)
+    };
     let mut body_read = !owes_body;
     let timeout = state.guard.limits.request_timeout;
     let run = async {
@@ -198,15 +211,15 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
         .await;
     let res = match answered {
         Ok(Outcome::Answered(res)) => res,
-        Ok(Outcome::Refused(refusal)) => closing(F::refuse(refusal, &headers)),
+        Ok(Outcome::Refused(refusal)) => closing(refuse(refusal)),
         Err(_) => {
             state.guard.http.refusals.count_timeout();
             if body_read {
-                F::refuse(Refusal::TimedOut, &headers)
+                refuse(Refusal::TimedOut)
             } else {
                 // The rest of the body may still arrive; it must not be read
                 // as a request.
-                closing(F::refuse(Refusal::BodyTimedOut, &headers))
+                closing(refuse(Refusal::BodyTimedOut))
             }
         }
     };

@@ -121,8 +121,9 @@ pub trait Face: Send + Sync + 'static {
     /// The face's label on the metrics (`face="..."`).
     const LABEL: &'static str;
 
-    /// `refusal`, in the face's own format (the request's headers choose its
-    /// language, where it has more than one).
+    /// `refusal`, in the face's own format. `headers` carries the request's
+    /// `Accept-Language` (when it had one), which chooses the language where
+    /// the face has more than one; the edge keeps no other header for this.
     fn refuse(refusal: Refusal, headers: &HeaderMap) -> Response;
 }
 
