@@ -554,7 +554,7 @@ async fn admin(args: AdminArgs) -> ExitCode {
             let Some(e164) = E164::parse(&number) else {
                 return fail("invalid --number");
             };
-            core.release_number(&e164, &rid)
+            core.release_number(&e164, None, &rid)
                 .await
                 .map(|n| print_json(&json!({"id": n.id, "number": n.number, "state": "available"})))
         }

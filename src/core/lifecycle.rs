@@ -414,11 +414,13 @@ impl Core {
             .await
     }
 
-    /// `admin release-number`: ends a quarantine early; the number is back
-    /// in the pool.
+    /// `admin release-number` (`actor` `None`: the operator's command line)
+    /// and the native face's release (`actor`: the administrator's
+    /// account): ends a quarantine early; the number is back in the pool.
     pub async fn release_number(
         &self,
         number: &E164,
+        actor: Option<i64>,
         request_id: &str,
     ) -> Result<Number, CoreError> {
         let (e164, now, rid) = (number.to_string(), self.clock.now(), request_id.to_owned());
@@ -441,7 +443,7 @@ impl Core {
                     history(
                         now,
                         &rid,
-                        None,
+                        actor,
                         Action::Release,
                         Some(number.id),
                         Some(q.former_owner_id),

@@ -137,7 +137,12 @@ pub fn routes() -> Router<AppState> {
 /// server answers its first requests as soon as it listens.
 async fn openapi_json() -> Response {
     static JSON: OnceLock<Result<String, String>> = OnceLock::new();
-    match JSON.get_or_init(|| document().to_json().map_err(|e| e.to_string())) {
+    let json = || -> Result<String, String> {
+        let mut doc = serde_json::to_value(document()).map_err(|e| e.to_string())?;
+        native::contract::complete(&mut doc);
+        serde_json::to_string(&doc).map_err(|e| e.to_string())
+    };
+    match JSON.get_or_init(json) {
         Ok(json) => ([("content-type", "application/json")], json.as_str()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "the OpenAPI document does not serialize");

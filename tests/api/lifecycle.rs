@@ -205,12 +205,12 @@ async fn an_administrator_releases_a_quarantined_number_early(app: TestApp) {
     let (_, bob_key) = postpaid(&app, "bob", Some("admin"), false).await;
     let number = pool_number(&app, "+61400000001", 0, 0).await;
     let e164 = E164::parse("+61400000001").expect("e164");
-    let refused = app.core.release_number(&e164, "test").await;
+    let refused = app.core.release_number(&e164, None, "test").await;
     assert!(matches!(refused, Err(CoreError::Invalid(_))), "{refused:?}");
     buy(&app, &alice_key, &number.uid).await;
     unsubscribe(&app, &alice_key, &number.uid).await;
     let before = app.history_len().await;
-    let released = app.core.release_number(&e164, "test").await.expect("release");
+    let released = app.core.release_number(&e164, None, "test").await.expect("release");
     assert_eq!(released.id, number.id);
     assert_eq!(actions_since(&app, before).await, vec!["number.release"]);
     assert_eq!(pool_ids(&app, &bob_key).await, vec![number.uid.clone()]);

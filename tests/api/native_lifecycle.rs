@@ -209,7 +209,7 @@ async fn bulk_is_atomic_or_item_by_item_with_each_items_own_problem(app: TestApp
 }
 
 async fn a_reservation_keeps_others_off_until_it_ends(app: TestApp) {
-    app.account("admin", None, false).await;
+    let (_, admin) = app.account("admin", None, false).await;
     let (_, alice) = postpaid(&app, "alice", Some("admin"), false).await;
     let (_, bob) = postpaid(&app, "bob", Some("admin"), false).await;
     let p1 = pool_number(&app, "+61400000001", 100, 1000).await;
@@ -217,6 +217,9 @@ async fn a_reservation_keeps_others_off_until_it_ends(app: TestApp) {
 
     assert_eq!(send(&app, "POST", "/lk/v1/reservations", &alice, json!({"number": p1.uid})).await,
         (201, reservation(&p1, "2026-01-01T00:30:00Z")));
+    // The routing lookup says where the number is in its life.
+    let (status, routed) = get(&app, &format!("/lk/v1/routing/{}", p1.number), &admin).await;
+    assert_eq!((status, &routed["state"], &routed["owner"]), (200, &json!("reserved"), &Value::Null));
     let taken = conflict("The number is not available.");
     assert_eq!(send(&app, "POST", "/lk/v1/subscriptions", &bob, json!({"number": "+61400000001"})).await,
         (409, taken.clone()));
@@ -230,7 +233,8 @@ async fn a_reservation_keeps_others_off_until_it_ends(app: TestApp) {
 
     app.clock.advance(600);
     let path = format!("/lk/v1/reservations/{}", p1.uid);
-    assert_eq!(send(&app, "PATCH", &path, &alice, json!({"duration_secs": 3600})).await,
+    // 3600.0 is a whole number too (JSON Schema's integer).
+    assert_eq!(send(&app, "PATCH", &path, &alice, json!({"duration_secs": 3600.0})).await,
         (200, reservation(&p1, "2026-01-01T01:10:00Z")));
     assert_eq!(send(&app, "PATCH", &path, &alice, json!({"duration_secs": 90_000})).await,
         (422, problem("validation", "Validation failed", 422, "a reservation lasts from 1 second to 86400 seconds")));
@@ -316,6 +320,9 @@ async fn unsubscribing_quarantines_and_an_administrator_releases(app: TestApp) {
     // In quarantine: nobody else may take it.
     assert_eq!(send(&app, "POST", "/lk/v1/subscriptions", &bob, json!({"number": p.id})).await,
         (409, conflict("The number is not available.")));
+    // The routing lookup says where it is in its life.
+    let (status, routed) = get(&app, &format!("/lk/v1/routing/{}", p.number), &admin).await;
+    assert_eq!((status, &routed["state"], &routed["send"]), (200, &json!("quarantined"), &json!([])));
     let release = format!("/lk/v1/admin/numbers/{}/release", p.number);
     let admins_only = problem("forbidden", "Forbidden", 403, "Only administrators release numbers from quarantine.");
     assert_eq!(send(&app, "POST", &release, &alice, json!({})).await, (403, admins_only.clone()));
@@ -328,6 +335,11 @@ async fn unsubscribing_quarantines_and_an_administrator_releases(app: TestApp) {
         "id": p.id, "uid": p.uid, "number": p.number, "country": p.country, "state": "available",
         "operator_id": null, "alias": null, "monthly_price": 100, "yearly_price": 1000})));
     assert_eq!(app.history_len().await, before + 1);
+    // The release is on the record as the administrator's.
+    let (_, trail) = get(&app, "/lk/v1/history", &admin).await;
+    assert_eq!((&trail["items"][0]["action"], &trail["items"][0]["actor"]["username"],
+        &trail["items"][0]["number"]["id"]),
+        (&json!("number.release"), &json!("admin"), &json!(p.id)));
     assert_eq!(send(&app, "POST", &release, &admin, json!({})).await,
         (409, conflict("Number +61400000001 is not quarantined (it is available).")));
     assert_eq!(send(&app, "POST", "/lk/v1/admin/numbers/999999/release", &admin, json!({})).await,

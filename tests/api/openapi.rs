@@ -349,3 +349,101 @@ async fn creating_routes_link_to_the_routes_that_use_what_they_made() {
         }
     }
 }
+
+/// The native face's contract: every answer with a body has its schema,
+/// every body a route reads has its fields, and the routes that create
+/// something link to those that show, change and delete it.
+#[tokio::test]
+async fn the_native_contract_gives_every_body_its_schema_and_links_what_it_creates() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let ids: BTreeSet<&str> = operations(&doc)
+        .iter()
+        .filter_map(|(_, _, op)| op["operationId"].as_str())
+        .collect();
+    let mut links = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        if !path.starts_with("/lk/v1/") || path == "/lk/v1/problems/{kind}" {
+            continue;
+        }
+        let (status, ok) = op["responses"]
+            .as_object()
+            .expect("responses")
+            .iter()
+            .find(|(s, _)| s.starts_with('2'))
+            .unwrap_or_else(|| panic!("{method} {path} has no success"));
+        let schema = &ok["content"]["application/json"]["schema"];
+        match status.as_str() {
+            "204" => assert!(
+                ok.get("content").is_none(),
+                "{method} {path}: a 204 has no body"
+            ),
+            _ => assert!(
+                schema.get("$ref").is_some()
+                    || schema.get("type").is_some()
+                    || schema.get("anyOf").is_some(),
+                "{method} {path}: no success schema: {ok}"
+            ),
+        }
+        if let Some(body) = op.get("requestBody") {
+            let schema = &body["content"]["application/json"]["schema"];
+            let fields = schema
+                .get("properties")
+                .or_else(|| schema["allOf"][0].get("properties"));
+            let optional = body["required"] == Value::Bool(false);
+            assert!(
+                fields.is_some() || optional,
+                "{method} {path}: a body without fields: {body}"
+            );
+        }
+        for (name, link) in ok["links"].as_object().into_iter().flatten() {
+            let target = link["operationId"].as_str().expect("operationId");
+            assert!(
+                ids.contains(target),
+                "{method} {path} links {name} to unknown {target}"
+            );
+            links.insert(format!("{method} {path} -> {target}"));
+        }
+    }
+    let want: BTreeSet<String> = [
+        "post /lk/v1/accounts -> get_lk_v1_accounts_id",
+        "post /lk/v1/accounts -> patch_lk_v1_accounts_id",
+        "post /lk/v1/keys -> delete_lk_v1_keys_id",
+        "put /lk/v1/numbers/{number}/grants/{account} -> patch_lk_v1_numbers_number_grants_account",
+        "put /lk/v1/numbers/{number}/grants/{account} -> delete_lk_v1_numbers_number_grants_account",
+        "put /lk/v1/numbers/{number}/grants/{account} -> get_lk_v1_numbers_number",
+        "post /lk/v1/reservations -> patch_lk_v1_reservations_number",
+        "post /lk/v1/reservations -> delete_lk_v1_reservations_number",
+        "post /lk/v1/subscriptions -> get_lk_v1_numbers_number",
+        "post /lk/v1/subscriptions -> delete_lk_v1_subscriptions_number",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(links, want);
+    // The list of numbers says what it filters by, with its constraints.
+    let list = &doc["paths"]["/lk/v1/numbers"]["get"]["parameters"];
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "state",
+            "country",
+            "prefix",
+            "contains",
+            "owned",
+            "granted_to",
+            "limit",
+            "cursor"
+        ]
+    );
+    assert_eq!(
+        list[6]["schema"],
+        serde_json::json!({"type": "integer", "minimum": 1, "maximum": 500})
+    );
+}

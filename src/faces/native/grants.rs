@@ -6,7 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::input::{Authed, Body, Check, Rid, number_ref};
+use super::input::{Authed, Body, Check, Rid, number_ref, whole};
 use super::numbers::{account_of, dry_run, number_of};
 use super::problem::Problem;
 use super::render;
@@ -81,8 +81,8 @@ pub async fn change(
 /// item gets the "no such number" it would get alone.
 fn item_number(v: Option<&Value>, check: &mut Check) -> NumberRef {
     match v {
-        Some(Value::Number(n)) => NumberRef {
-            id: n.as_i64(),
+        Some(Value::Number(n)) if whole(n).is_some() => NumberRef {
+            id: whole(n),
             ..NumberRef::default()
         },
         Some(Value::String(s)) => number_ref(s).unwrap_or_default(),
@@ -100,8 +100,8 @@ fn item_number(v: Option<&Value>, check: &mut Check) -> NumberRef {
 /// A bulk item's `account`: an id (integer or digits) or a username.
 fn item_account(v: Option<&Value>, check: &mut Check) -> AccountRef {
     match v {
-        Some(Value::Number(n)) => AccountRef {
-            id: n.as_i64(),
+        Some(Value::Number(n)) if whole(n).is_some() => AccountRef {
+            id: whole(n),
             username: None,
         },
         Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {

@@ -240,6 +240,20 @@ impl Check {
     }
 }
 
+/// A JSON number that is a whole number within 64 bits: `5`, and `5.0`
+/// too, which JSON Schema (and so the document) calls an integer.
+pub fn whole(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| {
+                f.fract() == 0.0
+                    && *f > -9.223_372_036_854_775_808e18
+                    && *f < 9.223_372_036_854_775_808e18
+            })
+            .map(|f| f as i64)
+    })
+}
+
 /// The query string's parameters.
 pub struct Query(Vec<(String, String)>);
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::input::{Authed, Body, Check, Rid, number_ref, paged_in_memory, rfc3339};
+use super::input::{Authed, Body, Check, Rid, number_ref, paged_in_memory, rfc3339, whole};
 use super::numbers::{dry_run, number_of};
 use super::problem::Problem;
 use super::render;
@@ -20,7 +20,7 @@ use crate::store::Number;
 /// `Some(None)` when it is there but can name no number.
 fn body_number(check: &mut Check, body: &Map<String, Value>) -> Option<Option<NumberRef>> {
     match body.get("number") {
-        Some(Value::Number(n)) => Some(n.as_i64().filter(|id| *id > 0).map(|id| NumberRef {
+        Some(Value::Number(n)) => Some(whole(n).filter(|id| *id > 0).map(|id| NumberRef {
             id: Some(id),
             ..NumberRef::default()
         })),
@@ -40,7 +40,7 @@ fn body_number(check: &mut Check, body: &Map<String, Value>) -> Option<Option<Nu
 fn integer(check: &mut Check, body: &Map<String, Value>, field: &str) -> Option<i64> {
     match body.get(field) {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+        Some(Value::Number(n)) if whole(n).is_some() => whole(n),
         Some(_) => {
             check.fail(field, "must be a whole number");
             None
@@ -141,8 +141,8 @@ pub async fn cancel(
 }
 
 /// A number the caller now owns.
-fn owned(n: &Number) -> Value {
-    let mut body = render::number(n);
+fn owned(n: &Number, now: i64) -> Value {
+    let mut body = render::number(n, now);
     body["subscription"] = n
         .subscription
         .as_ref()
@@ -175,7 +175,11 @@ pub async fn subscribe(
         .core
         .subscribe_postpaid(&caller, uid.as_ref(), resubscribe.unwrap_or(false), &rid)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(owned(&owned_number.number))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(owned(&owned_number.number, s.core.now())),
+    )
+        .into_response())
 }
 
 /// `DELETE /lk/v1/subscriptions/{number}`: the owner unsubscribes; every
@@ -215,8 +219,12 @@ pub async fn release(
         .await?
         .ok_or_else(|| Problem::not_found("No such number."))?;
     let e164 = E164::parse(&n.number).ok_or_else(|| Problem::not_found("No such number."))?;
-    match s.core.release_number(&e164, &rid).await {
-        Ok(n) => Ok(axum::Json(render::number(&n)).into_response()),
+    match s
+        .core
+        .release_number(&e164, Some(caller.account.id), &rid)
+        .await
+    {
+        Ok(n) => Ok(axum::Json(render::number(&n, s.core.now())).into_response()),
         // The number exists: what the core refuses is that it is not
         // quarantined.
         Err(CoreError::Invalid(why)) => Err(Problem::new("conflict", capitalised(&why))),

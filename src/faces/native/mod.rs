@@ -9,6 +9,7 @@
 //! `lifecycle` (reservations, subscriptions, release) the routes.
 
 mod accounts;
+pub mod contract;
 mod events;
 mod grants;
 pub mod idempotency;

@@ -68,7 +68,7 @@ pub async fn list(
         };
         s.core.holdings(&caller, filter, limit + 1).await?
     };
-    let me = caller.account.id;
+    let (me, now) = (caller.account.id, s.core.now());
     let body = paged(
         "numbers",
         rows,
@@ -80,7 +80,7 @@ pub async fn list(
                 "uid": h.number.uid,
                 "number": h.number.number,
                 "country": h.number.country,
-                "state": render::state(&h.number),
+                "state": render::state(&h.number, now),
                 "owned": h.number.owner_id() == Some(me),
                 "permissions": { "send": h.send, "gets": h.gets },
             })
@@ -120,7 +120,7 @@ pub async fn show(
     Path(number): Path<String>,
 ) -> Result<Response, Problem> {
     let view = s.core.number_view(&caller, number_of(&number)?).await?;
-    let mut body = render::number(&view.number);
+    let mut body = render::number(&view.number, s.core.now());
     body["owner"] = view
         .owner
         .as_ref()
@@ -351,7 +351,7 @@ pub async fn routing(
     };
     let body = json!({
         "number": r.number.number,
-        "state": render::state(&r.number),
+        "state": render::state(&r.number, s.core.now()),
         "owner": r.owner.as_ref().map(render::brief),
         "send": ids(|p| p.send),
         "gets": ids(|p| p.gets),

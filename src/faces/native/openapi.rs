@@ -30,7 +30,7 @@ const ROUTES: &[Route] = &[
         "Log in (username, password)",
         "201",
         "{token, expires_at}",
-        &["validation", "unauthenticated"],
+        &["validation", "unauthenticated", "rate-limited"],
         false,
     ),
     (

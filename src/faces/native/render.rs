@@ -38,21 +38,20 @@ pub fn perms(p: Perms) -> Value {
     json!({ "send": p.send, "gets": p.gets })
 }
 
-pub fn state(n: &Number) -> &'static str {
-    match n.subscription {
-        Some(_) => "subscribed",
-        None => "available",
-    }
+/// Where the number is in its life at `now` (an end that has passed is
+/// over from its instant, swept or not).
+pub fn state(n: &Number, now: i64) -> &'static str {
+    n.state(now).as_str()
 }
 
-/// A number's own fields.
-pub fn number(n: &Number) -> Value {
+/// A number's own fields at `now`.
+pub fn number(n: &Number, now: i64) -> Value {
     json!({
         "id": n.id,
         "uid": n.uid,
         "number": n.number,
         "country": n.country,
-        "state": state(n),
+        "state": state(n, now),
         "operator_id": n.operator_id,
         "alias": n.alias,
         "monthly_price": n.monthly_price,
