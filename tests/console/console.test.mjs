@@ -12,6 +12,11 @@ const { chromium } = require('playwright-core');
 const base = process.env.LK_URL;
 const user = process.env.LK_USER;
 const password = process.env.LK_PASSWORD;
+// The demo's sub-reseller beneath the reseller, and its customer.
+const sub = process.env.LK_SUB;
+const subPassword = process.env.LK_SUB_PASSWORD;
+const leaf = process.env.LK_LEAF;
+const leafPassword = process.env.LK_LEAF_PASSWORD;
 const screens = process.env.LK_SCREENS;
 const origin = new URL(base).origin;
 
@@ -93,7 +98,7 @@ test('sign in: the numbers page lists what the reseller holds', async () => {
   // E.164 strings stay left to right inside the right-to-left page.
   const first = page.locator('#numbers-table tbody tr').first().locator('bdi');
   assert.equal(await first.getAttribute('dir'), 'ltr');
-  assert.equal(await first.textContent(), '+983000501');
+  assert.equal(await first.textContent(), '+983000505');
   await screenshot('numbers-fa.png');
   await shots('numbers-fa');
 });
@@ -115,7 +120,7 @@ test('switch to English; after a reload the choice is remembered', async () => {
 test('numbers: paging with the cursor, search by prefix and contains, state', async () => {
   await page.click('#page-next');
   await page.waitForFunction(() => document.querySelectorAll('#numbers-table tbody tr').length === 5);
-  assert.equal(await page.locator('#numbers-table tbody tr').first().getAttribute('data-number'), '+983000521');
+  assert.equal(await page.locator('#numbers-table tbody tr').first().getAttribute('data-number'), '+983000526');
   assert.ok(await page.isDisabled('#page-next'));
   await page.click('#page-prev');
   await page.waitForFunction(() => document.querySelectorAll('#numbers-table tbody tr').length === 20);
@@ -126,7 +131,7 @@ test('numbers: paging with the cursor, search by prefix and contains, state', as
   await page.fill('#numbers-search input[name=q]', '+98300052');
   await page.selectOption('#numbers-search select[name=mode]', 'prefix');
   await page.click('#numbers-search button[type=submit]');
-  await page.waitForFunction(() => document.querySelectorAll('#numbers-table tbody tr').length === 6);
+  await page.waitForFunction(() => document.querySelectorAll('#numbers-table tbody tr').length === 10);
   await page.selectOption('#numbers-search select[name=state]', 'available');
   await page.click('#numbers-search button[type=submit]');
   await page.waitForSelector('#numbers-empty');
@@ -137,56 +142,56 @@ test('numbers: paging with the cursor, search by prefix and contains, state', as
 });
 
 test("one number's page: details, an empty grant tree, the custody history", async () => {
-  await page.click('#numbers-table a:has-text("+983000501")');
+  await page.click('#numbers-table a:has-text("+983000505")');
   await page.waitForSelector('#assign-form');
-  assert.match(await page.textContent('h1'), /\+983000501/);
+  assert.match(await page.textContent('h1'), /\+983000505/);
   await page.waitForSelector('#grants-none');
   assert.ok(await page.locator('#history').isVisible());
 });
 
 test('assign it to a sub-account; the grant is in the tree', async () => {
-  const value = await page.locator('#assign-form select[name=account] option', { hasText: 'console_sub' }).getAttribute('value');
+  const value = await page.locator('#assign-form select[name=account] option', { hasText: sub }).getAttribute('value');
   await page.selectOption('#assign-form select[name=account]', value);
   await page.uncheck('#assign-form input[name=gets]');
   await page.click('#assign-form button[type=submit]');
-  await page.waitForSelector('#grants li[data-account="console_sub"]');
-  const node = page.locator('#grants li[data-account="console_sub"]');
+  await page.waitForSelector(`#grants li[data-account="${sub}"]`);
+  const node = page.locator(`#grants li[data-account="${sub}"]`);
   assert.equal(await node.locator('.badge.on').count(), 1, 'send only');
   await page.waitForSelector('#history td:has-text("assigned")');
 });
 
 test('a grant made below it shows nested in the tree', async () => {
-  // console_sub passes the number on to console_leaf, through the native face.
+  // The sub-reseller passes the number on to its customer, through the native face.
   const id = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
-  const made = await page.evaluate(async ([id, password]) => {
+  const made = await page.evaluate(async ([id, sub, password, leaf]) => {
     const call = async (method, path, token, body) => {
       const r = await fetch('/lk/v1' + path, { method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body && JSON.stringify(body) });
       return [r.status, r.status === 204 ? null : await r.json()];
     };
-    const [, s] = await call('POST', '/sessions', null, { username: 'console_sub', password });
-    const [, leaf] = await call('GET', '/accounts?q=console_leaf', s.token);
-    const [status] = await call('PUT', `/numbers/${id}/grants/${leaf.items[0].id}`, s.token, { send: true, gets: false });
+    const [, s] = await call('POST', '/sessions', null, { username: sub, password });
+    const [, found] = await call('GET', `/accounts?q=${leaf}`, s.token);
+    const [status] = await call('PUT', `/numbers/${id}/grants/${found.items[0].id}`, s.token, { send: true, gets: false });
     await call('DELETE', '/sessions/current', s.token);
     return status;
-  }, [id, password]);
+  }, [id, sub, subPassword, leaf]);
   assert.equal(made, 201);
   await page.reload();
   await ready();
-  await page.waitForSelector('#grants li[data-account="console_sub"] li[data-account="console_leaf"]');
+  await page.waitForSelector(`#grants li[data-account="${sub}"] li[data-account="${leaf}"]`);
   await shots('number-en');
   await page.click('#lang-switch');
-  await page.waitForFunction(() => document.dir === 'rtl' && document.querySelector('#grants li[data-account="console_leaf"]'));
+  await page.waitForFunction((l) => document.dir === 'rtl' && document.querySelector(`#grants li[data-account="${l}"]`), leaf);
   await shots('number-fa');
   await page.click('#lang-switch');
-  await page.waitForFunction(() => document.dir === 'ltr' && document.querySelector('#grants li[data-account="console_leaf"]'));
+  await page.waitForFunction((l) => document.dir === 'ltr' && document.querySelector(`#grants li[data-account="${l}"]`), leaf);
 });
 
-test('change a grant: receive added to console_sub', async () => {
-  await page.click('#grants li[data-account="console_sub"] > .node button.change');
+test('change a grant: receive added to the sub-reseller', async () => {
+  await page.click(`#grants li[data-account="${sub}"] > .node button.change`);
   await page.waitForSelector('dialog#confirm[open] #change-form');
   await page.check('#change-form input[name=gets]');
   await page.click('#confirm-ok');
-  await page.waitForFunction(() => document.querySelectorAll('#grants li[data-account="console_sub"] > .node .badge.on').length === 2);
+  await page.waitForFunction((s) => document.querySelectorAll(`#grants li[data-account="${s}"] > .node .badge.on`).length === 2, sub);
   assert.match(await page.textContent('#toast'), /Changed: 1 grants/);
   await page.waitForSelector('#history td:has-text("changed")');
 });
@@ -194,15 +199,15 @@ test('change a grant: receive added to console_sub', async () => {
 test('unassign: the confirmation lists the cascade, cancelling keeps the grant, confirming removes it', async () => {
   const previews = [];
   page.on('request', (r) => { if (r.url().includes('dry_run=true')) previews.push(r.method()); });
-  await page.click('#grants li[data-account="console_sub"] > .node button.unassign');
+  await page.click(`#grants li[data-account="${sub}"] > .node button.unassign`);
   await page.waitForSelector('dialog#confirm[open]');
   assert.deepEqual(previews, ['DELETE'], "the server's dry run lists the cascade");
   assert.equal(await page.locator('#cascade li').count(), 2, 'the grant and the one made from it');
-  assert.match(await page.textContent('#cascade'), /console_sub.*console_leaf/s);
+  assert.match(await page.textContent('#cascade'), new RegExp(`${sub}.*${leaf}`, 's'));
   await page.click('#confirm-cancel');
   assert.equal(await page.locator('dialog#confirm').count(), 0);
-  assert.equal(await page.locator('#grants li[data-account="console_sub"]').count(), 1);
-  await page.click('#grants li[data-account="console_sub"] > .node button.unassign');
+  assert.equal(await page.locator(`#grants li[data-account="${sub}"]`).count(), 1);
+  await page.click(`#grants li[data-account="${sub}"] > .node button.unassign`);
   await page.waitForSelector('dialog#confirm[open]');
   await page.click('#confirm-ok');
   await page.waitForSelector('#grants-none');
@@ -212,8 +217,8 @@ test('unassign: the confirmation lists the cascade, cancelling keeps the grant, 
 test('the downline as a tree; create a sub-account', async () => {
   await page.click('#nav-accounts');
   await page.waitForSelector('#downline');
-  // console_leaf hangs below console_sub.
-  assert.equal(await page.locator('#downline li[data-account="console_sub"] li[data-account="console_leaf"]').count(), 1);
+  // The customer hangs below the sub-reseller.
+  assert.equal(await page.locator(`#downline li[data-account="${sub}"] li[data-account="${leaf}"]`).count(), 1);
   await page.fill('#account-form input[name=username]', 'console_new');
   await page.fill('#account-form input[name=password]', 'short');
   await page.click('#account-form button[type=submit]');
@@ -230,7 +235,7 @@ test('the pool in Persian: reserve, the reservations page, cancel', async () => 
   await page.waitForFunction(() => document.dir === 'rtl');
   await page.click('#nav-pool');
   await page.waitForSelector('#pool-table');
-  assert.equal(await page.locator('#pool-table tbody tr').count(), 3);
+  assert.equal(await page.locator('#pool-table tbody tr').count(), 8);
   await shots('pool-fa');
   await page.click('#pool-table tr[data-number="+983000901"] button.reserve');
   await page.waitForFunction(() => /رزرو شد/.test(document.getElementById('toast').textContent));
@@ -245,7 +250,7 @@ test('the pool in Persian: reserve, the reservations page, cancel', async () => 
 test('subscribe from the pool, then unsubscribe from the number page: the quarantine explained', async () => {
   await page.click('#nav-pool');
   await page.waitForSelector('#pool-table');
-  assert.equal(await page.locator('#pool-table tbody tr').count(), 3);
+  assert.equal(await page.locator('#pool-table tbody tr').count(), 8);
   await page.fill('#pool-search input[name=q]', '902');
   await page.selectOption('#pool-search select[name=mode]', 'contains');
   await page.click('#pool-search button[type=submit]');
@@ -269,18 +274,21 @@ test('subscribe from the pool, then unsubscribe from the number page: the quaran
 });
 
 test('API keys: create (shown once), it works, revoke, it no longer works', async () => {
+  // The demo made the reseller one key; the list shows it, never its secret.
   await page.click('#nav-keys');
-  await page.waitForSelector('#keys-none');
+  await page.waitForSelector('#keys-table');
+  assert.equal(await page.locator('#keys-table tbody tr').count(), 1);
   await page.click('#create-key');
   await page.waitForSelector('#new-key');
   const key = (await page.textContent('#new-key')).trim();
   assert.ok(key.length >= 20);
-  assert.equal(await page.locator('#keys-table tbody tr').count(), 1);
+  await page.waitForFunction(() => document.querySelectorAll('#keys-table tbody tr').length === 2);
   assert.equal(await status('/lk/v1/me', key), 200);
-  await page.click('#keys-table button.revoke');
+  // The new key is the last, by id.
+  await page.click('#keys-table tbody tr:last-child button.revoke');
   await page.waitForSelector('dialog#confirm[open]');
   await page.click('#confirm-ok');
-  await page.waitForSelector('#keys-none');
+  await page.waitForFunction(() => document.querySelectorAll('#keys-table tbody tr').length === 1);
   assert.equal(await page.locator('#new-key').count(), 0, 'the key is not shown again');
   assert.equal(await status('/lk/v1/me', key), 401);
 });
@@ -326,8 +334,8 @@ test('sign out: the session is revoked, the cookie cleared and the sign-in page 
 });
 
 test('a plain user sees only its numbers and the pool', async () => {
-  await page.fill('#sign-in input[name=username]', 'console_leaf');
-  await page.fill('#sign-in input[name=password]', password);
+  await page.fill('#sign-in input[name=username]', leaf);
+  await page.fill('#sign-in input[name=password]', leafPassword);
   await page.click('#sign-in button[type=submit]');
   await page.waitForSelector('#nav-numbers');
   await page.waitForSelector('#numbers-empty, #numbers-table');

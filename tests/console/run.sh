@@ -5,8 +5,8 @@
 # downloaded, `npx playwright install` is never run).
 #
 # Installs chromium with apt-get if it is missing (and fails loudly if it
-# cannot), seeds a temporary SQLite database through `linekeeper admin`,
-# serves it on 127.0.0.1:0, runs console.test.mjs (node:test), stops the
+# cannot), serves `serve --demo` on a temporary SQLite database on
+# 127.0.0.1:0 (with a few more numbers added through `linekeeper admin`), runs console.test.mjs (node:test), stops the
 # server. Screenshots of the numbers page in each language go to
 # target/console-shots/. Ends with `N passed, M failed`; exits non-zero on
 # any failure.
@@ -53,22 +53,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The demo world (`serve --demo`): its reseller is the one who walks every
+# flow, with its sub-reseller and that one's customer (testuser) beneath it.
+# The demo prints their passwords; a few more numbers are added beside it,
+# while it runs, so that the reseller's list has two pages (25 numbers, 20 a
+# page) and the pool holds three more to reserve and subscribe to.
 db="sqlite://$work/console.db"
-admin() { "$bin" admin "$@" --database-url "$db" | tail -n1; }
-password='Console-Test-Pass-1!'
-admin create-account --username console_admin --password "$password" --admin >/dev/null
-admin create-account --username console_reseller --password "$password" --reseller --postpaid --parent console_admin >/dev/null
-admin create-account --username console_sub --password "$password" --reseller --parent console_reseller >/dev/null
-admin create-account --username console_leaf --password "$password" --parent console_sub >/dev/null
-# 25 numbers held by the reseller (two pages of 20), 3 in the pool.
-for i in $(seq 501 525); do
-  admin add-number --number "+983000$i" --owner console_reseller --monthly-price 1000 >/dev/null
-done
-for i in 901 902 903; do
-  admin add-number --number "+983000$i" --monthly-price 2500 --yearly-price 25000 >/dev/null
-done
-
-"$bin" serve --listen 127.0.0.1:0 --database-url "$db" --sweep-interval-secs 0 >"$work/server.out" 2>"$work/server.err" &
+"$bin" serve --demo --listen 127.0.0.1:0 --database-url "$db" --sweep-interval-secs 0 >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 url=
 for _ in $(seq 1 100); do
@@ -78,13 +69,27 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$url" ] || { echo "FAIL: server did not start: $(cat "$work/server.err")" >&2; exit 1; }
+# "  reseller     Demo-...-9!   lkk_..." in the demo's account table.
+pw_of() { awk -v u="$1" '$1 == u && $2 ~ /^Demo-/ { print $2; exit }' "$work/server.out"; }
+reseller_pw=$(pw_of reseller); sub_pw=$(pw_of subreseller); leaf_pw=$(pw_of testuser)
+[ -n "$reseller_pw" ] && [ -n "$sub_pw" ] && [ -n "$leaf_pw" ] \
+  || { echo "FAIL: the demo printed no passwords: $(head -n 8 "$work/server.out")" >&2; exit 1; }
+admin() { "$bin" admin "$@" --database-url "$db" | tail -n1; }
+# The demo's reseller holds +983000505 and +983000506; 23 more make 25.
+for i in $(seq 508 530); do
+  admin add-number --number "+983000$i" --owner reseller --monthly-price 1000 >/dev/null
+done
+for i in 901 902 903; do
+  admin add-number --number "+983000$i" --monthly-price 2500 --yearly-price 25000 >/dev/null
+done
 echo "server at $url"
 
 # --- the browser test; its TAP summary gives the counts. A run that dies
 # without a summary counts as one failure.
 mkdir -p target/console-shots
 rc=0
-LK_URL=$url LK_USER=console_reseller LK_PASSWORD=$password CHROMIUM=$chromium \
+LK_URL=$url LK_USER=reseller LK_PASSWORD=$reseller_pw CHROMIUM=$chromium \
+  LK_SUB=subreseller LK_SUB_PASSWORD=$sub_pw LK_LEAF=testuser LK_LEAF_PASSWORD=$leaf_pw \
   LK_SCREENS="$PWD/target/console-shots" \
   timeout 120 node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
