@@ -22,7 +22,7 @@ use tower_http::request_id::{self, MakeRequestId, PropagateRequestIdLayer, SetRe
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
-use super::{AppState, BODY_LIMIT, Face, Refusal};
+use super::{AppState, Face, Refusal, body_limit};
 
 /// The id of one request: stamped on its history entries and returned to the
 /// client in `x-request-id`. An extractor, for handlers.
@@ -117,8 +117,8 @@ fn next_request_id() -> String {
 }
 
 /// Whether the request declares a body (a non-zero length, or chunked), and
-/// whether the declared length is already over the limit.
-fn declared_body(headers: &HeaderMap) -> (bool, bool) {
+/// whether the declared length is already over `limit`.
+fn declared_body(headers: &HeaderMap, limit: usize) -> (bool, bool) {
     if headers.contains_key(TRANSFER_ENCODING) {
         return (true, false);
     }
@@ -128,7 +128,7 @@ fn declared_body(headers: &HeaderMap) -> (bool, bool) {
         .and_then(|v| v.trim().parse::<u64>().ok())
     {
         Some(0) | None => (false, false),
-        Some(n) => (true, n > BODY_LIMIT as u64),
+        Some(n) => (true, n > limit as u64),
     }
 }
 
@@ -167,7 +167,8 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
-    let (owes_body, declared_too_large) = declared_body(&parts.headers);
+    let limit = body_limit(route);
+    let (owes_body, declared_too_large) = declared_body(&parts.headers, limit);
     // A refusal is rendered after the request has moved into the handler;
     // of its headers the faces read only the language, so keep just that
     // (a reference-counted clone), not a copy of every header per request.
@@ -190,7 +191,7 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
         } else if declared_too_large {
             return Outcome::Refused(Refusal::TooLarge);
         } else {
-            match axum::body::to_bytes(body, BODY_LIMIT).await {
+            match axum::body::to_bytes(body, limit).await {
                 Ok(bytes) => Body::from(bytes),
                 Err(e) => {
                     let too_large = std::error::Error::source(&e)

@@ -132,8 +132,8 @@ async fn unknown_routes_wrong_methods_and_problem_pages(app: TestApp) {
         "The body is not a JSON object.")));
     let big = vec![b' '; 70 * 1024];
     let res = app.raw("POST", "/lk/v1/sessions", &[("content-type", "application/json")], &big).await;
-    assert_eq!((res.status, res.json()), (413, problem("too-large", "Body too large", 413,
-        "The body is over 64 KiB.")));
+    let over = "The body is over 64 KiB (256 KiB for a bulk request).";
+    assert_eq!((res.status, res.json()), (413, problem("too-large", "Body too large", 413, over)));
     let res = app.raw("GET", "/lk/v1/me", &[], b"").await;
     assert_eq!(res.status, 401);
     assert_eq!(res.header("www-authenticate"), Some("Bearer"));

@@ -199,6 +199,19 @@ async fn bulk_is_atomic_or_item_by_item_with_each_items_own_problem(app: TestApp
         "items[0].account": ["is required"], "items[0].number": ["is required"],
         "items[0].op": ["must be assign, change or unassign"],
         "items[1].gets": ["is required"], "items[1].send": ["must be a boolean"]})));
+    // 1000 items naming numbers by uid and accounts by username, with an
+    // end, run past 64 KiB: a bulk request may be up to 256 KiB.
+    let long: Vec<Value> = (0..1000).map(|i| json!({"op": "assign", "number": format!("{i:024x}"),
+        "account": format!("no-such-account-{i:016}"), "send": true, "gets": false,
+        "expires_at": "2027-01-01T00:00:00+00:00"})).collect();
+    let body = json!({"atomic": false, "items": long.clone()}).to_string();
+    assert!(body.len() > 64 * 1024 && body.len() < 256 * 1024, "{}", body.len());
+    let (status, ran) = send(&app, "POST", "/lk/v1/grants/bulk?dry_run=true", &rk, json!({"atomic": false, "items": long})).await;
+    assert_eq!((status, ran["results"].as_array().map(Vec::len), &ran["results"][999]["status"]), (200, Some(1000), &json!(404)));
+    let huge = format!("{{\"atomic\": false, \"items\": [{}]}}", vec![r#"{"op": "unassign", "number": 1, "account": 2}"#; 6000].join(","));
+    let res = app.raw("POST", "/lk/v1/grants/bulk", &[("authorization", &format!("Bearer {rk}")),
+        ("content-type", "application/json")], huge.as_bytes()).await;
+    assert_eq!((res.status, &res.json()["type"]), (413, &json!("/lk/v1/problems/too-large")));
     let many: Vec<Value> = (0..1001).map(|_| json!({"op": "unassign", "number": 1, "account": 2})).collect();
     let (status, body) = send(&app, "POST", "/lk/v1/grants/bulk", &rk, json!({"atomic": false, "items": many})).await;
     assert_eq!((status, &body["errors"]), (422, &json!({"items": ["a bulk request takes at most 1000 items"]})));

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::problem::Problem;
 use crate::core::{Caller, NumberRef};
 use crate::domain::{E164, NumberUid};
-use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, presented_token};
+use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, body_limit, presented_token};
 
 pub use crate::http::{ClientIp, RequestId as Rid};
 
@@ -130,6 +130,9 @@ pub fn cookie_allowed(method: &Method, headers: &HeaderMap, token: &str) -> Resu
     }
 }
 
+/// The detail of a 413.
+pub const TOO_LARGE: &str = "The body is over 64 KiB (256 KiB for a bulk request).";
+
 /// The body as a JSON object (an empty body is `{}`).
 pub struct Body(pub Map<String, Value>);
 
@@ -137,9 +140,13 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Problem;
 
     async fn from_request(req: Request, _: &S) -> Result<Body, Problem> {
-        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+        let limit = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or(BODY_LIMIT, |m| body_limit(m.as_str()));
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| Problem::new("too-large", "The body is over 64 KiB."))?;
+            .map_err(|_| Problem::new("too-large", TOO_LARGE))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Map::new()));
         }
@@ -243,13 +250,11 @@ impl Check {
 /// A JSON number that is a whole number within 64 bits: `5`, and `5.0`
 /// too, which JSON Schema (and so the document) calls an integer.
 pub fn whole(n: &serde_json::Number) -> Option<i64> {
+    // -2^63 exactly; a float at or below it may be a rounded smaller one.
+    let min = i64::MIN as f64;
     n.as_i64().or_else(|| {
         n.as_f64()
-            .filter(|f| {
-                f.fract() == 0.0
-                    && *f > -9.223_372_036_854_775_808e18
-                    && *f < 9.223_372_036_854_775_808e18
-            })
+            .filter(|f| f.fract() == 0.0 && *f > min && *f < -min)
             .map(|f| f as i64)
     })
 }

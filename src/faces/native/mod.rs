@@ -37,7 +37,7 @@ impl Face for Native {
 
     fn refuse(refusal: Refusal, _: &HeaderMap) -> Response {
         match refusal {
-            Refusal::TooLarge => Problem::new("too-large", "The body is over 64 KiB."),
+            Refusal::TooLarge => Problem::new("too-large", input::TOO_LARGE),
             Refusal::BadBody => Problem::new("bad-body", "The body could not be read."),
             Refusal::BodyTimedOut => {
                 Problem::new("timeout", "The request's body did not arrive in time.")

@@ -90,7 +90,7 @@ pub const KINDS: &[(&str, u16, &str, &str)] = &[
         "too-large",
         413,
         "Body too large",
-        "The body is over 64 KiB.",
+        "The body is over 64 KiB (256 KiB for a bulk request).",
     ),
     (
         "method-not-allowed",
