@@ -211,19 +211,35 @@ topo_crash_node() {
   unset "TOPO_PID[patroni-$n]"
 }
 
-topo_down() {
-  [ -n "$TOPO_RUN" ] && [ -d "$TOPO_RUN" ] || return 0
-  local name pid
-  # linekeeper and haproxy first, then Patroni (which stops its
-  # PostgreSQL), then etcd.
-  for name in "${LK_NAMES[@]}" haproxy patroni-pg1 patroni-pg2 etcd; do
+# topo_stop NAME...: SIGTERM to each, then SIGKILL to any still there after 10 s.
+topo_stop() {
+  local name pids=() pid
+  for name in "$@"; do
     pid=${TOPO_PID[$name]:-}
-    [ -n "$pid" ] || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    [ -n "$pid" ] && pids+=("$pid")
+    unset "TOPO_PID[$name]"
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 1 ] || break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+}
+
+topo_down() {
+  [ -n "$TOPO_RUN" ] && [ -d "$TOPO_RUN" ] || return 0
+  # linekeeper and haproxy first, then Patroni (which stops its
+  # PostgreSQL), then etcd; each group at once, SIGKILL after 10 s.
+  topo_stop "${LK_NAMES[@]}" haproxy
+  topo_stop patroni-pg1 patroni-pg2
+  topo_stop etcd
   # A PostgreSQL left behind (its Patroni was killed) is stopped by its data directory.
   local n
   for n in "${NODES[@]}"; do
