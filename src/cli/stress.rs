@@ -226,6 +226,14 @@ impl Op {
         }
     }
 
+    /// The face the operation goes through.
+    fn face(self) -> &'static str {
+        match self {
+            Op::Assign | Op::Unassign | Op::List => "panel",
+            Op::Subscribe | Op::Unsubscribe => "virtual-number",
+        }
+    }
+
     fn writes(self) -> bool {
         self != Op::List
     }
@@ -262,6 +270,9 @@ struct Tally {
     acknowledged: Vec<String>,
     /// 503s not in the face's own format.
     unclean_503: u64,
+    /// The first 503 body each face answered (panel, virtual-number): what
+    /// a client saw during an outage.
+    seen_503: BTreeMap<&'static str, String>,
     /// The slowest answer, in milliseconds.
     max_latency_ms: u64,
     /// Per status other than 200 and the rules' refusals: the first and
@@ -356,6 +367,12 @@ async fn client_loop(
                     tally
                         .acknowledged
                         .push(res.header("x-request-id").unwrap_or_default().to_owned());
+                }
+                if res.status == 503 {
+                    tally
+                        .seen_503
+                        .entry(op.face())
+                        .or_insert_with(|| String::from_utf8_lossy(&res.body).into_owned());
                 }
                 if res.status == 503 && !op.clean_unavailable(&res.body) {
                     tally.unclean_503 += 1;
@@ -566,6 +583,9 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         tally.samples.extend(part.samples);
         tally.acknowledged.extend(part.acknowledged);
         tally.unclean_503 += part.unclean_503;
+        for (face, body) in part.seen_503 {
+            tally.seen_503.entry(face).or_insert(body);
+        }
         tally.max_latency_ms = tally.max_latency_ms.max(part.max_latency_ms);
         for (status, (first, last)) in part.failure_span {
             let span = tally.failure_span.entry(status).or_insert((first, last));
@@ -686,6 +706,7 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
             "answers_503": count(&|s| s == 503),
             "answers_502": count(&|s| s == 502),
             "unclean_503": tally.unclean_503,
+            "first_503_by_face": tally.seen_503,
             "failing_5xx": failing_5xx,
             "write_failures": spans,
             "max_latency_limit_ms": MAX_LATENCY_MS,
