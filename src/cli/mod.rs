@@ -110,6 +110,15 @@ struct StressArgs {
     /// Seed of the world and of every client's operations.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run for this many seconds instead of stopping after --ops operations.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// A failover happens during the run: clean 503s (and a load balancer's
+    /// 502s for requests in flight on an instance that died) are counted, not
+    /// failed; every write answered 200 must still be in the database, and
+    /// no answer may take longer than 12 s.
+    #[arg(long)]
+    expect_outage: bool,
     /// The servers' database, where the world is built and the invariants checked.
     #[command(flatten)]
     db: Db,
@@ -614,6 +623,13 @@ async fn stress(args: StressArgs) -> ExitCode {
     if args.clients == 0 || args.ops == 0 {
         return fail("--clients and --ops must be at least 1");
     }
+    let duration = match args.duration {
+        None => None,
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Some(std::time::Duration::from_secs_f64(s))
+        }
+        Some(_) => return fail("--duration must be a positive number of seconds (at most a day)"),
+    };
     let core = match args.db.url() {
         Ok(url) => match open(&url).await {
             Ok(core) => core,
@@ -626,6 +642,8 @@ async fn stress(args: StressArgs) -> ExitCode {
         clients: args.clients,
         ops: args.ops,
         seed: args.seed,
+        duration,
+        expect_outage: args.expect_outage,
     };
     match stress::run(&core, &plan).await {
         Ok((report, ok)) => {

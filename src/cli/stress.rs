@@ -10,11 +10,23 @@
 //! DOMAIN.md, and that the history holds exactly one entry per change the
 //! clients were told succeeded. It prints one JSON object and exits non-zero
 //! on any 5xx, unexpected answer or violation.
+//!
+//! With `--expect-outage` (the failover test, `deploy/failover-test`) a
+//! database or an instance may go away during the run: a 503 in the face's
+//! own format, and a 502 from the load balancer for a request in flight on
+//! an instance that died, are counted rather than failed, and their writes
+//! may or may not have happened. What must hold still holds: every write
+//! answered 200 (the ledger: its `x-request-id`) has its history entry in
+//! the database afterwards (else it is an acknowledged write lost), the
+//! history holds no fewer entries than successes and no more than successes
+//! plus unsure answers, and every invariant holds. Anything else (a 500, a
+//! 503 not in the face's format, a transport error, an answer slower than
+//! `--max-latency`) still fails the run.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -31,6 +43,10 @@ pub struct Plan {
     pub clients: usize,
     pub ops: usize,
     pub seed: u64,
+    /// Run for this long instead of stopping after `ops` operations.
+    pub duration: Option<Duration>,
+    /// A failover is expected during the run (see the module's comment).
+    pub expect_outage: bool,
 }
 
 /// The seeded generator of the world and of the operations: ChaCha8, a
@@ -210,6 +226,29 @@ impl Op {
         }
     }
 
+    /// The face the operation goes through.
+    fn face(self) -> &'static str {
+        match self {
+            Op::Assign | Op::Unassign | Op::List => "panel",
+            Op::Subscribe | Op::Unsubscribe => "virtual-number",
+        }
+    }
+
+    fn writes(self) -> bool {
+        self != Op::List
+    }
+
+    /// Whether `body` is a 503 in the face's own format: the panel face's
+    /// `meta.message_code` `503-1` (assign, unassign, list), the
+    /// virtual-number face's `{"code":503,...}` (subscribe, unsubscribe).
+    fn clean_unavailable(self, body: &[u8]) -> bool {
+        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        match self {
+            Op::Assign | Op::Unassign | Op::List => json["meta"]["message_code"] == "503-1",
+            Op::Subscribe | Op::Unsubscribe => json["code"] == 503,
+        }
+    }
+
     fn pick(rng: &mut Rng) -> Op {
         match rng.random_range(0..100) {
             0..35 => Op::Assign,
@@ -226,13 +265,48 @@ struct Tally {
     /// (op, status) -> count; status 0 is a transport error.
     answers: BTreeMap<(Op, u16), u64>,
     samples: Vec<String>,
+    /// The request ids of the writes answered 200: the ledger of
+    /// acknowledged writes, looked for in the history afterwards.
+    acknowledged: Vec<String>,
+    /// 503s not in the face's own format.
+    unclean_503: u64,
+    /// The first 503 body each face answered (panel, virtual-number): what
+    /// a client saw during an outage.
+    seen_503: BTreeMap<&'static str, String>,
+    /// The slowest answer, in milliseconds.
+    max_latency_ms: u64,
+    /// Per status other than 200 and the rules' refusals: the first and
+    /// last time (Unix ms) a write got it.
+    failure_span: BTreeMap<u16, (u64, u64)>,
 }
 
-async fn client_loop(world: Arc<World>, server: SocketAddr, ops: usize, mut rng: Rng) -> Tally {
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn client_loop(
+    world: Arc<World>,
+    server: SocketAddr,
+    ops: usize,
+    deadline: Option<Instant>,
+    expect_outage: bool,
+    mut rng: Rng,
+) -> Tally {
     let mut http = HttpClient::new(server);
     let mut tally = Tally::default();
     let members = &world.members;
-    for _ in 0..ops {
+    let mut done = 0usize;
+    loop {
+        match deadline {
+            Some(d) if Instant::now() >= d => break,
+            None if done >= ops => break,
+            _ => done += 1,
+        }
+        let sent_at = Instant::now();
+        let sent_unix = unix_ms();
         let op = Op::pick(&mut rng);
         let (n, actor, target) = aim(&world, op, &mut rng);
         let (number_id, uid) = &world.numbers[n];
@@ -285,8 +359,31 @@ async fn client_loop(world: Arc<World>, server: SocketAddr, ops: usize, mut rng:
                 .await
             }
         };
+        let latency = sent_at.elapsed().as_millis() as u64;
+        tally.max_latency_ms = tally.max_latency_ms.max(latency);
         let status = match result {
             Ok(res) => {
+                if res.status == 200 && op.writes() {
+                    tally
+                        .acknowledged
+                        .push(res.header("x-request-id").unwrap_or_default().to_owned());
+                }
+                if res.status == 503 {
+                    tally
+                        .seen_503
+                        .entry(op.face())
+                        .or_insert_with(|| String::from_utf8_lossy(&res.body).into_owned());
+                }
+                if res.status == 503 && !op.clean_unavailable(&res.body) {
+                    tally.unclean_503 += 1;
+                    if tally.samples.len() < 5 {
+                        tally.samples.push(format!(
+                            "{} -> 503 not in the face's format: {}",
+                            op.name(),
+                            String::from_utf8_lossy(&res.body)
+                        ));
+                    }
+                }
                 if res.status == 200 {
                     match op {
                         Op::Assign => world.learn((n, target_idx(&world, target.id)), true),
@@ -296,7 +393,8 @@ async fn client_loop(world: Arc<World>, server: SocketAddr, ops: usize, mut rng:
                         Op::List => {}
                     }
                 }
-                if !op.expected(res.status) && tally.samples.len() < 5 {
+                let tolerated = expect_outage && matches!(res.status, 502 | 503);
+                if !op.expected(res.status) && !tolerated && tally.samples.len() < 5 {
                     tally.samples.push(format!(
                         "{} -> {} {}",
                         op.name(),
@@ -315,6 +413,12 @@ async fn client_loop(world: Arc<World>, server: SocketAddr, ops: usize, mut rng:
                 0
             }
         };
+        if op.writes() && (status >= 500 || status == 0) {
+            let now = unix_ms();
+            let span = tally.failure_span.entry(status).or_insert((sent_unix, now));
+            span.0 = span.0.min(sent_unix);
+            span.1 = span.1.max(now);
+        }
         *tally.answers.entry((op, status)).or_default() += 1;
     }
     tally
@@ -363,7 +467,14 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
 }
 
 /// Every way the final state disagrees with what the clients were told.
-fn check(snapshot: &Snapshot, world: &World, successes: &BTreeMap<Op, u64>) -> Vec<String> {
+/// `unsure` counts, per operation, the answers (503, 502) after which a
+/// write may or may not have happened; empty unless an outage is expected.
+fn check(
+    snapshot: &Snapshot,
+    world: &World,
+    successes: &BTreeMap<Op, u64>,
+    unsure: &BTreeMap<Op, u64>,
+) -> Vec<String> {
     let mut out = crate::core::invariants::violations(snapshot);
     let ours: std::collections::HashSet<i64> = world.numbers.iter().map(|(id, _)| *id).collect();
     let mut entries: BTreeMap<&str, u64> = BTreeMap::new();
@@ -380,9 +491,10 @@ fn check(snapshot: &Snapshot, world: &World, successes: &BTreeMap<Op, u64>) -> V
         (Op::Unsubscribe, "number.unsubscribe"),
     ] {
         let recorded = entries.get(action).copied().unwrap_or(0);
-        if recorded != told(op) {
+        let maybe = unsure.get(&op).copied().unwrap_or(0);
+        if recorded < told(op) || recorded > told(op) + maybe {
             out.push(format!(
-                "{} {} answered 200 but {recorded} {action} entries",
+                "{} {} answered 200 ({maybe} unsure) but {recorded} {action} entries",
                 told(op),
                 op.name()
             ));
@@ -397,14 +509,32 @@ fn check(snapshot: &Snapshot, world: &World, successes: &BTreeMap<Op, u64>) -> V
         .count() as u64;
     let removed = entries.get("grant.unassign").copied().unwrap_or(0)
         + entries.get("grant.cascade").copied().unwrap_or(0);
-    if grants_now + removed != told(Op::Assign) {
+    // (Without an outage the assign entries are exactly the successes,
+    // checked above.)
+    let made = entries.get("grant.assign").copied().unwrap_or(0);
+    if grants_now + removed != made {
         out.push(format!(
-            "{} grants made, {removed} removal entries, {grants_now} grants left",
-            told(Op::Assign)
+            "{made} grants made, {removed} removal entries, {grants_now} grants left"
         ));
     }
     out
 }
+
+/// The acknowledged writes (by request id) with no history entry: writes
+/// a client was told succeeded that the database does not have.
+fn lost_writes(snapshot: &Snapshot, acknowledged: &[String]) -> Vec<String> {
+    let recorded: std::collections::HashSet<&str> =
+        snapshot.request_ids.iter().map(String::as_str).collect();
+    acknowledged
+        .iter()
+        .filter(|rid| !recorded.contains(rid.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// With an outage expected, the slowest answer allowed: the server's request
+/// timeout (10 s by default) and a margin; slower is a hang.
+const MAX_LATENCY_MS: u64 = 12_000;
 
 /// Reads `linekeeper_store_retries_total` from a server's `/metrics`.
 async fn retries_of(server: SocketAddr) -> u64 {
@@ -427,6 +557,7 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
     let world = Arc::new(build_world(core, &mut rng).await?);
     let retries_before: u64 = futures_sum(plan.servers.iter().map(|s| retries_of(*s))).await;
     let started = Instant::now();
+    let deadline = plan.duration.map(|d| started + d);
     let mut tasks = Vec::new();
     for c in 0..plan.clients.max(1) {
         let share =
@@ -438,6 +569,8 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
             world.clone(),
             server,
             share,
+            deadline,
+            plan.expect_outage,
             client_rng,
         )));
     }
@@ -448,6 +581,17 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
             *tally.answers.entry(k).or_default() += v;
         }
         tally.samples.extend(part.samples);
+        tally.acknowledged.extend(part.acknowledged);
+        tally.unclean_503 += part.unclean_503;
+        for (face, body) in part.seen_503 {
+            tally.seen_503.entry(face).or_insert(body);
+        }
+        tally.max_latency_ms = tally.max_latency_ms.max(part.max_latency_ms);
+        for (status, (first, last)) in part.failure_span {
+            let span = tally.failure_span.entry(status).or_insert((first, last));
+            span.0 = span.0.min(first);
+            span.1 = span.1.max(last);
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     let retries = futures_sum(plan.servers.iter().map(|s| retries_of(*s)))
@@ -461,7 +605,29 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         .filter(|((_, s), _)| *s == 200)
         .map(|((op, _), n)| (*op, *n))
         .collect();
-    let violations = check(&snapshot, &world, &successes);
+    // 503: the database away; 502: the load balancer lost an instance in
+    // the middle of the request. Either way the write may have happened.
+    let unsure: BTreeMap<Op, u64> = if plan.expect_outage {
+        tally
+            .answers
+            .iter()
+            .filter(|((_, s), _)| matches!(s, 502 | 503))
+            .fold(BTreeMap::new(), |mut m, ((op, _), n)| {
+                *m.entry(*op).or_default() += n;
+                m
+            })
+    } else {
+        BTreeMap::new()
+    };
+    let mut violations = check(&snapshot, &world, &successes, &unsure);
+    let lost = lost_writes(&snapshot, &tally.acknowledged);
+    if !lost.is_empty() {
+        violations.push(format!(
+            "{} writes answered 200 have no history entry (request ids {:?})",
+            lost.len(),
+            lost.iter().take(5).collect::<Vec<_>>()
+        ));
+    }
 
     let total: u64 = tally.answers.values().sum();
     let errors_5xx: u64 = tally
@@ -470,19 +636,36 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         .filter(|((_, s), _)| *s >= 500 || *s == 0)
         .map(|(_, n)| n)
         .sum();
+    let tolerated = |s: u16| plan.expect_outage && matches!(s, 502 | 503);
+    let count = |f: &dyn Fn(u16) -> bool| -> u64 {
+        tally
+            .answers
+            .iter()
+            .filter(|((_, s), _)| f(*s))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // Outside an expected outage every 5xx fails the run; within one, only
+    // the 503s (clean, in the face's format) and 502s do not.
+    let failing_5xx = count(&|s| (s >= 500 || s == 0) && !tolerated(s));
     let unexpected: u64 = tally
         .answers
         .iter()
-        .filter(|((op, s), _)| !op.expected(*s))
+        .filter(|((op, s), _)| !op.expected(*s) && !tolerated(*s))
         .map(|(_, n)| n)
         .sum();
+    let slow = plan.expect_outage && tally.max_latency_ms > MAX_LATENCY_MS;
     let mut by_op = serde_json::Map::new();
     for ((op, status), n) in &tally.answers {
         let entry = by_op.entry(op.name()).or_insert_with(|| json!({}));
         entry[status.to_string()] = json!(n);
     }
-    let ok = errors_5xx == 0 && unexpected == 0 && violations.is_empty();
-    let report = json!({
+    let ok = failing_5xx == 0
+        && unexpected == 0
+        && tally.unclean_503 == 0
+        && !slow
+        && violations.is_empty();
+    let mut report = json!({
         "ops": total,
         "errors_5xx": errors_5xx,
         "violations": violations.len(),
@@ -496,7 +679,39 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         "by_op": by_op,
         "violation_samples": violations.iter().take(5).collect::<Vec<_>>(),
         "unexpected_samples": tally.samples,
+        "max_latency_ms": tally.max_latency_ms,
     });
+    if plan.expect_outage {
+        let writes: u64 = tally
+            .answers
+            .iter()
+            .filter(|((op, _), _)| op.writes())
+            .map(|(_, n)| n)
+            .sum();
+        let spans: serde_json::Map<String, Value> = tally
+            .failure_span
+            .iter()
+            .map(|(s, (first, last))| {
+                (
+                    s.to_string(),
+                    json!({"first_unix_ms": first, "last_unix_ms": last,
+                        "seconds": (*last as f64 - *first as f64) / 1000.0}),
+                )
+            })
+            .collect();
+        report["outage"] = json!({
+            "writes": writes,
+            "acknowledged_writes": tally.acknowledged.len(),
+            "acknowledged_writes_lost": lost.len(),
+            "answers_503": count(&|s| s == 503),
+            "answers_502": count(&|s| s == 502),
+            "unclean_503": tally.unclean_503,
+            "first_503_by_face": tally.seen_503,
+            "failing_5xx": failing_5xx,
+            "write_failures": spans,
+            "max_latency_limit_ms": MAX_LATENCY_MS,
+        });
+    }
     Ok((report, ok))
 }
 

@@ -31,6 +31,7 @@ mod panel_refs;
 mod panel_seed;
 mod panel_users;
 mod races;
+mod reconnect;
 mod vn_auth;
 mod vn_common;
 mod vn_lists;

@@ -117,7 +117,7 @@ async fn unknown_routes_wrong_methods_and_problem_pages(app: TestApp) {
 
     for kind in ["not-found", "unauthenticated", "forbidden", "validation", "not-assigned",
         "already-assigned", "permission-exceeded", "rate-limited", "too-large", "bad-body",
-        "method-not-allowed", "timeout", "internal", "conflict"] {
+        "method-not-allowed", "timeout", "unavailable", "internal", "conflict"] {
         let res = app.raw("GET", &format!("/lk/v1/problems/{kind}"), &[], b"").await;
         assert_eq!(res.status, 200, "{kind}");
         assert_eq!(res.header("content-type"), Some("text/html; charset=utf-8"), "{kind}");

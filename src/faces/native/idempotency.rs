@@ -154,7 +154,7 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
 /// The answer a stored key gives, if the key is stored.
 async fn settled(s: &AppState, claim: &KeyClaim) -> Option<Response> {
     match s.core.idempotency_key(claim.account_id, &claim.key).await {
-        Err(e) => Some(Problem::internal(&e).into_response()),
+        Err(e) => Some(Problem::from(e).into_response()),
         Ok(None) => None,
         Ok(Some(row)) => Some(answer_of(claim, row)),
     }

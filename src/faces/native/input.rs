@@ -54,7 +54,7 @@ pub fn refusal(refusal: AuthRefusal) -> Problem {
         }
         AuthRefusal::Expired => Problem::new("unauthenticated", "The session has expired."),
         AuthRefusal::RateLimited(s) => Problem::rate_limited(s),
-        AuthRefusal::Store(e) => Problem::internal(&e),
+        AuthRefusal::Store(e) => Problem::store(&e),
     }
 }
 

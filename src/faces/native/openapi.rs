@@ -377,7 +377,7 @@ pub fn document() -> OpenApi {
             ));
             slugs.extend(["bad-body", "too-large"]);
         }
-        slugs.extend(["method-not-allowed", "timeout"]);
+        slugs.extend(["method-not-allowed", "timeout", "unavailable"]);
         // One response per status, naming every problem type it may carry.
         let mut by_status: Vec<(String, Vec<&str>)> = Vec::new();
         for s in slugs {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::core::CoreError;
+use crate::store::StoreError;
 
 /// Every kind of problem the face answers: `(slug, status, title, what it means)`.
 pub const KINDS: &[(&str, u16, &str, &str)] = &[
@@ -105,6 +106,12 @@ pub const KINDS: &[(&str, u16, &str, &str)] = &[
         "The request did not complete in time (408 when the client had not sent its whole body; 503 when the server ran out of time: a change may or may not have been made).",
     ),
     (
+        "unavailable",
+        503,
+        "Unavailable",
+        "The database could not be reached (during a failover, say); retry shortly. A change the request was making may or may not have been made.",
+    ),
+    (
         "internal",
         500,
         "Internal error",
@@ -181,6 +188,22 @@ impl Problem {
         );
         p.retry_after = Some(retry_after);
         p
+    }
+
+    /// The database is unreachable (503): said as such, not as a 500.
+    pub fn unavailable() -> Problem {
+        Problem::new(
+            "unavailable",
+            "The database could not be reached; retry shortly.",
+        )
+    }
+
+    /// A store failure: a 503 when the database is unreachable, else a 500.
+    pub fn store(e: &StoreError) -> Problem {
+        match e {
+            StoreError::Unavailable => Problem::unavailable(),
+            other => Problem::internal(other),
+        }
     }
 
     /// A server failure: logged once with its cause, told generically.
@@ -277,7 +300,7 @@ impl From<CoreError> for Problem {
             ),
             CoreError::NotAttempted => Problem::new("conflict", e.to_string()),
             CoreError::NotReserved => Problem::not_found("No reservation of this number is held."),
-            CoreError::Store(e) => Problem::internal(&e),
+            CoreError::Store(e) => Problem::store(&e),
         }
     }
 }

@@ -287,6 +287,10 @@ impl PanelError {
             CoreError::PermissionExceeded => PanelError::refusal(messages::PERMISSION_EXCEEDED),
             CoreError::ExpiryExceeded => PanelError::refusal(messages::EXPIRY_EXCEEDED),
             CoreError::BadCredentials => PanelError::bad_credentials(lang),
+            // The database is unreachable (a failover): a 503, not a 500.
+            CoreError::Store(crate::store::StoreError::Unavailable) => {
+                PanelError::unavailable(lang)
+            }
             other => {
                 let cause = crate::http::cause_chain(&other);
                 tracing::error!(error = %cause, "panel request failed");

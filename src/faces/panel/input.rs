@@ -40,6 +40,9 @@ impl FromRequestParts<AppState> for Authed {
             Err(AuthRefusal::RateLimited(retry_after)) => {
                 Err(PanelError::too_many(lang, retry_after))
             }
+            Err(AuthRefusal::Store(crate::store::StoreError::Unavailable)) => {
+                Err(PanelError::unavailable(lang))
+            }
             Err(AuthRefusal::Store(e)) => {
                 let cause = crate::http::cause_chain(&e);
                 tracing::error!(error = %cause, "authentication failed");

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::messages;
 use crate::core::CoreError;
+use crate::store::StoreError;
 
 /// Serializes as `{}`, the original's empty `data` and `error`.
 #[derive(Clone, Copy, Debug, Default, Serialize, ToSchema)]
@@ -151,6 +152,8 @@ impl From<CoreError> for VnError {
                 VnError::new(StatusCode::FORBIDDEN, messages::POSTPAID_DISABLED)
             }
             CoreError::InvalidProduct => VnError::bad_request(messages::INVALID_PRODUCT),
+            // The database is unreachable (a failover): a 503, not a 500.
+            CoreError::Store(StoreError::Unavailable) => VnError::unavailable(),
             // The face's routes cannot provoke any other refusal; one that
             // appears anyway is a bug or a database failure.
             other => VnError::internal(&crate::http::cause_chain(&other)),

@@ -38,6 +38,9 @@ impl FromRequestParts<AppState> for Authed {
             Err(AuthRefusal::Invalid) => Err(VnError::invalid_token()),
             Err(AuthRefusal::Expired) => Err(VnError::token_expired()),
             Err(AuthRefusal::RateLimited(retry_after)) => Err(VnError::too_many(retry_after)),
+            Err(AuthRefusal::Store(crate::store::StoreError::Unavailable)) => {
+                Err(VnError::unavailable())
+            }
             Err(AuthRefusal::Store(e)) => Err(VnError::internal(&crate::http::cause_chain(&e))),
         }
     }

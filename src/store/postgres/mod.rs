@@ -92,6 +92,8 @@ impl PgBackend {
                 retries: retries.clone(),
                 statements: statements.clone(),
                 cache: HashMap::new(),
+                broken: false,
+                failed_connects: 0,
             };
             thread::Builder::new()
                 .name(format!("lk-pg-{i}"))
@@ -215,7 +217,16 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn Revocatio
     }
 }
 
+/// How long a connection attempt may take when the URL sets no
+/// `connect_timeout`: well inside the request timeout, so a request that
+/// finds the database unreachable is told so (503) rather than left waiting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 fn connect(config: &postgres::Config, options: &StoreOptions) -> Result<Client, StoreError> {
+    let mut config = config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
     let mut client = config
         .connect(NoTls)
         .map_err(|e| StoreError::Backend(format!("connecting: {e}")))?;
@@ -226,6 +237,28 @@ fn connect(config: &postgres::Config, options: &StoreOptions) -> Result<Client, 
         ))
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok(client)
+}
+
+/// Whether `e` says the connection is unusable: closed, broken, refused by
+/// a server shutting down or starting up (SQLSTATE class 08, 57P01-57P03),
+/// or a connection to a standby (25006: the server is read-only, as an old
+/// primary is after a failover). Such a connection is dropped and replaced,
+/// and the request that met it hears a 503.
+pub(super) fn is_connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => {
+            c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+                || *c == SqlState::READ_ONLY_SQL_TRANSACTION
+        }
+        // No SQLSTATE: the socket failed under the client.
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
 }
 
 /// Applies the migrations not yet recorded in `_migrations`, in one
@@ -271,12 +304,19 @@ struct Worker {
     retries: Arc<AtomicU64>,
     statements: Arc<AtomicU64>,
     cache: HashMap<String, Statement>,
+    /// The connection failed under a job (see [`is_connection_lost`]): it
+    /// is replaced before the next job runs.
+    broken: bool,
+    /// Connection attempts that failed since the last success.
+    failed_connects: u64,
 }
 
 impl Worker {
     fn run(mut self) {
         while let Ok((access, mut job)) = self.jobs.recv() {
-            if self.client.is_closed() && !self.reconnect() {
+            if (self.broken || self.client.is_closed()) && !self.reconnect() {
+                // The database is unreachable: the request hears a 503 now;
+                // the next job tries to connect again.
                 job.finish(Err(StoreError::Unavailable));
                 continue;
             }
@@ -290,35 +330,88 @@ impl Worker {
             Ok(client) => {
                 self.client = client;
                 self.cache.clear();
+                self.broken = false;
+                tracing::info!(
+                    failed_attempts = self.failed_connects,
+                    "reconnected to PostgreSQL"
+                );
+                self.failed_connects = 0;
                 true
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot reconnect to PostgreSQL");
+                // Once per outage and worker, not once per request.
+                if self.failed_connects == 0 {
+                    tracing::error!(error = %e, "cannot reconnect to PostgreSQL; answering 503 until it can");
+                }
+                self.failed_connects += 1;
+                self.broken = true;
                 false
             }
         }
     }
 
+    /// `e` from the connection itself (not from a statement of the job):
+    /// a lost connection is marked for replacement and answered 503.
+    fn failed(&mut self, e: &postgres::Error) -> StoreError {
+        if is_connection_lost(e) {
+            self.broken = true;
+            tracing::warn!(error = %e, "PostgreSQL connection lost");
+            StoreError::Unavailable
+        } else {
+            StoreError::Backend(e.to_string())
+        }
+    }
+
     /// Runs `job` until it commits, is refused, or runs out of retries.
+    ///
+    /// A transaction that finds its connection lost before its commit has
+    /// changed nothing, so it runs once more on a fresh connection: a
+    /// connection that went stale while idle (its server killed, or cut by
+    /// haproxy when the primary changed) costs the request nothing. Only
+    /// when that fresh connection cannot be made (no primary yet) is the
+    /// answer a 503.
     fn run_job(&mut self, access: Access, job: &mut dyn Job) -> Result<(), StoreError> {
         let write = access == Access::Write;
-        for attempt in 0..=self.options.max_retries {
+        let mut attempt = 0u32;
+        let mut reconnected = false;
+        'attempts: loop {
+            if attempt > self.options.max_retries {
+                break;
+            }
             if attempt > 0 {
                 self.retries.fetch_add(1, Ordering::Relaxed);
                 // Back off a little, more on each attempt, so racers spread out.
-                thread::sleep(Duration::from_millis(1 + attempt as u64 * 2));
+                thread::sleep(Duration::from_millis(1 + u64::from(attempt) * 2));
             }
+            attempt += 1;
             if access == Access::Single {
                 // No transaction: the job's one statement commits on its own.
                 let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, true);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
-                let (retry, executed) = (tx.wants_retry(), tx.executed());
+                let (retry, executed, lost) = (tx.wants_retry(), tx.executed(), tx.lost());
                 self.statements.fetch_add(executed, Ordering::Relaxed);
+                if lost {
+                    // The statement may or may not have run: a 503, and the
+                    // connection is replaced.
+                    self.broken = true;
+                    return Err(StoreError::Unavailable);
+                }
                 if retry {
                     continue;
                 }
                 return Ok(());
             }
+            // Once per job, a lost connection is replaced and the
+            // transaction run again (it committed nothing).
+            let mut again = |worker: &mut Worker| {
+                if reconnected || !worker.reconnect() {
+                    return false;
+                }
+                reconnected = true;
+                // Not a retry for a conflict: the attempt is not counted.
+                attempt -= 1;
+                true
+            };
             let mut builder = self.client.build_transaction();
             builder = if write {
                 builder.isolation_level(IsolationLevel::ReadCommitted)
@@ -327,40 +420,63 @@ impl Worker {
                     .isolation_level(IsolationLevel::RepeatableRead)
                     .read_only(true)
             };
-            let mut transaction = match builder.start() {
-                Ok(t) => t,
-                Err(e) => return Err(StoreError::Backend(e.to_string())),
+            // A BEGIN that fails leaves the block with its error (handled
+            // below, once the transaction's borrow of the client is over);
+            // everything else in it continues or returns.
+            let begin_failed = 'begin: {
+                let mut transaction = match builder.start() {
+                    Ok(t) => t,
+                    Err(e) => break 'begin e,
+                };
+                let mut tx = tx::PgTx::new(&mut transaction, &mut self.cache, write);
+                let keep =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
+                        .unwrap_or(false);
+                // The outbox's events go last (see `PgTx::flush_events`).
+                let flushed = if keep && !tx.wants_retry() {
+                    tx.flush_events()
+                } else {
+                    Ok(())
+                };
+                let (retry, lost) = (tx.wants_retry(), tx.lost());
+                // The statements, with the transaction's start and end.
+                self.statements
+                    .fetch_add(tx.executed() + 2, Ordering::Relaxed);
+                if lost {
+                    // Nothing was committed: run it again on a fresh connection,
+                    // or answer 503.
+                    let _ = transaction.rollback();
+                    self.broken = true;
+                    if again(self) {
+                        continue 'attempts;
+                    }
+                    return Err(StoreError::Unavailable);
+                }
+                if retry {
+                    let _ = transaction.rollback();
+                    continue 'attempts;
+                }
+                if !keep {
+                    let _ = transaction.rollback();
+                    return Ok(());
+                }
+                if let Err(e) = flushed {
+                    let _ = transaction.rollback();
+                    return Err(e);
+                }
+                match transaction.commit() {
+                    Ok(()) => return Ok(()),
+                    Err(e) if is_retryable(&e) => continue 'attempts,
+                    // A commit whose answer was lost may or may not have been
+                    // made: a 503 says as much, a 500 would not.
+                    Err(e) => return Err(self.failed(&e)),
+                }
             };
-            let mut tx = tx::PgTx::new(&mut transaction, &mut self.cache, write);
-            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
-                .unwrap_or(false);
-            // The outbox's events go last (see `PgTx::flush_events`).
-            let flushed = if keep && !tx.wants_retry() {
-                tx.flush_events()
-            } else {
-                Ok(())
-            };
-            let retry = tx.wants_retry();
-            // The statements, with the transaction's start and end.
-            self.statements
-                .fetch_add(tx.executed() + 2, Ordering::Relaxed);
-            if retry {
-                let _ = transaction.rollback();
+            let error = self.failed(&begin_failed);
+            if self.broken && again(self) {
                 continue;
             }
-            if !keep {
-                let _ = transaction.rollback();
-                return Ok(());
-            }
-            if let Err(e) = flushed {
-                let _ = transaction.rollback();
-                return Err(e);
-            }
-            match transaction.commit() {
-                Ok(()) => return Ok(()),
-                Err(e) if is_retryable(&e) => continue,
-                Err(e) => return Err(StoreError::Backend(e.to_string())),
-            }
+            return Err(error);
         }
         Err(StoreError::Backend(format!(
             "gave up after {} retries",

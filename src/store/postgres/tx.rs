@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Statement};
 
-use super::is_retryable;
+use super::{is_connection_lost, is_retryable};
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
@@ -23,6 +23,9 @@ pub(super) struct PgTx<'a, C: GenericClient> {
     /// In a write transaction, number lookups lock the row.
     write: bool,
     retry: bool,
+    /// A statement found the connection gone (or on a standby): the worker
+    /// replaces it before its next job.
+    lost: bool,
     /// Statements executed (for [`crate::store::Store::statements`]).
     executed: u64,
     /// The transaction's events, written by [`PgTx::flush_events`].
@@ -42,6 +45,7 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
             cache,
             write,
             retry: false,
+            lost: false,
             executed: 0,
             events: Vec::new(),
         }
@@ -88,9 +92,21 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
         self.retry
     }
 
+    /// Whether a statement found the connection unusable.
+    pub(super) fn lost(&self) -> bool {
+        self.lost
+    }
+
     fn fail(&mut self, e: postgres::Error) -> StoreError {
         if is_retryable(&e) {
             self.retry = true;
+        }
+        if is_connection_lost(&e) {
+            // Not retried on this connection: it is gone. The caller hears
+            // a 503 (the database is unreachable), never a 500.
+            self.lost = true;
+            tracing::warn!(error = %e, "PostgreSQL connection lost");
+            return StoreError::Unavailable;
         }
         StoreError::Backend(e.to_string())
     }
