@@ -4,9 +4,11 @@
 //! It builds a random world (from `--seed`) directly in the database, as the
 //! admin commands do: a reseller tree four levels deep, postpaid accounts
 //! with API keys, numbers owned by resellers and numbers in the pool. Then
-//! `--clients` tasks share `--ops` random operations (assign, unassign,
-//! subscribe, unsubscribe, list), each client on one of the `--url` servers in
-//! turn. Finally it reads the database and checks the invariants of
+//! `--clients` tasks share `--ops` random operations (through the panel
+//! face: assign, unassign, list; the virtual-number face: subscribe,
+//! unsubscribe; the native face: reserve, cancel a reservation, change a
+//! grant, assign a grant that ends a few seconds later, so that grants
+//! expire under load), each client on one of the `--url` servers in turn. Finally it reads the database and checks the invariants of
 //! DOMAIN.md, and that the history holds exactly one entry per change the
 //! clients were told succeeded. It prints one JSON object and exits non-zero
 //! on any 5xx, unexpected answer or violation.
@@ -204,6 +206,10 @@ enum Op {
     Subscribe,
     Unsubscribe,
     List,
+    Reserve,
+    CancelReservation,
+    ChangeGrant,
+    AssignUntil,
 }
 
 impl Op {
@@ -214,6 +220,34 @@ impl Op {
             Op::Subscribe => "subscribe",
             Op::Unsubscribe => "unsubscribe",
             Op::List => "list",
+            Op::Reserve => "reserve",
+            Op::CancelReservation => "cancel_reservation",
+            Op::ChangeGrant => "change_grant",
+            Op::AssignUntil => "assign_until",
+        }
+    }
+
+    /// The answer that means it was done.
+    fn success(self) -> u16 {
+        match self {
+            Op::Reserve | Op::AssignUntil => 201,
+            Op::CancelReservation => 204,
+            _ => 200,
+        }
+    }
+
+    /// The history entry one success records (a grant change records one
+    /// per grant it changes: counted from its answer).
+    fn action(self) -> Option<&'static str> {
+        match self {
+            Op::Assign | Op::AssignUntil => Some("grant.assign"),
+            Op::Unassign => Some("grant.unassign"),
+            Op::Subscribe => Some("number.subscribe"),
+            Op::Unsubscribe => Some("number.unsubscribe"),
+            Op::Reserve => Some("number.reserve"),
+            Op::CancelReservation => Some("number.reserve_cancel"),
+            Op::ChangeGrant => Some("grant.change"),
+            Op::List => None,
         }
     }
 
@@ -223,6 +257,12 @@ impl Op {
             Op::Subscribe => matches!(status, 200 | 403 | 404 | 409),
             Op::Unsubscribe => matches!(status, 200 | 404),
             Op::List => status == 200,
+            Op::Reserve => matches!(status, 201 | 404 | 409),
+            Op::CancelReservation => matches!(status, 204 | 404),
+            Op::ChangeGrant | Op::AssignUntil => {
+                matches!(status, 200 | 201 | 403 | 404 | 409 | 422)
+                    && (status == self.success() || status >= 400)
+            }
         }
     }
 
@@ -231,6 +271,7 @@ impl Op {
         match self {
             Op::Assign | Op::Unassign | Op::List => "panel",
             Op::Subscribe | Op::Unsubscribe => "virtual-number",
+            Op::Reserve | Op::CancelReservation | Op::ChangeGrant | Op::AssignUntil => "native",
         }
     }
 
@@ -246,15 +287,22 @@ impl Op {
         match self {
             Op::Assign | Op::Unassign | Op::List => json["meta"]["message_code"] == "503-1",
             Op::Subscribe | Op::Unsubscribe => json["code"] == 503,
+            Op::Reserve | Op::CancelReservation | Op::ChangeGrant | Op::AssignUntil => {
+                json["type"] == "/lk/v1/problems/unavailable"
+            }
         }
     }
 
     fn pick(rng: &mut Rng) -> Op {
         match rng.random_range(0..100) {
-            0..35 => Op::Assign,
-            35..60 => Op::Unassign,
-            60..72 => Op::Subscribe,
-            72..80 => Op::Unsubscribe,
+            0..28 => Op::Assign,
+            28..48 => Op::Unassign,
+            48..58 => Op::Subscribe,
+            58..65 => Op::Unsubscribe,
+            65..71 => Op::Reserve,
+            71..75 => Op::CancelReservation,
+            75..83 => Op::ChangeGrant,
+            83..88 => Op::AssignUntil,
             _ => Op::List,
         }
     }
@@ -265,9 +313,11 @@ struct Tally {
     /// (op, status) -> count; status 0 is a transport error.
     answers: BTreeMap<(Op, u16), u64>,
     samples: Vec<String>,
-    /// The request ids of the writes answered 200: the ledger of
+    /// The request ids of the writes answered with success: the ledger of
     /// acknowledged writes, looked for in the history afterwards.
     acknowledged: Vec<String>,
+    /// Per history action, the entries the successes told of.
+    told: BTreeMap<&'static str, u64>,
     /// 503s not in the face's own format.
     unclean_503: u64,
     /// The first 503 body each face answered (panel, virtual-number): what
@@ -299,6 +349,8 @@ async fn client_loop(
     let mut tally = Tally::default();
     let members = &world.members;
     let mut done = 0usize;
+    // This client's reservations, `(number, member)`: what it may cancel.
+    let mut reserved: Vec<(usize, usize)> = Vec::new();
     loop {
         match deadline {
             Some(d) if Instant::now() >= d => break,
@@ -308,7 +360,13 @@ async fn client_loop(
         let sent_at = Instant::now();
         let sent_unix = unix_ms();
         let op = Op::pick(&mut rng);
-        let (n, actor, target) = aim(&world, op, &mut rng);
+        let (n, actor, target) = match op {
+            Op::CancelReservation if !reserved.is_empty() && rng.random_ratio(80, 100) => {
+                let (n, m) = reserved.swap_remove(rng.random_range(0..reserved.len()));
+                (n, m, m)
+            }
+            _ => aim(&world, op, &mut rng),
+        };
         let (number_id, uid) = &world.numbers[n];
         let (actor_m, target_m) = (&members[actor], &members[target]);
         let (actor, target) = (actor_m, target_m);
@@ -358,15 +416,74 @@ async fn client_loop(
                 )
                 .await
             }
+            Op::Reserve => {
+                let body = json!({"number": uid, "duration_secs": rng.random_range(1..=30)});
+                http.request(
+                    "POST",
+                    "/lk/v1/reservations",
+                    &headers,
+                    body.to_string().as_bytes(),
+                )
+                .await
+            }
+            Op::CancelReservation => {
+                let path = format!("/lk/v1/reservations/{uid}");
+                http.request("DELETE", &path, &headers, b"").await
+            }
+            Op::ChangeGrant => {
+                let path = format!("/lk/v1/numbers/{number_id}/grants/{}", target.id);
+                let body =
+                    json!({"send": rng.random_ratio(70, 100), "gets": rng.random_ratio(70, 100)});
+                http.request("PATCH", &path, &headers, body.to_string().as_bytes())
+                    .await
+            }
+            Op::AssignUntil => {
+                // Ends 1 to 4 seconds on: the grant expires during the run.
+                let secs = (unix_ms() / 1000) as i64 + rng.random_range(1..=4);
+                let path = format!("/lk/v1/numbers/{number_id}/grants/{}", target.id);
+                let body = json!({"send": rng.random_ratio(80, 100), "gets": rng.random_ratio(80, 100),
+                    "expires_at": crate::domain::iso8601_utc(secs)});
+                http.request("PUT", &path, &headers, body.to_string().as_bytes())
+                    .await
+            }
         };
         let latency = sent_at.elapsed().as_millis() as u64;
         tally.max_latency_ms = tally.max_latency_ms.max(latency);
         let status = match result {
             Ok(res) => {
-                if res.status == 200 && op.writes() {
-                    tally
-                        .acknowledged
-                        .push(res.header("x-request-id").unwrap_or_default().to_owned());
+                if res.status == op.success() && op.writes() {
+                    // What the success says the history now holds: one
+                    // entry, or for a grant change one per grant changed.
+                    let entries = match op {
+                        Op::ChangeGrant => {
+                            let body: Value =
+                                serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+                            let changes = body["changes"].as_array().cloned().unwrap_or_default();
+                            let changed = |cascaded: bool| {
+                                changes
+                                    .iter()
+                                    .filter(|c| {
+                                        c["type"] == "grant.changed"
+                                            && c["cascaded"] == Value::Bool(cascaded)
+                                    })
+                                    .count() as u64
+                            };
+                            *tally.told.entry("grant.cascade_change").or_default() += changed(true);
+                            changed(false)
+                        }
+                        _ => 1,
+                    };
+                    if let Some(action) = op.action() {
+                        *tally.told.entry(action).or_default() += entries;
+                    }
+                    if entries > 0 {
+                        tally
+                            .acknowledged
+                            .push(res.header("x-request-id").unwrap_or_default().to_owned());
+                    }
+                    if op == Op::Reserve {
+                        reserved.push((n, target_idx(&world, actor.id)));
+                    }
                 }
                 if res.status == 503 {
                     tally
@@ -384,13 +501,13 @@ async fn client_loop(
                         ));
                     }
                 }
-                if res.status == 200 {
+                if res.status == op.success() {
                     match op {
                         Op::Assign => world.learn((n, target_idx(&world, target.id)), true),
                         Op::Unassign => world.learn((n, target_idx(&world, target.id)), false),
                         Op::Subscribe => world.learn((n, target_idx(&world, actor.id)), true),
                         Op::Unsubscribe => world.learn((n, target_idx(&world, actor.id)), false),
-                        Op::List => {}
+                        _ => {}
                     }
                 }
                 let tolerated = expect_outage && matches!(res.status, 502 | 503);
@@ -441,7 +558,7 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
         return random;
     };
     match op {
-        Op::Assign => {
+        Op::Assign | Op::AssignUntil => {
             let below = world.below(holder);
             if below.is_empty() {
                 random
@@ -449,7 +566,7 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
                 (n, holder, below[rng.random_range(0..below.len())])
             }
         }
-        Op::Unassign => {
+        Op::Unassign | Op::ChangeGrant => {
             let above: Vec<usize> = world
                 .above(holder)
                 .into_iter()
@@ -462,7 +579,7 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
             }
         }
         Op::Unsubscribe => (n, holder, holder),
-        Op::Subscribe | Op::List => random,
+        Op::Subscribe | Op::List | Op::Reserve | Op::CancelReservation => random,
     }
 }
 
@@ -472,7 +589,7 @@ fn aim(world: &World, op: Op, rng: &mut Rng) -> (usize, usize, usize) {
 fn check(
     snapshot: &Snapshot,
     world: &World,
-    successes: &BTreeMap<Op, u64>,
+    told: &BTreeMap<&'static str, u64>,
     unsure: &BTreeMap<Op, u64>,
 ) -> Vec<String> {
     let mut out = crate::core::invariants::violations(snapshot);
@@ -483,20 +600,33 @@ fn check(
             *entries.entry(action.as_str()).or_default() += 1;
         }
     }
-    let told = |op| successes.get(&op).copied().unwrap_or(0);
+    let told = |action| told.get(action).copied().unwrap_or(0);
     for (op, action) in [
         (Op::Assign, "grant.assign"),
         (Op::Unassign, "grant.unassign"),
         (Op::Subscribe, "number.subscribe"),
         (Op::Unsubscribe, "number.unsubscribe"),
+        (Op::Reserve, "number.reserve"),
+        (Op::CancelReservation, "number.reserve_cancel"),
+        (Op::ChangeGrant, "grant.change"),
+        (Op::ChangeGrant, "grant.cascade_change"),
     ] {
         let recorded = entries.get(action).copied().unwrap_or(0);
-        let maybe = unsure.get(&op).copied().unwrap_or(0);
-        if recorded < told(op) || recorded > told(op) + maybe {
+        // An unsure answer may stand for one entry, or (a grant change
+        // whose cascade is unknown) for any number of them; the native
+        // assign with an end shares `grant.assign`.
+        let maybe = match op {
+            Op::ChangeGrant if unsure.get(&op).is_some_and(|n| *n > 0) => u64::MAX,
+            Op::Assign => {
+                unsure.get(&op).copied().unwrap_or(0)
+                    + unsure.get(&Op::AssignUntil).copied().unwrap_or(0)
+            }
+            _ => unsure.get(&op).copied().unwrap_or(0),
+        };
+        if recorded < told(action) || recorded > told(action).saturating_add(maybe) {
             out.push(format!(
-                "{} {} answered 200 ({maybe} unsure) but {recorded} {action} entries",
-                told(op),
-                op.name()
+                "the answers told of {} {action} entries ({maybe} unsure) but the history has {recorded}",
+                told(action),
             ));
         }
     }
@@ -508,7 +638,8 @@ fn check(
         .filter(|g| ours.contains(&g.number_id))
         .count() as u64;
     let removed = entries.get("grant.unassign").copied().unwrap_or(0)
-        + entries.get("grant.cascade").copied().unwrap_or(0);
+        + entries.get("grant.cascade").copied().unwrap_or(0)
+        + entries.get("grant.expire").copied().unwrap_or(0);
     // (Without an outage the assign entries are exactly the successes,
     // checked above.)
     let made = entries.get("grant.assign").copied().unwrap_or(0);
@@ -582,6 +713,9 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         }
         tally.samples.extend(part.samples);
         tally.acknowledged.extend(part.acknowledged);
+        for (action, n) in part.told {
+            *tally.told.entry(action).or_default() += n;
+        }
         tally.unclean_503 += part.unclean_503;
         for (face, body) in part.seen_503 {
             tally.seen_503.entry(face).or_insert(body);
@@ -599,12 +733,6 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         .saturating_sub(retries_before);
 
     let snapshot = core.snapshot().await.map_err(|e| e.to_string())?;
-    let successes: BTreeMap<Op, u64> = tally
-        .answers
-        .iter()
-        .filter(|((_, s), _)| *s == 200)
-        .map(|((op, _), n)| (*op, *n))
-        .collect();
     // 503: the database away; 502: the load balancer lost an instance in
     // the middle of the request. Either way the write may have happened.
     let unsure: BTreeMap<Op, u64> = if plan.expect_outage {
@@ -619,7 +747,7 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
     } else {
         BTreeMap::new()
     };
-    let mut violations = check(&snapshot, &world, &successes, &unsure);
+    let mut violations = check(&snapshot, &world, &tally.told, &unsure);
     let lost = lost_writes(&snapshot, &tally.acknowledged);
     if !lost.is_empty() {
         violations.push(format!(
