@@ -11,6 +11,7 @@ mod import;
 mod ops;
 pub mod output;
 pub mod stress;
+mod webhook_test;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -254,6 +255,22 @@ enum AdminCommand {
         #[arg(long = "as")]
         admin: String,
     },
+    /// Sends a signed sample event to a webhook receiver, as every delivery
+    /// is sent, and prints the request's signature headers and what the
+    /// receiver answered; exits non-zero unless it answered 2xx.
+    WebhookTest {
+        /// The receiver's http:// or https:// URL.
+        url: String,
+        /// Sign with this whsec_ secret (a fresh one, printed, when not given).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Allow a loopback, link-local or private address.
+        #[arg(long)]
+        allow_private: bool,
+        /// The longest the receiver may take, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     #[command(flatten)]
     Ops(ops::OpsCommand),
 }
@@ -369,7 +386,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let core = match open_with(&config.database_url, config.store_options()).await {
         Ok(core) => core
             .with_auth_cache_ttl(config.auth_cache_ttl())
-            .with_lifecycle(config.lifecycle()),
+            .with_lifecycle(config.lifecycle())
+            .with_webhooks(config.webhooks()),
         Err(e) => return fail(&e),
     };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
@@ -430,6 +448,20 @@ fn show_config(args: ShowConfigArgs) -> ExitCode {
 async fn admin(args: AdminArgs) -> ExitCode {
     let args = match args.command {
         AdminCommand::Ops(cmd) => return ops::main(cmd, &args.db).await,
+        AdminCommand::WebhookTest {
+            url,
+            secret,
+            allow_private,
+            timeout_ms,
+        } => {
+            return webhook_test::main(webhook_test::Test {
+                url,
+                secret,
+                allow_private,
+                timeout_ms,
+            })
+            .await;
+        }
         command => AdminArgs { command, ..args },
     };
     // Check what can be checked before touching the database.
@@ -563,6 +595,7 @@ async fn admin(args: AdminArgs) -> ExitCode {
             return bulk::run(&core, &data, &admin, &rid).await;
         }
         AdminCommand::Ops(_) => unreachable!("handled by ops::main"),
+        AdminCommand::WebhookTest { .. } => unreachable!("handled by webhook_test::main"),
         AdminCommand::ImportNumbers { .. } => {
             let data = import_data.unwrap_or_default();
             return match import::run(&core, &data, &rid).await {

@@ -176,13 +176,18 @@ impl super::Core {
             .await
     }
 
-    /// Drops events older than the retention and keys older than
-    /// [`KEY_RETENTION_SECS`]; answers how many of each.
+    /// Drops the finished webhook deliveries and the events older than the
+    /// retention (but no event that an endpoint still has to deliver), and
+    /// keys older than [`KEY_RETENTION_SECS`]; answers how many events and
+    /// keys.
     pub(crate) async fn prune_outbox(&self, now: i64) -> Result<(u64, u64), super::CoreError> {
         let events_before = now - self.lifecycle.event_retention_secs;
         let keys_before = now - KEY_RETENTION_SECS;
         self.store
-            .write(move |tx| Ok((tx.prune_events(events_before)?, tx.prune_keys(keys_before)?)))
+            .write(move |tx| {
+                tx.prune_deliveries(events_before)?;
+                Ok((tx.prune_events(events_before)?, tx.prune_keys(keys_before)?))
+            })
             .await
     }
 }

@@ -36,3 +36,4 @@ mod vn_common;
 mod vn_lists;
 mod vn_purchase;
 mod vn_unsubscribe;
+mod webhooks;

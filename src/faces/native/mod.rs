@@ -9,6 +9,7 @@
 //! `lifecycle` (reservations, subscriptions, release) the routes.
 
 mod accounts;
+pub mod dispatch;
 mod events;
 mod grants;
 pub mod idempotency;
@@ -19,6 +20,7 @@ pub mod openapi;
 pub mod problem;
 mod render;
 mod sessions;
+mod webhooks;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -113,6 +115,18 @@ pub fn routes() -> Router<AppState> {
         ("/numbers/{number}/history", get(numbers::number_history)),
         ("/history", get(numbers::history)),
         ("/events", get(events::feed)),
+        ("/webhooks", post(webhooks::create).get(webhooks::list)),
+        (
+            "/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::change)
+                .delete(webhooks::delete),
+        ),
+        ("/webhooks/{id}/deliveries", get(webhooks::deliveries)),
+        (
+            "/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        ),
         ("/pool", get(numbers::pool)),
         ("/routing/{e164}", get(numbers::routing)),
         ("/problems/{kind}", get(problem::page)),
