@@ -86,6 +86,12 @@ pub struct Config {
     pub webhook_timeout_ms: u64,
     /// Webhook deliveries one process sends at once.
     pub webhook_concurrency: u32,
+    /// `nats://HOST:PORT` to publish every event to JetStream; empty: none.
+    pub events_nats: String,
+    /// The subjects' prefix: `<prefix>.<event type>`.
+    pub events_nats_prefix: String,
+    /// The JetStream stream (created over `<prefix>.>` if missing).
+    pub events_nats_stream: String,
 }
 
 impl Default for Config {
@@ -115,6 +121,9 @@ impl Default for Config {
             webhook_allow_private: false,
             webhook_timeout_ms: 10_000,
             webhook_concurrency: 16,
+            events_nats: String::new(),
+            events_nats_prefix: "linekeeper.events".to_owned(),
+            events_nats_stream: "LINEKEEPER_EVENTS".to_owned(),
         }
     }
 }
@@ -209,6 +218,13 @@ overrides! {
     webhook_timeout_ms: u64, env = "LINEKEEPER_WEBHOOK_TIMEOUT_MS";
     /// Webhook deliveries one process sends at once.
     webhook_concurrency: u32, env = "LINEKEEPER_WEBHOOK_CONCURRENCY";
+    /// Publish every event to NATS JetStream at this URL (nats://HOST:PORT),
+    /// from the outbox, in commit order, with the event id as Nats-Msg-Id.
+    events_nats: String, env = "LINEKEEPER_EVENTS_NATS";
+    /// The NATS subjects' prefix: <prefix>.<event type>.
+    events_nats_prefix: String, env = "LINEKEEPER_EVENTS_NATS_PREFIX";
+    /// The JetStream stream, created over <prefix>.> if missing.
+    events_nats_stream: String, env = "LINEKEEPER_EVENTS_NATS_STREAM";
 }
 
 impl Config {
@@ -270,6 +286,15 @@ impl Config {
             lease_secs: (2 * timeout.as_secs() as i64).max(30),
             ..crate::core::webhooks::WebhookSettings::default()
         }
+    }
+
+    /// The NATS publisher's settings, when `events_nats` names a server.
+    pub fn nats(&self) -> Option<crate::faces::nats::NatsSettings> {
+        (!self.events_nats.trim().is_empty()).then(|| crate::faces::nats::NatsSettings {
+            url: self.events_nats.trim().to_owned(),
+            prefix: self.events_nats_prefix.trim_end_matches('.').to_owned(),
+            stream: self.events_nats_stream.clone(),
+        })
     }
 
     /// How long a credential read from the store is trusted.

@@ -423,7 +423,21 @@ async fn serve(args: ServeArgs) -> ExitCode {
         "  accounts and keys: `{} admin --help`; see README.md",
         demo::command_prefix()
     );
-    match app::launch_with(core, config.limits(), listener, shutdown_signal()).await {
+    if let Some(n) = config.nats() {
+        println!(
+            "  events:  published to NATS JetStream at {} (stream {}, subjects {}.<type>)",
+            n.url, n.stream, n.prefix
+        );
+    }
+    match app::launch_full(
+        core,
+        config.limits(),
+        config.nats(),
+        listener,
+        shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }

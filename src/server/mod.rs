@@ -108,19 +108,32 @@ pub async fn launch_with(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    launch_full(core, limits, None, listener, shutdown).await
+}
+
+/// [`launch_with`], also publishing the outbox to NATS JetStream when
+/// `nats` says where.
+pub async fn launch_full(
+    core: Core,
+    limits: Limits,
+    nats: Option<crate::faces::nats::NatsSettings>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn(core.clone().run_sweeper());
     let dispatcher = core
         .webhook_settings()
         .dispatch
         .then(|| tokio::spawn(native::dispatch::Dispatcher::new(core.clone()).run()));
+    let publisher = nats.map(|n| tokio::spawn(crate::faces::nats::run(core.clone(), n)));
     // The client's address is what login throttling counts per address.
     let service = router_with(core, limits).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
-    if let Some(d) = dispatcher {
-        d.abort();
+    for task in [dispatcher, publisher].into_iter().flatten() {
+        task.abort();
     }
     served
 }

@@ -408,6 +408,19 @@ pub trait Tx {
     /// Makes a delivery pending again, due at `now`, its attempts counted
     /// afresh; false if it is unknown.
     fn retry_delivery(&mut self, id: i64, now: i64) -> Result<bool, StoreError>;
+    /// Takes or renews the lease of the outbox publisher `name` for `owner`
+    /// until `lease_until`, if free at `now` (or `owner`'s); its cursor (0
+    /// for a new one), or `None` while another holds it.
+    fn claim_cursor(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Moves the publisher's cursor forward while `owner` holds it; false if
+    /// it does not.
+    fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError>;
     /// The newest committed event's id (0 if none).
     fn max_event_id(&mut self) -> Result<i64, StoreError>;
     /// Moves an endpoint's cursor forward to `cursor`.

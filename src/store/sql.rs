@@ -360,6 +360,18 @@ pub(crate) const PRUNE_ATTEMPTS: Sql = shared!(
 pub(crate) const PRUNE_DELIVERIES: Sql =
     shared!("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND done_at < $1");
 
+pub(crate) const INSERT_CURSOR: Sql = shared!(
+    "INSERT INTO event_cursors (name, cursor, lease_until) VALUES ($1, 0, 0) ON CONFLICT DO NOTHING"
+);
+/// Takes (or renews) a publisher's lease: `$2` until `$4`, if it is free at
+/// `$3` or `$2`'s already; answers the cursor.
+pub(crate) const CLAIM_CURSOR: Sql = shared!(
+    "UPDATE event_cursors SET lease_owner = $2, lease_until = $4 \
+     WHERE name = $1 AND (lease_owner = $2 OR lease_until <= $3) RETURNING cursor"
+);
+pub(crate) const ADVANCE_CURSOR: Sql = shared!(
+    "UPDATE event_cursors SET cursor = $3 WHERE name = $1 AND lease_owner = $2 AND cursor < $3"
+);
 pub(crate) const MAX_EVENT_ID: Sql = shared!("SELECT COALESCE(MAX(id), 0) FROM events");
 pub(crate) const SET_WEBHOOK_CURSOR: Sql =
     shared!("UPDATE webhooks SET cursor = $2 WHERE id = $1 AND cursor < $2");

@@ -35,6 +35,9 @@ const VARIABLES: &[&str] = &[
     "LINEKEEPER_WEBHOOK_ALLOW_PRIVATE",
     "LINEKEEPER_WEBHOOK_TIMEOUT_MS",
     "LINEKEEPER_WEBHOOK_CONCURRENCY",
+    "LINEKEEPER_EVENTS_NATS",
+    "LINEKEEPER_EVENTS_NATS_PREFIX",
+    "LINEKEEPER_EVENTS_NATS_STREAM",
 ];
 
 /// A temporary directory, removed when dropped.
@@ -171,6 +174,44 @@ fn the_webhook_settings_default_safely_and_layer_like_the_others() {
         &c["webhook_concurrency"],
     ];
     assert_eq!(got, [&json!(false), &json!(true), &json!(500), &json!(4)]);
+}
+
+#[test]
+fn the_nats_publisher_is_off_unless_a_server_is_named() {
+    let c = json_config(&[], &[]);
+    assert_eq!(
+        [
+            &c["events_nats"],
+            &c["events_nats_prefix"],
+            &c["events_nats_stream"]
+        ],
+        [
+            &json!(""),
+            &json!("linekeeper.events"),
+            &json!("LINEKEEPER_EVENTS")
+        ]
+    );
+    let c = json_config(
+        &[
+            "--events-nats",
+            "nats://127.0.0.1:4222",
+            "--events-nats-prefix",
+            "lk.ev",
+        ],
+        &[("LINEKEEPER_EVENTS_NATS_STREAM", "LK")],
+    );
+    assert_eq!(
+        [
+            &c["events_nats"],
+            &c["events_nats_prefix"],
+            &c["events_nats_stream"]
+        ],
+        [
+            &json!("nats://127.0.0.1:4222"),
+            &json!("lk.ev"),
+            &json!("LK")
+        ]
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod native_history;
 mod native_lifecycle;
 mod native_numbers;
 mod native_routing;
+mod nats;
 mod observability;
 mod openapi;
 mod panel_auth;

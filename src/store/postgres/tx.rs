@@ -922,6 +922,26 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         Ok(self.exec(sql::RETRY_DELIVERY.postgres, &[&id, &now])? == 1)
     }
 
+    fn claim_cursor(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.exec(sql::INSERT_CURSOR.postgres, &[&name])?;
+        self.opt(
+            sql::CLAIM_CURSOR.postgres,
+            &[&name, &owner, &now, &lease_until],
+        )?
+        .map(|r| get(&r, 0))
+        .transpose()
+    }
+
+    fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::ADVANCE_CURSOR.postgres, &[&name, &owner, &cursor])? == 1)
+    }
+
     fn max_event_id(&mut self) -> Result<i64, StoreError> {
         self.count(sql::MAX_EVENT_ID.postgres, &[])
     }

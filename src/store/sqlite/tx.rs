@@ -633,6 +633,25 @@ impl Tx for SqliteTx<'_> {
         Ok(self.exec(sql::RETRY_DELIVERY.sqlite, [id, now])? == 1)
     }
 
+    fn claim_cursor(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.exec(sql::INSERT_CURSOR.sqlite, [name])?;
+        self.opt(
+            sql::CLAIM_CURSOR.sqlite,
+            params![name, owner, now, lease_until],
+            |r| r.get(0),
+        )
+    }
+
+    fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::ADVANCE_CURSOR.sqlite, params![name, owner, cursor])? == 1)
+    }
+
     fn max_event_id(&mut self) -> Result<i64, StoreError> {
         self.count(sql::MAX_EVENT_ID.sqlite, [])
     }

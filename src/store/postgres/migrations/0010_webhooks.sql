@@ -52,3 +52,12 @@ CREATE TABLE webhook_attempts (
     error TEXT
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, attempt);
+
+-- A publisher of the outbox (the NATS JetStream one): how far it has
+-- published, and which process holds it until when.
+CREATE TABLE event_cursors (
+    name TEXT PRIMARY KEY,
+    cursor BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL
+);
