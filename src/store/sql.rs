@@ -279,7 +279,7 @@ pub(crate) const WEBHOOKS_OF: Sql = shared!(
 const ENABLED_WEBHOOKS_BODY: &str = concat_sql!(
     "SELECT ",
     WEBHOOK_COLS,
-    " FROM webhooks WHERE disabled_at IS NULL ORDER BY id LIMIT $1"
+    " FROM webhooks WHERE disabled_at IS NULL ORDER BY cursor, id LIMIT $1"
 );
 pub(crate) const ENABLED_WEBHOOKS: Sql = Sql {
     postgres: concat_sql!(ENABLED_WEBHOOKS_BODY, " FOR UPDATE SKIP LOCKED"),
@@ -376,7 +376,7 @@ pub(crate) const MAX_EVENT_ID: Sql = shared!("SELECT COALESCE(MAX(id), 0) FROM e
 pub(crate) const SET_WEBHOOK_CURSOR: Sql =
     shared!("UPDATE webhooks SET cursor = $2 WHERE id = $1 AND cursor < $2");
 pub(crate) const WEBHOOK_SUCCEEDED: Sql =
-    shared!("UPDATE webhooks SET failing_since = NULL WHERE id = $1");
+    shared!("UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL");
 pub(crate) const WEBHOOK_FAILED: Sql =
     shared!("UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1");
 /// Disables an enabled endpoint failing since `$4` or earlier.

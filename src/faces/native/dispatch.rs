@@ -34,6 +34,9 @@ pub const EXCERPT: usize = 1024;
 /// Events read per endpoint per fan-out.
 const FAN_OUT: i64 = 500;
 
+/// Deliveries claimed per pass, in rounds of `concurrency`.
+const CLAIM_ROUNDS: usize = 8;
+
 /// One dispatcher: its id names its claims.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -101,17 +104,25 @@ impl Dispatcher {
     /// once (claims never hold two deliveries of one number to one
     /// endpoint). Answers how many deliveries were made and attempted.
     pub async fn pass(&self) -> Result<usize, CoreError> {
+        use futures_util::StreamExt;
         let made = self.core.fan_out(FAN_OUT).await?;
-        let limit = self.core.webhook_settings().concurrency.max(1) as i64;
+        let concurrency = self.core.webhook_settings().concurrency.max(1);
+        // Claim a few rounds' worth at once (claims are cheap, round trips
+        // to the store are not); each is recorded as soon as it is sent,
+        // and those records commit together.
+        let limit = (concurrency * CLAIM_ROUNDS) as i64;
         let claimed = self.core.claim_deliveries(&self.id, limit).await?;
         let sent = claimed.len();
-        let attempts = claimed.into_iter().map(|c| async move {
-            let outcome = self.attempt(&c).await;
-            if let Err(e) = self.core.record_attempt(&self.id, &c, outcome).await {
-                tracing::warn!(error = %e, delivery = c.delivery.id, "recording an attempt failed");
-            }
-        });
-        futures_util::future::join_all(attempts).await;
+        futures_util::stream::iter(claimed)
+            .map(|c| async move {
+                let outcome = self.attempt(&c).await;
+                if let Err(e) = self.core.record_attempt(&self.id, &c, outcome).await {
+                    tracing::warn!(error = %e, delivery = c.delivery.id, "recording an attempt failed");
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<()>>()
+            .await;
         Ok(made + sent)
     }
 
