@@ -780,18 +780,141 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     drop(core);
     let server = bench::Server::start(url)?;
     let mut figures = Vec::new();
+    let mut webhooks = None;
+    let mut receiver = None;
     for scenario in bench::Scenario::ALL {
+        if scenario == bench::Scenario::AssignUnassignWebhook {
+            // One endpoint, subscribed to everything, from here on.
+            let r = bench::Receiver::start().await?;
+            let id = subscribe(server.addr, bench::admin_key(&world), &r.url).await?;
+            receiver = Some((r, id));
+        }
         let f = bench::measure(world.clone(), scenario, server.addr, plan).await;
         eprintln!(
             "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}",
             f.name, f.rps, f.p99_ms, f.errors
         );
+        if scenario == bench::Scenario::AssignUnassignWebhook
+            && let Some((r, id)) = receiver.take()
+        {
+            webhooks = Some(delivery_figures(&world, &r).await);
+            // The scenarios after it run without the endpoint.
+            unsubscribe(server.addr, bench::admin_key(&world), id).await?;
+        }
         figures.push(f);
     }
     let rss = server.peak_rss_mb();
     drop(server);
     let clean = figures.iter().all(|f| f.errors == 0);
-    Ok((bench::report(&figures, rss, json), clean))
+    let mut text = bench::report(&figures, rss, json);
+    if let Some(w) = webhooks {
+        let rps = |name: &str| {
+            figures
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(0.0, |f| f.rps)
+        };
+        let ratio = match rps("assign_unassign") {
+            0.0 => 0.0,
+            base => rps("assign_unassign_webhook") / base,
+        };
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        if json {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            v["webhooks"] = serde_json::json!({
+                "rps_ratio_with_endpoint": round(ratio),
+                "deliveries": w.delivered,
+                "lag_p50_ms": round(w.p50),
+                "lag_p99_ms": round(w.p99),
+                "lag_max_ms": round(w.max),
+                "undelivered_5s_after": w.missing,
+            });
+            text = v.to_string();
+        } else {
+            text.push_str(&format!(
+                "webhooks: assign_unassign with one endpoint at {:.1}% of without; {} deliveries, lag (answer to receiver) p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; undelivered 5 s after: {}\n",
+                ratio * 100.0,
+                w.delivered,
+                w.p50,
+                w.p99,
+                w.max,
+                w.missing
+            ));
+        }
+    }
+    Ok((text, clean))
+}
+
+/// The webhook scenario's deliveries, once they stop arriving (5 s at most).
+struct DeliveryFigures {
+    delivered: usize,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    missing: usize,
+}
+
+async fn delivery_figures(world: &bench::World, r: &bench::Receiver) -> DeliveryFigures {
+    let answered = world.answered.lock().map(|a| a.clone()).unwrap_or_default();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until && r.lags(&answered).1 > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (lags, missing) = r.lags(&answered);
+    DeliveryFigures {
+        delivered: lags.len(),
+        p50: bench::quantile(&lags, 0.50),
+        p99: bench::quantile(&lags, 0.99),
+        max: lags.last().copied().unwrap_or(0.0),
+        missing,
+    }
+}
+
+/// Deletes the bench's webhook endpoint.
+async fn unsubscribe(addr: std::net::SocketAddr, key: &str, id: i64) -> Result<(), String> {
+    let mut http = crate::client::HttpClient::new(addr);
+    let auth = format!("Bearer {key}");
+    let res = http
+        .request(
+            "DELETE",
+            &format!("/lk/v1/webhooks/{id}"),
+            &[("authorization", &auth)],
+            b"",
+        )
+        .await
+        .map_err(|e| format!("deleting the bench's webhook endpoint: {e}"))?;
+    match res.status {
+        204 => Ok(()),
+        s => Err(format!("deleting the bench's webhook endpoint: {s}")),
+    }
+}
+
+/// Creates the bench's webhook endpoint through the server's native face;
+/// its id.
+async fn subscribe(addr: std::net::SocketAddr, key: &str, url: &str) -> Result<i64, String> {
+    let mut http = crate::client::HttpClient::new(addr);
+    let auth = format!("Bearer {key}");
+    let body = serde_json::json!({"url": url, "types": ["*"]}).to_string();
+    let res = http
+        .request(
+            "POST",
+            "/lk/v1/webhooks",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            body.as_bytes(),
+        )
+        .await
+        .map_err(|e| format!("creating the bench's webhook endpoint: {e}"))?;
+    match (res.status, res.json()["id"].as_i64()) {
+        (201, Some(id)) => Ok(id),
+        (s, _) => Err(format!(
+            "creating the bench's webhook endpoint: {s} {}",
+            String::from_utf8_lossy(&res.body)
+        )),
+    }
 }
 
 /// Runs one statement on a PostgreSQL server (database administration).
