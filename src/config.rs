@@ -77,6 +77,21 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Days the outbox keeps an event before the sweeper prunes it.
     pub event_retention_days: u32,
+    /// Whether this process delivers webhooks.
+    pub webhook_dispatch: bool,
+    /// Whether webhook endpoints may be on loopback, link-local or private
+    /// addresses.
+    pub webhook_allow_private: bool,
+    /// The longest a webhook receiver may take to answer, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Webhook deliveries one process sends at once.
+    pub webhook_concurrency: u32,
+    /// `nats://HOST:PORT` to publish every event to JetStream; empty: none.
+    pub events_nats: String,
+    /// The subjects' prefix: `<prefix>.<event type>`.
+    pub events_nats_prefix: String,
+    /// The JetStream stream (created over `<prefix>.>` if missing).
+    pub events_nats_stream: String,
 }
 
 impl Default for Config {
@@ -102,6 +117,13 @@ impl Default for Config {
             reservation_cap: 20,
             sweep_interval_secs: 5,
             event_retention_days: 7,
+            webhook_dispatch: true,
+            webhook_allow_private: false,
+            webhook_timeout_ms: 10_000,
+            webhook_concurrency: 16,
+            events_nats: String::new(),
+            events_nats_prefix: "linekeeper.events".to_owned(),
+            events_nats_stream: "LINEKEEPER_EVENTS".to_owned(),
         }
     }
 }
@@ -186,6 +208,23 @@ overrides! {
     sweep_interval_secs: u64, env = "LINEKEEPER_SWEEP_INTERVAL_SECS";
     /// Days the outbox keeps an event before the sweeper prunes it.
     event_retention_days: u32, env = "LINEKEEPER_EVENT_RETENTION_DAYS";
+    /// Whether this process delivers webhooks (`false`: another does).
+    webhook_dispatch: bool, env = "LINEKEEPER_WEBHOOK_DISPATCH";
+    /// Allow webhook endpoints on loopback, link-local and private
+    /// addresses (refused by default).
+    webhook_allow_private: bool, env = "LINEKEEPER_WEBHOOK_ALLOW_PRIVATE";
+    /// The longest a webhook receiver may take (connection and answer), in
+    /// milliseconds; at most 64 KiB of its answer is read.
+    webhook_timeout_ms: u64, env = "LINEKEEPER_WEBHOOK_TIMEOUT_MS";
+    /// Webhook deliveries one process sends at once.
+    webhook_concurrency: u32, env = "LINEKEEPER_WEBHOOK_CONCURRENCY";
+    /// Publish every event to NATS JetStream at this URL (nats://HOST:PORT),
+    /// from the outbox, in commit order, with the event id as Nats-Msg-Id.
+    events_nats: String, env = "LINEKEEPER_EVENTS_NATS";
+    /// The NATS subjects' prefix: <prefix>.<event type>.
+    events_nats_prefix: String, env = "LINEKEEPER_EVENTS_NATS_PREFIX";
+    /// The JetStream stream, created over <prefix>.> if missing.
+    events_nats_stream: String, env = "LINEKEEPER_EVENTS_NATS_STREAM";
 }
 
 impl Config {
@@ -234,6 +273,28 @@ impl Config {
                 * crate::core::lifecycle::DAY,
             ..crate::core::Lifecycle::default()
         }
+    }
+
+    /// Webhook delivery. A claim outlasts the longest attempt twice over.
+    pub fn webhooks(&self) -> crate::core::webhooks::WebhookSettings {
+        let timeout = Duration::from_millis(self.webhook_timeout_ms.clamp(100, 600_000));
+        crate::core::webhooks::WebhookSettings {
+            dispatch: self.webhook_dispatch,
+            allow_private: self.webhook_allow_private,
+            timeout,
+            concurrency: self.webhook_concurrency.clamp(1, 256) as usize,
+            lease_secs: (2 * timeout.as_secs() as i64).max(30),
+            ..crate::core::webhooks::WebhookSettings::default()
+        }
+    }
+
+    /// The NATS publisher's settings, when `events_nats` names a server.
+    pub fn nats(&self) -> Option<crate::faces::nats::NatsSettings> {
+        (!self.events_nats.trim().is_empty()).then(|| crate::faces::nats::NatsSettings {
+            url: self.events_nats.trim().to_owned(),
+            prefix: self.events_nats_prefix.trim_end_matches('.').to_owned(),
+            stream: self.events_nats_stream.clone(),
+        })
     }
 
     /// How long a credential read from the store is trusted.

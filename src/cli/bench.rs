@@ -10,6 +10,12 @@
 //! * `list`: `GET /api/number/numbers` page 1 of 50, as random holders;
 //! * `assign_unassign`: assign then unassign, as random resellers on numbers
 //!   they own and accounts of their downline;
+//! * `assign_unassign_webhook`: the same with one webhook endpoint
+//!   subscribed to every event, at a receiver in the bench process that
+//!   answers 204 at once; the report adds its throughput as a share of
+//!   `assign_unassign`'s and the delivery lag (from each mutation's answer,
+//!   matched by the request id on the answer and in the event, to the
+//!   delivery's arrival), and how many were still undelivered 5 s after;
 //! * `unsubscribe_subscribe`: unsubscribe then purchase-postpaid, as owners;
 //! * `routing`: `GET /lk/v1/routing/{e164}` of random numbers of the world,
 //!   as the administrator;
@@ -97,6 +103,9 @@ pub struct World {
     /// The number with [`HISTORY_ENTRIES`] entries (the big holder's).
     history_number: i64,
     pub grants: usize,
+    /// When each mutation of `assign_unassign_webhook` was answered, by its
+    /// request id (the delivery lag's start).
+    pub answered: std::sync::Mutex<Vec<(String, Instant)>>,
 }
 
 /// Seeds the world: an administrator above a reseller tree `depth` levels
@@ -363,6 +372,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
         small_key,
         history_number,
         grants,
+        answered: std::sync::Mutex::default(),
     })
 }
 
@@ -610,6 +620,9 @@ pub enum Scenario {
     Ceiling,
     List,
     AssignUnassign,
+    /// `assign_unassign` with one webhook endpoint subscribed to every
+    /// event, at a fast receiver in the bench process.
+    AssignUnassignWebhook,
     UnsubscribeSubscribe,
     Routing,
     History,
@@ -619,10 +632,11 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Ceiling,
         Scenario::List,
         Scenario::AssignUnassign,
+        Scenario::AssignUnassignWebhook,
         Scenario::UnsubscribeSubscribe,
         Scenario::Routing,
         Scenario::History,
@@ -636,6 +650,7 @@ impl Scenario {
             Scenario::Ceiling => "ceiling",
             Scenario::List => "list",
             Scenario::AssignUnassign => "assign_unassign",
+            Scenario::AssignUnassignWebhook => "assign_unassign_webhook",
             Scenario::UnsubscribeSubscribe => "unsubscribe_subscribe",
             Scenario::Routing => "routing",
             Scenario::History => "history",
@@ -692,6 +707,7 @@ async fn connection(
     tokio::time::sleep_until(start.into()).await;
     let json = ("content-type", "application/json");
     let mut step = 0usize;
+    let mut answered = Vec::new();
     while Instant::now() < deadline {
         let mut requests: Vec<(&str, String, Option<String>, Vec<u8>)> = Vec::with_capacity(2);
         match scenario {
@@ -705,7 +721,7 @@ async fn connection(
                     Vec::new(),
                 ));
             }
-            Scenario::AssignUnassign => {
+            Scenario::AssignUnassign | Scenario::AssignUnassignWebhook => {
                 if pairs.is_empty() {
                     break;
                 }
@@ -785,7 +801,15 @@ async fn connection(
             let result = http.request(method, &path, &headers, &body).await;
             latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
             match result {
-                Ok(res) if (200..300).contains(&res.status) => {}
+                Ok(res) if (200..300).contains(&res.status) => {
+                    // The server's request id is on the answer and on the
+                    // change's event: the delivery lag's key.
+                    if scenario == Scenario::AssignUnassignWebhook
+                        && let Some(rid) = res.header("x-request-id")
+                    {
+                        answered.push((rid.to_owned(), Instant::now()));
+                    }
+                }
                 Ok(res) => {
                     errors += 1;
                     sample.get_or_insert_with(|| {
@@ -802,6 +826,11 @@ async fn connection(
                 }
             }
         }
+    }
+    if !answered.is_empty()
+        && let Ok(mut all) = world.answered.lock()
+    {
+        all.extend(answered);
     }
     (latencies, errors, sample)
 }
@@ -885,6 +914,8 @@ impl Server {
             // keep the limiter's cost in the figures but never its refusals.
             .env("LINEKEEPER_RATE_LIMIT_PER_SEC", "10000000")
             .env("LINEKEEPER_RATE_LIMIT_BURST", "10000000")
+            // The webhook scenario's receiver is in the bench, on 127.0.0.1.
+            .env("LINEKEEPER_WEBHOOK_ALLOW_PRIVATE", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -983,4 +1014,93 @@ pub fn report(figures: &[Figures], rss_mb: Option<f64>, as_json: bool) -> String
         }
     }
     out
+}
+
+/// A fast webhook receiver in the bench process: answers 204 at once and
+/// notes when each event's delivery arrived, by the event's request id.
+pub struct Receiver {
+    pub url: String,
+    arrived: Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Result<Receiver, String> {
+        use axum::extract::State;
+        type Arrivals = Arc<std::sync::Mutex<Vec<(String, Instant)>>>;
+        async fn receive(
+            State(arrived): State<Arrivals>,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            let at = Instant::now();
+            let rid = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["data"]["request_id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if let Ok(mut a) = arrived.lock() {
+                a.push((rid, at));
+            }
+            axum::http::StatusCode::NO_CONTENT
+        }
+        let arrived: Arrivals = Arc::default();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(arrived.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("the webhook receiver cannot listen: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Receiver {
+            url: format!("http://{addr}/hook"),
+            arrived,
+            task,
+        })
+    }
+
+    /// How many deliveries arrived so far.
+    pub fn count(&self) -> usize {
+        self.arrived.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Per answered mutation whose delivery arrived, the time from its
+    /// answer to its delivery (0 when the delivery came first), in ms,
+    /// sorted; and how many answered mutations had no delivery.
+    pub fn lags(&self, answered: &[(String, Instant)]) -> (Vec<f64>, usize) {
+        let arrived = self.arrived.lock().map(|a| a.clone()).unwrap_or_default();
+        let by_rid: std::collections::HashMap<&str, Instant> =
+            arrived.iter().map(|(r, t)| (r.as_str(), *t)).collect();
+        let mut lags = Vec::new();
+        let mut missing = 0;
+        for (rid, at) in answered {
+            match by_rid.get(rid.as_str()) {
+                Some(t) => lags.push(t.saturating_duration_since(*at).as_secs_f64() * 1000.0),
+                None => missing += 1,
+            }
+        }
+        lags.sort_by(f64::total_cmp);
+        (lags, missing)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `p` quantile of sorted `values` (0 if empty).
+pub fn quantile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let i = ((values.len() as f64 * p).ceil() as usize).clamp(1, values.len()) - 1;
+    values[i]
+}
+
+/// The admin's key (the world's first member), for the bench's own setup.
+pub fn admin_key(world: &World) -> &str {
+    &world.members[0].key
 }

@@ -11,6 +11,7 @@ mod import;
 mod ops;
 pub mod output;
 pub mod stress;
+mod webhook_test;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -263,6 +264,22 @@ enum AdminCommand {
         #[arg(long = "as")]
         admin: String,
     },
+    /// Sends a signed sample event to a webhook receiver, as every delivery
+    /// is sent, and prints the request's signature headers and what the
+    /// receiver answered; exits non-zero unless it answered 2xx.
+    WebhookTest {
+        /// The receiver's http:// or https:// URL.
+        url: String,
+        /// Sign with this whsec_ secret (a fresh one, printed, when not given).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Allow a loopback, link-local or private address.
+        #[arg(long)]
+        allow_private: bool,
+        /// The longest the receiver may take, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     #[command(flatten)]
     Ops(ops::OpsCommand),
 }
@@ -378,7 +395,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let core = match open_with(&config.database_url, config.store_options()).await {
         Ok(core) => core
             .with_auth_cache_ttl(config.auth_cache_ttl())
-            .with_lifecycle(config.lifecycle()),
+            .with_lifecycle(config.lifecycle())
+            .with_webhooks(config.webhooks()),
         Err(e) => return fail(&e),
     };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
@@ -414,7 +432,21 @@ async fn serve(args: ServeArgs) -> ExitCode {
         "  accounts and keys: `{} admin --help`; see README.md",
         demo::command_prefix()
     );
-    match app::launch_with(core, config.limits(), listener, shutdown_signal()).await {
+    if let Some(n) = config.nats() {
+        println!(
+            "  events:  published to NATS JetStream at {} (stream {}, subjects {}.<type>)",
+            n.url, n.stream, n.prefix
+        );
+    }
+    match app::launch_full(
+        core,
+        config.limits(),
+        config.nats(),
+        listener,
+        shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }
@@ -439,6 +471,20 @@ fn show_config(args: ShowConfigArgs) -> ExitCode {
 async fn admin(args: AdminArgs) -> ExitCode {
     let args = match args.command {
         AdminCommand::Ops(cmd) => return ops::main(cmd, &args.db).await,
+        AdminCommand::WebhookTest {
+            url,
+            secret,
+            allow_private,
+            timeout_ms,
+        } => {
+            return webhook_test::main(webhook_test::Test {
+                url,
+                secret,
+                allow_private,
+                timeout_ms,
+            })
+            .await;
+        }
         command => AdminArgs { command, ..args },
     };
     // Check what can be checked before touching the database.
@@ -572,6 +618,7 @@ async fn admin(args: AdminArgs) -> ExitCode {
             return bulk::run(&core, &data, &admin, &rid).await;
         }
         AdminCommand::Ops(_) => unreachable!("handled by ops::main"),
+        AdminCommand::WebhookTest { .. } => unreachable!("handled by webhook_test::main"),
         AdminCommand::ImportNumbers { .. } => {
             let data = import_data.unwrap_or_default();
             return match import::run(&core, &data, &rid).await {
@@ -751,18 +798,141 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     drop(core);
     let server = bench::Server::start(url)?;
     let mut figures = Vec::new();
+    let mut webhooks = None;
+    let mut receiver = None;
     for scenario in bench::Scenario::ALL {
+        if scenario == bench::Scenario::AssignUnassignWebhook {
+            // One endpoint, subscribed to everything, from here on.
+            let r = bench::Receiver::start().await?;
+            let id = subscribe(server.addr, bench::admin_key(&world), &r.url).await?;
+            receiver = Some((r, id));
+        }
         let f = bench::measure(world.clone(), scenario, server.addr, plan).await;
         eprintln!(
             "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}",
             f.name, f.rps, f.p99_ms, f.errors
         );
+        if scenario == bench::Scenario::AssignUnassignWebhook
+            && let Some((r, id)) = receiver.take()
+        {
+            webhooks = Some(delivery_figures(&world, &r).await);
+            // The scenarios after it run without the endpoint.
+            unsubscribe(server.addr, bench::admin_key(&world), id).await?;
+        }
         figures.push(f);
     }
     let rss = server.peak_rss_mb();
     drop(server);
     let clean = figures.iter().all(|f| f.errors == 0);
-    Ok((bench::report(&figures, rss, json), clean))
+    let mut text = bench::report(&figures, rss, json);
+    if let Some(w) = webhooks {
+        let rps = |name: &str| {
+            figures
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(0.0, |f| f.rps)
+        };
+        let ratio = match rps("assign_unassign") {
+            0.0 => 0.0,
+            base => rps("assign_unassign_webhook") / base,
+        };
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        if json {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            v["webhooks"] = serde_json::json!({
+                "rps_ratio_with_endpoint": round(ratio),
+                "deliveries": w.delivered,
+                "lag_p50_ms": round(w.p50),
+                "lag_p99_ms": round(w.p99),
+                "lag_max_ms": round(w.max),
+                "undelivered_5s_after": w.missing,
+            });
+            text = v.to_string();
+        } else {
+            text.push_str(&format!(
+                "webhooks: assign_unassign with one endpoint at {:.1}% of without; {} deliveries, lag (answer to receiver) p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; undelivered 5 s after: {}\n",
+                ratio * 100.0,
+                w.delivered,
+                w.p50,
+                w.p99,
+                w.max,
+                w.missing
+            ));
+        }
+    }
+    Ok((text, clean))
+}
+
+/// The webhook scenario's deliveries, once they stop arriving (5 s at most).
+struct DeliveryFigures {
+    delivered: usize,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    missing: usize,
+}
+
+async fn delivery_figures(world: &bench::World, r: &bench::Receiver) -> DeliveryFigures {
+    let answered = world.answered.lock().map(|a| a.clone()).unwrap_or_default();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until && r.lags(&answered).1 > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (lags, missing) = r.lags(&answered);
+    DeliveryFigures {
+        delivered: lags.len(),
+        p50: bench::quantile(&lags, 0.50),
+        p99: bench::quantile(&lags, 0.99),
+        max: lags.last().copied().unwrap_or(0.0),
+        missing,
+    }
+}
+
+/// Deletes the bench's webhook endpoint.
+async fn unsubscribe(addr: std::net::SocketAddr, key: &str, id: i64) -> Result<(), String> {
+    let mut http = crate::client::HttpClient::new(addr);
+    let auth = format!("Bearer {key}");
+    let res = http
+        .request(
+            "DELETE",
+            &format!("/lk/v1/webhooks/{id}"),
+            &[("authorization", &auth)],
+            b"",
+        )
+        .await
+        .map_err(|e| format!("deleting the bench's webhook endpoint: {e}"))?;
+    match res.status {
+        204 => Ok(()),
+        s => Err(format!("deleting the bench's webhook endpoint: {s}")),
+    }
+}
+
+/// Creates the bench's webhook endpoint through the server's native face;
+/// its id.
+async fn subscribe(addr: std::net::SocketAddr, key: &str, url: &str) -> Result<i64, String> {
+    let mut http = crate::client::HttpClient::new(addr);
+    let auth = format!("Bearer {key}");
+    let body = serde_json::json!({"url": url, "types": ["*"]}).to_string();
+    let res = http
+        .request(
+            "POST",
+            "/lk/v1/webhooks",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            body.as_bytes(),
+        )
+        .await
+        .map_err(|e| format!("creating the bench's webhook endpoint: {e}"))?;
+    match (res.status, res.json()["id"].as_i64()) {
+        (201, Some(id)) => Ok(id),
+        (s, _) => Err(format!(
+            "creating the bench's webhook endpoint: {s} {}",
+            String::from_utf8_lossy(&res.body)
+        )),
+    }
 }
 
 /// Runs one statement on a PostgreSQL server (database administration).

@@ -144,6 +144,47 @@ impl super::Core {
         }
     }
 
+    /// For the outbox publisher `name` run by `owner`: takes or renews its
+    /// lease (`lease_secs`), and answers the next `limit` events after its
+    /// cursor, oldest first; `None` while another process holds it.
+    pub async fn publisher_batch(
+        &self,
+        name: &str,
+        owner: &str,
+        lease_secs: i64,
+        limit: i64,
+    ) -> Result<Option<Vec<crate::store::EventRow>>, super::CoreError> {
+        let now = self.clock.now();
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.store
+            .write(move |tx| {
+                let Some(cursor) = tx.claim_cursor(&name, &owner, now, now + lease_secs)? else {
+                    return Ok(None);
+                };
+                let query = crate::store::EventQuery {
+                    after_id: cursor,
+                    within: None,
+                    limit,
+                };
+                Ok(Some(tx.events_after(&query)?))
+            })
+            .await
+    }
+
+    /// Records that the publisher `name` has published every event up to
+    /// `cursor`; false if `owner` no longer holds it.
+    pub async fn publisher_done(
+        &self,
+        name: &str,
+        owner: &str,
+        cursor: i64,
+    ) -> Result<bool, super::CoreError> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.store
+            .write(move |tx| Ok(tx.advance_cursor(&name, &owner, cursor)?))
+            .await
+    }
+
     /// The caller's stored idempotency key.
     pub async fn idempotency_key(
         &self,
@@ -176,13 +217,18 @@ impl super::Core {
             .await
     }
 
-    /// Drops events older than the retention and keys older than
-    /// [`KEY_RETENTION_SECS`]; answers how many of each.
+    /// Drops the finished webhook deliveries and the events older than the
+    /// retention (but no event that an endpoint still has to deliver), and
+    /// keys older than [`KEY_RETENTION_SECS`]; answers how many events and
+    /// keys.
     pub(crate) async fn prune_outbox(&self, now: i64) -> Result<(u64, u64), super::CoreError> {
         let events_before = now - self.lifecycle.event_retention_secs;
         let keys_before = now - KEY_RETENTION_SECS;
         self.store
-            .write(move |tx| Ok((tx.prune_events(events_before)?, tx.prune_keys(keys_before)?)))
+            .write(move |tx| {
+                tx.prune_deliveries(events_before)?;
+                Ok((tx.prune_events(events_before)?, tx.prune_keys(keys_before)?))
+            })
             .await
     }
 }

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod operator;
 pub mod routing;
 pub mod subscriptions;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct Core {
     pub(crate) routes: Arc<routing::RouteCache>,
     /// Quarantine, reservations and the sweeper (see `lifecycle`).
     pub(crate) lifecycle: Lifecycle,
+    /// How webhooks are delivered (see `webhooks`).
+    pub(crate) webhooks: webhooks::WebhookSettings,
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -100,6 +103,7 @@ impl Core {
             business: Arc::default(),
             routes: Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL)),
             lifecycle: Lifecycle::default(),
+            webhooks: webhooks::WebhookSettings::default(),
         };
         core.watch_revocations();
         Ok(core)

@@ -2,5 +2,7 @@
 //! core's outcomes in its own envelope; they share no wire code.
 pub mod console;
 pub mod native;
+/// Not a wire face: the outbox's publisher to NATS JetStream.
+pub mod nats;
 pub mod panel;
 pub mod vn;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::core::webhooks::WebhookSettings;
 use crate::core::{Core, Lifecycle};
 use crate::domain::{Clock, SystemClock};
 use crate::faces::{console, native, panel, vn};
@@ -31,6 +32,8 @@ pub struct Settings {
     pub auth_cache_ttl: std::time::Duration,
     /// Quarantine, reservations and the sweeper.
     pub lifecycle: Lifecycle,
+    /// Webhook delivery.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             clock: Arc::new(SystemClock),
             auth_cache_ttl: crate::core::AUTH_CACHE_TTL,
             lifecycle: Lifecycle::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ pub fn open(settings: &Settings) -> Result<Core, StoreError> {
         .map(|core| {
             core.with_auth_cache_ttl(settings.auth_cache_ttl)
                 .with_lifecycle(settings.lifecycle)
+                .with_webhooks(settings.webhooks)
         })
         .map_err(|e| StoreError::Backend(e.to_string()))
 }
@@ -94,21 +99,41 @@ pub async fn launch(
     launch_with(core, Limits::default(), listener, shutdown).await
 }
 
-/// [`launch`] with the given limits. The sweeper (a client of the core,
-/// like the faces) runs beside the server while it serves, when the core's
-/// lifecycle settings give it an interval.
+/// [`launch`] with the given limits. The sweeper and the webhook
+/// dispatcher (clients of the core, like the faces) run beside the server
+/// while it serves, when the core's settings ask for them.
 pub async fn launch_with(
     core: Core,
     limits: Limits,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    launch_full(core, limits, None, listener, shutdown).await
+}
+
+/// [`launch_with`], also publishing the outbox to NATS JetStream when
+/// `nats` says where.
+pub async fn launch_full(
+    core: Core,
+    limits: Limits,
+    nats: Option<crate::faces::nats::NatsSettings>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn(core.clone().run_sweeper());
+    let dispatcher = core
+        .webhook_settings()
+        .dispatch
+        .then(|| tokio::spawn(native::dispatch::Dispatcher::new(core.clone()).run()));
+    let publisher = nats.map(|n| tokio::spawn(crate::faces::nats::run(core.clone(), n)));
     // The client's address is what login throttling counts per address.
     let service = router_with(core, limits).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    for task in [dispatcher, publisher].into_iter().flatten() {
+        task.abort();
+    }
     served
 }

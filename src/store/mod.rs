@@ -355,6 +355,93 @@ pub trait Tx {
     /// Drops the events older than `before`.
     fn prune_events(&mut self, before: i64) -> Result<u64, StoreError>;
 
+    /// One event, if kept.
+    fn event_by_id(&mut self, id: i64) -> Result<Option<EventRow>, StoreError>;
+
+    /// Inserts a webhook endpoint, its cursor at the newest committed event;
+    /// answers its id.
+    fn insert_webhook(&mut self, webhook: &NewWebhook) -> Result<i64, StoreError>;
+    fn webhook_by_id(&mut self, id: i64) -> Result<Option<WebhookRow>, StoreError>;
+    /// An account's endpoints, by id.
+    fn webhooks_of(&mut self, account_id: i64) -> Result<Vec<WebhookRow>, StoreError>;
+    /// Up to `limit` enabled endpoints, by id; in a write transaction each is
+    /// locked, and one another transaction holds is skipped.
+    fn enabled_webhooks(&mut self, limit: i64) -> Result<Vec<WebhookRow>, StoreError>;
+    /// Writes every field but the id, owner, secret and creation time; false
+    /// if the endpoint is gone.
+    fn update_webhook(&mut self, webhook: &WebhookRow) -> Result<bool, StoreError>;
+    /// Deletes an endpoint with its deliveries and their attempts.
+    fn delete_webhook(&mut self, id: i64) -> Result<bool, StoreError>;
+    /// A pending delivery of an event to an endpoint, due at `now` (none if
+    /// it has one already).
+    fn insert_delivery(
+        &mut self,
+        webhook_id: i64,
+        event_id: i64,
+        order_key: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Claims up to `limit` deliveries due at `now` for `owner` until
+    /// `lease_until` (see `sql::CLAIMABLE`); answers their ids, oldest event
+    /// first.
+    fn claim_deliveries(
+        &mut self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+    fn delivery_by_id(&mut self, id: i64) -> Result<Option<DeliveryRow>, StoreError>;
+    /// An endpoint's deliveries with an id below `before_id`, newest first.
+    fn deliveries_of(
+        &mut self,
+        webhook_id: i64,
+        before_id: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// A delivery's attempts, first first.
+    fn attempts_of(&mut self, delivery_id: i64) -> Result<Vec<AttemptRow>, StoreError>;
+    fn insert_attempt(&mut self, attempt: &AttemptRow) -> Result<(), StoreError>;
+    /// Writes a claimed delivery's outcome; false if the claim is no longer
+    /// `update.lease_owner`'s (it ran out and another took it over).
+    fn finish_delivery(&mut self, update: &DeliveryUpdate) -> Result<bool, StoreError>;
+    /// Makes a delivery pending again, due at `now`, its attempts counted
+    /// afresh; false if it is unknown.
+    fn retry_delivery(&mut self, id: i64, now: i64) -> Result<bool, StoreError>;
+    /// Takes or renews the lease of the outbox publisher `name` for `owner`
+    /// until `lease_until`, if free at `now` (or `owner`'s); its cursor (0
+    /// for a new one), or `None` while another holds it.
+    fn claim_cursor(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Moves the publisher's cursor forward while `owner` holds it; false if
+    /// it does not.
+    fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError>;
+    /// The newest committed event's id (0 if none).
+    fn max_event_id(&mut self) -> Result<i64, StoreError>;
+    /// Moves an endpoint's cursor forward to `cursor`.
+    fn set_webhook_cursor(&mut self, id: i64, cursor: i64) -> Result<(), StoreError>;
+    /// An endpoint answered with success: it is failing no more.
+    fn webhook_succeeded(&mut self, id: i64) -> Result<(), StoreError>;
+    /// An endpoint failed at `now`: failing since then unless it was
+    /// already; disabled with `reason` if failing since `cutoff` or earlier.
+    /// True if this disabled it.
+    fn webhook_failed(
+        &mut self,
+        id: i64,
+        now: i64,
+        cutoff: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+    /// How many things the dispatcher could do at `now` (see `sql::WEBHOOK_WORK`).
+    fn webhook_work(&mut self, now: i64) -> Result<i64, StoreError>;
+    /// Drops the finished deliveries (and their attempts) done before `before`.
+    fn prune_deliveries(&mut self, before: i64) -> Result<u64, StoreError>;
+
     /// An account's idempotency key, if stored.
     fn key_row(&mut self, account_id: i64, key: &str) -> Result<Option<KeyRow>, StoreError>;
     /// Stores a key with no answer yet; false if the account has it already.

@@ -364,3 +364,78 @@ pub struct StoredAnswer {
     pub content_type: String,
     pub body: String,
 }
+
+/// A webhook endpoint as stored (its secret included: the dispatcher signs
+/// with it; the faces never show it after creation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub url: String,
+    /// The event types wanted, space-separated; `*`: every type.
+    pub types: String,
+    pub description: String,
+    /// The signing key, base64 (the part of `whsec_...` after the prefix).
+    pub secret: String,
+    /// The last event id deliveries were made from.
+    pub cursor: i64,
+    pub failing_since: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// A new endpoint; its cursor starts at the newest event committed.
+#[derive(Clone, Debug)]
+pub struct NewWebhook {
+    pub account_id: i64,
+    pub url: String,
+    pub types: String,
+    pub description: String,
+    pub secret: String,
+    pub created_at: i64,
+}
+
+/// One event to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: i64,
+    pub order_key: Option<String>,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub created_at: i64,
+    pub done_at: Option<i64>,
+    /// The event's type.
+    pub kind: String,
+}
+
+/// One try of a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub delivery_id: i64,
+    pub attempt: i64,
+    pub at: i64,
+    /// The receiver's HTTP status; `None` when none came (refused, timed out).
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    /// The start of the receiver's answer.
+    pub response: String,
+    pub error: Option<String>,
+}
+
+/// What a delivery's outcome changes, written with its attempt.
+#[derive(Clone, Debug)]
+pub struct DeliveryUpdate {
+    pub id: i64,
+    /// The claim's owner: a claim another instance took over since is not
+    /// changed.
+    pub lease_owner: String,
+    pub state: &'static str,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub done_at: Option<i64>,
+}

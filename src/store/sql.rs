@@ -14,8 +14,8 @@
 use crate::domain::TokenKind;
 use crate::domain::{Quarantine, Reservation};
 use crate::store::{
-    Account, Credential, Cycle, EventRow, Grant, HeldNumber, HistoryRow, Holding, KeyRow, Number,
-    StoredAnswer, Subscription, TokenRow,
+    Account, AttemptRow, Credential, Cycle, DeliveryRow, EventRow, Grant, HeldNumber, HistoryRow,
+    Holding, KeyRow, Number, StoredAnswer, Subscription, TokenRow, WebhookRow,
 };
 
 /// One statement, spelled for each backend.
@@ -247,8 +247,153 @@ pub(crate) const EVENTS_AFTER: Sql = shared!(
                     AND a.path >= $2 AND a.path < $3)) \
      ORDER BY e.id LIMIT $4"
 );
-pub(crate) const PRUNE_EVENTS: Sql = shared!("DELETE FROM events WHERE at < $1");
+/// Events past the retention, but none that an endpoint still has to deliver.
+pub(crate) const PRUNE_EVENTS: Sql = shared!(
+    "DELETE FROM events WHERE at < $1 AND NOT EXISTS \
+       (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id AND d.state = 'pending')"
+);
 pub(crate) const ALL_EVENTS: Sql = shared!("SELECT history_id, type FROM events ORDER BY id");
+/// One event, read by [`event_row`].
+pub(crate) const EVENT_BY_ID: Sql = shared!(
+    "SELECT e.id, e.at, e.type, e.actor_id, e.request_id, e.number_id, e.account_id, \
+       e.data, n.number \
+     FROM events e LEFT JOIN numbers n ON n.id = e.number_id WHERE e.id = $1"
+);
+
+const WEBHOOK_COLS: &str = "id, account_id, url, types, description, secret, cursor, \
+     failing_since, disabled_at, disabled_reason, created_at";
+/// A new endpoint, its cursor at the newest committed event; answers its id.
+pub(crate) const INSERT_WEBHOOK: Sql = shared!(
+    "INSERT INTO webhooks (account_id, url, types, description, secret, cursor, created_at) \
+     VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(id), 0) FROM events), $6) RETURNING id"
+);
+pub(crate) const WEBHOOK_BY_ID: Sql =
+    shared!("SELECT ", WEBHOOK_COLS, " FROM webhooks WHERE id = $1");
+pub(crate) const WEBHOOKS_OF: Sql = shared!(
+    "SELECT ",
+    WEBHOOK_COLS,
+    " FROM webhooks WHERE account_id = $1 ORDER BY id"
+);
+/// The enabled endpoints, for the fan-out; on PostgreSQL each is locked, and
+/// one another instance is fanning out is skipped.
+const ENABLED_WEBHOOKS_BODY: &str = concat_sql!(
+    "SELECT ",
+    WEBHOOK_COLS,
+    " FROM webhooks WHERE disabled_at IS NULL ORDER BY cursor, id LIMIT $1"
+);
+pub(crate) const ENABLED_WEBHOOKS: Sql = Sql {
+    postgres: concat_sql!(ENABLED_WEBHOOKS_BODY, " FOR UPDATE SKIP LOCKED"),
+    sqlite: concat_sql!(sqlite; ENABLED_WEBHOOKS_BODY),
+};
+pub(crate) const UPDATE_WEBHOOK: Sql = shared!(
+    "UPDATE webhooks SET url = $2, types = $3, description = $4, cursor = $5, \
+       failing_since = $6, disabled_at = $7, disabled_reason = $8 WHERE id = $1"
+);
+pub(crate) const DELETE_WEBHOOK_ATTEMPTS: Sql = shared!(
+    "DELETE FROM webhook_attempts WHERE delivery_id IN \
+       (SELECT id FROM webhook_deliveries WHERE webhook_id = $1)"
+);
+pub(crate) const DELETE_WEBHOOK_DELIVERIES: Sql =
+    shared!("DELETE FROM webhook_deliveries WHERE webhook_id = $1");
+pub(crate) const DELETE_WEBHOOK: Sql = shared!("DELETE FROM webhooks WHERE id = $1");
+pub(crate) const INSERT_DELIVERY: Sql = shared!(
+    "INSERT INTO webhook_deliveries \
+       (webhook_id, event_id, order_key, state, attempts, next_at, lease_until, created_at) \
+     VALUES ($1, $2, $3, 'pending', 0, $4, 0, $4) ON CONFLICT DO NOTHING"
+);
+/// Pending deliveries due at `$1`, unclaimed (or whose claim ran out), to
+/// enabled endpoints, and first of their order key among the pending ones:
+/// a later event for a number waits for the earlier one, even while
+/// another instance holds the earlier one's claim. At most `$2`, oldest
+/// first; on PostgreSQL locked, skipping those another claim is taking.
+const CLAIMABLE_BODY: &str = "SELECT d.id FROM webhook_deliveries d \
+     JOIN webhooks w ON w.id = d.webhook_id \
+     WHERE d.state = 'pending' AND d.next_at <= $1 AND d.lease_until <= $1 \
+       AND w.disabled_at IS NULL \
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+         WHERE p.webhook_id = d.webhook_id AND p.order_key = d.order_key \
+           AND p.state = 'pending' AND p.event_id < d.event_id) \
+     ORDER BY d.event_id LIMIT $2";
+pub(crate) const CLAIMABLE: Sql = Sql {
+    postgres: concat_sql!(CLAIMABLE_BODY, " FOR UPDATE OF d SKIP LOCKED"),
+    sqlite: concat_sql!(sqlite; CLAIMABLE_BODY),
+};
+pub(crate) const LEASE_DELIVERY: Sql =
+    shared!("UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id = $1");
+const DELIVERY_COLS: &str = "d.id, d.webhook_id, d.event_id, d.order_key, d.state, d.attempts, \
+     d.next_at, d.created_at, d.done_at, e.type";
+pub(crate) const DELIVERY_BY_ID: Sql = shared!(
+    "SELECT ",
+    DELIVERY_COLS,
+    " FROM webhook_deliveries d LEFT JOIN events e ON e.id = d.event_id WHERE d.id = $1"
+);
+/// One endpoint's deliveries with an id below `$2`, newest first, at most `$3`.
+pub(crate) const DELIVERIES_OF: Sql = shared!(
+    "SELECT ",
+    DELIVERY_COLS,
+    " FROM webhook_deliveries d LEFT JOIN events e ON e.id = d.event_id \
+     WHERE d.webhook_id = $1 AND d.id < $2 ORDER BY d.id DESC LIMIT $3"
+);
+pub(crate) const ATTEMPTS_OF: Sql = shared!(
+    "SELECT delivery_id, attempt, at, status, latency_ms, response, error \
+     FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt"
+);
+pub(crate) const INSERT_ATTEMPT: Sql = shared!(
+    "INSERT INTO webhook_attempts (delivery_id, attempt, at, status, latency_ms, response, error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+/// A claimed delivery's outcome, only while the claim is still `$2`'s.
+pub(crate) const FINISH_DELIVERY: Sql = shared!(
+    "UPDATE webhook_deliveries SET state = $3, attempts = $4, next_at = $5, done_at = $6, \
+       lease_owner = NULL, lease_until = 0 \
+     WHERE id = $1 AND lease_owner = $2 AND state = 'pending'"
+);
+/// Back to pending, due at `$2`, for another round of attempts.
+pub(crate) const RETRY_DELIVERY: Sql = shared!(
+    "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_at = $2, done_at = NULL, \
+       lease_owner = NULL, lease_until = 0 WHERE id = $1"
+);
+pub(crate) const PRUNE_ATTEMPTS: Sql = shared!(
+    "DELETE FROM webhook_attempts WHERE delivery_id IN \
+       (SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND done_at < $1)"
+);
+pub(crate) const PRUNE_DELIVERIES: Sql =
+    shared!("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND done_at < $1");
+
+pub(crate) const INSERT_CURSOR: Sql = shared!(
+    "INSERT INTO event_cursors (name, cursor, lease_until) VALUES ($1, 0, 0) ON CONFLICT DO NOTHING"
+);
+/// Takes (or renews) a publisher's lease: `$2` until `$4`, if it is free at
+/// `$3` or `$2`'s already; answers the cursor.
+pub(crate) const CLAIM_CURSOR: Sql = shared!(
+    "UPDATE event_cursors SET lease_owner = $2, lease_until = $4 \
+     WHERE name = $1 AND (lease_owner = $2 OR lease_until <= $3) RETURNING cursor"
+);
+pub(crate) const ADVANCE_CURSOR: Sql = shared!(
+    "UPDATE event_cursors SET cursor = $3 WHERE name = $1 AND lease_owner = $2 AND cursor < $3"
+);
+pub(crate) const MAX_EVENT_ID: Sql = shared!("SELECT COALESCE(MAX(id), 0) FROM events");
+pub(crate) const SET_WEBHOOK_CURSOR: Sql =
+    shared!("UPDATE webhooks SET cursor = $2 WHERE id = $1 AND cursor < $2");
+pub(crate) const WEBHOOK_SUCCEEDED: Sql =
+    shared!("UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL");
+pub(crate) const WEBHOOK_FAILED: Sql =
+    shared!("UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1");
+/// Disables an enabled endpoint failing since `$4` or earlier.
+pub(crate) const WEBHOOK_DISABLE_FAILING: Sql = shared!(
+    "UPDATE webhooks SET disabled_at = $2, disabled_reason = $3 \
+     WHERE id = $1 AND disabled_at IS NULL AND failing_since <= $4"
+);
+/// Whether the dispatcher has anything to do at `$1`: an enabled endpoint
+/// behind the newest event, or a due, unclaimed delivery to one.
+pub(crate) const WEBHOOK_WORK: Sql = shared!(
+    "SELECT (SELECT count(*) FROM webhooks w WHERE w.disabled_at IS NULL \
+         AND w.cursor < (SELECT COALESCE(MAX(id), 0) FROM events)) \
+     + (SELECT count(*) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.state = 'pending' AND d.next_at <= $1 AND d.lease_until <= $1 \
+           AND w.disabled_at IS NULL)"
+);
+
 pub(crate) const HISTORY_IDS: Sql = shared!("SELECT id FROM history ORDER BY id");
 
 pub(crate) const KEY_ROW: Sql = shared!(
@@ -561,6 +706,53 @@ pub(crate) fn event_row<R: Columns + ?Sized>(r: &R) -> Result<EventRow, R::Error
         account_id: r.col(6)?,
         data: r.col(7)?,
         number: r.col(8)?,
+    })
+}
+
+/// An endpoint from [`WEBHOOK_COLS`].
+pub(crate) fn webhook<R: Columns + ?Sized>(r: &R) -> Result<WebhookRow, R::Error> {
+    Ok(WebhookRow {
+        id: r.col(0)?,
+        account_id: r.col(1)?,
+        url: r.col(2)?,
+        types: r.col(3)?,
+        description: r.col(4)?,
+        secret: r.col(5)?,
+        cursor: r.col(6)?,
+        failing_since: r.col(7)?,
+        disabled_at: r.col(8)?,
+        disabled_reason: r.col(9)?,
+        created_at: r.col(10)?,
+    })
+}
+
+/// A delivery from [`DELIVERY_COLS`].
+pub(crate) fn delivery<R: Columns + ?Sized>(r: &R) -> Result<DeliveryRow, R::Error> {
+    let kind: Option<String> = r.col(9)?;
+    Ok(DeliveryRow {
+        id: r.col(0)?,
+        webhook_id: r.col(1)?,
+        event_id: r.col(2)?,
+        order_key: r.col(3)?,
+        state: r.col(4)?,
+        attempts: r.col(5)?,
+        next_at: r.col(6)?,
+        created_at: r.col(7)?,
+        done_at: r.col(8)?,
+        kind: kind.unwrap_or_default(),
+    })
+}
+
+/// An attempt from [`ATTEMPTS_OF`].
+pub(crate) fn attempt<R: Columns + ?Sized>(r: &R) -> Result<AttemptRow, R::Error> {
+    Ok(AttemptRow {
+        delivery_id: r.col(0)?,
+        attempt: r.col(1)?,
+        at: r.col(2)?,
+        status: r.col(3)?,
+        latency_ms: r.col(4)?,
+        response: r.col(5)?,
+        error: r.col(6)?,
     })
 }
 

@@ -31,6 +31,13 @@ const VARIABLES: &[&str] = &[
     "LINEKEEPER_LOGIN_MAX_FAILURES_PER_USER",
     "LINEKEEPER_LOGIN_MAX_FAILURES_PER_ADDR",
     "LINEKEEPER_LOGIN_DELAY_STEP_MS",
+    "LINEKEEPER_WEBHOOK_DISPATCH",
+    "LINEKEEPER_WEBHOOK_ALLOW_PRIVATE",
+    "LINEKEEPER_WEBHOOK_TIMEOUT_MS",
+    "LINEKEEPER_WEBHOOK_CONCURRENCY",
+    "LINEKEEPER_EVENTS_NATS",
+    "LINEKEEPER_EVENTS_NATS_PREFIX",
+    "LINEKEEPER_EVENTS_NATS_STREAM",
 ];
 
 /// A temporary directory, removed when dropped.
@@ -133,6 +140,78 @@ fn the_file_is_overridden_by_the_environment_and_the_environment_by_flags() {
     assert_eq!(c["pool_size"], 4);
     assert_eq!(c["log"], "info");
     assert_eq!(c["log_format"], "text");
+}
+
+#[test]
+fn the_webhook_settings_default_safely_and_layer_like_the_others() {
+    let c = json_config(&[], &[]);
+    let got = [
+        &c["webhook_dispatch"],
+        &c["webhook_allow_private"],
+        &c["webhook_timeout_ms"],
+        &c["webhook_concurrency"],
+    ];
+    assert_eq!(
+        got,
+        [&json!(true), &json!(false), &json!(10000), &json!(16)]
+    );
+    let dir = TempDir::new();
+    let file = dir.file(
+        "lk.toml",
+        "webhook_timeout_ms = 3000\nwebhook_concurrency = 4\n",
+    );
+    let c = json_config(
+        &["--config", &file, "--webhook-allow-private", "true"],
+        &[
+            ("LINEKEEPER_WEBHOOK_TIMEOUT_MS", "500"),
+            ("LINEKEEPER_WEBHOOK_DISPATCH", "false"),
+        ],
+    );
+    let got = [
+        &c["webhook_dispatch"],
+        &c["webhook_allow_private"],
+        &c["webhook_timeout_ms"],
+        &c["webhook_concurrency"],
+    ];
+    assert_eq!(got, [&json!(false), &json!(true), &json!(500), &json!(4)]);
+}
+
+#[test]
+fn the_nats_publisher_is_off_unless_a_server_is_named() {
+    let c = json_config(&[], &[]);
+    assert_eq!(
+        [
+            &c["events_nats"],
+            &c["events_nats_prefix"],
+            &c["events_nats_stream"]
+        ],
+        [
+            &json!(""),
+            &json!("linekeeper.events"),
+            &json!("LINEKEEPER_EVENTS")
+        ]
+    );
+    let c = json_config(
+        &[
+            "--events-nats",
+            "nats://127.0.0.1:4222",
+            "--events-nats-prefix",
+            "lk.ev",
+        ],
+        &[("LINEKEEPER_EVENTS_NATS_STREAM", "LK")],
+    );
+    assert_eq!(
+        [
+            &c["events_nats"],
+            &c["events_nats_prefix"],
+            &c["events_nats_stream"]
+        ],
+        [
+            &json!("nats://127.0.0.1:4222"),
+            &json!("lk.ev"),
+            &json!("LK")
+        ]
+    );
 }
 
 #[test]

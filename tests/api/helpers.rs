@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use linekeeper::client::{HttpClient, HttpResponse};
 use linekeeper::core::admin::{AccountSpec, NumberSpec};
+use linekeeper::core::webhooks::WebhookSettings;
 use linekeeper::core::{Core, Lifecycle};
 use linekeeper::domain::{E164, ManualClock};
 use linekeeper::http::limits::Limits;
@@ -115,8 +116,37 @@ impl TestApp {
         TestApp::spawn_full(backend, Limits::default(), lifecycle).await
     }
 
+    /// The webhook settings of every test app unless it asks for others:
+    /// receivers on 127.0.0.1 allowed, a 2 s receiver timeout, and no
+    /// background dispatcher (tests run its passes with the manual clock),
+    /// which looks every 20 ms where a test starts one.
+    pub fn webhooks() -> WebhookSettings {
+        WebhookSettings {
+            dispatch: false,
+            allow_private: true,
+            poll: std::time::Duration::from_millis(20),
+            timeout: std::time::Duration::from_secs(2),
+            ..WebhookSettings::default()
+        }
+    }
+
+    /// A server with the given webhook settings.
+    pub async fn spawn_webhooks(backend: Backend, webhooks: WebhookSettings) -> TestApp {
+        TestApp::spawn_all(backend, Limits::default(), TestApp::lifecycle(), webhooks).await
+    }
+
     /// A server with the given limits and lifecycle settings.
     pub async fn spawn_full(backend: Backend, limits: Limits, lifecycle: Lifecycle) -> TestApp {
+        TestApp::spawn_all(backend, limits, lifecycle, TestApp::webhooks()).await
+    }
+
+    /// A server with every setting given.
+    pub async fn spawn_all(
+        backend: Backend,
+        limits: Limits,
+        lifecycle: Lifecycle,
+        webhooks: WebhookSettings,
+    ) -> TestApp {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).expect("random");
         let tag = hex(&tag);
@@ -146,6 +176,7 @@ impl TestApp {
             },
             clock: clock.clone(),
             lifecycle,
+            webhooks,
             ..Settings::default()
         };
         let core = tokio::task::spawn_blocking(move || app::open(&settings))
@@ -188,6 +219,7 @@ impl TestApp {
                 ..StoreOptions::default()
             },
             clock: self.clock.clone(),
+            webhooks: self.core.webhook_settings(),
             ..Settings::default()
         };
         let core = tokio::task::spawn_blocking(move || app::open(&settings))

@@ -72,6 +72,13 @@ const NATIVE: &[(&str, &str)] = &[
     ("get", "/lk/v1/numbers/{number}/history"),
     ("get", "/lk/v1/history"),
     ("get", "/lk/v1/events"),
+    ("post", "/lk/v1/webhooks"),
+    ("get", "/lk/v1/webhooks"),
+    ("get", "/lk/v1/webhooks/{id}"),
+    ("patch", "/lk/v1/webhooks/{id}"),
+    ("delete", "/lk/v1/webhooks/{id}"),
+    ("get", "/lk/v1/webhooks/{id}/deliveries"),
+    ("post", "/lk/v1/webhooks/{id}/deliveries/{delivery}/retry"),
     ("get", "/lk/v1/pool"),
     ("get", "/lk/v1/routing/{e164}"),
     ("get", "/lk/v1/problems/{kind}"),
@@ -416,6 +423,10 @@ async fn the_native_contract_gives_every_body_its_schema_and_links_what_it_creat
         "post /lk/v1/reservations -> delete_lk_v1_reservations_number",
         "post /lk/v1/subscriptions -> get_lk_v1_numbers_number",
         "post /lk/v1/subscriptions -> delete_lk_v1_subscriptions_number",
+        "post /lk/v1/webhooks -> get_lk_v1_webhooks_id",
+        "post /lk/v1/webhooks -> patch_lk_v1_webhooks_id",
+        "post /lk/v1/webhooks -> delete_lk_v1_webhooks_id",
+        "post /lk/v1/webhooks -> get_lk_v1_webhooks_id_deliveries",
     ]
     .into_iter()
     .map(str::to_owned)

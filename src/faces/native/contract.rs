@@ -267,6 +267,35 @@ fn components() -> Vec<(&'static str, Value)> {
                     "account_id": int_or_null, "data": {"type": "object"}}}),
         ),
         (
+            "NativeWebhook",
+            json!({"type": "object",
+                "required": ["id", "url", "types", "description", "enabled", "disabled_at",
+                    "disabled_reason", "failing_since", "created_at"],
+                "properties": webhook_fields()}),
+        ),
+        (
+            "NativeWebhookCreated",
+            json!({"type": "object",
+                "required": ["id", "url", "types", "description", "enabled", "disabled_at",
+                    "disabled_reason", "failing_since", "created_at", "secret"],
+                "properties": with(&webhook_fields(), json!({
+                    "secret": {"type": "string", "pattern": "^whsec_"}}))}),
+        ),
+        (
+            "NativeDelivery",
+            json!({"type": "object",
+                "required": ["id", "event_id", "event_type", "state", "attempts",
+                    "next_attempt_at", "created_at", "done_at", "log"],
+                "properties": {"id": id, "event_id": id, "event_type": {"type": "string"},
+                    "state": {"type": "string"}, "attempts": id,
+                    "next_attempt_at": time_or_null, "created_at": time, "done_at": time_or_null,
+                    "log": {"type": "array", "items": {"type": "object",
+                        "required": ["attempt", "at", "status", "latency_ms", "response", "error"],
+                        "properties": {"attempt": id, "at": time, "status": int_or_null,
+                            "latency_ms": id, "response": {"type": "string"},
+                            "error": {"type": ["string", "null"]}}}}}}),
+        ),
+        (
             "NativeRouting",
             json!({"type": "object",
                 "required": ["number", "state", "owner", "send", "gets", "holders"],
@@ -281,6 +310,36 @@ fn components() -> Vec<(&'static str, Value)> {
                             "granted_by": int_or_null}}}}}),
         ),
     ]
+}
+
+/// An endpoint's fields, as the webhook routes answer them.
+fn webhook_fields() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let time_or_null = json!({"type": ["string", "null"], "format": "date-time"});
+    json!({"id": {"type": "integer"}, "url": {"type": "string"},
+        "types": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"}, "enabled": {"type": "boolean"},
+        "disabled_at": time_or_null, "disabled_reason": {"type": ["string", "null"]},
+        "failing_since": time_or_null, "created_at": time})
+}
+
+/// An endpoint's settable fields: `required` names what creation needs.
+fn webhook_body(required: &[&str]) -> Value {
+    let types: Vec<&str> = crate::core::webhooks::EVENT_TYPES.to_vec();
+    object(
+        json!({
+            "url": {"type": "string", "maxLength": crate::core::webhooks::MAX_URL_LEN,
+                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+            "types": {"anyOf": [
+                {"type": "null"},
+                {"type": "array", "minItems": 1, "maxItems": 1, "items": {"const": "*"}},
+                {"type": "array", "minItems": 1, "items": {"type": "string", "enum": types}},
+            ]},
+            "description": {"type": ["string", "null"],
+                "pattern": r"^[^\x00-\x1F\x7F-\x9F]{0,200}(?![\s\S])"},
+        }),
+        required,
+    )
 }
 
 fn required_list(base: &Value, extra: &[&str]) -> Value {
@@ -677,6 +736,53 @@ fn specs() -> Vec<Spec> {
             Some(page("NativePoolNumber")),
         ),
         (
+            "post",
+            "/lk/v1/webhooks",
+            vec![],
+            Some(webhook_body(&["url"])),
+            Some(reference("NativeWebhookCreated")),
+        ),
+        (
+            "get",
+            "/lk/v1/webhooks",
+            paging(),
+            None,
+            Some(page("NativeWebhook")),
+        ),
+        (
+            "get",
+            "/lk/v1/webhooks/{id}",
+            vec![],
+            None,
+            Some(reference("NativeWebhook")),
+        ),
+        (
+            "patch",
+            "/lk/v1/webhooks/{id}",
+            vec![],
+            Some({
+                let mut b = webhook_body(&[]);
+                b["properties"]["enabled"] = json!({"type": ["boolean", "null"]});
+                b
+            }),
+            Some(reference("NativeWebhook")),
+        ),
+        ("delete", "/lk/v1/webhooks/{id}", vec![], None, None),
+        (
+            "get",
+            "/lk/v1/webhooks/{id}/deliveries",
+            paging(),
+            None,
+            Some(page("NativeDelivery")),
+        ),
+        (
+            "post",
+            "/lk/v1/webhooks/{id}/deliveries/{delivery}/retry",
+            vec![],
+            Some(json!({"type": "object"})),
+            Some(reference("NativeDelivery")),
+        ),
+        (
             "get",
             "/lk/v1/routing/{e164}",
             vec![],
@@ -698,6 +804,38 @@ type Link = (
 );
 
 const LINKS: &[Link] = &[
+    (
+        "post",
+        "/lk/v1/webhooks",
+        "ShowWebhook",
+        "get",
+        "/lk/v1/webhooks/{id}",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "post",
+        "/lk/v1/webhooks",
+        "ChangeWebhook",
+        "patch",
+        "/lk/v1/webhooks/{id}",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "post",
+        "/lk/v1/webhooks",
+        "DeleteWebhook",
+        "delete",
+        "/lk/v1/webhooks/{id}",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "post",
+        "/lk/v1/webhooks",
+        "Deliveries",
+        "get",
+        "/lk/v1/webhooks/{id}/deliveries",
+        &[("id", "$response.body#/id")],
+    ),
     (
         "post",
         "/lk/v1/accounts",

@@ -10,6 +10,7 @@
 
 mod accounts;
 pub mod contract;
+pub mod dispatch;
 mod events;
 mod grants;
 pub mod idempotency;
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod problem;
 mod render;
 mod sessions;
+mod webhooks;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -114,6 +116,18 @@ pub fn routes() -> Router<AppState> {
         ("/numbers/{number}/history", get(numbers::number_history)),
         ("/history", get(numbers::history)),
         ("/events", get(events::feed)),
+        ("/webhooks", post(webhooks::create).get(webhooks::list)),
+        (
+            "/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::change)
+                .delete(webhooks::delete),
+        ),
+        ("/webhooks/{id}/deliveries", get(webhooks::deliveries)),
+        (
+            "/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        ),
         ("/pool", get(numbers::pool)),
         ("/routing/{e164}", get(numbers::routing)),
         ("/problems/{kind}", get(problem::page)),

@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_lifecycle.sql"),
     ),
     ("0008_events", include_str!("migrations/0008_events.sql")),
+    (
+        "0010_webhooks",
+        include_str!("migrations/0010_webhooks.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.

@@ -15,6 +15,7 @@ use crate::store::{
     KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber, NewToken, Number, Page, PoolFilter,
     Snapshot, StoreError, StoredAnswer, Subscription, TokenRow, Tx,
 };
+use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
 /// Over a transaction, or over the bare client for [`crate::store::Access::Single`].
 pub(super) struct PgTx<'a, C: GenericClient> {
@@ -771,6 +772,227 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
 
     fn prune_events(&mut self, before: i64) -> Result<u64, StoreError> {
         self.exec(sql::PRUNE_EVENTS.postgres, &[&before])
+    }
+
+    fn event_by_id(&mut self, id: i64) -> Result<Option<EventRow>, StoreError> {
+        self.opt(sql::EVENT_BY_ID.postgres, &[&id])?
+            .as_ref()
+            .map(sql::event_row)
+            .transpose()
+    }
+
+    fn insert_webhook(&mut self, w: &NewWebhook) -> Result<i64, StoreError> {
+        let row = self
+            .opt(
+                sql::INSERT_WEBHOOK.postgres,
+                &[
+                    &w.account_id,
+                    &w.url,
+                    &w.types,
+                    &w.description,
+                    &w.secret,
+                    &w.created_at,
+                ],
+            )?
+            .ok_or_else(|| StoreError::Backend("webhook insert returned no id".into()))?;
+        get(&row, 0)
+    }
+
+    fn webhook_by_id(&mut self, id: i64) -> Result<Option<WebhookRow>, StoreError> {
+        self.opt(sql::WEBHOOK_BY_ID.postgres, &[&id])?
+            .as_ref()
+            .map(sql::webhook)
+            .transpose()
+    }
+
+    fn webhooks_of(&mut self, account_id: i64) -> Result<Vec<WebhookRow>, StoreError> {
+        self.all(sql::WEBHOOKS_OF.postgres, &[&account_id])?
+            .iter()
+            .map(sql::webhook)
+            .collect()
+    }
+
+    fn enabled_webhooks(&mut self, limit: i64) -> Result<Vec<WebhookRow>, StoreError> {
+        self.all(sql::ENABLED_WEBHOOKS.postgres, &[&limit])?
+            .iter()
+            .map(sql::webhook)
+            .collect()
+    }
+
+    fn update_webhook(&mut self, w: &WebhookRow) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::UPDATE_WEBHOOK.postgres,
+            &[
+                &w.id,
+                &w.url,
+                &w.types,
+                &w.description,
+                &w.cursor,
+                &w.failing_since,
+                &w.disabled_at,
+                &w.disabled_reason,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_webhook(&mut self, id: i64) -> Result<bool, StoreError> {
+        self.exec(sql::DELETE_WEBHOOK_ATTEMPTS.postgres, &[&id])?;
+        self.exec(sql::DELETE_WEBHOOK_DELIVERIES.postgres, &[&id])?;
+        Ok(self.exec(sql::DELETE_WEBHOOK.postgres, &[&id])? == 1)
+    }
+
+    fn insert_delivery(
+        &mut self,
+        webhook_id: i64,
+        event_id: i64,
+        order_key: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            sql::INSERT_DELIVERY.postgres,
+            &[&webhook_id, &event_id, &order_key, &now],
+        )
+        .map(drop)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let ids = self
+            .all(sql::CLAIMABLE.postgres, &[&now, &limit])?
+            .iter()
+            .map(|r| get::<i64>(r, 0))
+            .collect::<Result<Vec<i64>, StoreError>>()?;
+        for id in &ids {
+            self.exec(sql::LEASE_DELIVERY.postgres, &[id, &owner, &lease_until])?;
+        }
+        Ok(ids)
+    }
+
+    fn delivery_by_id(&mut self, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
+        self.opt(sql::DELIVERY_BY_ID.postgres, &[&id])?
+            .as_ref()
+            .map(sql::delivery)
+            .transpose()
+    }
+
+    fn deliveries_of(
+        &mut self,
+        webhook_id: i64,
+        before_id: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.all(
+            sql::DELIVERIES_OF.postgres,
+            &[&webhook_id, &before_id, &limit],
+        )?
+        .iter()
+        .map(sql::delivery)
+        .collect()
+    }
+
+    fn attempts_of(&mut self, delivery_id: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        self.all(sql::ATTEMPTS_OF.postgres, &[&delivery_id])?
+            .iter()
+            .map(sql::attempt)
+            .collect()
+    }
+
+    fn insert_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {
+        self.exec(
+            sql::INSERT_ATTEMPT.postgres,
+            &[
+                &a.delivery_id,
+                &a.attempt,
+                &a.at,
+                &a.status,
+                &a.latency_ms,
+                &a.response,
+                &a.error,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn finish_delivery(&mut self, u: &DeliveryUpdate) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::FINISH_DELIVERY.postgres,
+            &[
+                &u.id,
+                &u.lease_owner,
+                &u.state,
+                &u.attempts,
+                &u.next_at,
+                &u.done_at,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn retry_delivery(&mut self, id: i64, now: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::RETRY_DELIVERY.postgres, &[&id, &now])? == 1)
+    }
+
+    fn claim_cursor(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.exec(sql::INSERT_CURSOR.postgres, &[&name])?;
+        self.opt(
+            sql::CLAIM_CURSOR.postgres,
+            &[&name, &owner, &now, &lease_until],
+        )?
+        .map(|r| get(&r, 0))
+        .transpose()
+    }
+
+    fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::ADVANCE_CURSOR.postgres, &[&name, &owner, &cursor])? == 1)
+    }
+
+    fn max_event_id(&mut self) -> Result<i64, StoreError> {
+        self.count(sql::MAX_EVENT_ID.postgres, &[])
+    }
+
+    fn set_webhook_cursor(&mut self, id: i64, cursor: i64) -> Result<(), StoreError> {
+        self.exec(sql::SET_WEBHOOK_CURSOR.postgres, &[&id, &cursor])
+            .map(drop)
+    }
+
+    fn webhook_succeeded(&mut self, id: i64) -> Result<(), StoreError> {
+        self.exec(sql::WEBHOOK_SUCCEEDED.postgres, &[&id]).map(drop)
+    }
+
+    fn webhook_failed(
+        &mut self,
+        id: i64,
+        now: i64,
+        cutoff: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.exec(sql::WEBHOOK_FAILED.postgres, &[&id, &now])?;
+        let n = self.exec(
+            sql::WEBHOOK_DISABLE_FAILING.postgres,
+            &[&id, &now, &reason, &cutoff],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn webhook_work(&mut self, now: i64) -> Result<i64, StoreError> {
+        self.count(sql::WEBHOOK_WORK.postgres, &[&now])
+    }
+
+    fn prune_deliveries(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.exec(sql::PRUNE_ATTEMPTS.postgres, &[&before])?;
+        self.exec(sql::PRUNE_DELIVERIES.postgres, &[&before])
     }
 
     fn key_row(&mut self, account_id: i64, key: &str) -> Result<Option<KeyRow>, StoreError> {

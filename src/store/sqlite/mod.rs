@@ -46,6 +46,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_lifecycle.sql"),
     ),
     ("0008_events", include_str!("migrations/0008_events.sql")),
+    (
+        "0010_webhooks",
+        include_str!("migrations/0010_webhooks.sql"),
+    ),
 ];
 
 /// The file that a `sqlite://` URL names, or `None` for another scheme.

@@ -12,6 +12,7 @@ use crate::store::{
     NewEvent, NewNumber, NewToken, Number, Page, PoolFilter, Relation, Snapshot, StoreError,
     StoredAnswer, Subscription, TokenRow, Tx,
 };
+use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
 pub(super) struct SqliteTx<'c> {
     conn: &'c Connection,
@@ -491,6 +492,201 @@ impl Tx for SqliteTx<'_> {
 
     fn prune_events(&mut self, before: i64) -> Result<u64, StoreError> {
         Ok(self.exec(sql::PRUNE_EVENTS.sqlite, [before])? as u64)
+    }
+
+    fn event_by_id(&mut self, id: i64) -> Result<Option<EventRow>, StoreError> {
+        self.opt(sql::EVENT_BY_ID.sqlite, [id], |r| sql::event_row(r))
+    }
+
+    fn insert_webhook(&mut self, w: &NewWebhook) -> Result<i64, StoreError> {
+        self.opt(
+            sql::INSERT_WEBHOOK.sqlite,
+            params![
+                w.account_id,
+                w.url,
+                w.types,
+                w.description,
+                w.secret,
+                w.created_at
+            ],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| StoreError::Backend("webhook insert returned no id".into()))
+    }
+
+    fn webhook_by_id(&mut self, id: i64) -> Result<Option<WebhookRow>, StoreError> {
+        self.opt(sql::WEBHOOK_BY_ID.sqlite, [id], |r| sql::webhook(r))
+    }
+
+    fn webhooks_of(&mut self, account_id: i64) -> Result<Vec<WebhookRow>, StoreError> {
+        self.all(sql::WEBHOOKS_OF.sqlite, [account_id], |r| sql::webhook(r))
+    }
+
+    fn enabled_webhooks(&mut self, limit: i64) -> Result<Vec<WebhookRow>, StoreError> {
+        self.all(sql::ENABLED_WEBHOOKS.sqlite, [limit], |r| sql::webhook(r))
+    }
+
+    fn update_webhook(&mut self, w: &WebhookRow) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::UPDATE_WEBHOOK.sqlite,
+            params![
+                w.id,
+                w.url,
+                w.types,
+                w.description,
+                w.cursor,
+                w.failing_since,
+                w.disabled_at,
+                w.disabled_reason
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_webhook(&mut self, id: i64) -> Result<bool, StoreError> {
+        self.exec(sql::DELETE_WEBHOOK_ATTEMPTS.sqlite, [id])?;
+        self.exec(sql::DELETE_WEBHOOK_DELIVERIES.sqlite, [id])?;
+        Ok(self.exec(sql::DELETE_WEBHOOK.sqlite, [id])? == 1)
+    }
+
+    fn insert_delivery(
+        &mut self,
+        webhook_id: i64,
+        event_id: i64,
+        order_key: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            sql::INSERT_DELIVERY.sqlite,
+            params![webhook_id, event_id, order_key, now],
+        )
+        .map(drop)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<i64> = self.all(sql::CLAIMABLE.sqlite, params![now, limit], |r| r.get(0))?;
+        for id in &ids {
+            self.exec(sql::LEASE_DELIVERY.sqlite, params![id, owner, lease_until])?;
+        }
+        Ok(ids)
+    }
+
+    fn delivery_by_id(&mut self, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
+        self.opt(sql::DELIVERY_BY_ID.sqlite, [id], |r| sql::delivery(r))
+    }
+
+    fn deliveries_of(
+        &mut self,
+        webhook_id: i64,
+        before_id: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.all(
+            sql::DELIVERIES_OF.sqlite,
+            params![webhook_id, before_id, limit],
+            |r| sql::delivery(r),
+        )
+    }
+
+    fn attempts_of(&mut self, delivery_id: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        self.all(sql::ATTEMPTS_OF.sqlite, [delivery_id], |r| sql::attempt(r))
+    }
+
+    fn insert_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {
+        self.exec(
+            sql::INSERT_ATTEMPT.sqlite,
+            params![
+                a.delivery_id,
+                a.attempt,
+                a.at,
+                a.status,
+                a.latency_ms,
+                a.response,
+                a.error
+            ],
+        )
+        .map(drop)
+    }
+
+    fn finish_delivery(&mut self, u: &DeliveryUpdate) -> Result<bool, StoreError> {
+        let n = self.exec(
+            sql::FINISH_DELIVERY.sqlite,
+            params![
+                u.id,
+                u.lease_owner,
+                u.state,
+                u.attempts,
+                u.next_at,
+                u.done_at
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn retry_delivery(&mut self, id: i64, now: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::RETRY_DELIVERY.sqlite, [id, now])? == 1)
+    }
+
+    fn claim_cursor(
+        &mut self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.exec(sql::INSERT_CURSOR.sqlite, [name])?;
+        self.opt(
+            sql::CLAIM_CURSOR.sqlite,
+            params![name, owner, now, lease_until],
+            |r| r.get(0),
+        )
+    }
+
+    fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError> {
+        Ok(self.exec(sql::ADVANCE_CURSOR.sqlite, params![name, owner, cursor])? == 1)
+    }
+
+    fn max_event_id(&mut self) -> Result<i64, StoreError> {
+        self.count(sql::MAX_EVENT_ID.sqlite, [])
+    }
+
+    fn set_webhook_cursor(&mut self, id: i64, cursor: i64) -> Result<(), StoreError> {
+        self.exec(sql::SET_WEBHOOK_CURSOR.sqlite, [id, cursor])
+            .map(drop)
+    }
+
+    fn webhook_succeeded(&mut self, id: i64) -> Result<(), StoreError> {
+        self.exec(sql::WEBHOOK_SUCCEEDED.sqlite, [id]).map(drop)
+    }
+
+    fn webhook_failed(
+        &mut self,
+        id: i64,
+        now: i64,
+        cutoff: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.exec(sql::WEBHOOK_FAILED.sqlite, [id, now])?;
+        let n = self.exec(
+            sql::WEBHOOK_DISABLE_FAILING.sqlite,
+            params![id, now, reason, cutoff],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn webhook_work(&mut self, now: i64) -> Result<i64, StoreError> {
+        self.count(sql::WEBHOOK_WORK.sqlite, [now])
+    }
+
+    fn prune_deliveries(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.exec(sql::PRUNE_ATTEMPTS.sqlite, [before])?;
+        Ok(self.exec(sql::PRUNE_DELIVERIES.sqlite, [before])? as u64)
     }
 
     fn key_row(&mut self, account_id: i64, key: &str) -> Result<Option<KeyRow>, StoreError> {

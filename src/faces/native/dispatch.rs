@@ -1,0 +1,349 @@
+//! The webhook dispatcher: a client of the core, like a face, that sends
+//! what the core claims for it and reports back what the receivers said.
+//! The core decides everything else (order, retries, disabling; see
+//! `core::webhooks`).
+//!
+//! Each attempt resolves the endpoint's host afresh and refuses an address
+//! the server may not deliver to (so a name cannot be pointed at a private
+//! address after it was accepted), connects with a deadline, sends one
+//! signed POST, and reads at most the body limit of the answer, all within
+//! the endpoint timeout.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::{Request, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls;
+
+use super::events::event;
+use super::input::rfc3339;
+use crate::core::webhooks::{
+    self, AttemptOutcome, Claimed, SECRET_PREFIX, WebhookSettings, address_allowed, check_url,
+};
+use crate::core::{Core, CoreError};
+use crate::store::EventRow;
+
+/// How much of a receiver's answer the delivery log keeps.
+pub const EXCERPT: usize = 1024;
+
+/// Events read per endpoint per fan-out.
+const FAN_OUT: i64 = 500;
+
+/// Deliveries claimed per pass, in rounds of `concurrency`.
+const CLAIM_ROUNDS: usize = 8;
+
+/// One dispatcher: its id names its claims.
+#[derive(Clone)]
+pub struct Dispatcher {
+    core: Core,
+    id: String,
+    client: Client,
+}
+
+impl Dispatcher {
+    /// A dispatcher of `core`, its claims named by a fresh random id.
+    pub fn new(core: Core) -> Dispatcher {
+        let mut tag = [0u8; 8];
+        crate::domain::random_bytes(&mut tag);
+        Dispatcher::named(core, &format!("dispatcher-{}", crate::domain::hex(&tag)))
+    }
+
+    /// A dispatcher whose claims are named `id`.
+    pub fn named(core: Core, id: &str) -> Dispatcher {
+        let client = Client::new(core.webhook_settings());
+        Dispatcher {
+            core,
+            id: id.to_owned(),
+            client,
+        }
+    }
+
+    /// Delivers until the task is dropped: a pass whenever this process
+    /// commits or the poll interval passes and there is work, passes back
+    /// to back while they find some.
+    pub async fn run(self) {
+        let settings = self.core.webhook_settings();
+        loop {
+            // Listen before looking, so that a commit between the look and
+            // the wait is not missed; the dispatcher's own commits come
+            // before it listens, so they do not wake it.
+            let woken = self.core.committed();
+            let woken = woken.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let worked = match self.core.webhook_work().await {
+                Ok(true) => match self.pass().await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook dispatch failed");
+                        0
+                    }
+                },
+                Ok(false) => 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook dispatch failed");
+                    0
+                }
+            };
+            if worked > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(settings.poll) => {}
+            }
+        }
+    }
+
+    /// One pass: the fan-out, then every delivery it can claim, sent at
+    /// once (claims never hold two deliveries of one number to one
+    /// endpoint). Answers how many deliveries were made and attempted.
+    pub async fn pass(&self) -> Result<usize, CoreError> {
+        use futures_util::StreamExt;
+        let made = self.core.fan_out(FAN_OUT).await?;
+        let concurrency = self.core.webhook_settings().concurrency.max(1);
+        // Claim a few rounds' worth at once (claims are cheap, round trips
+        // to the store are not); each is recorded as soon as it is sent,
+        // and those records commit together.
+        let limit = (concurrency * CLAIM_ROUNDS) as i64;
+        let claimed = self.core.claim_deliveries(&self.id, limit).await?;
+        let sent = claimed.len();
+        futures_util::stream::iter(claimed)
+            .map(|c| async move {
+                let outcome = self.attempt(&c).await;
+                if let Err(e) = self.core.record_attempt(&self.id, &c, outcome).await {
+                    tracing::warn!(error = %e, delivery = c.delivery.id, "recording an attempt failed");
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<()>>()
+            .await;
+        Ok(made + sent)
+    }
+
+    async fn attempt(&self, c: &Claimed) -> AttemptOutcome {
+        let body = payload(&c.event);
+        let msg_id = message_id(c.event.id);
+        let secret = format!("{SECRET_PREFIX}{}", c.webhook.secret);
+        self.client
+            .post(&c.webhook.url, &secret, &msg_id, self.core.now(), &body)
+            .await
+    }
+}
+
+/// The `webhook-id` of an event: the same for every attempt and endpoint.
+pub fn message_id(event_id: i64) -> String {
+    format!("evt_{event_id}")
+}
+
+/// The body of an event's delivery: `{type, timestamp, data}`, `data` being
+/// the event as the feed shows it.
+pub fn payload(e: &EventRow) -> Vec<u8> {
+    let body = json!({
+        "type": e.kind,
+        "timestamp": rfc3339(e.at),
+        "data": event(e.clone()),
+    });
+    body.to_string().into_bytes()
+}
+
+/// Sends signed POSTs under the endpoint rules.
+#[derive(Clone)]
+pub struct Client {
+    settings: WebhookSettings,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Client {
+    pub fn new(settings: WebhookSettings) -> Client {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+            .unwrap_or_else(|_| {
+                // The ring provider supports the default versions; this is
+                // only reached if a future rustls stopped to.
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map(|b| {
+                    b.with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                })
+                .unwrap_or_else(|e| panic!("no TLS configuration can be built: {e}"))
+            });
+        Client {
+            settings,
+            tls: Arc::new(tls),
+        }
+    }
+
+    /// POSTs `body` to `url`, signed with `secret` (`whsec_...`) as message
+    /// `msg_id` at `timestamp`; what came of it, never an error.
+    pub async fn post(
+        &self,
+        url: &str,
+        secret: &str,
+        msg_id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> AttemptOutcome {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(
+            self.settings.timeout,
+            self.exchange(url, secret, msg_id, timestamp, body),
+        )
+        .await
+        {
+            Ok(Ok(o)) => o,
+            Ok(Err(error)) => AttemptOutcome {
+                error: Some(error),
+                ..AttemptOutcome::default()
+            },
+            Err(_) => AttemptOutcome {
+                error: Some(format!(
+                    "no complete answer within {} ms",
+                    self.settings.timeout.as_millis()
+                )),
+                ..AttemptOutcome::default()
+            },
+        };
+        AttemptOutcome {
+            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            ..outcome
+        }
+    }
+
+    async fn exchange(
+        &self,
+        url: &str,
+        secret: &str,
+        msg_id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<AttemptOutcome, String> {
+        let target = check_url(url, self.settings.allow_private)?;
+        let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", target.host))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("{} has no address", target.host));
+        }
+        for a in &addrs {
+            address_allowed(a.ip(), self.settings.allow_private)?;
+        }
+        let signature = webhooks::sign(secret, msg_id, timestamp, body)?;
+        let host_header = match (target.https, target.port) {
+            (true, 443) | (false, 80) => authority_host(&target.host),
+            (_, port) => format!("{}:{port}", authority_host(&target.host)),
+        };
+        let request = Request::post(target.path.as_str())
+            .header(header::HOST, host_header)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, "linekeeper-webhooks/1")
+            .header("webhook-id", msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let mut last = String::new();
+        for addr in addrs {
+            let stream = match tokio::net::TcpStream::connect(addr).await {
+                Ok(s) => s,
+                Err(e) => {
+                    last = format!("cannot connect to {addr}: {e}");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            return if target.https {
+                let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+                    .map_err(|_| format!("{} is not a TLS server name", target.host))?;
+                let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS with {addr} failed: {e}"))?;
+                self.send(tls, request).await
+            } else {
+                self.send(stream, request).await
+            };
+        }
+        Err(last)
+    }
+
+    async fn send<S>(&self, io: S, request: Request<Full<Bytes>>) -> Result<AttemptOutcome, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+        let conn = tokio::spawn(conn);
+        let answer = async {
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("the request failed: {e}"))?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut read = Vec::new();
+            let mut error = None;
+            while read.len() < self.settings.body_limit {
+                match body.frame().await {
+                    None => break,
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            read.extend_from_slice(&data);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        error = Some(format!("the answer's body failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            read.truncate(EXCERPT);
+            Ok::<_, String>(AttemptOutcome {
+                status: Some(status),
+                latency_ms: 0,
+                response: excerpt(&read),
+                error,
+            })
+        }
+        .await;
+        // Whatever is left of the answer is not waited for.
+        conn.abort();
+        answer
+    }
+}
+
+/// A host as it goes in a `Host` header (an IPv6 address in brackets).
+fn authority_host(host: &str) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]"),
+        false => host.to_owned(),
+    }
+}
+
+/// Up to [`EXCERPT`] bytes of an answer, as text (invalid UTF-8 replaced,
+/// a character cut at the end dropped).
+fn excerpt(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(EXCERPT)];
+    match std::str::from_utf8(cut) {
+        Ok(s) => s.to_owned(),
+        Err(e) if e.error_len().is_none() => {
+            String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(cut).into_owned(),
+    }
+}
