@@ -332,7 +332,8 @@ pub(crate) const TOKENS_OF: Sql = shared!(
      WHERE account_id = $1 ORDER BY id"
 );
 
-/// What `$1` holds (everything subscribed when `$2`), after id `$3`, by id,
+/// What `$1` holds (everything subscribed when `$2`: the administrator's
+/// statement; anyone else's is [`HOLDINGS_HELD`]), after id `$3`, by id,
 /// at most `$9`; read by [`holding`]. Country `$4`, `LIKE` patterns `$5`
 /// (prefix) and `$6` (contains) of digits only, owned `$7`, granted to `$8`.
 /// Both dialects read `CAST(NULL AS ...)` and `TRUE` alike.
@@ -354,6 +355,45 @@ pub(crate) const HOLDINGS: Sql = shared!(
             (SELECT 1 FROM grants x WHERE x.number_id = n.id AND x.account_id = $8 \
              AND (x.expires_at IS NULL OR x.expires_at > $10))) \
      ORDER BY n.id LIMIT $9"
+);
+
+/// The filters of [`HOLDINGS_HELD`]'s arms on `numbers n`: country `$4`,
+/// prefix `$5`, contains `$6`, granted to `$8` (live at `$10`).
+const HOLDING_FILTERS: &str = " AND (CAST($4 AS TEXT) IS NULL OR n.country = $4) \
+       AND (CAST($5 AS TEXT) IS NULL OR n.number LIKE $5) \
+       AND (CAST($6 AS TEXT) IS NULL OR n.number LIKE $6) \
+       AND (CAST($8 AS BIGINT) IS NULL OR EXISTS \
+            (SELECT 1 FROM grants x WHERE x.number_id = n.id AND x.account_id = $8 \
+             AND (x.expires_at IS NULL OR x.expires_at > $10)))";
+
+/// [`HOLDINGS`] for a caller that is not an administrator (`$2` false; its
+/// own statement, as a prepared plan cannot depend on `$2`), in the numbers
+/// list's two-arm shape: what `$1` owns, a range of `numbers_holder`
+/// (owner_id, id), and what it was granted, a range of `grants_holder`
+/// (account_id, number_id), each in the order of its index and stopped at
+/// the page's end, then merged. The single-arm form walked every subscribed
+/// number by id and kept the caller's, so a holder of 10 numbers among
+/// 100,000 read them all; a page now costs the same whatever the caller and
+/// the others hold. `$7` (owned) picks the arms; a grant is never on a
+/// number its holder owns.
+pub(crate) const HOLDINGS_HELD: Sql = shared!(
+    "SELECT * FROM (SELECT * FROM (SELECT ",
+    NUMBER_COLS,
+    ", TRUE AS send, TRUE AS gets FROM numbers n \
+       WHERE n.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND n.id > $3 \
+         AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
+    HOLDING_FILTERS,
+    " ORDER BY n.owner_id, n.id LIMIT $9) AS owned \
+     UNION ALL \
+     SELECT * FROM (SELECT ",
+    NUMBER_COLS,
+    ", g.send, g.gets FROM grants g JOIN numbers n ON n.id = g.number_id \
+       WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
+         AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
+         AND (CAST($7 AS BOOLEAN) IS NULL OR NOT CAST($7 AS BOOLEAN))",
+    HOLDING_FILTERS,
+    " ORDER BY g.account_id, g.number_id LIMIT $9) AS granted) AS held \
+     ORDER BY 1 LIMIT $9"
 );
 
 /// History newest first: before id `$1`, about number `$2`, whose actor or

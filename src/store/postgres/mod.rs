@@ -51,6 +51,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_lifecycle.sql"),
     ),
     ("0008_events", include_str!("migrations/0008_events.sql")),
+    // SQLite has had its counter since 0004; this is PostgreSQL's (see the
+    // migration for why it is split by backend connection).
+    (
+        "0009_holdings",
+        include_str!("migrations/0009_holdings.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.
@@ -308,9 +314,12 @@ impl Worker {
                 // Back off a little, more on each attempt, so racers spread out.
                 thread::sleep(Duration::from_millis(1 + attempt as u64 * 2));
             }
-            if access == Access::Single {
-                // No transaction: the job's one statement commits on its own.
-                let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, true);
+            if matches!(access, Access::Single | Access::ReadEach) {
+                // No transaction: the job's one statement commits on its own
+                // (a read's statements are each their own snapshot), so the
+                // job costs no BEGIN and no COMMIT round trip.
+                let single = access == Access::Single;
+                let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, single);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
                 let (retry, executed) = (tx.wants_retry(), tx.executed());
                 self.statements.fetch_add(executed, Ordering::Relaxed);
