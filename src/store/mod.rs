@@ -445,6 +445,26 @@ pub trait Tx {
         Ok(0)
     }
 
+    /// The number `e164` with its grants and their and its owner's
+    /// accounts, for the routing lookup: from one snapshot even with no
+    /// transaction around it ([`Access::ReadEach`]). Here three primitives,
+    /// which a backend's read transaction makes one snapshot (SQLite's
+    /// readers); PostgreSQL answers in one statement.
+    fn routing_rows(&mut self, e164: &str) -> Result<Option<RoutingRows>, StoreError> {
+        let Some(number) = self.number_by_e164(e164)? else {
+            return Ok(None);
+        };
+        let grants = self.grants_on(number.id)?;
+        let mut ids: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
+        ids.extend(number.owner_id());
+        let accounts = self.accounts_by_ids(&ids)?;
+        Ok(Some(RoutingRows {
+            number,
+            grants,
+            accounts,
+        }))
+    }
+
     /// Everything the invariant checker needs, for tests and `stress`, as
     /// of `now`.
     fn snapshot(&mut self, now: i64) -> Result<Snapshot, StoreError>;

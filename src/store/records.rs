@@ -117,6 +117,16 @@ pub struct Page {
     pub limit: i64,
 }
 
+/// What the routing lookup reads of one number: the number, every grant on
+/// it by account id (live or not), and the accounts of its owner and of
+/// every grantee, in any order.
+#[derive(Clone, Debug)]
+pub struct RoutingRows {
+    pub number: Number,
+    pub grants: Vec<Grant>,
+    pub accounts: Vec<Account>,
+}
+
 /// The whole state that the invariants speak of.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {

@@ -111,7 +111,8 @@ pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.al
      n.reserved_until";
 
 /// The columns [`grant`] reads, in its order, from `grants`.
-const GRANT_COLS: &str = "number_id, account_id, granted_by, send, gets, created_at, expires_at";
+pub(crate) const GRANT_COLS: &str =
+    "number_id, account_id, granted_by, send, gets, created_at, expires_at";
 
 pub(crate) const COUNT_ACCOUNTS: Sql = shared!("SELECT count(*) FROM accounts");
 pub(crate) const ACCOUNT_BY_ID: Sql =
@@ -445,6 +446,18 @@ impl<T> Column for T where T: rusqlite::types::FromSql + for<'r> postgres::types
 pub(crate) trait Columns {
     type Error;
     fn col<T: Column>(&self, idx: usize) -> Result<T, Self::Error>;
+}
+
+/// A row's columns from `offset` on, so that a joined row is mapped by the
+/// mappings of its parts.
+pub(crate) struct Shifted<'r, R: ?Sized>(pub(crate) &'r R, pub(crate) usize);
+
+impl<R: Columns + ?Sized> Columns for Shifted<'_, R> {
+    type Error = R::Error;
+
+    fn col<T: Column>(&self, idx: usize) -> Result<T, R::Error> {
+        self.0.col(idx + self.1)
+    }
 }
 
 /// An account from [`ACCOUNT_COLS`].

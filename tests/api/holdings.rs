@@ -116,4 +116,37 @@ async fn a_counter_out_of_step_with_the_rows_is_a_violation(app: TestApp) {
             .to_owned()]
     );
 }
+
+async fn the_list_and_a_routing_miss_are_one_statement_each_on_postgresql(app: TestApp) {
+    let (_, admin) = account_with_id(&app, 1, "admin", None, false).await;
+    let (_, r) = account_with_id(&app, 2, "reseller", Some("admin"), true).await;
+    account_with_id(&app, 3, "child", Some("reseller"), true).await;
+    for (id, e164) in [(11, "+983000511"), (12, "+983000512")] {
+        number_with_id(&app, id, e164, Some("reseller")).await;
+    }
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 12, "target_user_id": 3, "send": true, "gets": true})).await;
+    // Each credential is read once and then cached: warm both up.
+    assert_eq!(listed(&app, &r).await, (2, vec![11, 12]));
+    let (status, _) = crate::native_common::get(&app, "/lk/v1/routing/+983000511", &admin).await;
+    assert_eq!(status, 200);
+    // SQLite sends nothing to a server; PostgreSQL one statement per read,
+    // with no BEGIN or COMMIT around it.
+    let one = u64::from(app.backend == Backend::Postgres);
+    let before = app.core.store_statements();
+    assert_eq!(listed(&app, &r).await, (2, vec![11, 12]));
+    assert_eq!(app.core.store_statements() - before, one, "the list");
+    let before = app.core.store_statements();
+    let (status, body) = crate::native_common::get(&app, "/lk/v1/routing/+983000512", &admin).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["send"], &body["gets"]), (&json!([2, 3]), &json!([2, 3])));
+    let granted_by: Vec<_> = body["holders"].as_array().expect("holders").iter()
+        .map(|h| h["granted_by"].clone()).collect();
+    assert_eq!(granted_by, vec![Value::Null, json!(2)]);
+    assert_eq!(app.core.store_statements() - before, one, "a routing miss");
+    // An unknown number is one statement too.
+    let before = app.core.store_statements();
+    let (status, _) = crate::native_common::get(&app, "/lk/v1/routing/+983000599", &admin).await;
+    assert_eq!(status, 404);
+    assert_eq!(app.core.store_statements() - before, one, "an unknown number");
+}
 }
