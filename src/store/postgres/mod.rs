@@ -8,7 +8,31 @@
 //! (one grant per number and account, usernames) is decided by unique indexes
 //! with `ON CONFLICT DO NOTHING`. Serialization failures and deadlocks are
 //! retried a bounded number of times. Reads run in REPEATABLE READ READ ONLY
-//! transactions (one snapshot for a page and its count).
+//! transactions (one snapshot for a page and its count), except those that
+//! are one statement ([`Access::ReadEach`]: the numbers list with its total,
+//! the routing lookup), which run with no transaction: one round trip.
+//!
+//! The numbers list's total is read from holdings counters (migration
+//! `0009_holdings`), not counted per page. The decision, and why it neither
+//! deadlocks nor makes a hot row: the counters are kept by triggers in the
+//! changing transaction (every path that changes holdings: the core's rules
+//! in `core::changes`, the sweeper, imports, the operator's commands; no
+//! round trip of their own), and split by backend connection: a change adds
+//! to the row `(account, pg_backend_pid())` of `holdings_delta`. One backend
+//! runs one transaction at a time and no two live backends share a pid, so no
+//! two concurrent transactions ever update the same counter row: a cascade
+//! that touches many accounts, in whatever order, never waits on another
+//! transaction for a counter, on this instance or another, and counters add
+//! no edge to any wait-for graph. (A single row per account, as SQLite's
+//! one writer can afford, would have queued every change of a big holder's
+//! numbers on that row until commit, across instances; a fixed update order
+//! would have avoided deadlocks but not that queue.) An account's count is
+//! its folded row in `holdings` plus its delta rows, at most one per
+//! connection that changed its holdings since the last fold. The sweeper
+//! folds delta rows into `holdings` (`Tx::fold_holdings`): it takes only rows
+//! no transaction holds (`FOR UPDATE SKIP LOCKED`) and adds them in account
+//! order, so it never waits on a writer, and writers never touch `holdings`.
+//! The invariant checker compares every counter with the rows it counts.
 
 mod tx;
 
