@@ -8,6 +8,10 @@
 //!
 //! * `ceiling`: `GET /healthz`, the fastest answer the server can give;
 //! * `list`: `GET /api/number/numbers` page 1 of 50, as random holders;
+//! * `list_big`: the same as the holder of [`BIG_HOLDER`] numbers (or of
+//!   `--numbers`, if fewer);
+//! * `list_small`: the same as the holder of [`SMALL_HOLDER`] numbers, in the
+//!   same skewed world (one holder of 100,000 beside holders of a few);
 //! * `assign_unassign`: assign then unassign, as random resellers on numbers
 //!   they own and accounts of their downline;
 //! * `assign_unassign_webhook`: the same with one webhook endpoint
@@ -28,6 +32,12 @@
 //!
 //! The two holders own numbers seeded for them beyond `--numbers`, so the
 //! other scenarios' world is the same with or without them.
+//!
+//! On PostgreSQL the same run also measures the server's own ceiling with
+//! `pgbench` (see [`pgbench`]): `-N` (small write transactions) and `-S`
+//! (one-row reads), 16 clients, prepared statements, for `--duration` each;
+//! the report gives `assign_unassign` as a share of the first and the lists
+//! as a share of the second.
 //!
 //! Each connection works on numbers of its own, so every request of the
 //! paired scenarios is expected to succeed: any non-2xx answer is counted.
@@ -619,6 +629,8 @@ async fn analyze(url: &str) -> Result<(), String> {
 pub enum Scenario {
     Ceiling,
     List,
+    ListBig,
+    ListSmall,
     AssignUnassign,
     /// `assign_unassign` with one webhook endpoint subscribed to every
     /// event, at a fast receiver in the bench process.
@@ -632,9 +644,11 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Ceiling,
         Scenario::List,
+        Scenario::ListBig,
+        Scenario::ListSmall,
         Scenario::AssignUnassign,
         Scenario::AssignUnassignWebhook,
         Scenario::UnsubscribeSubscribe,
@@ -649,6 +663,8 @@ impl Scenario {
         match self {
             Scenario::Ceiling => "ceiling",
             Scenario::List => "list",
+            Scenario::ListBig => "list_big",
+            Scenario::ListSmall => "list_small",
             Scenario::AssignUnassign => "assign_unassign",
             Scenario::AssignUnassignWebhook => "assign_unassign_webhook",
             Scenario::UnsubscribeSubscribe => "unsubscribe_subscribe",
@@ -718,6 +734,19 @@ async fn connection(
                     "GET",
                     "/api/number/numbers?page=1&per_page=50".into(),
                     Some(m.key.clone()),
+                    Vec::new(),
+                ));
+            }
+            Scenario::ListBig | Scenario::ListSmall => {
+                let key = if scenario == Scenario::ListBig {
+                    &world.big_key
+                } else {
+                    &world.small_key
+                };
+                requests.push((
+                    "GET",
+                    "/api/number/numbers?page=1&per_page=50".into(),
+                    Some(key.clone()),
                     Vec::new(),
                 ));
             }
@@ -899,8 +928,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// This binary's `serve` on `database_url`.
     pub fn start(database_url: &str) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        Server::start_exe(&exe, database_url)
+    }
+
+    /// Another build's `serve` (the baseline of [`BASELINE_ENV`]) on the same
+    /// database: it must accept this build's migrations as applied.
+    pub fn start_exe(exe: &std::path::Path, database_url: &str) -> Result<Server, String> {
         let mut child = Command::new(exe)
             .args([
                 "serve",
@@ -964,34 +1000,172 @@ impl Drop for Server {
     }
 }
 
+/// Names another linekeeper binary (an earlier build) to measure in the
+/// same run, on the same seeded world, after this build's server: the
+/// before and after of a change under the same load on the machine. The
+/// world is seeded (and migrated) by this build, so a baseline's writes also
+/// pay for whatever this build's migrations added (triggers included); its
+/// reads run its own statements.
+pub const BASELINE_ENV: &str = "LINEKEEPER_BENCH_BASELINE";
+
+/// The database server's own ceiling, measured by `pgbench` on the bench's
+/// database in the same run (PostgreSQL only).
+#[derive(Clone, Copy, Debug)]
+pub struct PgBench {
+    /// `pgbench -N`: transactions of three updates-or-inserts and a select.
+    pub write_tps: f64,
+    /// `pgbench -S`: one-row selects by primary key.
+    pub read_tps: f64,
+}
+
+/// pgbench's clients (and the issue's figure): 16, on 2 threads.
+pub const PGBENCH_CLIENTS: usize = 16;
+
+/// Where pgbench is: on `PATH`, else in Debian's per-version directory.
+fn pgbench_path() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("pgbench"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| Some(e.ok()?.path().join("bin/pgbench")))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+/// Runs pgbench with `args`; answers its standard output, or what it said.
+fn run_pgbench(exe: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pgbench {} failed: {}",
+            args.first().copied().unwrap_or(""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The `tps = N` of pgbench's report.
+fn tps_of(report: &str) -> Result<f64, String> {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no tps in pgbench's report: {report:?}"))
+}
+
+/// Measures [`PgBench`] on the database `url` names: `pgbench -i -s 1`
+/// (its own `pgbench_*` tables, beside linekeeper's), then `-N` and `-S` for
+/// `duration` each (whole seconds, at least 1) with [`PGBENCH_CLIENTS`]
+/// clients and `-M prepared`, as linekeeper prepares its statements. Run
+/// while no linekeeper server is up, so the two do not share the machine.
+pub async fn pgbench(url: &str, duration: Duration) -> Result<PgBench, String> {
+    let exe = pgbench_path().ok_or(
+        "pgbench not found (Debian: apt-get install postgresql-client, or \
+         /usr/lib/postgresql/*/bin/pgbench)",
+    )?;
+    let url = url.to_owned();
+    let secs = duration.as_secs_f64().round().max(1.0).to_string();
+    tokio::task::spawn_blocking(move || {
+        let clients = PGBENCH_CLIENTS.to_string();
+        run_pgbench(&exe, &["-i", "-q", "-s", "1", &url])?;
+        let mut tps = [0.0; 2];
+        for (i, mode) in ["-N", "-S"].into_iter().enumerate() {
+            let args = [
+                mode, "-M", "prepared", "-c", &clients, "-j", "2", "-T", &secs, &url,
+            ];
+            tps[i] = tps_of(&run_pgbench(&exe, &args)?)?;
+        }
+        Ok(PgBench {
+            write_tps: tps[0],
+            read_tps: tps[1],
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The scenarios reported as a share of `pgbench -N` (writes) and of
+/// `pgbench -S` (reads).
+const WRITES: &[&str] = &["assign_unassign", "unsubscribe_subscribe"];
+const READS: &[&str] = &[
+    "list",
+    "list_big",
+    "list_small",
+    "routing",
+    "history",
+    "native_list",
+    "native_list_small",
+];
+
 /// The report: a table, or the JSON object of the issue.
-pub fn report(figures: &[Figures], rss_mb: Option<f64>, as_json: bool) -> String {
+pub fn report(
+    figures: &[Figures],
+    rss_mb: Option<f64>,
+    pg: Option<&PgBench>,
+    as_json: bool,
+) -> String {
     let ceiling = figures
         .iter()
         .find(|f| f.name == "ceiling")
         .map(|f| f.rps)
         .unwrap_or(0.0);
     let ratio = |f: &Figures| if ceiling > 0.0 { f.rps / ceiling } else { 0.0 };
+    // A scenario's share of the database's own ceiling, where it has one.
+    let pg_ratio = |f: &Figures| -> Option<f64> {
+        let pg = pg?;
+        let base = if WRITES.contains(&f.name) {
+            pg.write_tps
+        } else if READS.contains(&f.name) {
+            pg.read_tps
+        } else {
+            return None;
+        };
+        (base > 0.0).then(|| f.rps / base)
+    };
     let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
     if as_json {
         let scenarios: Vec<Value> = figures
             .iter()
             .map(|f| {
-                json!({"name": f.name, "rps": round(f.rps, 1), "p50_ms": round(f.p50_ms, 3), "p90_ms": round(f.p90_ms, 3),
+                let mut v = json!({"name": f.name, "rps": round(f.rps, 1), "p50_ms": round(f.p50_ms, 3), "p90_ms": round(f.p90_ms, 3),
                     "p99_ms": round(f.p99_ms, 3), "max_ms": round(f.max_ms, 3), "errors": f.errors,
-                    "ratio_to_ceiling": round(ratio(f), 4)})
+                    "ratio_to_ceiling": round(ratio(f), 4)});
+                if let Some(r) = pg_ratio(f) {
+                    v["ratio_to_pgbench"] = json!(round(r, 4));
+                }
+                v
             })
             .collect();
-        return json!({"scenarios": scenarios, "server_peak_rss_mb": rss_mb.map(|r| round(r, 1))})
-            .to_string();
+        let mut out =
+            json!({"scenarios": scenarios, "server_peak_rss_mb": rss_mb.map(|r| round(r, 1))});
+        if let Some(pg) = pg {
+            out["pgbench"] = json!({"clients": PGBENCH_CLIENTS, "N_tps": round(pg.write_tps, 1),
+                "S_tps": round(pg.read_tps, 1)});
+        }
+        return out.to_string();
     }
     let mut out = format!(
-        "{:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}\n",
-        "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "ceiling"
+        "{:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}\n",
+        "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "ceiling", "pgbench"
     );
     for f in figures {
+        let share = pg_ratio(f)
+            .map(|r| format!("{:>8.1}%", r * 100.0))
+            .unwrap_or_else(|| format!("{:>9}", "-"));
         out.push_str(&format!(
-            "{:<22} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>8.1}%\n",
+            "{:<22} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>8.1}% {share}\n",
             f.name,
             f.rps,
             f.p50_ms,
@@ -1000,6 +1174,13 @@ pub fn report(figures: &[Figures], rss_mb: Option<f64>, as_json: bool) -> String
             f.max_ms,
             f.errors,
             ratio(f) * 100.0
+        ));
+    }
+    if let Some(pg) = pg {
+        out.push_str(&format!(
+            "pgbench -N: {:.0} tps, pgbench -S: {:.0} tps ({PGBENCH_CLIENTS} clients, -M prepared, \
+             same server; the pgbench column: writes as a share of -N, reads of -S)\n",
+            pg.write_tps, pg.read_tps
         ));
     }
     out.push_str(&format!(
@@ -1103,4 +1284,19 @@ pub fn quantile(values: &[f64], p: f64) -> f64 {
 /// The admin's key (the world's first member), for the bench's own setup.
 pub fn admin_key(world: &World) -> &str {
     &world.members[0].key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tps_is_read_from_pgbench_report() {
+        let report = "transaction type: <builtin: select only>\n\
+             latency average = 0.512 ms\n\
+             initial connection time = 10.337 ms\n\
+             tps = 31234.567890 (without initial connection time)\n";
+        assert_eq!(tps_of(report), Ok(31234.56789));
+        assert!(tps_of("no figures").is_err());
+    }
 }

@@ -823,8 +823,37 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     }
     let rss = server.peak_rss_mb();
     drop(server);
+    // An earlier build on the same world, for a before/after in one run.
+    let baseline = match std::env::var_os(bench::BASELINE_ENV) {
+        Some(exe) => {
+            let exe = std::path::PathBuf::from(exe);
+            let server = bench::Server::start_exe(&exe, url)?;
+            let mut base = Vec::new();
+            for scenario in bench::Scenario::ALL {
+                let f = bench::measure(world.clone(), scenario, server.addr, plan).await;
+                eprintln!(
+                    "baseline {:<13} {:>8.0} req/s  p99 {:.2} ms  errors {}",
+                    f.name, f.rps, f.p99_ms, f.errors
+                );
+                base.push(f);
+            }
+            Some((exe, base, server.peak_rss_mb()))
+        }
+        None => None,
+    };
+    // The database's own ceiling, once linekeeper's server is gone.
+    let pg = if crate::store::postgres::is_postgres_url(url) {
+        let pg = bench::pgbench(url, plan.duration).await?;
+        eprintln!(
+            "{:<22} {:>8.0} tps\n{:<22} {:>8.0} tps",
+            "pgbench -N", pg.write_tps, "pgbench -S", pg.read_tps
+        );
+        Some(pg)
+    } else {
+        None
+    };
     let clean = figures.iter().all(|f| f.errors == 0);
-    let mut text = bench::report(&figures, rss, json);
+    let mut text = bench::report(&figures, rss, pg.as_ref(), json);
     if let Some(w) = webhooks {
         let rps = |name: &str| {
             figures
@@ -860,6 +889,17 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
                 w.missing
             ));
         }
+    }
+    if let Some((exe, base, base_rss)) = baseline {
+        let other = bench::report(&base, base_rss, pg.as_ref(), json);
+        text = if json {
+            format!(
+                "{{\"run\":{text},\"baseline\":{{\"server\":{},\"report\":{other}}}}}",
+                serde_json::Value::from(exe.display().to_string())
+            )
+        } else {
+            format!("{text}\nbaseline server {}:\n{other}", exe.display())
+        };
     }
     Ok((text, clean))
 }

@@ -101,6 +101,35 @@ pub fn violations(s: &Snapshot) -> Vec<String> {
             .collect();
         out.push(format!("list totals are wrong: {}", wrong.join("; ")));
     }
+    // The stored counters the totals are read from: what each account owns
+    // plus every grant row it has, swept or not yet (the list subtracts the
+    // ones past their end when it reads the counter).
+    let mut rows: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    for n in &s.numbers {
+        if let Some(owner) = n.owner_id() {
+            *rows.entry(owner).or_default() += 1;
+        }
+    }
+    for g in &s.grants {
+        *rows.entry(g.account_id).or_default() += 1;
+    }
+    let counters: std::collections::BTreeMap<i64, i64> = s.counters.iter().copied().collect();
+    if counters != rows {
+        let ids: std::collections::BTreeSet<_> = rows.keys().chain(counters.keys()).collect();
+        let wrong: Vec<_> = ids
+            .into_iter()
+            .filter(|id| rows.get(id) != counters.get(id))
+            .take(5)
+            .map(|id| {
+                format!(
+                    "account {id} has {} numbers and grants but its counter says {}",
+                    rows.get(id).unwrap_or(&0),
+                    counters.get(id).unwrap_or(&0)
+                )
+            })
+            .collect();
+        out.push(format!("holdings counters are wrong: {}", wrong.join("; ")));
+    }
     if s.stale_copies != 0 {
         out.push(format!(
             "{} grants carry a stale copy of their number's columns",

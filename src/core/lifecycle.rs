@@ -68,6 +68,9 @@ pub struct SweepReport {
     pub keys_pruned: u64,
 }
 
+/// Delta rows one fold transaction takes at most.
+const FOLD_BATCH: i64 = 1_000;
+
 /// A running reservation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reserved {
@@ -267,7 +270,32 @@ impl Core {
             }
         }
         (report.events_pruned, report.keys_pruned) = self.prune_outbox(now).await?;
+        // Upkeep rather than something that ended, so not in the report.
+        let folded = self.fold_holdings().await?;
+        if folded > 0 {
+            tracing::debug!(folded, "folded holdings counters");
+        }
         Ok(report)
+    }
+
+    /// Folds the holdings counters' per-connection delta rows into their
+    /// totals (PostgreSQL's migration 0009; nothing to do on SQLite), in
+    /// transactions of at most [`FOLD_BATCH`] rows; answers how many it
+    /// folded. The sweeper runs it; it never waits on a writer.
+    pub async fn fold_holdings(&self) -> Result<u64, CoreError> {
+        let mut folded = 0;
+        // Bounded like the sweeper's queues: writers add delta rows meanwhile.
+        for _ in 0..100 {
+            let n = self
+                .store
+                .write(|tx| Ok::<_, CoreError>(tx.fold_holdings(FOLD_BATCH)?))
+                .await?;
+            folded += n;
+            if (n as i64) < FOLD_BATCH {
+                break;
+            }
+        }
+        Ok(folded)
     }
 
     /// Holds an available number for the caller for `secs` (default 30

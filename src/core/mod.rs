@@ -180,16 +180,24 @@ impl Core {
             caller.account.is_admin(),
             self.clock.now(),
         );
+        if is_admin {
+            // An administrator holds every subscribed number: its page and
+            // its total are two statements, so one snapshot.
+            return self
+                .store
+                .read(move |tx| {
+                    let (items, total) = tx.subscribed_numbers(id, page)?;
+                    Ok(Listing { items, total })
+                })
+                .await;
+        }
+        // Anyone else what it owns plus what it was granted (never both for
+        // one number): the hottest read. Each backend answers the page with
+        // its total from one snapshot (SQLite's reader transaction,
+        // PostgreSQL's one statement), so it needs no transaction of ours.
         self.store
-            .read(move |tx| {
-                // An administrator holds every subscribed number; anyone else
-                // what it owns plus what it was granted (never both for one
-                // number).
-                let (items, total) = if is_admin {
-                    tx.subscribed_numbers(id, page)?
-                } else {
-                    tx.held_numbers(id, page, now)?
-                };
+            .read_each(move |tx| {
+                let (items, total) = tx.held_numbers(id, page, now)?;
                 Ok(Listing { items, total })
             })
             .await
@@ -209,6 +217,14 @@ impl Core {
             now: self.clock.now(),
             ..filter
         };
+        if filter.granted_to.is_none() {
+            // One statement, so no transaction of ours (one round trip on
+            // PostgreSQL instead of three).
+            return self
+                .store
+                .read_each(move |tx| Ok(tx.holdings(me.id, me.is_admin(), &filter, limit)?))
+                .await;
+        }
         self.store
             .read(move |tx| {
                 if let Some(to) = filter.granted_to {

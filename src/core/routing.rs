@@ -106,17 +106,18 @@ impl Core {
             return Ok(r);
         }
         let key = e164.to_owned();
+        // One snapshot of the number, its grants and their accounts, with
+        // no transaction of ours (on PostgreSQL one statement, one round
+        // trip: the hottest read, and a miss of the cache is its cost).
         let routing = self
             .store
-            .read(move |tx| {
-                let number = tx.number_by_e164(&key)?.ok_or(CoreError::NumberNotFound)?;
+            .read_each(move |tx| {
+                let rows = tx.routing_rows(&key)?.ok_or(CoreError::NumberNotFound)?;
+                let (number, accounts) = (rows.number, rows.accounts);
                 // Only live grants route: an ended one (and whatever was
                 // granted from it) confers nothing, swept or not.
-                let (_, grants) = super::grants::expiries(&tx.grants_on(number.id)?, now);
+                let (_, grants) = super::grants::expiries(&rows.grants, now);
                 let ends_at = grants.iter().filter_map(|g| g.expires_at).min();
-                let mut ids: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
-                ids.extend(number.owner_id());
-                let accounts = tx.accounts_by_ids(&ids)?;
                 let find = |id: i64| accounts.iter().find(|a| a.id == id).cloned();
                 let owner = number.owner_id().and_then(find);
                 let mut holders: Vec<Holder> = owner

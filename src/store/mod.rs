@@ -63,6 +63,13 @@ pub enum Access {
     /// (one round trip where there is a server: the login budgets). Where
     /// there is one writer, a write.
     Single,
+    /// A read whose statements run with no transaction around them, each
+    /// its own snapshot: no `BEGIN` or `COMMIT`, so one round trip per
+    /// statement where there is a server. Only for a read that needs no
+    /// common snapshot across its statements, or whose backend answers it
+    /// in one statement (PostgreSQL's numbers list: its page and its total).
+    /// Where there is no server, a [`Access::Read`].
+    ReadEach,
 }
 
 /// A database backend: runs jobs on its own threads.
@@ -197,6 +204,17 @@ impl Store {
     /// Notified whenever this process commits a write.
     pub fn commits(&self) -> &tokio::sync::Notify {
         &self.commits
+    }
+
+    /// Runs `f` as an [`Access::ReadEach`]: no transaction, each statement
+    /// its own snapshot.
+    pub async fn read_each<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(Access::ReadEach, f).await
     }
 
     /// Runs `f` in a read-only transaction (one consistent snapshot).
@@ -457,7 +475,10 @@ pub trait Tx {
     fn prune_keys(&mut self, before: i64) -> Result<u64, StoreError>;
 
     /// The numbers `account_id` owns or was granted (by a grant live at
-    /// `now`), ordered by id, with how many there are in all.
+    /// `now`), ordered by id, with how many there are in all: the page and
+    /// its total from one snapshot, even with no transaction around it
+    /// ([`Access::ReadEach`]). The total is read from the holdings counters,
+    /// so a page costs the same whatever the account holds.
     fn held_numbers(
         &mut self,
         account_id: i64,
@@ -503,6 +524,33 @@ pub trait Tx {
         page: Page,
         now: i64,
     ) -> Result<(Vec<(Number, i64)>, i64), StoreError>;
+
+    /// Folds the holdings counters' per-connection deltas into their
+    /// totals, at most `limit` delta rows; answers how many it folded. A
+    /// no-op where there is one counter row per account (SQLite).
+    fn fold_holdings(&mut self, _limit: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// The number `e164` with its grants and their and its owner's
+    /// accounts, for the routing lookup: from one snapshot even with no
+    /// transaction around it ([`Access::ReadEach`]). Here three primitives,
+    /// which a backend's read transaction makes one snapshot (SQLite's
+    /// readers); PostgreSQL answers in one statement.
+    fn routing_rows(&mut self, e164: &str) -> Result<Option<RoutingRows>, StoreError> {
+        let Some(number) = self.number_by_e164(e164)? else {
+            return Ok(None);
+        };
+        let grants = self.grants_on(number.id)?;
+        let mut ids: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
+        ids.extend(number.owner_id());
+        let accounts = self.accounts_by_ids(&ids)?;
+        Ok(Some(RoutingRows {
+            number,
+            grants,
+            accounts,
+        }))
+    }
 
     /// Everything the invariant checker needs, for tests and `stress`, as
     /// of `now`.

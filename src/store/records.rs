@@ -117,6 +117,16 @@ pub struct Page {
     pub limit: i64,
 }
 
+/// What the routing lookup reads of one number: the number, every grant on
+/// it by account id (live or not), and the accounts of its owner and of
+/// every grantee, in any order.
+#[derive(Clone, Debug)]
+pub struct RoutingRows {
+    pub number: Number,
+    pub grants: Vec<Grant>,
+    pub accounts: Vec<Account>,
+}
+
 /// The whole state that the invariants speak of.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
@@ -136,6 +146,10 @@ pub struct Snapshot {
     /// list counts every subscribed number instead), for every account
     /// whose count is not zero, by id.
     pub held: Vec<(i64, i64)>,
+    /// `(account id, its holdings counter)`: the stored count the list's
+    /// total is read from, which counts a grant until it is swept (past its
+    /// end or not), for every account whose counter is not zero, by id.
+    pub counters: Vec<(i64, i64)>,
     /// Grants whose copy of their number's listed columns differs from the
     /// number's (migration 0003); always 0.
     pub stale_copies: i64,

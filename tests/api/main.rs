@@ -10,6 +10,7 @@ mod crash;
 mod events;
 mod expect;
 mod helpers;
+mod holdings;
 mod lifecycle;
 mod limits;
 mod native_accounts;

@@ -8,7 +8,31 @@
 //! (one grant per number and account, usernames) is decided by unique indexes
 //! with `ON CONFLICT DO NOTHING`. Serialization failures and deadlocks are
 //! retried a bounded number of times. Reads run in REPEATABLE READ READ ONLY
-//! transactions (one snapshot for a page and its count).
+//! transactions (one snapshot for a page and its count), except those that
+//! are one statement ([`Access::ReadEach`]: the numbers list with its total,
+//! the routing lookup), which run with no transaction: one round trip.
+//!
+//! The numbers list's total is read from holdings counters (migration
+//! `0009_holdings`), not counted per page. The decision, and why it neither
+//! deadlocks nor makes a hot row: the counters are kept by triggers in the
+//! changing transaction (every path that changes holdings: the core's rules
+//! in `core::changes`, the sweeper, imports, the operator's commands; no
+//! round trip of their own), and split by backend connection: a change adds
+//! to the row `(account, pg_backend_pid())` of `holdings_delta`. One backend
+//! runs one transaction at a time and no two live backends share a pid, so no
+//! two concurrent transactions ever update the same counter row: a cascade
+//! that touches many accounts, in whatever order, never waits on another
+//! transaction for a counter, on this instance or another, and counters add
+//! no edge to any wait-for graph. (A single row per account, as SQLite's
+//! one writer can afford, would have queued every change of a big holder's
+//! numbers on that row until commit, across instances; a fixed update order
+//! would have avoided deadlocks but not that queue.) An account's count is
+//! its folded row in `holdings` plus its delta rows, at most one per
+//! connection that changed its holdings since the last fold. The sweeper
+//! folds delta rows into `holdings` (`Tx::fold_holdings`): it takes only rows
+//! no transaction holds (`FOR UPDATE SKIP LOCKED`) and adds them in account
+//! order, so it never waits on a writer, and writers never touch `holdings`.
+//! The invariant checker compares every counter with the rows it counts.
 
 mod tx;
 
@@ -51,6 +75,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_lifecycle.sql"),
     ),
     ("0008_events", include_str!("migrations/0008_events.sql")),
+    // SQLite has had its counter since 0004; this is PostgreSQL's (see the
+    // migration for why it is split by backend connection).
+    (
+        "0009_holdings",
+        include_str!("migrations/0009_holdings.sql"),
+    ),
     (
         "0010_webhooks",
         include_str!("migrations/0010_webhooks.sql"),
@@ -388,9 +418,12 @@ impl Worker {
                 thread::sleep(Duration::from_millis(1 + u64::from(attempt) * 2));
             }
             attempt += 1;
-            if access == Access::Single {
-                // No transaction: the job's one statement commits on its own.
-                let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, true);
+            if matches!(access, Access::Single | Access::ReadEach) {
+                // No transaction: the job's one statement commits on its own
+                // (a read's statements are each their own snapshot), so the
+                // job costs no BEGIN and no COMMIT round trip.
+                let single = access == Access::Single;
+                let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, single);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
                 let (retry, executed, lost) = (tx.wants_retry(), tx.executed(), tx.lost());
                 self.statements.fetch_add(executed, Ordering::Relaxed);

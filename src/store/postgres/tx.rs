@@ -13,7 +13,7 @@ use crate::store::{
     Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, Credential, Due, EventQuery,
     EventRow, Grant, HeldNumber, HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter,
     KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber, NewToken, Number, Page, PoolFilter,
-    Snapshot, StoreError, StoredAnswer, Subscription, TokenRow, Tx,
+    RoutingRows, Snapshot, StoreError, StoredAnswer, Subscription, TokenRow, Tx,
 };
 use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
@@ -315,12 +315,67 @@ const HELD: &str = "SELECT * FROM (\
       ORDER BY g.account_id, g.number_id LIMIT $2::bigint + $3::bigint)) AS held \
      ORDER BY 1 LIMIT $2 OFFSET $3";
 
-/// What an account holds, owned plus granted: the list's total, counted from
-/// the two covering indexes (see `0004_holdings` on SQLite for why there is
-/// no counter here).
-const HELD_TOTAL: &str = "SELECT (SELECT count(*) FROM numbers WHERE owner_id = $1) \
-     + (SELECT count(*) FROM grants WHERE account_id = $1 \
-        AND (expires_at IS NULL OR expires_at > $2))";
+/// What account `$1` holds, owned plus granted: the list's total, from the
+/// counters of migration 0009 (the folded row and this account's delta rows,
+/// a few index lookups whatever it holds), less its grants past their end at
+/// `$4` that are not swept yet (a short range of `grants_ending`).
+const HELD_TOTAL: &str = "SELECT coalesce((SELECT held FROM holdings WHERE account_id = $1), 0) \
+     + coalesce((SELECT sum(held) FROM holdings_delta WHERE account_id = $1), 0)::bigint \
+     - (SELECT count(*) FROM grants WHERE account_id = $1 AND expires_at <= $4)";
+
+/// [`HELD`] and [`HELD_TOTAL`] as one statement, so the list is one round
+/// trip and one snapshot with no transaction around it
+/// ([`crate::store::Access::ReadEach`]): the total in column 8 of every row,
+/// and one row of NULL items after it when the page is empty.
+const HELD_PAGE: &str = concat_sql!(
+    "SELECT h.*, t.total FROM (",
+    HELD_TOTAL,
+    " AS total) AS t LEFT JOIN LATERAL (",
+    HELD,
+    ") AS h ON TRUE ORDER BY h.id"
+);
+
+/// The routing lookup's reads in one statement (one round trip, one
+/// snapshot, no transaction): the number with its owner's account (columns
+/// 24 on, NULL for a pool number) and no grant, then each grant on it
+/// (columns 17-23) with its account, by account id.
+const ROUTING_ROWS: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::boolean, NULL::boolean, NULL::bigint, \
+       NULL::bigint, ",
+    ACCOUNT_COLS,
+    " FROM numbers n LEFT JOIN accounts a ON a.id = n.owner_id WHERE n.number = $1 \
+     UNION ALL SELECT ",
+    NUMBER_COLS,
+    ", g.number_id, g.account_id, g.granted_by, g.send, g.gets, g.created_at, g.expires_at, ",
+    ACCOUNT_COLS,
+    " FROM numbers n JOIN grants g ON g.number_id = n.id JOIN accounts a ON a.id = g.account_id \
+     WHERE n.number = $1 ORDER BY 19 NULLS FIRST"
+);
+
+/// Every account's counter as it stands (folded plus deltas), for the
+/// invariant checker: an account that holds nothing has 0 or no row.
+const COUNTERS: &str = "SELECT account_id, sum(held)::bigint FROM \
+     (SELECT account_id, held FROM holdings UNION ALL SELECT account_id, held FROM holdings_delta) c \
+     GROUP BY account_id HAVING sum(held) <> 0 ORDER BY account_id";
+
+/// Folds up to `$1` delta rows into `holdings` (see migration 0009): only
+/// rows no transaction holds (`SKIP LOCKED`: the fold never waits on a
+/// writer), added in account order (two folders wait on each other in one
+/// order only). Answers how many delta rows it folded.
+const FOLD_HOLDINGS: &str = "WITH taken AS ( \
+       DELETE FROM holdings_delta d USING ( \
+         SELECT account_id, backend FROM holdings_delta \
+         ORDER BY account_id, backend LIMIT $1 FOR UPDATE SKIP LOCKED) s \
+       WHERE d.account_id = s.account_id AND d.backend = s.backend \
+       RETURNING d.account_id, d.held), \
+     added AS ( \
+       INSERT INTO holdings (account_id, held) \
+       SELECT account_id, sum(held) FROM taken GROUP BY account_id ORDER BY account_id \
+       ON CONFLICT (account_id) DO UPDATE SET held = holdings.held + EXCLUDED.held \
+       RETURNING 1) \
+     SELECT (SELECT count(*) FROM taken) + 0 * (SELECT count(*) FROM added)";
 
 /// The pool, optionally of one country (`$1`) and containing the digits
 /// `$2`. A parameter compared only with NULL needs its type spelled out
@@ -1045,12 +1100,18 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         page: Page,
         now: i64,
     ) -> Result<(Vec<HeldNumber>, i64), StoreError> {
-        let total = self.count(HELD_TOTAL, &[&account_id, &now])?;
-        let items = self
-            .all(HELD, &[&account_id, &page.limit, &page.offset, &now])?
-            .iter()
-            .map(sql::held_number)
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = self.all(HELD_PAGE, &[&account_id, &page.limit, &page.offset, &now])?;
+        let total = match rows.first() {
+            Some(r) => get(r, 8)?,
+            None => return Err(StoreError::Backend("the list returned no row".into())),
+        };
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // The empty page's one row has no item.
+            if get::<Option<i64>>(r, 0)?.is_some() {
+                items.push(sql::held_number(r)?);
+            }
+        }
         Ok((items, total))
     }
 
@@ -1105,7 +1166,11 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         let prefix = f.prefix.as_ref().map(|d| format!("+{d}%"));
         let contains = f.contains.as_ref().map(|d| format!("%{d}%"));
         self.all(
-            sql::HOLDINGS.postgres,
+            if everything {
+                sql::HOLDINGS.postgres
+            } else {
+                sql::HOLDINGS_HELD.postgres
+            },
             &[
                 &viewer_id,
                 &everything,
@@ -1175,6 +1240,35 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         Ok((items, total))
     }
 
+    fn routing_rows(&mut self, e164: &str) -> Result<Option<RoutingRows>, StoreError> {
+        let rows = self.all(ROUTING_ROWS, &[&e164])?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let number = sql::number(first)?;
+        let mut accounts = Vec::with_capacity(rows.len());
+        let mut grants = Vec::with_capacity(rows.len().saturating_sub(1));
+        for (i, r) in rows.iter().enumerate() {
+            // The owner's row has no grant, and no account for a pool number.
+            if i > 0 {
+                grants.push(sql::grant(&sql::Shifted(r, 17))?);
+            }
+            if get::<Option<i64>>(r, 24)?.is_some() {
+                accounts.push(sql::account(&sql::Shifted(r, 24))?);
+            }
+        }
+        Ok(Some(RoutingRows {
+            number,
+            grants,
+            accounts,
+        }))
+    }
+
+    fn fold_holdings(&mut self, limit: i64) -> Result<u64, StoreError> {
+        let folded = self.count(FOLD_HOLDINGS, &[&limit])?;
+        Ok(u64::try_from(folded).unwrap_or(0))
+    }
+
     fn snapshot(&mut self, now: i64) -> Result<Snapshot, StoreError> {
         let accounts = self
             .all(sql::ALL_ACCOUNTS.postgres, &[])?
@@ -1201,11 +1295,23 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         // Through the list's own statement, so the check covers what it reads.
         let mut held = Vec::new();
         for a in &accounts {
-            let total = self.count(HELD_TOTAL, &[&a.id, &now])?;
+            let (_, total) = self.held_numbers(
+                a.id,
+                Page {
+                    limit: 0,
+                    offset: 0,
+                },
+                now,
+            )?;
             if total != 0 {
                 held.push((a.id, total));
             }
         }
+        let counters = self
+            .all(COUNTERS, &[])?
+            .iter()
+            .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+            .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
         let stale_copies = self.count(sql::STALE_COPIES.postgres, &[])?;
         let history_ids = self
             .all(sql::HISTORY_IDS.postgres, &[])?
@@ -1226,6 +1332,7 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             history,
             request_ids,
             held,
+            counters,
             stale_copies,
             at: now,
         })

@@ -97,7 +97,7 @@ impl Backend for SqliteBackend {
     fn submit(&self, access: Access, job: Box<dyn Job>) {
         let queue = match access {
             Access::Write | Access::Single => &self.writes,
-            Access::Read => &self.reads,
+            Access::Read | Access::ReadEach => &self.reads,
         };
         // A send fails only once the threads are gone; the job is then dropped,
         // which answers its caller "unavailable".

@@ -780,7 +780,11 @@ impl Tx for SqliteTx<'_> {
         let prefix = f.prefix.as_ref().map(|d| format!("+{d}%"));
         let contains = f.contains.as_ref().map(|d| format!("%{d}%"));
         self.all(
-            sql::HOLDINGS.sqlite,
+            if everything {
+                sql::HOLDINGS.sqlite
+            } else {
+                sql::HOLDINGS_HELD.sqlite
+            },
             params![
                 viewer_id,
                 everything,
@@ -856,6 +860,11 @@ impl Tx for SqliteTx<'_> {
                 held.push((a.id, total));
             }
         }
+        let counters = self.all(
+            "SELECT account_id, held FROM holdings WHERE held <> 0 ORDER BY account_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let stale_copies = self.count(sql::STALE_COPIES.sqlite, [])?;
         let history_ids = self.all(sql::HISTORY_IDS.sqlite, [], |r| r.get(0))?;
         let events = self.all(sql::ALL_EVENTS.sqlite, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -868,6 +877,7 @@ impl Tx for SqliteTx<'_> {
             history,
             request_ids,
             held,
+            counters,
             stale_copies,
             at: now,
         })

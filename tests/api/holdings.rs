@@ -1,0 +1,159 @@
+//! The holdings counters behind the numbers list's `total` (SQLite's
+//! migration 0004, PostgreSQL's 0009): every change of who holds what moves
+//! them in the same transaction, cascades and the sweeper included, and
+//! PostgreSQL's per-connection deltas fold into their totals without
+//! changing what any list says.
+
+use linekeeper::domain::Clock;
+use serde_json::{Value, json};
+
+use crate::expect::*;
+use crate::helpers::{Backend, T0, TestApp};
+
+/// The list's first page as `key` sees it: `(total, ids listed)`.
+async fn listed(app: &TestApp, key: &str) -> (i64, Vec<i64>) {
+    let (status, body) = app.get("/api/number/numbers?page=1&per_page=50", key).await;
+    assert_eq!(status, 200, "{body}");
+    let ids = body["data"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_i64().expect("id"))
+        .collect();
+    (body["meta"]["total"].as_i64().expect("total"), ids)
+}
+
+/// The stored counters, as `(account id, count)` of every non-zero one.
+async fn counters(app: &TestApp) -> Vec<(i64, i64)> {
+    app.core.snapshot().await.expect("snapshot").counters
+}
+
+async fn post_ok(app: &TestApp, path: &str, key: &str, body: Value) {
+    assert_eq!(
+        app.post(path, key, &body).await,
+        (200, ok(Lang::Fa, Value::Null))
+    );
+}
+
+crate::scenarios! {
+async fn totals_and_counters_follow_grants_cascades_ends_and_the_sweeper(app: TestApp) {
+    account_with_id(&app, 1, "admin", None, false).await;
+    let (_, r) = account_with_id(&app, 2, "reseller", Some("admin"), true).await;
+    let (_, c) = account_with_id(&app, 3, "child", Some("reseller"), true).await;
+    let (_, u) = account_with_id(&app, 4, "user", Some("child"), false).await;
+    for (id, e164) in [(11, "+983000511"), (12, "+983000512"), (13, "+983000513")] {
+        number_with_id(&app, id, e164, Some("reseller")).await;
+    }
+    number_with_id(&app, 14, "+983000514", None).await; // the pool: nobody's
+    assert_eq!(counters(&app).await, vec![(2, 3)]);
+    // PostgreSQL's delta rows fold into totals (SQLite keeps none); the
+    // counters say the same before and after.
+    let folded = app.core.fold_holdings().await.expect("fold");
+    assert_eq!(folded > 0, app.backend == Backend::Postgres, "{folded}");
+    assert_eq!(counters(&app).await, vec![(2, 3)]);
+
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 11, "target_user_id": 3, "send": true, "gets": true})).await;
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 12, "target_user_id": 3, "send": true, "gets": true})).await;
+    post_ok(&app, ASSIGN, &c, json!({"number_id": 11, "target_user_id": 4, "send": true, "gets": false})).await;
+    assert_eq!(listed(&app, &r).await, (3, vec![11, 12, 13]));
+    assert_eq!(listed(&app, &c).await, (2, vec![11, 12]));
+    assert_eq!(listed(&app, &u).await, (1, vec![11]));
+    assert_eq!(counters(&app).await, vec![(2, 3), (3, 2), (4, 1)]);
+    app.assert_invariants().await;
+
+    // The reseller takes 11 back from the child: the user's grant on it
+    // goes in the same cascade.
+    post_ok(&app, UNASSIGN, &r, json!({"number_id": 11, "target_user_id": 3})).await;
+    assert_eq!(listed(&app, &c).await, (1, vec![12]));
+    assert_eq!(listed(&app, &u).await, (0, vec![]));
+    assert_eq!(counters(&app).await, vec![(2, 3), (3, 1)]);
+    app.assert_invariants().await;
+
+    // A grant with an end leaves the list at its end; its row (and its
+    // place in the counter) stays until the sweeper removes it.
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 13, "target_user_id": 3, "send": true,
+        "gets": true, "expires_at": T0 + 3600})).await;
+    assert_eq!(listed(&app, &c).await, (2, vec![12, 13]));
+    app.clock.advance(3601);
+    assert_eq!(listed(&app, &c).await, (1, vec![12]));
+    assert_eq!(counters(&app).await, vec![(2, 3), (3, 2)]);
+    app.assert_invariants().await;
+
+    let report = app.core.sweep(app.clock.now()).await.expect("sweep");
+    assert_eq!(report.grants_expired, 1);
+    // The sweep folded every delta row PostgreSQL's connections wrote
+    // (SQLite keeps none): nothing is left to fold.
+    assert_eq!(app.core.fold_holdings().await.expect("fold"), 0);
+    assert_eq!(counters(&app).await, vec![(2, 3), (3, 1)]);
+    assert_eq!(listed(&app, &r).await, (3, vec![11, 12, 13]));
+    assert_eq!(listed(&app, &c).await, (1, vec![12]));
+    app.assert_invariants().await;
+
+    // After a fold, changes keep adding up: the reseller's numbers move on
+    // through further grants, and a second sweep finds nothing to end.
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 13, "target_user_id": 3, "send": true, "gets": true})).await;
+    post_ok(&app, ASSIGN, &c, json!({"number_id": 13, "target_user_id": 4, "send": true, "gets": true})).await;
+    post_ok(&app, UNASSIGN, &r, json!({"number_id": 12, "target_user_id": 3})).await;
+    assert_eq!(listed(&app, &c).await, (1, vec![13]));
+    assert_eq!(listed(&app, &u).await, (1, vec![13]));
+    let report = app.core.sweep(app.clock.now()).await.expect("sweep");
+    assert_eq!(report.grants_expired, 0);
+    assert_eq!(counters(&app).await, vec![(2, 3), (3, 1), (4, 1)]);
+    app.assert_invariants().await;
+}
+
+async fn a_counter_out_of_step_with_the_rows_is_a_violation(app: TestApp) {
+    account_with_id(&app, 1, "admin", None, false).await;
+    account_with_id(&app, 2, "reseller", Some("admin"), true).await;
+    number_with_id(&app, 11, "+983000511", Some("reseller")).await;
+    app.assert_invariants().await;
+    let mut snapshot = app.core.snapshot().await.expect("snapshot");
+    assert_eq!(snapshot.counters, vec![(2, 1)]);
+    snapshot.counters = vec![(2, 2)];
+    assert_eq!(
+        linekeeper::core::invariants::violations(&snapshot),
+        vec!["holdings counters are wrong: account 2 has 1 numbers and grants but its counter says 2"
+            .to_owned()]
+    );
+}
+
+async fn the_list_and_a_routing_miss_are_one_statement_each_on_postgresql(app: TestApp) {
+    let (_, admin) = account_with_id(&app, 1, "admin", None, false).await;
+    let (_, r) = account_with_id(&app, 2, "reseller", Some("admin"), true).await;
+    account_with_id(&app, 3, "child", Some("reseller"), true).await;
+    for (id, e164) in [(11, "+983000511"), (12, "+983000512")] {
+        number_with_id(&app, id, e164, Some("reseller")).await;
+    }
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 12, "target_user_id": 3, "send": true, "gets": true})).await;
+    // Each credential is read once and then cached: warm both up.
+    assert_eq!(listed(&app, &r).await, (2, vec![11, 12]));
+    let (status, _) = crate::native_common::get(&app, "/lk/v1/routing/+983000511", &admin).await;
+    assert_eq!(status, 200);
+    // SQLite sends nothing to a server; PostgreSQL one statement per read,
+    // with no BEGIN or COMMIT around it.
+    let one = u64::from(app.backend == Backend::Postgres);
+    let before = app.core.store_statements();
+    assert_eq!(listed(&app, &r).await, (2, vec![11, 12]));
+    assert_eq!(app.core.store_statements() - before, one, "the list");
+    let before = app.core.store_statements();
+    let (status, body) = crate::native_common::get(&app, "/lk/v1/routing/+983000512", &admin).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["send"], &body["gets"]), (&json!([2, 3]), &json!([2, 3])));
+    let granted_by: Vec<_> = body["holders"].as_array().expect("holders").iter()
+        .map(|h| h["granted_by"].clone()).collect();
+    assert_eq!(granted_by, vec![Value::Null, json!(2)]);
+    assert_eq!(app.core.store_statements() - before, one, "a routing miss");
+    // The native list without `granted_to` is one statement too.
+    let before = app.core.store_statements();
+    let (status, body) = crate::native_common::get(&app, "/lk/v1/numbers?owned=true", &r).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<_> = body["items"].as_array().expect("items").iter().map(|i| i["id"].clone()).collect();
+    assert_eq!(ids, vec![json!(11), json!(12)]);
+    assert_eq!(app.core.store_statements() - before, one, "the native list");
+    // An unknown number is one statement too.
+    let before = app.core.store_statements();
+    let (status, _) = crate::native_common::get(&app, "/lk/v1/routing/+983000599", &admin).await;
+    assert_eq!(status, 404);
+    assert_eq!(app.core.store_statements() - before, one, "an unknown number");
+}
+}
