@@ -42,7 +42,7 @@
 //! Each connection works on numbers of its own, so every request of the
 //! paired scenarios is expected to succeed: any non-2xx answer is counted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -116,6 +116,8 @@ pub struct World {
     /// When each mutation of `assign_unassign_webhook` was answered, by its
     /// request id (the delivery lag's start).
     pub answered: std::sync::Mutex<Vec<(String, Instant)>>,
+    /// Items the `bulk_assign` scenario sent.
+    pub bulk_items: std::sync::atomic::AtomicU64,
 }
 
 /// Seeds the world: an administrator above a reseller tree `depth` levels
@@ -383,6 +385,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
         history_number,
         grants,
         answered: std::sync::Mutex::default(),
+        bulk_items: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
@@ -641,10 +644,36 @@ pub enum Scenario {
     NativeList,
     NativeListSmall,
     Login,
+    /// `POST /lk/v1/grants/bulk`, non-atomic, up to [`BULK_ITEMS`] assigns
+    /// of one owner's numbers, then the same items as unassigns.
+    BulkAssign,
+    /// The API calls each console page makes to render, one page a step,
+    /// timed as a whole (the console's own views.js, in order).
+    PageNumbers,
+    PageNumber,
+    PageDownline,
+    PagePool,
+}
+
+/// Items of one `bulk_assign` request (at most, as the connection's share
+/// of the world's pairs allows).
+pub const BULK_ITEMS: usize = 1_000;
+
+impl Scenario {
+    /// A console page: its latency is the whole sequence's.
+    pub fn is_page(self) -> bool {
+        matches!(
+            self,
+            Scenario::PageNumbers
+                | Scenario::PageNumber
+                | Scenario::PageDownline
+                | Scenario::PagePool
+        )
+    }
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 17] = [
         Scenario::Ceiling,
         Scenario::List,
         Scenario::ListBig,
@@ -657,6 +686,11 @@ impl Scenario {
         Scenario::NativeList,
         Scenario::NativeListSmall,
         Scenario::Login,
+        Scenario::BulkAssign,
+        Scenario::PageNumbers,
+        Scenario::PageNumber,
+        Scenario::PageDownline,
+        Scenario::PagePool,
     ];
 
     pub fn name(self) -> &'static str {
@@ -673,6 +707,11 @@ impl Scenario {
             Scenario::NativeList => "native_list",
             Scenario::NativeListSmall => "native_list_small",
             Scenario::Login => "login",
+            Scenario::BulkAssign => "bulk_assign",
+            Scenario::PageNumbers => "page_numbers",
+            Scenario::PageNumber => "page_number",
+            Scenario::PageDownline => "page_downline",
+            Scenario::PagePool => "page_pool",
         }
     }
 }
@@ -719,6 +758,25 @@ async fn connection(
         .skip(index)
         .step_by(connections)
         .collect();
+    // bulk_assign's batches: this connection's pairs by owner, in batches
+    // of at most BULK_ITEMS, the owner with most first.
+    let mut bulk: Vec<(usize, Vec<(i64, i64)>)> = Vec::new();
+    if scenario == Scenario::BulkAssign {
+        let mut by_owner: BTreeMap<usize, Vec<(i64, i64)>> = BTreeMap::new();
+        for (owner, number_id, target) in &pairs {
+            by_owner
+                .entry(*owner)
+                .or_default()
+                .push((*number_id, world.members[*target].id));
+        }
+        let mut owners: Vec<_> = by_owner.into_iter().collect();
+        owners.sort_by_key(|(_, items)| std::cmp::Reverse(items.len()));
+        for (owner, items) in owners {
+            for chunk in items.chunks(BULK_ITEMS) {
+                bulk.push((owner, chunk.to_vec()));
+            }
+        }
+    }
     let _ = http.request("GET", "/healthz", &[], b"").await;
     tokio::time::sleep_until(start.into()).await;
     let json = ("content-type", "application/json");
@@ -818,8 +876,75 @@ async fn connection(
                     .into_bytes();
                 requests.push(("POST", "/api/acl/auth/login".into(), None, body));
             }
+            Scenario::BulkAssign => {
+                // The owner with the most of this connection's pairs, its
+                // pairs in batches: assign them all, then unassign them all.
+                let Some((owner, items)) = bulk.get(step % bulk.len().max(1)) else {
+                    break;
+                };
+                let key = world.members[*owner].key.clone();
+                let assign: Vec<Value> = items
+                    .iter()
+                    .map(|(n, t)| json!({"op": "assign", "number": n, "account": t, "send": true, "gets": true}))
+                    .collect();
+                let unassign: Vec<Value> = items
+                    .iter()
+                    .map(|(n, t)| json!({"op": "unassign", "number": n, "account": t}))
+                    .collect();
+                for list in [assign, unassign] {
+                    let body = json!({"atomic": false, "items": list})
+                        .to_string()
+                        .into_bytes();
+                    requests.push(("POST", "/lk/v1/grants/bulk".into(), Some(key.clone()), body));
+                }
+                world
+                    .bulk_items
+                    .fetch_add(2 * items.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Scenario::PageNumbers => {
+                let key = world.big_key.clone();
+                requests.push(("GET", "/lk/v1/me".into(), Some(key.clone()), Vec::new()));
+                requests.push((
+                    "GET",
+                    "/lk/v1/numbers?limit=20".into(),
+                    Some(key),
+                    Vec::new(),
+                ));
+            }
+            Scenario::PageNumber => {
+                let key = world.big_key.clone();
+                let n = world.history_number;
+                requests.push(("GET", "/lk/v1/me".into(), Some(key.clone()), Vec::new()));
+                requests.push((
+                    "GET",
+                    format!("/lk/v1/numbers/{n}"),
+                    Some(key.clone()),
+                    Vec::new(),
+                ));
+                requests.push((
+                    "GET",
+                    format!("/lk/v1/numbers/{n}/history?limit=50"),
+                    Some(key.clone()),
+                    Vec::new(),
+                ));
+                // The assign form's choice of accounts: the whole downline.
+                requests.push(("GET", ALL_ACCOUNTS.into(), Some(key), Vec::new()));
+            }
+            Scenario::PageDownline => {
+                // As the administrator: the whole world is its downline.
+                let key = world.members[0].key.clone();
+                requests.push(("GET", "/lk/v1/me".into(), Some(key.clone()), Vec::new()));
+                requests.push(("GET", ALL_ACCOUNTS.into(), Some(key), Vec::new()));
+            }
+            Scenario::PagePool => {
+                let key = world.big_key.clone();
+                requests.push(("GET", "/lk/v1/me".into(), Some(key.clone()), Vec::new()));
+                requests.push(("GET", "/lk/v1/pool?limit=20".into(), Some(key), Vec::new()));
+            }
         }
         step += 1;
+        let page_started = Instant::now();
+        let page = scenario.is_page();
         for (method, path, key, body) in requests {
             let auth = key.map(|k| format!("Bearer {k}"));
             let mut headers = vec![json];
@@ -827,8 +952,14 @@ async fn connection(
                 headers.push(("authorization", a.as_str()));
             }
             let sent = Instant::now();
-            let result = http.request(method, &path, &headers, &body).await;
-            latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            let result = if path == ALL_ACCOUNTS {
+                all_pages(&mut http, "/lk/v1/accounts", &headers).await
+            } else {
+                http.request(method, &path, &headers, &body).await
+            };
+            if !page {
+                latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
             match result {
                 Ok(res) if (200..300).contains(&res.status) => {
                     // The server's request id is on the answer and on the
@@ -855,6 +986,9 @@ async fn connection(
                 }
             }
         }
+        if page {
+            latencies.push(page_started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        }
     }
     if !answered.is_empty()
         && let Ok(mut all) = world.answered.lock()
@@ -862,6 +996,36 @@ async fn connection(
         all.extend(answered);
     }
     (latencies, errors, sample)
+}
+
+/// The console's `all('/accounts')`: every page of 500, up to 5,000 items.
+const ALL_ACCOUNTS: &str = "ALL /lk/v1/accounts";
+
+/// Follows `path`'s cursors as the console's `all()` does (pages of 500,
+/// at most 5,000 items); the last answer, or the first that failed.
+async fn all_pages(
+    http: &mut HttpClient,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<crate::client::HttpResponse> {
+    let mut cursor: Option<String> = None;
+    let mut items = 0;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}?limit=500&cursor={c}"),
+            None => format!("{path}?limit=500"),
+        };
+        let res = http.request("GET", &url, headers, b"").await?;
+        if res.status != 200 {
+            return Ok(res);
+        }
+        let page = res.json();
+        items += page["items"].as_array().map_or(0, Vec::len);
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() || items >= 5_000 {
+            return Ok(res);
+        }
+    }
 }
 
 /// Runs one scenario against the server at `addr`.

@@ -854,6 +854,32 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     };
     let clean = figures.iter().all(|f| f.errors == 0);
     let mut text = bench::report(&figures, rss, pg.as_ref(), json);
+    // bulk_assign counts requests; its items per second against
+    // assign_unassign's operations per second is the ratio.
+    let find = |name: &str| figures.iter().find(|f| f.name == name);
+    if let (Some(b), Some(a)) = (find("bulk_assign"), find("assign_unassign"))
+        && b.requests > 0
+        && a.rps > 0.0
+    {
+        let items = world.bulk_items.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        // Items sent per request made (the count includes a last step cut
+        // off at the deadline, so this slightly overstates; 1 step in many).
+        let per_request = items / b.requests as f64;
+        let items_per_s = b.rps * per_request;
+        let ratio = items_per_s / a.rps;
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        if json {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            v["bulk"] = serde_json::json!({"items_per_request": round(per_request),
+                "items_per_s": round(items_per_s), "vs_assign_unassign": round(ratio)});
+            text = v.to_string();
+        } else {
+            text.push_str(&format!(
+                "bulk_assign: {items_per_s:.0} items/s ({per_request:.0} items a request), {ratio:.1}x assign_unassign's operations/s\n"
+            ));
+        }
+    }
     if let Some(w) = webhooks {
         let rps = |name: &str| {
             figures
