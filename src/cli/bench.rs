@@ -758,20 +758,22 @@ async fn connection(
         .skip(index)
         .step_by(connections)
         .collect();
-    // bulk_assign's batches: this connection's pairs by owner, in batches
-    // of at most BULK_ITEMS, the owner with most first.
+    // bulk_assign's batches: every pair of the world by owner, each owner's
+    // pairs to one connection (owners dealt round the connections, most
+    // pairs first), in batches of at most BULK_ITEMS. A connection dealt no
+    // owner sits the scenario out.
     let mut bulk: Vec<(usize, Vec<(i64, i64)>)> = Vec::new();
     if scenario == Scenario::BulkAssign {
         let mut by_owner: BTreeMap<usize, Vec<(i64, i64)>> = BTreeMap::new();
-        for (owner, number_id, target) in &pairs {
+        for (owner, number_id, target) in &world.pairs {
             by_owner
                 .entry(*owner)
                 .or_default()
                 .push((*number_id, world.members[*target].id));
         }
         let mut owners: Vec<_> = by_owner.into_iter().collect();
-        owners.sort_by_key(|(_, items)| std::cmp::Reverse(items.len()));
-        for (owner, items) in owners {
+        owners.sort_by_key(|(owner, items)| (std::cmp::Reverse(items.len()), *owner));
+        for (owner, items) in owners.into_iter().skip(index).step_by(connections) {
             for chunk in items.chunks(BULK_ITEMS) {
                 bulk.push((owner, chunk.to_vec()));
             }
@@ -1114,6 +1116,11 @@ impl Server {
             // keep the limiter's cost in the figures but never its refusals.
             .env("LINEKEEPER_RATE_LIMIT_PER_SEC", "10000000")
             .env("LINEKEEPER_RATE_LIMIT_BURST", "10000000")
+            // `login` runs 64 logins at once from one address: a login in
+            // flight holds a strike until it succeeds (the throttle against
+            // parallel guessing), so keep its cost but not its refusals.
+            .env("LINEKEEPER_LOGIN_MAX_FAILURES_PER_ADDR", "10000000")
+            .env("LINEKEEPER_LOGIN_MAX_FAILURES_PER_USER", "10000000")
             // The webhook scenario's receiver is in the bench, on 127.0.0.1.
             .env("LINEKEEPER_WEBHOOK_ALLOW_PRIVATE", "true")
             .stdout(Stdio::piped())
