@@ -293,6 +293,47 @@ test('API keys: create (shown once), it works, revoke, it no longer works', asyn
   assert.equal(await status('/lk/v1/me', key), 401);
 });
 
+test('webhooks: add an endpoint (its secret shown once), its delivery log, send again, delete', async () => {
+  await page.click('#nav-webhooks');
+  await page.waitForSelector('#webhooks-none');
+  await page.fill('#webhook-form input[name=url]', 'https://hooks.example.com/linekeeper');
+  await page.click('#webhook-form button[type=submit]');
+  await page.waitForSelector('#new-webhook-secret');
+  assert.match(await page.textContent('#new-webhook-secret'), /^whsec_[A-Za-z0-9+/=]+$/);
+  await page.waitForSelector('#webhooks-table tr[data-webhook]');
+  // Something happens in the reseller's tree: a reservation made and
+  // cancelled, through the API with the console's own session.
+  const statuses = await page.evaluate(async () => {
+    const csrf = (await (await fetch('/console/session')).json()).csrf_token;
+    const headers = { 'content-type': 'application/json', 'x-csrf-token': csrf };
+    const made = await fetch('/lk/v1/reservations', { method: 'POST', headers, body: JSON.stringify({ number: '+983000903' }) });
+    const gone = await fetch('/lk/v1/reservations/%2B983000903', { method: 'DELETE', headers });
+    return [made.status, gone.status];
+  });
+  assert.deepEqual(statuses, [201, 204]);
+  await page.click('#webhooks-table button.deliveries');
+  await page.waitForSelector('#deliveries-refresh');
+  // The dispatcher fans the events out to the endpoint within moments.
+  for (let i = 0; i < 40 && await page.locator('#deliveries-table tbody tr').count() < 2; i++) {
+    await page.waitForTimeout(250);
+    await page.click('#deliveries-refresh');
+    await page.waitForSelector('#deliveries-table, #deliveries-none');
+  }
+  const events = await page.locator('#deliveries-table tbody tr td:first-child').allTextContents();
+  assert.ok(events.includes('number.reserved'), events.join(', '));
+  await shots('webhooks-en');
+  await page.click('#deliveries-table tbody tr:first-child button.retry');
+  await page.waitForFunction(() => /sent again/.test(document.getElementById('toast').textContent));
+  await page.reload();
+  await ready();
+  await page.waitForSelector('#webhooks-table');
+  assert.equal(await page.locator('#new-webhook-secret').count(), 0, 'the secret is not shown again');
+  await page.click('#webhooks-table button.delete');
+  await page.waitForSelector('dialog#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#webhooks-none');
+});
+
 for (const lang of ['en', 'fa']) {
   test(`CSRF (${lang}): a cookie-authenticated change without X-CSRF-Token is refused, with it it is served`, async () => {
     if ((await dir())[1] !== lang) { await page.click('#lang-switch'); await page.waitForFunction((l) => document.documentElement.lang === l, lang); }

@@ -11,6 +11,7 @@ const NAV = [
   ['pool', 'nav.pool'],
   ['reservations', 'nav.reservations'],
   ['keys', 'nav.keys', (me) => me.role !== 'user'],
+  ['webhooks', 'nav.webhooks', (me) => me.role !== 'user'],
 ];
 
 const app = {
@@ -54,6 +55,7 @@ async function render() {
     case 'pool': return views.pool(root, app);
     case 'reservations': return views.reservations(root, app);
     case 'keys': return views.keys(root, app);
+    case 'webhooks': return views.webhooks(root, app);
     default: location.hash = '#/numbers';
   }
 }

@@ -474,3 +474,82 @@ export async function keys(root) {
     fresh, list);
   await load();
 }
+
+// ---------------------------------------------------------------- webhooks
+
+export async function webhooks(root) {
+  const fresh = h('div', { id: 'new-webhook-slot' });
+  const list = h('div', {}, h('p', { class: 'muted' }, t('loading')));
+  const log = h('div', { id: 'deliveries' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const load = async () => {
+    try {
+      const items = await all('/webhooks');
+      fill(list, items.length === 0 ? h('p', { class: 'muted', id: 'webhooks-none' }, t('webhooks.none')) :
+        h('table', { id: 'webhooks-table' },
+          h('thead', {}, h('tr', {}, ['webhooks.url', 'webhooks.types', 'webhooks.state', '', ''].map((k) => h('th', {}, k ? t(k) : '')))),
+          h('tbody', {}, items.map((w) => h('tr', { 'data-webhook': w.id },
+            h('td', {}, ltr(w.url)), h('td', {}, ltr(w.types.join(' '))),
+            h('td', {}, w.enabled ? t('webhooks.enabled') : `${t('webhooks.disabled')}: ${w.disabled_reason || ''}`),
+            h('td', {}, h('button', { type: 'button', class: 'small secondary deliveries', onclick: () => deliveries(w) }, t('webhooks.deliveries'))),
+            h('td', {}, h('button', { type: 'button', class: 'small danger delete', onclick: () => remove(w) }, t('webhooks.delete'))))))));
+    } catch (e) { fill(list, errorBox(e)); }
+  };
+  const deliveries = async (w) => {
+    try {
+      const page = await api('GET', `/webhooks/${w.id}/deliveries` + query({ limit: 50 }));
+      const rows = page.items;
+      fill(log, h('h2', {}, t('webhooks.log', { url: w.url })),
+        h('p', {}, h('button', { type: 'button', class: 'small secondary', id: 'deliveries-refresh', onclick: () => deliveries(w) }, t('webhooks.refresh'))),
+        rows.length === 0 ? h('p', { class: 'muted', id: 'deliveries-none' }, t('webhooks.no_deliveries')) :
+          h('table', { id: 'deliveries-table' },
+            h('thead', {}, h('tr', {}, ['webhooks.event', 'webhooks.delivery_state', 'webhooks.attempts', 'webhooks.last', ''].map((k) => h('th', {}, k ? t(k) : '')))),
+            h('tbody', {}, rows.map((d) => {
+              const last = d.log[d.log.length - 1];
+              const said = last ? (last.status ? `HTTP ${last.status}, ${last.latency_ms} ms` : (last.error || '—')) : '—';
+              return h('tr', { 'data-delivery': d.id },
+                h('td', {}, ltr(d.event_type)), h('td', {}, t('webhooks.state_' + d.state)), h('td', {}, ltr(String(d.attempts))),
+                h('td', {}, ltr(said)),
+                h('td', {}, h('button', { type: 'button', class: 'small retry', onclick: () => retry(w, d) }, t('webhooks.retry'))));
+            }))));
+    } catch (e) { fill(log, errorBox(e)); }
+  };
+  const retry = async (w, d) => {
+    try {
+      await api('POST', `/webhooks/${w.id}/deliveries/${d.id}/retry`);
+      toast(t('webhooks.retried'));
+      await deliveries(w);
+    } catch (e) { toast(problemText(e)); }
+  };
+  const remove = async (w) => {
+    const ok = await confirmDialog({ title: t('webhooks.delete_title', { url: w.url }), body: h('p', {}, t('webhooks.delete_lead')), ok: t('webhooks.delete'), cancel: t('cancel') });
+    if (!ok) return;
+    try {
+      await api('DELETE', `/webhooks/${w.id}`);
+      toast(t('webhooks.deleted'));
+      fill(fresh);
+      fill(log);
+      await load();
+    } catch (e) { toast(problemText(e)); }
+  };
+  const form = h('form', { class: 'stack', id: 'webhook-form' },
+    h('h2', {}, t('webhooks.create')),
+    h('label', {}, t('field.url'), h('input', { name: 'url', dir: 'ltr', required: true, autocomplete: 'off' })),
+    h('p', { class: 'muted' }, t('webhooks.url_hint')),
+    h('button', { type: 'submit' }, t('webhooks.submit')),
+    error);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    const url = String(new FormData(form).get('url') || '').trim();
+    try {
+      const w = await api('POST', '/webhooks', { url, types: ['*'] });
+      fill(fresh, h('div', { class: 'new-key', role: 'alert' },
+        h('strong', {}, t('webhooks.secret_once')), h('code', { dir: 'ltr', id: 'new-webhook-secret' }, w.secret)));
+      form.reset();
+      await load();
+    } catch (e) { error.textContent = problemText(e); }
+  });
+  fill(root, h('h1', {}, t('webhooks.title')), h('p', { class: 'muted' }, t('webhooks.lead')), form, fresh, list, log);
+  await load();
+}
