@@ -116,6 +116,9 @@ pub struct World {
     /// When each mutation of `assign_unassign_webhook` was answered, by its
     /// request id (the delivery lag's start).
     pub answered: std::sync::Mutex<Vec<(String, Instant)>>,
+    /// The sweep measurement's grants: the big holder (the granting
+    /// account), the small holder (the target) and the big holder's numbers.
+    expiring: (crate::store::Account, i64, Vec<i64>),
     /// Items the `bulk_assign` scenario sent.
     pub bulk_items: std::sync::atomic::AtomicU64,
 }
@@ -261,7 +264,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
         .flatten()
         .collect();
     phase("numbers", numbers.len());
-    let (big_key, small_key, history_number) = seed_holders(
+    let (big_key, small_key, history_number, expiring) = seed_holders(
         core,
         url,
         plan,
@@ -383,6 +386,7 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
         big_key,
         small_key,
         history_number,
+        expiring,
         grants,
         answered: std::sync::Mutex::default(),
         bulk_items: std::sync::atomic::AtomicU64::new(0),
@@ -462,10 +466,10 @@ async fn seed_holders(
     tag: &str,
     prefix: u32,
     now: i64,
-) -> Result<(String, String, i64), String> {
+) -> Result<(String, String, i64, (crate::store::Account, i64, Vec<i64>)), String> {
     let err = |e: CoreError| e.to_string();
     let (admin, hash, tag2) = (admin.clone(), password_hash.to_owned(), tag.to_owned());
-    let made: Vec<(i64, String)> = core
+    let made: Vec<(crate::store::Account, String)> = core
         .seed(move |tx| {
             let mut parent = (admin.id, admin.path.clone());
             let mut out = Vec::new();
@@ -494,13 +498,13 @@ async fn seed_holders(
                 };
                 issue(tx, &token, None, RID)?;
                 parent = (account.id, account.path.clone());
-                out.push((account.id, secret.expose().to_owned()));
+                out.push((account, secret.expose().to_owned()));
             }
             Ok(out)
         })
         .await
         .map_err(err)?;
-    let (big, small) = (made[0].0, made[1].0);
+    let (big, small) = (made[0].0.id, made[1].0.id);
     // Their own area code, next to the world's.
     let prefix = if prefix < 455 { prefix + 1 } else { 200 };
     let big_n = BIG_HOLDER.min(plan.numbers.max(1));
@@ -551,7 +555,116 @@ async fn seed_holders(
         core.seed(job).await.map_err(err)?;
     }
     analyze(url).await?;
-    Ok((made[0].1.clone(), made[1].1.clone(), number))
+    let big_numbers: Vec<i64> = numbers.iter().take(big_n).map(|(id, _)| *id).collect();
+    Ok((
+        made[0].1.clone(),
+        made[1].1.clone(),
+        number,
+        (made[0].0.clone(), small, big_numbers),
+    ))
+}
+
+/// The `sweep` measurement's figures.
+pub struct SweepFigures {
+    /// Grants that ended at the same second.
+    pub grants: usize,
+    /// Seconds from their end until the sweeper had ended them all; `None`
+    /// if not within [`SWEEP_WAIT`].
+    pub swept_after: Option<f64>,
+    /// `assign_unassign` while the sweeper works.
+    pub during: Figures,
+}
+
+/// How long the sweep measurement waits for the sweeper.
+pub const SWEEP_WAIT: Duration = Duration::from_secs(120);
+
+/// Gives each of the big holder's numbers (up to 100,000) to the small
+/// holder with a grant ending at one second a little ahead, waits for that
+/// second, then runs `assign_unassign` while the server's sweeper ends them
+/// all, and tells how long that took. `core` is a second handle on the
+/// server's database.
+pub async fn sweep(
+    core: &Core,
+    url: &str,
+    world: Arc<World>,
+    addr: SocketAddr,
+    plan: &Plan,
+) -> Result<SweepFigures, String> {
+    let (big, small, numbers) = world.expiring.clone();
+    let grants = numbers.len();
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    // Time enough to seed them first (about 10,000 a second here).
+    let ends = unix() + 5 + (grants / 5_000) as i64;
+    let big = Arc::new(big);
+    let mut jobs = Vec::with_capacity(grants.div_ceil(SEED_JOB));
+    for chunk in numbers.chunks(SEED_JOB) {
+        let (chunk, big) = (chunk.to_vec(), big.clone());
+        jobs.push(move |tx: &mut dyn Tx| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            for id in &chunk {
+                let cmd = Assign {
+                    number: NumberRef {
+                        id: Some(*id),
+                        e164: None,
+                        uid: None,
+                    },
+                    target: AccountRef {
+                        id: Some(small),
+                        username: None,
+                    },
+                    perms: Perms::ALL,
+                    expires_at: Some(ends),
+                };
+                assign(tx, &big, &cmd, now, RID)?;
+            }
+            Ok(chunk.len())
+        });
+    }
+    let made: usize = in_groups(core, url, jobs).await?.into_iter().sum();
+    let lead = ends - unix();
+    if lead < 1 {
+        return Err(format!(
+            "seeding {made} expiring grants outlasted their lead (they ended {}s before it finished)",
+            -lead
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs(lead as u64)).await;
+    let started = Instant::now();
+    let watcher = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            while started.elapsed() < SWEEP_WAIT {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let due = core
+                    .store
+                    .read(move |tx| {
+                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, now, 1)?)
+                    })
+                    .await;
+                if matches!(due, Ok(ref ids) if ids.is_empty()) {
+                    return Some(started.elapsed().as_secs_f64());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None
+        })
+    };
+    let mut during = measure(world, Scenario::AssignUnassign, addr, plan).await;
+    during.name = "assign_unassign_sweep";
+    let swept_after = watcher.await.map_err(|e| e.to_string())?;
+    Ok(SweepFigures {
+        grants: made,
+        swept_after,
+        during,
+    })
 }
 
 /// Seeding jobs the store runs at once: on PostgreSQL each takes a pooled

@@ -821,6 +821,24 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
         }
         figures.push(f);
     }
+    // Last, as it gives the big holder's numbers to the small holder: grants
+    // ending at one second, swept while assign_unassign runs.
+    let sweep = {
+        let core = open_with(url, StoreOptions::default()).await?;
+        bench::sweep(&core, url, world.clone(), server.addr, plan).await?
+    };
+    eprintln!(
+        "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
+        sweep.during.name,
+        sweep.during.rps,
+        sweep.during.p99_ms,
+        sweep.during.errors,
+        sweep.grants,
+        sweep
+            .swept_after
+            .map_or("more than the wait".to_owned(), |s| format!("{s:.1} s"))
+    );
+    figures.push(sweep.during.clone());
     let rss = server.peak_rss_mb();
     drop(server);
     // An earlier build on the same world, for a before/after in one run.
@@ -854,6 +872,31 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     };
     let clean = figures.iter().all(|f| f.errors == 0);
     let mut text = bench::report(&figures, rss, pg.as_ref(), json);
+    let round1 = |x: f64| (x * 10.0).round() / 10.0;
+    if let Some(a) = figures.iter().find(|f| f.name == "assign_unassign") {
+        let p99_ratio = match a.p99_ms {
+            0.0 => 0.0,
+            base => sweep.during.p99_ms / base,
+        };
+        if json {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            v["sweep"] = serde_json::json!({"grants": sweep.grants,
+                "swept_after_s": sweep.swept_after.map(round1),
+                "assign_unassign_p99_ratio": round1(p99_ratio)});
+            text = v.to_string();
+        } else {
+            text.push_str(&format!(
+                "sweep: {} grants ending at one second, all swept {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
+                sweep.grants,
+                sweep.swept_after.map_or(
+                    format!("not within {} s", bench::SWEEP_WAIT.as_secs()),
+                    |s| format!("{s:.1} s after")
+                ),
+                p99_ratio
+            ));
+        }
+    }
     // bulk_assign counts requests; its items per second against
     // assign_unassign's operations per second is the ratio.
     let find = |name: &str| figures.iter().find(|f| f.name == name);
