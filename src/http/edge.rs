@@ -22,7 +22,7 @@ use tower_http::request_id::{self, MakeRequestId, PropagateRequestIdLayer, SetRe
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
-use super::{AppState, Face, Refusal, body_limit};
+use super::{AppState, Face, Refusal};
 
 /// The id of one request: stamped on its history entries and returned to the
 /// client in `x-request-id`. An extractor, for handlers.
@@ -167,7 +167,7 @@ async fn edge<F: Face>(State(state): State<AppState>, req: Request, next: Next) 
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
-    let limit = body_limit(route);
+    let limit = F::body_limit(route);
     let (owes_body, declared_too_large) = declared_body(&parts.headers, limit);
     // A refusal is rendered after the request has moved into the handler;
     // of its headers the faces read only the language, so keep just that

@@ -41,21 +41,9 @@ use limits::{Limits, LoginThrottle, RateLimiter};
 pub use auth::{AuthRefusal, ClientIp, LoginRefusal, authenticate, login, presented_token};
 pub use edge::{RequestId, layer};
 
-/// Largest request body a route reads, but for [`BULK_BODY_LIMIT`].
+/// Largest request body a route reads, unless its face says otherwise
+/// ([`Face::body_limit`]).
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// Largest body of `POST /lk/v1/grants/bulk`: its 1000 items, each naming
-/// a number by uid and an account by username with an end, run to about
-/// 150 KiB, which 64 KiB would refuse.
-pub const BULK_BODY_LIMIT: usize = 256 * 1024;
-
-/// The body limit of the route `route` (its matched path).
-pub fn body_limit(route: &str) -> usize {
-    match route {
-        "/lk/v1/grants/bulk" => BULK_BODY_LIMIT,
-        _ => BODY_LIMIT,
-    }
-}
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -138,6 +126,12 @@ pub trait Face: Send + Sync + 'static {
     /// `Accept-Language` (when it had one), which chooses the language where
     /// the face has more than one; the edge keeps no other header for this.
     fn refuse(refusal: Refusal, headers: &HeaderMap) -> Response;
+
+    /// The largest body the route `route` (its matched path) reads; the
+    /// edge refuses a longer one with 413 before the handler runs.
+    fn body_limit(_route: &str) -> usize {
+        BODY_LIMIT
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::problem::Problem;
 use crate::core::{Caller, NumberRef};
 use crate::domain::{E164, NumberUid};
-use crate::http::{AppState, AuthRefusal, BODY_LIMIT, authenticate, body_limit, presented_token};
+use crate::http::{AppState, AuthRefusal, BODY_LIMIT, Face, authenticate, presented_token};
 
 pub use crate::http::{ClientIp, RequestId as Rid};
 
@@ -143,7 +143,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         let limit = req
             .extensions()
             .get::<axum::extract::MatchedPath>()
-            .map_or(BODY_LIMIT, |m| body_limit(m.as_str()));
+            .map_or(BODY_LIMIT, |m| super::Native::body_limit(m.as_str()));
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|_| Problem::new("too-large", TOO_LARGE))?;
