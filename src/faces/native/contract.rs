@@ -51,11 +51,6 @@ fn components() -> Vec<(&'static str, Value)> {
         }
         Value::Object(props)
     };
-    let required_with = |extra: &[&str]| -> Value {
-        let mut list = number_required.as_array().cloned().unwrap_or_default();
-        list.extend(extra.iter().map(|s| json!(s)));
-        Value::Array(list)
-    };
     let account_fields = json!({
         "id": id, "username": {"type": "string"}, "name": {"type": "string"},
         "role": {"type": "string", "enum": ["admin", "reseller", "user"]},
@@ -139,7 +134,7 @@ fn components() -> Vec<(&'static str, Value)> {
         ),
         (
             "NativeNumberShown",
-            json!({"type": "object", "required": required_with(&["owner", "permissions", "grants"]),
+            json!({"type": "object", "required": required_list(&number_required, &["owner", "permissions", "grants"]),
                 "properties": with(&number_fields, json!({
                     "owner": nullable("NativeBrief"),
                     "permissions": reference("NativePerms"),
@@ -147,7 +142,7 @@ fn components() -> Vec<(&'static str, Value)> {
         ),
         (
             "NativeOwned",
-            json!({"type": "object", "required": required_with(&["subscription"]),
+            json!({"type": "object", "required": required_list(&number_required, &["subscription"]),
                 "properties": with(&number_fields, json!({
                     "subscription": {"anyOf": [{"type": "null"}, {"type": "object",
                         "required": ["cycle", "resubscribe", "subscribed_at"],
@@ -439,12 +434,11 @@ fn at_least_one_term() -> Value {
     json!({"anyOf": [{"required": ["send"]}, {"required": ["gets"]}, {"required": ["expires_at"]}]})
 }
 
-/// A text field of an account: 1 to 255 characters, not only white space
+/// A text field of an account, or null: 1 to 255 characters, not only white space
 /// (as Rust's `char::is_whitespace` has it, which the handlers' `trim`
 /// uses; regex's `\s` differs).
-fn text(nullable: bool) -> Value {
-    json!({"type": if nullable { json!(["string", "null"]) } else { json!("string") },
-        "minLength": 1, "maxLength": 255,
+fn text() -> Value {
+    json!({"type": ["string", "null"], "minLength": 1, "maxLength": 255,
         "pattern": r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"})
 }
 
@@ -569,7 +563,7 @@ fn specs() -> Vec<Spec> {
                 json!({
                     "username": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{3,32}(?![\s\S])"},
                     "password": {"type": "string", "minLength": crate::domain::NewPassword::MIN_CHARS},
-                    "name": text(true),
+                    "name": text(),
                     "is_reseller": {"type": ["boolean", "null"]},
                     "email": {"type": ["string", "null"], "maxLength": 255},
                     "mobile": {"type": ["string", "null"], "maxLength": 255},
@@ -591,7 +585,7 @@ fn specs() -> Vec<Spec> {
             vec![],
             Some(object(
                 json!({
-                    "name": text(true),
+                    "name": text(),
                     "status": {"type": ["string", "null"], "enum": ["active", "suspended", null]},
                 }),
                 &[],
