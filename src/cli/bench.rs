@@ -194,29 +194,8 @@ pub async fn seed(core: &Core, url: &str, plan: &Plan) -> Result<World, String> 
             for (i, (parent, level)) in shape2.iter().enumerate() {
                 let username = format!("b{tag2}-{i}");
                 let parent = parent.map(|p| (out[p].0.id, out[p].0.path.clone()));
-                let new = NewAccount {
-                    id: None,
-                    username: username.clone(),
-                    name: username.clone(),
-                    password_hash: hash.clone(),
-                    is_reseller: *level < levels,
-                    parent,
-                    postpaid: true,
-                    mobile: None,
-                    email: None,
-                    created_at: now,
-                };
-                let account = create_account(tx, &new, None, RID)?;
-                let secret = TokenSecret::generate(TokenKind::ApiKey);
-                let token = NewToken {
-                    digest: secret.digest(),
-                    account_id: account.id,
-                    kind: TokenKind::ApiKey,
-                    created_at: now,
-                    expires_at: None,
-                };
-                issue(tx, &token, None, RID)?;
-                out.push((account, secret.expose().to_owned()));
+                let made = member(tx, username, &hash, *level < levels, parent, now)?;
+                out.push(made);
             }
             Ok(out)
         })
@@ -450,6 +429,40 @@ fn number_jobs(
     Ok(jobs)
 }
 
+/// One postpaid account of the world, with its API key.
+fn member(
+    tx: &mut dyn Tx,
+    username: String,
+    password_hash: &str,
+    is_reseller: bool,
+    parent: Option<(i64, String)>,
+    now: i64,
+) -> Result<(crate::store::Account, String), CoreError> {
+    let new = NewAccount {
+        id: None,
+        name: username.clone(),
+        username,
+        password_hash: password_hash.to_owned(),
+        is_reseller,
+        parent,
+        postpaid: true,
+        mobile: None,
+        email: None,
+        created_at: now,
+    };
+    let account = create_account(tx, &new, None, RID)?;
+    let secret = TokenSecret::generate(TokenKind::ApiKey);
+    let token = NewToken {
+        digest: secret.digest(),
+        account_id: account.id,
+        kind: TokenKind::ApiKey,
+        created_at: now,
+        expires_at: None,
+    };
+    issue(tx, &token, None, RID)?;
+    Ok((account, secret.expose().to_owned()))
+}
+
 /// Seeds the two holders of `native_list`: a reseller below the
 /// administrator owning `min(BIG_HOLDER, --numbers)` numbers of their own,
 /// and below it a reseller owning [`SMALL_HOLDER`]. The big holder's first
@@ -475,30 +488,9 @@ async fn seed_holders(
             let mut out = Vec::new();
             for who in ["big", "small"] {
                 let username = format!("b{tag2}-{who}");
-                let new = NewAccount {
-                    id: None,
-                    username: username.clone(),
-                    name: username,
-                    password_hash: hash.clone(),
-                    is_reseller: true,
-                    parent: Some(parent.clone()),
-                    postpaid: true,
-                    mobile: None,
-                    email: None,
-                    created_at: now,
-                };
-                let account = create_account(tx, &new, None, RID)?;
-                let secret = TokenSecret::generate(TokenKind::ApiKey);
-                let token = NewToken {
-                    digest: secret.digest(),
-                    account_id: account.id,
-                    kind: TokenKind::ApiKey,
-                    created_at: now,
-                    expires_at: None,
-                };
-                issue(tx, &token, None, RID)?;
+                let (account, key) = member(tx, username, &hash, true, Some(parent.clone()), now)?;
                 parent = (account.id, account.path.clone());
-                out.push((account, secret.expose().to_owned()));
+                out.push((account, key));
             }
             Ok(out)
         })
@@ -592,21 +584,15 @@ pub async fn sweep(
 ) -> Result<SweepFigures, String> {
     let (big, small, numbers) = world.expiring.clone();
     let grants = numbers.len();
-    let unix = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    };
+    // The bench's core keeps the system's time, as the server does.
+    let now = core.now();
     // Time enough to seed them first (about 10,000 a second here).
-    let ends = unix() + 5 + (grants / 5_000) as i64;
+    let ends = now + 5 + (grants / 5_000) as i64;
     let big = Arc::new(big);
     let mut jobs = Vec::with_capacity(grants.div_ceil(SEED_JOB));
     for chunk in numbers.chunks(SEED_JOB) {
         let (chunk, big) = (chunk.to_vec(), big.clone());
         jobs.push(move |tx: &mut dyn Tx| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
             for id in &chunk {
                 let cmd = Assign {
                     number: NumberRef {
@@ -627,30 +613,37 @@ pub async fn sweep(
         });
     }
     let made: usize = in_groups(core, url, jobs).await?.into_iter().sum();
-    let lead = ends - unix();
-    if lead < 1 {
-        return Err(format!(
-            "seeding {made} expiring grants outlasted their lead (they ended {}s before it finished)",
-            -lead
-        ));
+    // Wait for their second itself, and time the sweep from it: the
+    // sweeper (every 5 s) may well end them before a poll that starts late.
+    let end_at = std::time::UNIX_EPOCH + Duration::from_secs(ends.max(0) as u64);
+    match end_at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => tokio::time::sleep(wait).await,
+        Err(late) => {
+            return Err(format!(
+                "seeding {made} expiring grants outlasted their lead (they ended {:.1} s before it finished)",
+                late.duration().as_secs_f64()
+            ));
+        }
     }
-    tokio::time::sleep(Duration::from_secs(lead as u64)).await;
-    let started = Instant::now();
+    let since_end = move || {
+        std::time::SystemTime::now()
+            .duration_since(end_at)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
     let watcher = {
         let core = core.clone();
         tokio::spawn(async move {
-            while started.elapsed() < SWEEP_WAIT {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+            while since_end() < SWEEP_WAIT.as_secs_f64() {
+                // Any of them left: a grant ending at or before `ends`
+                // (the world's other grants have no end).
                 let due = core
                     .store
                     .read(move |tx| {
-                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, now, 1)?)
+                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, ends, 1)?)
                     })
                     .await;
                 if matches!(due, Ok(ref ids) if ids.is_empty()) {
-                    return Some(started.elapsed().as_secs_f64());
+                    return Some(since_end());
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
