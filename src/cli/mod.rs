@@ -95,6 +95,11 @@ struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Only these scenarios (comma-separated names as the table prints
+    /// them, `sweep` for the sweep measurement); `ceiling` always runs, as
+    /// every ratio is to it. Default: all of them.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
 }
 
 #[derive(Args)]
@@ -721,6 +726,17 @@ async fn run_bench(args: BenchArgs) -> ExitCode {
             "--connections and --numbers must be at least 1, --accounts and --depth at least 2, --duration positive",
         );
     }
+    if let Some(bad) = args
+        .scenarios
+        .iter()
+        .find(|s| *s != "sweep" && !bench::Scenario::ALL.iter().any(|a| a.name() == s.as_str()))
+    {
+        let names: Vec<&str> = bench::Scenario::ALL.iter().map(|a| a.name()).collect();
+        return fail(&format!(
+            "no scenario {bad:?}; the scenarios: {}, sweep",
+            names.join(", ")
+        ));
+    }
     let mut tag = [0u8; 6];
     crate::domain::random_bytes(&mut tag);
     let tag = crate::domain::hex(&tag);
@@ -756,7 +772,7 @@ async fn run_bench(args: BenchArgs) -> ExitCode {
         accounts: args.accounts,
         depth: args.depth,
     };
-    let outcome = bench_on(&url, &plan, args.json).await;
+    let outcome = bench_on(&url, &plan, &args.scenarios, args.json).await;
     if let Some((server, name)) = pg {
         let _ = pg_admin(
             &server,
@@ -778,7 +794,19 @@ async fn run_bench(args: BenchArgs) -> ExitCode {
     }
 }
 
-async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, bool), String> {
+async fn bench_on(
+    url: &str,
+    plan: &bench::Plan,
+    only: &[String],
+    json: bool,
+) -> Result<(String, bool), String> {
+    // The scenarios asked for (all when none were named); ceiling always.
+    let wanted =
+        |name: &str| only.is_empty() || name == "ceiling" || only.iter().any(|o| o == name);
+    let scenarios: Vec<bench::Scenario> = bench::Scenario::ALL
+        .into_iter()
+        .filter(|s| wanted(s.name()))
+        .collect();
     // Seeding is a bulk load: a page cache big enough for the indexes being
     // filled keeps it linear (the server under test keeps its defaults).
     let seeding = StoreOptions {
@@ -800,7 +828,7 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     let mut figures = Vec::new();
     let mut webhooks = None;
     let mut receiver = None;
-    for scenario in bench::Scenario::ALL {
+    for &scenario in &scenarios {
         if scenario == bench::Scenario::AssignUnassignWebhook {
             // One endpoint, subscribed to everything, from here on.
             let r = bench::Receiver::start().await?;
@@ -823,22 +851,26 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     }
     // Last, as it gives the big holder's numbers to the small holder: grants
     // ending at one second, swept while assign_unassign runs.
-    let sweep = {
+    let sweep = if wanted("sweep") {
         let core = open_with(url, StoreOptions::default()).await?;
-        bench::sweep(&core, url, world.clone(), server.addr, plan).await?
+        Some(bench::sweep(&core, url, world.clone(), server.addr, plan).await?)
+    } else {
+        None
     };
-    eprintln!(
-        "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
-        sweep.during.name,
-        sweep.during.rps,
-        sweep.during.p99_ms,
-        sweep.during.errors,
-        sweep.grants,
-        sweep
-            .swept_after
-            .map_or("more than the wait".to_owned(), |s| format!("{s:.1} s"))
-    );
-    figures.push(sweep.during.clone());
+    if let Some(sweep) = &sweep {
+        eprintln!(
+            "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
+            sweep.during.name,
+            sweep.during.rps,
+            sweep.during.p99_ms,
+            sweep.during.errors,
+            sweep.grants,
+            sweep
+                .swept_after
+                .map_or("more than the wait".to_owned(), |s| format!("{s:.1} s"))
+        );
+        figures.push(sweep.during.clone());
+    }
     let rss = server.peak_rss_mb();
     drop(server);
     // An earlier build on the same world, for a before/after in one run.
@@ -847,7 +879,7 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
             let exe = std::path::PathBuf::from(exe);
             let server = bench::Server::start_exe(&exe, url)?;
             let mut base = Vec::new();
-            for scenario in bench::Scenario::ALL {
+            for &scenario in &scenarios {
                 let f = bench::measure(world.clone(), scenario, server.addr, plan).await;
                 eprintln!(
                     "baseline {:<13} {:>8.0} req/s  p99 {:.2} ms  errors {}",
@@ -873,7 +905,7 @@ async fn bench_on(url: &str, plan: &bench::Plan, json: bool) -> Result<(String, 
     let clean = figures.iter().all(|f| f.errors == 0);
     let mut text = bench::report(&figures, rss, pg.as_ref(), json);
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
-    if let Some(a) = figures.iter().find(|f| f.name == "assign_unassign") {
+    if let (Some(a), Some(sweep)) = (figures.iter().find(|f| f.name == "assign_unassign"), &sweep) {
         let p99_ratio = match a.p99_ms {
             0.0 => 0.0,
             base => sweep.during.p99_ms / base,
