@@ -395,6 +395,9 @@ impl Core {
                         "an account may have at most {MAX_ENDPOINTS} webhook endpoints"
                     )));
                 }
+                // Events committed before the endpoint are not its own: they
+                // get their ids first, and the cursor starts past them.
+                tx.sequence_events()?;
                 let id = tx.insert_webhook(&new)?;
                 tx.webhook_by_id(id)?
                     .ok_or_else(|| CoreError::Invalid("the new endpoint is gone".into()))
@@ -555,6 +558,7 @@ impl Core {
         self.store
             .write(move |tx| {
                 let mut made = 0;
+                tx.sequence_events()?;
                 // Every event up to here is committed (ids follow commit
                 // order), so a cursor may pass the ones its owner cannot see.
                 let newest = tx.max_event_id()?;

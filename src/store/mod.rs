@@ -97,6 +97,11 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// Whether events wait for [`Tx::sequence_events`] to be seen.
+    fn stages_events(&self) -> bool {
+        false
+    }
+
     /// Tells `sink` of every revocation any process commits from now on
     /// (replacing an earlier sink). A backend that serves one process has
     /// nothing to tell.
@@ -199,6 +204,27 @@ impl Store {
             self.commits.notify_waiters();
         }
         answer
+    }
+
+    /// See [`Backend::stages_events`].
+    pub fn stages_events(&self) -> bool {
+        self.backend.stages_events()
+    }
+
+    /// Sequences the staged events ([`Tx::sequence_events`]) where the
+    /// backend stages them; answers how many it moved. Those readers of
+    /// the outbox that wait on [`Store::commits`] are told when it moved any.
+    pub async fn sequence_events(&self) -> Result<u64, StoreError> {
+        if !self.backend.stages_events() {
+            return Ok(0);
+        }
+        let moved = self
+            .run(Access::Write, |tx: &mut dyn Tx| tx.sequence_events())
+            .await?;
+        if moved > 0 {
+            self.commits.notify_waiters();
+        }
+        Ok(moved)
     }
 
     /// Notified whenever this process commits a write.
@@ -365,9 +391,15 @@ pub trait Tx {
     fn record(&mut self, entry: &HistoryEntry) -> Result<i64, StoreError>;
 
     /// Appends one event to the outbox. Ids follow commit order: SQLite has
-    /// one writer; PostgreSQL writes a transaction's events just before it
-    /// commits, one transaction at a time (see `postgres::tx`).
+    /// one writer; PostgreSQL stages a transaction's events, and
+    /// [`Tx::sequence_events`] gives them their ids after the commit.
     fn insert_event(&mut self, event: &NewEvent) -> Result<(), StoreError>;
+    /// Gives the committed staged events their ids, in commit order, so
+    /// that readers of the outbox see them; answers how many. Where events
+    /// get their ids as they are written (SQLite), nothing to do.
+    fn sequence_events(&mut self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Events after an id, oldest first.
     fn events_after(&mut self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;
     /// Drops the events older than `before`.

@@ -85,6 +85,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_webhooks",
         include_str!("migrations/0010_webhooks.sql"),
     ),
+    // The outbox's staging table (see the migration): PostgreSQL's alone,
+    // as SQLite's one writer already commits events in id order.
+    (
+        "0011_event_staging",
+        include_str!("migrations/0011_event_staging.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.
@@ -159,6 +165,10 @@ impl Backend for PgBackend {
     }
 
     fn shares_login_budgets(&self) -> bool {
+        true
+    }
+
+    fn stages_events(&self) -> bool {
         true
     }
 
