@@ -1558,6 +1558,132 @@ pub fn quantile(values: &[f64], p: f64) -> f64 {
     values[i]
 }
 
+/// The `feed` measurement's figures: from a change's answer to the moment a
+/// reader already waiting on `GET /lk/v1/events` receives its event.
+#[derive(Clone, Debug)]
+pub struct FeedLag {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One page of the feed (at most one event) after `after`.
+async fn read_feed(
+    http: &mut HttpClient,
+    auth: &str,
+    after: i64,
+    wait: u32,
+) -> Result<Value, String> {
+    let path = format!("/lk/v1/events?after={after}&wait={wait}&limit=1");
+    let res = http
+        .request("GET", &path, &[("authorization", auth)], b"")
+        .await
+        .map_err(|e| format!("the feed: {e}"))?;
+    match res.status {
+        200 => Ok(res.json()),
+        s => Err(format!("the feed answered {s}")),
+    }
+}
+
+/// Most changes the `feed` measurement makes.
+pub const FEED_ROUNDS: usize = 300;
+
+/// The `feed` measurement: one change at a time (an assign, then its
+/// unassign, of one pair of the world), each while a reader long-polls the
+/// feed as the administrator; the lag is from the change's answer to the
+/// reader's receipt of its event. At most [`FEED_ROUNDS`] changes, or the
+/// plan's duration.
+pub async fn feed_lag(world: Arc<World>, addr: SocketAddr, plan: &Plan) -> Result<FeedLag, String> {
+    let &(owner, number_id, target) = world
+        .pairs
+        .first()
+        .ok_or("the world has no pair to change")?;
+    let admin = format!("Bearer {}", admin_key(&world));
+    let owner_key = world.members[owner].key.clone();
+    let target_id = world.members[target].id;
+    let mut reader = HttpClient::new(addr);
+    let mut writer = HttpClient::new(addr);
+    // The newest event's id: the least `after` past which there is none
+    // (by doubling, then halving; the world's seeding made many).
+    let empty = |v: &Value| v["items"].as_array().is_none_or(|a| a.is_empty());
+    let mut high = 1i64;
+    while !empty(&read_feed(&mut reader, &admin, high, 0).await?) {
+        high = high.saturating_mul(2);
+    }
+    let mut low = 0i64;
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if empty(&read_feed(&mut reader, &admin, mid, 0).await?) {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    let mut after = high;
+    let deadline = Instant::now() + plan.duration;
+    let mut lags = Vec::new();
+    for round in 0..FEED_ROUNDS {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let (path, body) = if round % 2 == 0 {
+            let b = json!({"number_id": number_id, "target_user_id": target_id, "send": true, "gets": true});
+            ("/api/numbers/assign", b)
+        } else {
+            let b = json!({"number_id": number_id, "target_user_id": target_id});
+            ("/api/numbers/unassign", b)
+        };
+        let body = body.to_string().into_bytes();
+        let change = async {
+            // Give the reader time to be waiting before the change commits.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let res = writer
+                .request(
+                    "POST",
+                    path,
+                    &[
+                        ("content-type", "application/json"),
+                        ("authorization", &owner_key),
+                    ],
+                    &body,
+                )
+                .await
+                .map_err(|e| format!("the feed's change: {e}"))?;
+            match res.status {
+                200 => Ok::<_, String>(Instant::now()),
+                s => Err(format!("the feed's change answered {s}")),
+            }
+        };
+        let read = async {
+            // Until the change's event arrives (another change, such as the
+            // sweeper's, may come first).
+            loop {
+                let v = read_feed(&mut reader, &admin, after, 10).await?;
+                let seen = Instant::now();
+                after = v["next_after"].as_i64().unwrap_or(after);
+                let items = v["items"].as_array().cloned().unwrap_or_default();
+                if items
+                    .iter()
+                    .any(|e| e["type"].as_str().is_some_and(|t| t.starts_with("grant.")))
+                {
+                    return Ok::<_, String>(seen);
+                }
+            }
+        };
+        let (answered, seen) = tokio::join!(change, read);
+        let (answered, seen) = (answered?, seen?);
+        lags.push(seen.saturating_duration_since(answered).as_secs_f64() * 1000.0);
+    }
+    lags.sort_by(f64::total_cmp);
+    Ok(FeedLag {
+        samples: lags.len(),
+        p50_ms: quantile(&lags, 0.5),
+        p99_ms: quantile(&lags, 0.99),
+        max_ms: lags.last().copied().unwrap_or(0.0),
+    })
+}
+
 /// The admin's key (the world's first member), for the bench's own setup.
 pub fn admin_key(world: &World) -> &str {
     &world.members[0].key

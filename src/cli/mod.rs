@@ -96,7 +96,7 @@ struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Only these scenarios (comma-separated names as the table prints
-    /// them, `sweep` for the sweep measurement); `ceiling` always runs, as
+    /// them, `feed` and `sweep` for those measurements); `ceiling` always runs, as
     /// every ratio is to it. Default: all of them.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
@@ -726,14 +726,13 @@ async fn run_bench(args: BenchArgs) -> ExitCode {
             "--connections and --numbers must be at least 1, --accounts and --depth at least 2, --duration positive",
         );
     }
-    if let Some(bad) = args
-        .scenarios
-        .iter()
-        .find(|s| *s != "sweep" && !bench::Scenario::ALL.iter().any(|a| a.name() == s.as_str()))
-    {
+    if let Some(bad) = args.scenarios.iter().find(|s| {
+        !["sweep", "feed"].contains(&s.as_str())
+            && !bench::Scenario::ALL.iter().any(|a| a.name() == s.as_str())
+    }) {
         let names: Vec<&str> = bench::Scenario::ALL.iter().map(|a| a.name()).collect();
         return fail(&format!(
-            "no scenario {bad:?}; the scenarios: {}, sweep",
+            "no scenario {bad:?}; the scenarios: {}, feed, sweep",
             names.join(", ")
         ));
     }
@@ -849,6 +848,18 @@ async fn bench_on(
         }
         figures.push(f);
     }
+    // The feed's lag, with no other load (before the sweep, which makes
+    // events of its own).
+    let feed = if wanted("feed") {
+        let f = bench::feed_lag(world.clone(), server.addr, plan).await?;
+        eprintln!(
+            "{:<22} {} changes, lag p50 {:.2} ms, p99 {:.2} ms",
+            "feed", f.samples, f.p50_ms, f.p99_ms
+        );
+        Some(f)
+    } else {
+        None
+    };
     // Last, as it gives the big holder's numbers to the small holder: grants
     // ending at one second, swept while assign_unassign runs.
     let sweep = if wanted("sweep") {
@@ -952,6 +963,21 @@ async fn bench_on(
         } else {
             text.push_str(&format!(
                 "bulk_assign: {items_per_s:.0} items/s ({per_request:.0} items a request), {ratio:.1}x assign_unassign's operations/s\n"
+            ));
+        }
+    }
+    if let Some(f) = feed {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        if json {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            v["feed"] = serde_json::json!({"changes": f.samples, "lag_p50_ms": round(f.p50_ms),
+                "lag_p99_ms": round(f.p99_ms), "lag_max_ms": round(f.max_ms)});
+            text = v.to_string();
+        } else {
+            text.push_str(&format!(
+                "feed: {} changes one at a time, each to a reader waiting on GET /lk/v1/events; lag (answer to the reader's receipt) p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
+                f.samples, f.p50_ms, f.p99_ms, f.max_ms
             ));
         }
     }

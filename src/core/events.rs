@@ -101,45 +101,7 @@ pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// processes committed (its own process's commits wake it at once).
 pub const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How long the sequencer lets commits gather before a pass (one pass then
-/// numbers them all, in one transaction).
-pub const SEQUENCE_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// How often the sequencer looks for events other processes staged (its
-/// own process's commits wake it; the other processes' sequencers number
-/// theirs, so this is only a backstop).
-pub const SEQUENCE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl super::Core {
-    /// Numbers the staged events until the task is dropped, where the store
-    /// stages them (PostgreSQL; see `Tx::sequence_events`): woken by this
-    /// process's commits, so that the outbox's readers (the feed's long
-    /// polls, the webhook dispatcher, the NATS publisher) see an event
-    /// within about [`SEQUENCE_GATHER`] of its commit. Those readers also
-    /// sequence before they read, so none depends on this task to see what
-    /// has committed; it keeps the staging table short when no one reads.
-    pub async fn run_sequencer(self) {
-        if !self.store.stages_events() {
-            return;
-        }
-        loop {
-            tokio::time::sleep(SEQUENCE_GATHER).await;
-            // Listen before the pass, so that a commit during it is not missed.
-            let woken = self.store.commits().notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            match self.store.sequence_events().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "sequencing events failed"),
-            }
-            tokio::select! {
-                _ = &mut woken => {}
-                _ = tokio::time::sleep(SEQUENCE_POLL) => {}
-            }
-        }
-    }
-
     /// The events the caller may see after id `after`, oldest (first
     /// committed) first, at most `limit`: everything for an administrator,
     /// else those whose actor or account is the caller or in its downline.

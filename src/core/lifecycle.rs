@@ -269,8 +269,12 @@ impl Core {
                 }
             }
         }
+        // Upkeep rather than something that ended, so not in the report:
+        // the staged events numbered (PostgreSQL; every reader of the
+        // outbox also does so before it reads, so this only keeps the
+        // staging table short when nothing reads), and the counters folded.
+        self.store.sequence_events().await?;
         (report.events_pruned, report.keys_pruned) = self.prune_outbox(now).await?;
-        // Upkeep rather than something that ended, so not in the report.
         let folded = self.fold_holdings().await?;
         if folded > 0 {
             tracing::debug!(folded, "folded holdings counters");

@@ -121,7 +121,6 @@ pub async fn launch_full(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(core.clone().run_sweeper());
-    let sequencer = tokio::spawn(core.clone().run_sequencer());
     let dispatcher = core
         .webhook_settings()
         .dispatch
@@ -133,7 +132,6 @@ pub async fn launch_full(
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
-    sequencer.abort();
     for task in [dispatcher, publisher].into_iter().flatten() {
         task.abort();
     }

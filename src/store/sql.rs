@@ -248,10 +248,20 @@ pub(crate) const EVENTS_AFTER: Sql = shared!(
                     AND a.path >= $2 AND a.path < $3)) \
      ORDER BY e.id LIMIT $4"
 );
-/// Events past the retention, but none that an endpoint still has to deliver.
+/// Events past the retention (`at < $1`), but none that an endpoint still
+/// has to deliver or has not made its deliveries of yet (its cursor is
+/// behind), and none that a publisher has not published, unless that
+/// publisher has not been seen for the whole retention (its lease ran out
+/// before `$1`: a publisher taken out of service does not hold the outbox
+/// for ever).
 pub(crate) const PRUNE_EVENTS: Sql = shared!(
-    "DELETE FROM events WHERE at < $1 AND NOT EXISTS \
-       (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id AND d.state = 'pending')"
+    "DELETE FROM events WHERE at < $1 \
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+         WHERE d.event_id = events.id AND d.state = 'pending') \
+       AND NOT EXISTS (SELECT 1 FROM webhooks w \
+         WHERE w.disabled_at IS NULL AND w.cursor < events.id) \
+       AND NOT EXISTS (SELECT 1 FROM event_cursors c \
+         WHERE c.cursor < events.id AND c.lease_until > $1)"
 );
 pub(crate) const ALL_EVENTS: Sql = shared!("SELECT history_id, type FROM events ORDER BY id");
 /// One event, read by [`event_row`].

@@ -115,6 +115,28 @@ async fn the_sweeper_prunes_old_events_and_keys(app: TestApp) {
     app.assert_invariants().await;
 }
 
+async fn a_publisher_behind_holds_back_pruning_until_it_is_gone_for_the_retention(app: TestApp) {
+    app.account("admin", None, false).await;
+    app.number("+983000505", None).await;
+    let day = 86_400;
+    // A publisher that is still at work, 8 days on, but has published nothing.
+    app.clock.advance(8 * day);
+    let batch = app.core.publisher_batch("nats:t:p", "me", 30, 10).await.unwrap();
+    let events = batch.expect("the publisher's lease");
+    assert_eq!(events.len(), 2);
+    let report = app.core.sweep(T0 + 8 * day).await.unwrap();
+    assert_eq!(report.events_pruned, 0);
+    // Once it has published the first, that one may go.
+    assert!(app.core.publisher_done("nats:t:p", "me", events[0].id).await.unwrap());
+    let report = app.core.sweep(T0 + 8 * day).await.unwrap();
+    assert_eq!(report.events_pruned, 1);
+    // A publisher not seen for the whole retention holds nothing back.
+    app.clock.advance(8 * day);
+    let report = app.core.sweep(T0 + 16 * day).await.unwrap();
+    assert_eq!(report.events_pruned, 1);
+    app.assert_invariants().await;
+}
+
 async fn a_replay_changes_nothing(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, rk) = app.account("reseller", Some("admin"), true).await;
