@@ -1675,6 +1675,22 @@ pub async fn feed_lag(world: Arc<World>, addr: SocketAddr, plan: &Plan) -> Resul
         let (answered, seen) = (answered?, seen?);
         lags.push(seen.saturating_duration_since(answered).as_secs_f64() * 1000.0);
     }
+    // The pair as the world had it (unassigned), for the scenarios after.
+    if lags.len() % 2 == 1 {
+        let b = json!({"number_id": number_id, "target_user_id": target_id}).to_string();
+        let res = writer
+            .request(
+                "POST",
+                "/api/numbers/unassign",
+                &[("content-type", "application/json"), ("authorization", &owner_key)],
+                b.as_bytes(),
+            )
+            .await
+            .map_err(|e| format!("the feed's last unassign: {e}"))?;
+        if res.status != 200 {
+            return Err(format!("the feed's last unassign answered {}", res.status));
+        }
+    }
     lags.sort_by(f64::total_cmp);
     Ok(FeedLag {
         samples: lags.len(),
