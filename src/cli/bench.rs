@@ -1682,7 +1682,10 @@ pub async fn feed_lag(world: Arc<World>, addr: SocketAddr, plan: &Plan) -> Resul
             .request(
                 "POST",
                 "/api/numbers/unassign",
-                &[("content-type", "application/json"), ("authorization", &owner_key)],
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &owner_key),
+                ],
                 b.as_bytes(),
             )
             .await

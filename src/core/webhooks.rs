@@ -581,12 +581,13 @@ impl Core {
                         true => last.max(newest),
                         false => last,
                     };
-                    for e in &events {
-                        if wants(&w.types, &e.kind) {
-                            tx.insert_delivery(w.id, e.id, order_key(e).as_deref(), now)?;
-                            made += 1;
-                        }
-                    }
+                    let deliveries: Vec<(i64, i64, Option<String>)> = events
+                        .iter()
+                        .filter(|e| wants(&w.types, &e.kind))
+                        .map(|e| (w.id, e.id, order_key(e)))
+                        .collect();
+                    tx.insert_deliveries(&deliveries, now)?;
+                    made += deliveries.len();
                     if reached > w.cursor {
                         tx.set_webhook_cursor(w.id, reached)?;
                     }
@@ -608,14 +609,10 @@ impl Core {
         self.store
             .write(move |tx| {
                 let mut out = Vec::new();
-                for id in tx.claim_deliveries(now, &owner, lease_until, limit)? {
-                    let Some(delivery) = tx.delivery_by_id(id)? else {
-                        continue;
-                    };
-                    let (Some(webhook), Some(event)) = (
-                        tx.webhook_by_id(delivery.webhook_id)?,
-                        tx.event_by_id(delivery.event_id)?,
-                    ) else {
+                let ids = tx.claim_deliveries(now, &owner, lease_until, limit)?;
+                for (delivery, webhook, event) in tx.claimed(&ids)? {
+                    let id = delivery.id;
+                    let (Some(webhook), Some(event)) = (webhook, event) else {
                         // The event is gone (cannot be while pending) or
                         // the endpoint was deleted: nothing to send.
                         tx.finish_delivery(&DeliveryUpdate {
@@ -691,23 +688,31 @@ impl Core {
             .collect();
         self.store
             .write(move |tx| {
-                // Per endpoint: whether it still exists, and whether the
-                // last outcome written for it was a success (a second
-                // success in a row changes nothing).
+                // The endpoints that still exist; the others' outcomes are
+                // not written.
                 let mut exists: HashMap<i64, bool> = HashMap::new();
-                let mut succeeded: HashMap<i64, bool> = HashMap::new();
+                for (webhook_id, ..) in &planned {
+                    if !exists.contains_key(webhook_id) {
+                        let known = tx.webhook_by_id(*webhook_id)?.is_some();
+                        exists.insert(*webhook_id, known);
+                    }
+                }
+                let known: Vec<&(i64, bool, AttemptRow, DeliveryUpdate)> = planned
+                    .iter()
+                    .filter(|(w, ..)| exists.get(w) == Some(&true))
+                    .collect();
+                let rows: Vec<AttemptRow> = known.iter().map(|p| p.2.clone()).collect();
+                let updates: Vec<DeliveryUpdate> = known.iter().map(|p| p.3.clone()).collect();
+                tx.insert_attempts(&rows)?;
+                let mut written = tx.finish_deliveries(&updates)?.into_iter();
+                // Then each endpoint's record, outcome by outcome in order; a
+                // second success or failure in a row changes nothing (the
+                // same `now`), so it is not written again.
+                let mut last: HashMap<i64, bool> = HashMap::new();
                 let mut out = Vec::with_capacity(planned.len());
                 for (webhook_id, ok, row, update) in &planned {
                     let (webhook_id, ok, state) = (*webhook_id, *ok, update.state);
-                    let known = match exists.get(&webhook_id) {
-                        Some(known) => *known,
-                        None => {
-                            let known = tx.webhook_by_id(webhook_id)?.is_some();
-                            exists.insert(webhook_id, known);
-                            known
-                        }
-                    };
-                    if !known {
+                    if exists.get(&webhook_id) != Some(&true) {
                         out.push(Recorded {
                             state,
                             disabled: false,
@@ -715,22 +720,23 @@ impl Core {
                         });
                         continue;
                     }
-                    tx.insert_attempt(row)?;
-                    let written = tx.finish_delivery(update)?;
-                    let disabled = if ok {
-                        if succeeded.insert(webhook_id, true) != Some(true) {
+                    let written = written.next().unwrap_or(false);
+                    let again = last.insert(webhook_id, ok) == Some(ok);
+                    let disabled = match (ok, again) {
+                        (_, true) => false,
+                        (true, false) => {
                             tx.webhook_succeeded(webhook_id)?;
+                            false
                         }
-                        false
-                    } else {
-                        succeeded.insert(webhook_id, false);
-                        let since = now - DISABLE_AFTER_SECS;
-                        let reason = format!(
-                            "disabled at {}: every attempt failed for 24 hours (the last: {})",
-                            crate::domain::iso8601_utc(now),
-                            describe(row)
-                        );
-                        tx.webhook_failed(webhook_id, now, since, &reason)?
+                        (false, false) => {
+                            let since = now - DISABLE_AFTER_SECS;
+                            let reason = format!(
+                                "disabled at {}: every attempt failed for 24 hours (the last: {})",
+                                crate::domain::iso8601_utc(now),
+                                describe(row)
+                            );
+                            tx.webhook_failed(webhook_id, now, since, &reason)?
+                        }
                     };
                     out.push(Recorded {
                         state,

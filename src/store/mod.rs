@@ -442,6 +442,21 @@ pub trait Tx {
         limit: i64,
     ) -> Result<Vec<i64>, StoreError>;
     fn delivery_by_id(&mut self, id: i64) -> Result<Option<DeliveryRow>, StoreError>;
+    /// The deliveries `ids` that exist, in that order, each with its
+    /// endpoint and its event (`None` if gone). Where statements are round
+    /// trips (PostgreSQL), a few statements for all of them.
+    fn claimed(&mut self, ids: &[i64]) -> Result<Vec<ClaimedRows>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(delivery) = self.delivery_by_id(id)? else {
+                continue;
+            };
+            let webhook = self.webhook_by_id(delivery.webhook_id)?;
+            let event = self.event_by_id(delivery.event_id)?;
+            out.push((delivery, webhook, event));
+        }
+        Ok(out)
+    }
     /// An endpoint's deliveries with an id below `before_id`, newest first.
     fn deliveries_of(
         &mut self,
@@ -455,6 +470,27 @@ pub trait Tx {
     /// Writes a claimed delivery's outcome; false if the claim is no longer
     /// `update.lease_owner`'s (it ran out and another took it over).
     fn finish_delivery(&mut self, update: &DeliveryUpdate) -> Result<bool, StoreError>;
+    /// [`Tx::insert_attempt`] for each; where statements are round trips
+    /// (PostgreSQL), one statement for them all.
+    fn insert_attempts(&mut self, attempts: &[AttemptRow]) -> Result<(), StoreError> {
+        attempts.iter().try_for_each(|a| self.insert_attempt(a))
+    }
+    /// [`Tx::finish_delivery`] for each, answering each one's result in
+    /// order; where statements are round trips, one statement for them all.
+    fn finish_deliveries(&mut self, updates: &[DeliveryUpdate]) -> Result<Vec<bool>, StoreError> {
+        updates.iter().map(|u| self.finish_delivery(u)).collect()
+    }
+    /// [`Tx::insert_delivery`] for each `(endpoint, event, order key)`;
+    /// where statements are round trips, one statement for them all.
+    fn insert_deliveries(
+        &mut self,
+        deliveries: &[(i64, i64, Option<String>)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        deliveries
+            .iter()
+            .try_for_each(|(w, e, k)| self.insert_delivery(*w, *e, k.as_deref(), now))
+    }
     /// Makes a delivery pending again, due at `now`, its attempts counted
     /// afresh; false if it is unknown.
     fn retry_delivery(&mut self, id: i64, now: i64) -> Result<bool, StoreError>;

@@ -410,6 +410,10 @@ pub struct NewWebhook {
     pub created_at: i64,
 }
 
+/// A claimed delivery as [`super::Tx::claimed`] reads it: the delivery, its
+/// endpoint and its event (either `None` if gone).
+pub type ClaimedRows = (DeliveryRow, Option<WebhookRow>, Option<EventRow>);
+
 /// One event to one endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryRow {

@@ -264,14 +264,18 @@ pub(crate) const PRUNE_EVENTS: Sql = shared!(
          WHERE c.cursor < events.id AND c.lease_until > $1)"
 );
 pub(crate) const ALL_EVENTS: Sql = shared!("SELECT history_id, type FROM events ORDER BY id");
+/// An event's columns as [`event_row`] reads them, from `events e LEFT
+/// JOIN numbers n ON n.id = e.number_id`.
+pub(crate) const EVENT_COLS: &str = "e.id, e.at, e.type, e.actor_id, e.request_id, e.number_id, \
+     e.account_id, e.data, n.number";
 /// One event, read by [`event_row`].
 pub(crate) const EVENT_BY_ID: Sql = shared!(
-    "SELECT e.id, e.at, e.type, e.actor_id, e.request_id, e.number_id, e.account_id, \
-       e.data, n.number \
-     FROM events e LEFT JOIN numbers n ON n.id = e.number_id WHERE e.id = $1"
+    "SELECT ",
+    EVENT_COLS,
+    " FROM events e LEFT JOIN numbers n ON n.id = e.number_id WHERE e.id = $1"
 );
 
-const WEBHOOK_COLS: &str = "id, account_id, url, types, description, secret, cursor, \
+pub(crate) const WEBHOOK_COLS: &str = "id, account_id, url, types, description, secret, cursor, \
      failing_since, disabled_at, disabled_reason, created_at";
 /// A new endpoint, its cursor at the newest committed event; answers its id.
 pub(crate) const INSERT_WEBHOOK: Sql = shared!(
@@ -331,7 +335,7 @@ pub(crate) const CLAIMABLE: Sql = Sql {
 };
 pub(crate) const LEASE_DELIVERY: Sql =
     shared!("UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id = $1");
-const DELIVERY_COLS: &str = "d.id, d.webhook_id, d.event_id, d.order_key, d.state, d.attempts, \
+pub(crate) const DELIVERY_COLS: &str = "d.id, d.webhook_id, d.event_id, d.order_key, d.state, d.attempts, \
      d.next_at, d.created_at, d.done_at, e.type";
 pub(crate) const DELIVERY_BY_ID: Sql = shared!(
     "SELECT ",
