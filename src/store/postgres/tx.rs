@@ -69,21 +69,24 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
         if self.events.is_empty() {
             return Ok(());
         }
-        for e in std::mem::take(&mut self.events) {
-            self.exec(
-                STAGE_EVENT,
-                &[
-                    &e.history_id,
-                    &e.at,
-                    &e.kind,
-                    &e.actor_id,
-                    &e.request_id,
-                    &e.number_id,
-                    &e.account_id,
-                    &e.data,
-                ],
-            )?;
-        }
+        // One statement for all of them (a bulk stages up to thousands),
+        // in the order they were logged: `unnest` keeps the arrays' order,
+        // so `seq` does.
+        let events = std::mem::take(&mut self.events);
+        let history: Vec<i64> = events.iter().map(|e| e.history_id).collect();
+        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+        let kind: Vec<&str> = events.iter().map(|e| e.kind).collect();
+        let actor: Vec<Option<i64>> = events.iter().map(|e| e.actor_id).collect();
+        let request: Vec<&str> = events.iter().map(|e| e.request_id.as_str()).collect();
+        let number: Vec<Option<i64>> = events.iter().map(|e| e.number_id).collect();
+        let account: Vec<Option<i64>> = events.iter().map(|e| e.account_id).collect();
+        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+        self.exec(
+            STAGE_EVENTS,
+            &[
+                &history, &at, &kind, &actor, &request, &number, &account, &data,
+            ],
+        )?;
         Ok(())
     }
 
@@ -167,10 +170,14 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
     }
 }
 
-/// An event, staged until the sequencer gives it its id.
-const STAGE_EVENT: &str = "INSERT INTO event_staging \
+/// A transaction's events, staged until the sequencer gives them their
+/// ids: a row per element of the arrays, in their order.
+const STAGE_EVENTS: &str = "INSERT INTO event_staging \
      (history_id, at, type, actor_id, request_id, number_id, account_id, data) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     SELECT h, a, t, ac, r, n, c, d FROM unnest($1::bigint[], $2::bigint[], $3::text[], \
+       $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::text[]) \
+       WITH ORDINALITY AS u(h, a, t, ac, r, n, c, d, o) \
+     ORDER BY o";
 /// Taken by [`Tx::sequence_events`] and held to its commit: one sequencer at
 /// a time, on every instance, so ids are taken one pass after another.
 /// `SELECT` so that it runs as a prepared query.
