@@ -89,8 +89,7 @@ fn per_item(d: Duration, items: usize) -> String {
     format!("{:7.1} µs/item", d.as_secs_f64() * 1e6 / items as f64)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("linekeeper-bench-bulk-{}", std::process::id()));
     let url = match std::env::args().nth(1) {
         Some(url) => url,
@@ -99,7 +98,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("sqlite://{}", dir.join("bench.db").display())
         }
     };
+    // Outside the runtime: the PostgreSQL client blocks while it connects.
     let store = Store::open(&url, &StoreOptions::default())?;
+    let ran = tokio::runtime::Runtime::new()?.block_on(run(store));
+    let _ = std::fs::remove_dir_all(&dir);
+    ran
+}
+
+async fn run(store: Store) -> Result<(), Box<dyn std::error::Error>> {
     let (admin, reseller, other) = store
         .write(|tx| {
             let admin = tx.insert_account(&account("admin".into(), None, false))?;
@@ -184,6 +190,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             per_item(times[ROUNDS - 1], MAX_ITEMS)
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
