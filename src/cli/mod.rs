@@ -882,6 +882,10 @@ async fn bench_on(
         );
         figures.push(sweep.during.clone());
     }
+    // The items this build's bulk_assign sent; a baseline's count afresh.
+    let bulk_items = world
+        .bulk_items
+        .swap(0, std::sync::atomic::Ordering::Relaxed);
     let rss = server.peak_rss_mb();
     drop(server);
     // An earlier build on the same world, for a before/after in one run.
@@ -942,17 +946,7 @@ async fn bench_on(
     }
     // bulk_assign counts requests; its items per second against
     // assign_unassign's operations per second is the ratio.
-    let find = |name: &str| figures.iter().find(|f| f.name == name);
-    if let (Some(b), Some(a)) = (find("bulk_assign"), find("assign_unassign"))
-        && b.requests > 0
-        && a.rps > 0.0
-    {
-        let items = world.bulk_items.load(std::sync::atomic::Ordering::Relaxed) as f64;
-        // Items sent per request made (the count includes a last step cut
-        // off at the deadline, so this slightly overstates; 1 step in many).
-        let per_request = items / b.requests as f64;
-        let items_per_s = b.rps * per_request;
-        let ratio = items_per_s / a.rps;
+    if let Some((per_request, items_per_s, ratio)) = bulk_ratio(&figures, bulk_items) {
         let round = |x: f64| (x * 10.0).round() / 10.0;
         if json {
             let mut v: serde_json::Value =
@@ -1018,7 +1012,13 @@ async fn bench_on(
         }
     }
     if let Some((exe, base, base_rss)) = baseline {
-        let other = bench::report(&base, base_rss, pg.as_ref(), json);
+        let mut other = bench::report(&base, base_rss, pg.as_ref(), json);
+        let items = world.bulk_items.load(std::sync::atomic::Ordering::Relaxed);
+        if let (false, Some((per_request, items_per_s, ratio))) = (json, bulk_ratio(&base, items)) {
+            other.push_str(&format!(
+                "bulk_assign: {items_per_s:.0} items/s ({per_request:.0} items a request), {ratio:.1}x assign_unassign's operations/s\n"
+            ));
+        }
         text = if json {
             format!(
                 "{{\"run\":{text},\"baseline\":{{\"server\":{},\"report\":{other}}}}}",
@@ -1029,6 +1029,22 @@ async fn bench_on(
         };
     }
     Ok((text, clean))
+}
+
+/// bulk_assign's items a request, items per second, and their ratio to
+/// assign_unassign's operations per second, from one server's figures and
+/// the items its bulk_assign sent.
+fn bulk_ratio(figures: &[bench::Figures], items: u64) -> Option<(f64, f64, f64)> {
+    let find = |name: &str| figures.iter().find(|f| f.name == name);
+    let (b, a) = (find("bulk_assign")?, find("assign_unassign")?);
+    if b.requests == 0 || a.rps <= 0.0 {
+        return None;
+    }
+    // Items sent per request made (every request of a step is answered,
+    // the last step's too, and counted in `requests`).
+    let per_request = items as f64 / b.requests as f64;
+    let items_per_s = b.rps * per_request;
+    Some((per_request, items_per_s, items_per_s / a.rps))
 }
 
 /// The webhook scenario's deliveries, once they stop arriving (5 s at most).

@@ -4,7 +4,7 @@
 //! plan alone, so it runs the same checks, answers the same outcome and
 //! writes nothing, not even history.
 
-use super::{CoreError, history};
+use super::CoreError;
 use crate::store::{Action, Grant, Tx};
 
 /// What a grant confers: its permissions and its end (`None`: none of its
@@ -162,6 +162,88 @@ impl Outcome {
     }
 }
 
+/// The history entry of `change` (its detail as the history and the event
+/// feed read it back).
+pub(crate) fn history_of(
+    change: &Change,
+    actor: Option<i64>,
+    now: i64,
+    rid: &str,
+) -> crate::store::HistoryEntry {
+    let (action, number_id, account_id, detail) = match change {
+        Change::GrantCreated {
+            number_id,
+            account_id,
+            terms,
+            ..
+        } => {
+            let detail = match terms.expires_at {
+                None => format!("{{\"send\":{},\"gets\":{}}}", terms.send, terms.gets),
+                Some(_) => terms.json(),
+            };
+            (Action::Assign, number_id, account_id, detail)
+        }
+        Change::GrantRemoved {
+            number_id,
+            account_id,
+            granted_by,
+            reason,
+            ..
+        } => {
+            let action = match reason {
+                Removal::Unassign => Action::Unassign,
+                Removal::Cascade | Removal::Unsubscribe => Action::CascadeUnassign,
+                Removal::Expire => Action::Expire,
+            };
+            let detail = format!(
+                "{{\"granted_by\":{granted_by},\"reason\":\"{}\"}}",
+                reason.as_str()
+            );
+            (action, number_id, account_id, detail)
+        }
+        Change::GrantChanged {
+            number_id,
+            account_id,
+            before,
+            after,
+            cascaded,
+            ..
+        } => {
+            let action = if *cascaded {
+                Action::CascadeChange
+            } else {
+                Action::GrantChange
+            };
+            let detail = format!(
+                "{{\"before\":{},\"after\":{}}}",
+                before.json(),
+                after.json()
+            );
+            (action, number_id, account_id, detail)
+        }
+        Change::Unsubscribed {
+            number_id,
+            owner_id,
+            quarantine_until,
+        } => {
+            let detail = match quarantine_until {
+                Some(until) => format!("{{\"quarantine_until\":{until}}}"),
+                None => "{}".to_owned(),
+            };
+            (Action::Unsubscribe, number_id, owner_id, detail)
+        }
+    };
+    crate::store::HistoryEntry {
+        at: now,
+        request_id: rid.to_owned(),
+        actor_id: actor,
+        action,
+        number_id: Some(*number_id),
+        account_id: Some(*account_id),
+        detail,
+    }
+}
+
 /// Writes `changes` in order, each with its history entry.
 pub(crate) fn apply(
     tx: &mut dyn Tx,
@@ -193,60 +275,19 @@ pub(crate) fn apply(
                     }
                     other => other?,
                 }
-                let detail = match terms.expires_at {
-                    None => format!("{{\"send\":{},\"gets\":{}}}", terms.send, terms.gets),
-                    Some(_) => terms.json(),
-                };
-                crate::core::events::log(
-                    tx,
-                    history(
-                        now,
-                        rid,
-                        actor,
-                        Action::Assign,
-                        Some(*number_id),
-                        Some(*account_id),
-                        &detail,
-                    ),
-                )?;
             }
             Change::GrantRemoved {
                 number_id,
                 account_id,
-                granted_by,
-                reason,
                 ..
             } => {
                 tx.delete_grant(*number_id, *account_id)?;
-                let action = match reason {
-                    Removal::Unassign => Action::Unassign,
-                    Removal::Cascade | Removal::Unsubscribe => Action::CascadeUnassign,
-                    Removal::Expire => Action::Expire,
-                };
-                let detail = format!(
-                    "{{\"granted_by\":{granted_by},\"reason\":\"{}\"}}",
-                    reason.as_str()
-                );
-                crate::core::events::log(
-                    tx,
-                    history(
-                        now,
-                        rid,
-                        actor,
-                        action,
-                        Some(*number_id),
-                        Some(*account_id),
-                        &detail,
-                    ),
-                )?;
             }
             Change::GrantChanged {
                 number_id,
                 account_id,
                 granted_by,
-                before,
                 after,
-                cascaded,
                 ..
             } => {
                 let grant = Grant {
@@ -259,58 +300,17 @@ pub(crate) fn apply(
                     expires_at: after.expires_at,
                 };
                 tx.update_grant(&grant)?;
-                let action = if *cascaded {
-                    Action::CascadeChange
-                } else {
-                    Action::GrantChange
-                };
-                let detail = format!(
-                    "{{\"before\":{},\"after\":{}}}",
-                    before.json(),
-                    after.json()
-                );
-                crate::core::events::log(
-                    tx,
-                    history(
-                        now,
-                        rid,
-                        actor,
-                        action,
-                        Some(*number_id),
-                        Some(*account_id),
-                        &detail,
-                    ),
-                )?;
             }
             Change::Unsubscribed {
                 number_id,
                 owner_id,
                 quarantine_until,
-            } => {
-                let detail = match quarantine_until {
-                    Some(until) => {
-                        tx.quarantine_number(*number_id, *owner_id, *until)?;
-                        format!("{{\"quarantine_until\":{until}}}")
-                    }
-                    None => {
-                        tx.release_number(*number_id)?;
-                        "{}".to_owned()
-                    }
-                };
-                crate::core::events::log(
-                    tx,
-                    history(
-                        now,
-                        rid,
-                        actor,
-                        Action::Unsubscribe,
-                        Some(*number_id),
-                        Some(*owner_id),
-                        &detail,
-                    ),
-                )?;
-            }
+            } => match quarantine_until {
+                Some(until) => tx.quarantine_number(*number_id, *owner_id, *until)?,
+                None => tx.release_number(*number_id)?,
+            },
         }
+        crate::core::events::log(tx, history_of(change, actor, now, rid))?;
     }
     Ok(())
 }

@@ -47,13 +47,37 @@ pub fn kind_of(action: &str) -> Option<&'static str> {
 }
 
 /// Appends a history entry and, when it is a change, its event: the one
-/// writer of history, so no change can be recorded without its event.
+/// writer of history (with [`log_all`]), so no change can be recorded
+/// without its event.
 pub(crate) fn log(tx: &mut dyn Tx, entry: crate::store::HistoryEntry) -> Result<(), StoreError> {
     let history_id = tx.record(&entry)?;
     if let Some(kind) = kind_of(entry.action.as_str()) {
         tx.insert_event(&event_of(history_id, kind, entry))?;
     }
     Ok(())
+}
+
+/// [`log`] for many entries, in order: the history entries in one go
+/// ([`Tx::record_all`]), then their events, each with its entry's id, in
+/// the same order ([`Tx::insert_events`]). A bulk request's changes.
+pub(crate) fn log_all(tx: &mut dyn Tx, entries: Vec<HistoryEntry>) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids = tx.record_all(&entries)?;
+    if ids.len() != entries.len() {
+        return Err(StoreError::Backend(format!(
+            "{} history entries written, {} ids answered",
+            entries.len(),
+            ids.len()
+        )));
+    }
+    let events: Vec<NewEvent> = entries
+        .into_iter()
+        .zip(ids)
+        .filter_map(|(e, id)| kind_of(e.action.as_str()).map(|kind| event_of(id, kind, e)))
+        .collect();
+    tx.insert_events(&events)
 }
 
 fn event_of(history_id: i64, kind: &'static str, e: HistoryEntry) -> NewEvent {

@@ -3,7 +3,42 @@
 use super::changes::{Change, Outcome, Removal, Terms, apply};
 use super::{Caller, Core, CoreError, RefPart};
 use crate::domain::Username;
-use crate::store::{Account, Grant, Number, Tx};
+use crate::store::{Account, Grant, Number, StoreError, Tx};
+
+/// The reads a grant rule makes while it plans: a transaction's own
+/// ([`Tx`]), or a bulk request's, which reads every item's numbers, grants
+/// and accounts up front and answers from memory (see `core::bulk`).
+pub trait GrantReads {
+    fn number_by_id(&mut self, id: i64) -> Result<Option<Number>, StoreError>;
+    fn number_by_e164(&mut self, e164: &str) -> Result<Option<Number>, StoreError>;
+    fn number_by_uid(&mut self, uid: &str) -> Result<Option<Number>, StoreError>;
+    /// The grants on a number, by account id (as [`Tx::grants_on`]).
+    fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
+    fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
+    /// By the case-folded username.
+    fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError>;
+}
+
+impl<T: Tx + ?Sized> GrantReads for T {
+    fn number_by_id(&mut self, id: i64) -> Result<Option<Number>, StoreError> {
+        Tx::number_by_id(self, id)
+    }
+    fn number_by_e164(&mut self, e164: &str) -> Result<Option<Number>, StoreError> {
+        Tx::number_by_e164(self, e164)
+    }
+    fn number_by_uid(&mut self, uid: &str) -> Result<Option<Number>, StoreError> {
+        Tx::number_by_uid(self, uid)
+    }
+    fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {
+        Tx::grants_on(self, number_id)
+    }
+    fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
+        Tx::account_by_id(self, id)
+    }
+    fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError> {
+        Tx::account_by_username(self, key)
+    }
+}
 
 /// A number named by id, by E.164, or both (which must then agree); or by
 /// its uid alone.
@@ -142,8 +177,8 @@ struct Resolved {
 
 /// Finds both things a command names, reporting every part that the caller
 /// cannot see (so a client gets all its field errors at once).
-fn resolve(
-    tx: &mut dyn Tx,
+fn resolve<R: GrantReads + ?Sized>(
+    tx: &mut R,
     caller: &Account,
     n: &NumberRef,
     t: &AccountRef,
@@ -192,8 +227,8 @@ pub fn visible_number(
 /// it, and the caller's holding.
 type SeenNumber = (Number, Vec<Grant>, Vec<Change>, Terms);
 
-fn resolve_number(
-    tx: &mut dyn Tx,
+fn resolve_number<R: GrantReads + ?Sized>(
+    tx: &mut R,
     caller: &Account,
     r: &NumberRef,
     now: i64,
@@ -225,8 +260,8 @@ fn resolve_number(
     Ok(Ok((number, grants, expired, held)))
 }
 
-fn resolve_account(
-    tx: &mut dyn Tx,
+fn resolve_account<R: GrantReads + ?Sized>(
+    tx: &mut R,
     caller: &Account,
     r: &AccountRef,
 ) -> Result<Found<Account>, CoreError> {
@@ -235,7 +270,7 @@ fn resolve_account(
     } else {
         RefPart::Natural
     };
-    let by_name = |tx: &mut dyn Tx, name: &str| -> Result<Option<Account>, CoreError> {
+    let by_name = |tx: &mut R, name: &str| -> Result<Option<Account>, CoreError> {
         match Username::parse(name) {
             Some(u) => Ok(tx.account_by_username(&u.key())?),
             None => Ok(None),
@@ -297,8 +332,8 @@ fn check_end(expires_at: Option<i64>, now: i64) -> Result<(), CoreError> {
 }
 
 /// The changes [`Assign`] makes, checked; writes nothing.
-pub fn plan_assign(
-    tx: &mut dyn Tx,
+pub fn plan_assign<R: GrantReads + ?Sized>(
+    tx: &mut R,
     caller: &Account,
     cmd: &Assign,
     now: i64,
@@ -337,8 +372,8 @@ pub fn plan_assign(
 }
 
 /// The changes [`Unassign`] makes, checked; writes nothing.
-pub fn plan_unassign(
-    tx: &mut dyn Tx,
+pub fn plan_unassign<R: GrantReads + ?Sized>(
+    tx: &mut R,
     caller: &Account,
     cmd: &Unassign,
     now: i64,
@@ -379,8 +414,8 @@ pub fn plan_unassign(
 /// terms may exceed neither its holding nor the granter's. Every grant made
 /// from the changed one that would exceed its new terms is lowered to them,
 /// transitively.
-pub fn plan_change(
-    tx: &mut dyn Tx,
+pub fn plan_change<R: GrantReads + ?Sized>(
+    tx: &mut R,
     caller: &Account,
     cmd: &ChangeGrant,
     now: i64,
@@ -604,7 +639,13 @@ impl Core {
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
         let outcome = self
-            .planned(caller, cmd, plan_assign, false, request_id)
+            .planned(
+                caller,
+                cmd,
+                |tx, a, c, n| plan_assign(tx, a, c, n),
+                false,
+                request_id,
+            )
             .await?;
         Business::add(&self.business.assignments, 1);
         Ok(outcome)
@@ -620,7 +661,13 @@ impl Core {
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
         let outcome = self
-            .planned(caller, cmd, plan_unassign, dry_run, request_id)
+            .planned(
+                caller,
+                cmd,
+                |tx, a, c, n| plan_unassign(tx, a, c, n),
+                dry_run,
+                request_id,
+            )
             .await?;
         if !dry_run {
             Business::add(&self.business.unassignments, 1);
@@ -641,8 +688,14 @@ impl Core {
         dry_run: bool,
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
-        self.planned(caller, cmd, plan_change, dry_run, request_id)
-            .await
+        self.planned(
+            caller,
+            cmd,
+            |tx, a, c, n| plan_change(tx, a, c, n),
+            dry_run,
+            request_id,
+        )
+        .await
     }
 
     /// This instance's routing cache forgets every number `outcome` touched,

@@ -359,6 +359,84 @@ pub trait Tx {
     /// Sets a grant's `send`, `gets` and `expires_at`; false if it is gone.
     fn update_grant(&mut self, grant: &Grant) -> Result<bool, StoreError>;
 
+    /// The numbers with any of these ids, E.164s or uids, each once, in id
+    /// order; in a write transaction each is locked, as by
+    /// [`Tx::number_by_id`], and in id order (a bulk request's numbers: two
+    /// requests that share numbers take their locks in the same order).
+    fn numbers_by_keys(
+        &mut self,
+        ids: &[i64],
+        e164s: &[String],
+        uids: &[String],
+    ) -> Result<Vec<Number>, StoreError> {
+        let mut found = std::collections::BTreeMap::new();
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        for id in ids {
+            found.extend(self.number_by_id(id)?.map(|n| (n.id, n)));
+        }
+        for e164 in e164s {
+            found.extend(self.number_by_e164(e164)?.map(|n| (n.id, n)));
+        }
+        for uid in uids {
+            found.extend(self.number_by_uid(uid)?.map(|n| (n.id, n)));
+        }
+        Ok(found.into_values().collect())
+    }
+    /// The grants on these numbers, by number, then (as [`Tx::grants_on`])
+    /// by account.
+    fn grants_on_numbers(&mut self, number_ids: &[i64]) -> Result<Vec<Grant>, StoreError> {
+        let mut ids = number_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.grants_on(id)?);
+        }
+        Ok(out)
+    }
+    /// The accounts with any of these ids or case-folded usernames, each
+    /// once, in any order; unknown ones are skipped.
+    fn accounts_by_keys(
+        &mut self,
+        ids: &[i64],
+        username_keys: &[String],
+    ) -> Result<Vec<Account>, StoreError> {
+        let mut found = self.accounts_by_ids(ids)?;
+        for key in username_keys {
+            if let Some(a) = self.account_by_username(key)?
+                && !found.iter().any(|f| f.id == a.id)
+            {
+                found.push(a);
+            }
+        }
+        Ok(found)
+    }
+    /// Deletes these grants, `(number, account)`; those already gone are
+    /// skipped, as by [`Tx::delete_grant`].
+    fn delete_grants(&mut self, keys: &[(i64, i64)]) -> Result<(), StoreError> {
+        for (number_id, account_id) in keys {
+            self.delete_grant(*number_id, *account_id)?;
+        }
+        Ok(())
+    }
+    /// Sets these grants' `send`, `gets` and `expires_at`, as
+    /// [`Tx::update_grant`] each.
+    fn update_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
+        for g in grants {
+            self.update_grant(g)?;
+        }
+        Ok(())
+    }
+    /// Inserts these grants, as [`Tx::insert_grant`] each;
+    /// `Conflict("grant")` if any `(number, account)` has one already.
+    fn insert_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
+        for g in grants {
+            self.insert_grant(g)?;
+        }
+        Ok(())
+    }
+
     fn insert_token(&mut self, token: &NewToken) -> Result<(), StoreError>;
     /// The credential whose digest this is, with its account.
     fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError>;
@@ -390,6 +468,12 @@ pub trait Tx {
     /// Appends one history entry; answers its id.
     fn record(&mut self, entry: &HistoryEntry) -> Result<i64, StoreError>;
 
+    /// Appends history entries in order; answers their ids, in the same
+    /// order (each entry's id above the one before).
+    fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError> {
+        entries.iter().map(|e| self.record(e)).collect()
+    }
+
     /// Appends one event to the outbox. Ids follow commit order: SQLite has
     /// one writer; PostgreSQL stages a transaction's events, and
     /// [`Tx::sequence_events`] gives them their ids after the commit.
@@ -399,6 +483,13 @@ pub trait Tx {
     /// get their ids as they are written (SQLite), nothing to do.
     fn sequence_events(&mut self) -> Result<u64, StoreError> {
         Ok(0)
+    }
+    /// Appends events to the outbox in order, as [`Tx::insert_event`] each.
+    fn insert_events(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
+        for e in events {
+            self.insert_event(e)?;
+        }
+        Ok(())
     }
     /// Events after an id, oldest first.
     fn events_after(&mut self, query: &EventQuery) -> Result<Vec<EventRow>, StoreError>;

@@ -1,4 +1,5 @@
 //! The HTTP test suite: every test runs a real server over a fresh database.
+mod bulk;
 mod cli;
 mod cli_admin;
 mod cli_bulk;

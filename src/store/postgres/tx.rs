@@ -536,6 +536,53 @@ fn refs(values: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v.as_ref()).collect()
 }
 
+/// A bulk request's numbers, by any of their keys (`$1` ids, `$2` E.164s,
+/// `$3` uids), in id order. [`NUMBERS_BY_KEYS_LOCKED`] locks them in that
+/// order: the lock rows node sits above the sort.
+const NUMBERS_BY_KEYS: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.id = ANY($1) OR n.number = ANY($2) OR n.uid = ANY($3) ORDER BY n.id"
+);
+const NUMBERS_BY_KEYS_LOCKED: &str = concat_sql!(NUMBERS_BY_KEYS, " FOR UPDATE");
+/// The grants on the numbers `$1`, by number and account (as `GRANTS_ON`).
+const GRANTS_ON_NUMBERS: &str = concat_sql!(
+    "SELECT ",
+    sql::GRANT_COLS,
+    " FROM grants WHERE number_id = ANY($1) ORDER BY number_id, account_id"
+);
+const ACCOUNTS_BY_KEYS: &str = concat_sql!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    " FROM accounts a WHERE a.id = ANY($1) OR a.username_key = ANY($2)"
+);
+/// Many grants in one statement each, their columns as parallel arrays.
+const DELETE_GRANTS: &str = "DELETE FROM grants g \
+     USING unnest($1::bigint[], $2::bigint[]) AS d (number_id, account_id) \
+     WHERE g.number_id = d.number_id AND g.account_id = d.account_id";
+const UPDATE_GRANTS: &str = "UPDATE grants g SET send = d.send, gets = d.gets, expires_at = d.expires_at \
+     FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::bool[], $5::bigint[]) \
+       AS d (number_id, account_id, send, gets, expires_at) \
+     WHERE g.number_id = d.number_id AND g.account_id = d.account_id";
+/// As [`INSERT_GRANT`], with the number's listed columns copied from its row.
+const INSERT_GRANTS: &str = "INSERT INTO grants (number_id, account_id, granted_by, send, gets, \
+       created_at, expires_at, number, operator_id, alias, is_66_char) \
+     SELECT d.number_id, d.account_id, d.granted_by, d.send, d.gets, d.created_at, d.expires_at, \
+       n.number, n.operator_id, n.alias, n.is_66_char \
+     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[], $5::bool[], $6::bigint[], \
+       $7::bigint[]) AS d (number_id, account_id, granted_by, send, gets, created_at, expires_at) \
+     JOIN numbers n ON n.id = d.number_id ON CONFLICT DO NOTHING";
+/// History entries in the arrays' order: the identity takes its values as
+/// the sorted rows reach the insert, so the ids answered, sorted, are the
+/// entries' in order.
+const RECORD_ALL: &str = "INSERT INTO history (at, request_id, actor_id, action, number_id, \
+       account_id, detail) \
+     SELECT d.at, d.request_id, d.actor_id, d.action, d.number_id, d.account_id, d.detail \
+     FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], \
+       $7::text[]) WITH ORDINALITY \
+       AS d (at, request_id, actor_id, action, number_id, account_id, detail, ord) \
+     ORDER BY d.ord RETURNING id";
+
 impl<C: GenericClient> Tx for PgTx<'_, C> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
         self.count(sql::COUNT_ACCOUNTS.postgres, &[])
@@ -775,6 +822,119 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             &[&g.number_id, &g.account_id, &g.send, &g.gets, &g.expires_at],
         )?;
         Ok(n == 1)
+    }
+
+    fn numbers_by_keys(
+        &mut self,
+        ids: &[i64],
+        e164s: &[String],
+        uids: &[String],
+    ) -> Result<Vec<Number>, StoreError> {
+        if ids.is_empty() && e164s.is_empty() && uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = if self.write {
+            NUMBERS_BY_KEYS_LOCKED
+        } else {
+            NUMBERS_BY_KEYS
+        };
+        let (ids, e164s, uids) = (ids.to_vec(), e164s.to_vec(), uids.to_vec());
+        self.all(sql, &[&ids, &e164s, &uids])?
+            .iter()
+            .map(sql::number)
+            .collect()
+    }
+
+    fn grants_on_numbers(&mut self, number_ids: &[i64]) -> Result<Vec<Grant>, StoreError> {
+        if number_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = number_ids.to_vec();
+        self.all(GRANTS_ON_NUMBERS, &[&ids])?
+            .iter()
+            .map(sql::grant)
+            .collect()
+    }
+
+    fn accounts_by_keys(
+        &mut self,
+        ids: &[i64],
+        username_keys: &[String],
+    ) -> Result<Vec<Account>, StoreError> {
+        if ids.is_empty() && username_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, keys) = (ids.to_vec(), username_keys.to_vec());
+        self.all(ACCOUNTS_BY_KEYS, &[&ids, &keys])?
+            .iter()
+            .map(sql::account)
+            .collect()
+    }
+
+    fn delete_grants(&mut self, keys: &[(i64, i64)]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (numbers, accounts): (Vec<i64>, Vec<i64>) = keys.iter().copied().unzip();
+        self.exec(DELETE_GRANTS, &[&numbers, &accounts]).map(drop)
+    }
+
+    fn update_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
+        if grants.is_empty() {
+            return Ok(());
+        }
+        let numbers: Vec<i64> = grants.iter().map(|g| g.number_id).collect();
+        let accounts: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
+        let send: Vec<bool> = grants.iter().map(|g| g.send).collect();
+        let gets: Vec<bool> = grants.iter().map(|g| g.gets).collect();
+        let ends: Vec<Option<i64>> = grants.iter().map(|g| g.expires_at).collect();
+        self.exec(UPDATE_GRANTS, &[&numbers, &accounts, &send, &gets, &ends])
+            .map(drop)
+    }
+
+    fn insert_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
+        if grants.is_empty() {
+            return Ok(());
+        }
+        let numbers: Vec<i64> = grants.iter().map(|g| g.number_id).collect();
+        let accounts: Vec<i64> = grants.iter().map(|g| g.account_id).collect();
+        let by: Vec<i64> = grants.iter().map(|g| g.granted_by).collect();
+        let send: Vec<bool> = grants.iter().map(|g| g.send).collect();
+        let gets: Vec<bool> = grants.iter().map(|g| g.gets).collect();
+        let at: Vec<i64> = grants.iter().map(|g| g.created_at).collect();
+        let ends: Vec<Option<i64>> = grants.iter().map(|g| g.expires_at).collect();
+        let inserted = self.exec(
+            INSERT_GRANTS,
+            &[&numbers, &accounts, &by, &send, &gets, &at, &ends],
+        )?;
+        if inserted == grants.len() as u64 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("grant"))
+        }
+    }
+
+    fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at: Vec<i64> = entries.iter().map(|e| e.at).collect();
+        let rids: Vec<&str> = entries.iter().map(|e| e.request_id.as_str()).collect();
+        let actors: Vec<Option<i64>> = entries.iter().map(|e| e.actor_id).collect();
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        let numbers: Vec<Option<i64>> = entries.iter().map(|e| e.number_id).collect();
+        let accounts: Vec<Option<i64>> = entries.iter().map(|e| e.account_id).collect();
+        let details: Vec<&str> = entries.iter().map(|e| e.detail.as_str()).collect();
+        let mut ids = self
+            .all(
+                RECORD_ALL,
+                &[&at, &rids, &actors, &actions, &numbers, &accounts, &details],
+            )?
+            .iter()
+            .map(|r| get::<i64>(r, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     fn insert_token(&mut self, t: &NewToken) -> Result<(), StoreError> {

@@ -140,7 +140,9 @@ fn open_connection(path: &Path, read_only: bool, cache_kib: u32) -> Result<Conne
         conn.execute_batch("PRAGMA query_only = ON;")
             .map_err(backend)?;
     }
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for a bulk request's multi-row writes (three sizes of four
+    // statements, see `tx::CHUNK`) beside every other statement.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 

@@ -185,6 +185,84 @@ fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<rusqlit
     (clauses.join(" AND "), values)
 }
 
+/// A bulk request's rows by many keys at once, the keys one JSON array
+/// (SQLite has no array parameter, and one placeholder per key would be a
+/// new statement text, prepared afresh, for every count of keys): each
+/// value of the array is a lookup of the key's index, in the array's
+/// sorted order.
+const NUMBERS_BY_IDS: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.id IN (SELECT value FROM json_each(?1))"
+);
+const NUMBERS_BY_E164S: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.number IN (SELECT value FROM json_each(?1))"
+);
+const NUMBERS_BY_UIDS: &str = concat_sql!(
+    "SELECT ",
+    NUMBER_COLS,
+    " FROM numbers n WHERE n.uid IN (SELECT value FROM json_each(?1))"
+);
+/// By number and account, as `GRANTS_ON`.
+const GRANTS_ON_NUMBERS: &str = concat_sql!(
+    "SELECT ",
+    sql::GRANT_COLS,
+    " FROM grants WHERE number_id IN (SELECT value FROM json_each(?1)) \
+     ORDER BY number_id, account_id"
+);
+const ACCOUNTS_BY_IDS: &str = concat_sql!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    " FROM accounts a WHERE a.id IN (SELECT value FROM json_each(?1))"
+);
+const ACCOUNTS_BY_USERNAME_KEYS: &str = concat_sql!(
+    "SELECT ",
+    ACCOUNT_COLS,
+    " FROM accounts a WHERE a.username_key IN (SELECT value FROM json_each(?1))"
+);
+
+/// `keys` as the JSON array the `json_each` statements read.
+fn json_array<T: serde::Serialize>(keys: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(keys).map_err(|e| StoreError::Backend(format!("encoding keys: {e}")))
+}
+
+/// Rows per multi-row write of a bulk request; what is left over goes in
+/// statements of [`SMALL_CHUNK`] rows, then of one. Every write statement
+/// here runs in a statement journal (the job's savepoint is open), which
+/// copies each page the statement first touches: a statement per row paid
+/// that copy for every row (about half of a bulk item's instructions), a
+/// statement per chunk pays it once per page. Three sizes keep the texts
+/// few for the statement cache.
+const CHUNK: usize = 100;
+const SMALL_CHUNK: usize = 10;
+
+/// `rows` in chunks of [`CHUNK`], then [`SMALL_CHUNK`], then one.
+fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let big = rows.len() / CHUNK * CHUNK;
+    let small = big + (rows.len() - big) / SMALL_CHUNK * SMALL_CHUNK;
+    rows[..big]
+        .chunks(CHUNK)
+        .chain(rows[big..small].chunks(SMALL_CHUNK))
+        .chain(rows[small..].chunks(1))
+}
+
+/// `head`, then `n` times `row` (a parenthesised list of `?`), comma
+/// separated, then `tail`.
+fn multi_row(head: &str, row: &str, n: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + (row.len() + 2) * n + tail.len());
+    sql.push_str(head);
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
 impl Tx for SqliteTx<'_> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
         self.count(sql::COUNT_ACCOUNTS.sqlite, [])
@@ -415,6 +493,184 @@ impl Tx for SqliteTx<'_> {
             params![g.number_id, g.account_id, g.send, g.gets, g.expires_at],
         )?;
         Ok(n == 1)
+    }
+
+    fn numbers_by_keys(
+        &mut self,
+        ids: &[i64],
+        e164s: &[String],
+        uids: &[String],
+    ) -> Result<Vec<Number>, StoreError> {
+        // One writer: nothing to lock.
+        let mut found = std::collections::BTreeMap::new();
+        for (sql, keys) in [
+            (NUMBERS_BY_IDS, (!ids.is_empty()).then(|| json_array(ids))),
+            (
+                NUMBERS_BY_E164S,
+                (!e164s.is_empty()).then(|| json_array(e164s)),
+            ),
+            (
+                NUMBERS_BY_UIDS,
+                (!uids.is_empty()).then(|| json_array(uids)),
+            ),
+        ] {
+            let Some(keys) = keys.transpose()? else {
+                continue;
+            };
+            for n in self.all(sql, [keys], |r| sql::number(r))? {
+                found.insert(n.id, n);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    fn grants_on_numbers(&mut self, number_ids: &[i64]) -> Result<Vec<Grant>, StoreError> {
+        if number_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.all(GRANTS_ON_NUMBERS, [json_array(number_ids)?], |r| {
+            sql::grant(r)
+        })
+    }
+
+    fn accounts_by_keys(
+        &mut self,
+        ids: &[i64],
+        username_keys: &[String],
+    ) -> Result<Vec<Account>, StoreError> {
+        let mut found = std::collections::BTreeMap::new();
+        for (sql, keys) in [
+            (ACCOUNTS_BY_IDS, (!ids.is_empty()).then(|| json_array(ids))),
+            (
+                ACCOUNTS_BY_USERNAME_KEYS,
+                (!username_keys.is_empty()).then(|| json_array(username_keys)),
+            ),
+        ] {
+            let Some(keys) = keys.transpose()? else {
+                continue;
+            };
+            for a in self.all(sql, [keys], |r| sql::account(r))? {
+                found.insert(a.id, a);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    fn delete_grants(&mut self, keys: &[(i64, i64)]) -> Result<(), StoreError> {
+        for chunk in chunks(keys) {
+            let sql = multi_row(
+                // The subquery, not `IN (VALUES ...)`: with the bare VALUES
+                // list the planner scans the whole table.
+                "DELETE FROM grants WHERE (number_id, account_id) IN \
+                 (SELECT column1, column2 FROM (VALUES ",
+                "(?, ?)",
+                chunk.len(),
+                "))",
+            );
+            let values = chunk.iter().flat_map(|(n, a)| [*n, *a]);
+            self.exec(&sql, rusqlite::params_from_iter(values))?;
+        }
+        Ok(())
+    }
+
+    fn insert_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
+        for chunk in chunks(grants) {
+            // As `sql::INSERT_GRANT`: the number's listed columns from its row.
+            let sql = multi_row(
+                "INSERT INTO grants (number_id, account_id, granted_by, send, gets, created_at, \
+                   expires_at, number, operator_id, alias, is_66_char) \
+                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, \
+                   v.column7, n.number, n.operator_id, n.alias, n.is_66_char \
+                 FROM (VALUES ",
+                "(?, ?, ?, ?, ?, ?, ?)",
+                chunk.len(),
+                ") AS v JOIN numbers n ON n.id = v.column1",
+            );
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(7 * chunk.len());
+            for g in chunk {
+                values.extend([
+                    &g.number_id as &dyn rusqlite::ToSql,
+                    &g.account_id,
+                    &g.granted_by,
+                    &g.send,
+                    &g.gets,
+                    &g.created_at,
+                    &g.expires_at,
+                ]);
+            }
+            let inserted = self
+                .conn
+                .prepare_cached(&sql)
+                .map_err(backend)?
+                .execute(values.as_slice())
+                .map_err(conflict_as("grant"))?;
+            if inserted != chunk.len() {
+                return Err(StoreError::Backend(format!(
+                    "{} of {} grants inserted: a number is missing",
+                    inserted,
+                    chunk.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(entries.len());
+        for chunk in chunks(entries) {
+            let sql = multi_row(
+                "INSERT INTO history (at, request_id, actor_id, action, number_id, account_id, \
+                   detail) VALUES ",
+                "(?, ?, ?, ?, ?, ?, ?)",
+                chunk.len(),
+                " RETURNING id",
+            );
+            let actions: Vec<&str> = chunk.iter().map(|e| e.action.as_str()).collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(7 * chunk.len());
+            for (e, action) in chunk.iter().zip(&actions) {
+                values.extend([
+                    &e.at as &dyn rusqlite::ToSql,
+                    &e.request_id,
+                    &e.actor_id,
+                    action,
+                    &e.number_id,
+                    &e.account_id,
+                    &e.detail,
+                ]);
+            }
+            let mut got = self.all(&sql, values.as_slice(), |r| r.get::<_, i64>(0))?;
+            // One writer: the rowids are taken in the order of the rows.
+            got.sort_unstable();
+            ids.extend(got);
+        }
+        Ok(ids)
+    }
+
+    fn insert_events(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
+        for chunk in chunks(events) {
+            let sql = multi_row(
+                "INSERT INTO events (history_id, at, type, actor_id, request_id, number_id, \
+                   account_id, data) VALUES ",
+                "(?, ?, ?, ?, ?, ?, ?, ?)",
+                chunk.len(),
+                "",
+            );
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(8 * chunk.len());
+            for e in chunk {
+                values.extend([
+                    &e.history_id as &dyn rusqlite::ToSql,
+                    &e.at,
+                    &e.kind,
+                    &e.actor_id,
+                    &e.request_id,
+                    &e.number_id,
+                    &e.account_id,
+                    &e.data,
+                ]);
+            }
+            self.exec(&sql, values.as_slice())?;
+        }
+        Ok(())
     }
 
     fn insert_token(&mut self, t: &NewToken) -> Result<(), StoreError> {
