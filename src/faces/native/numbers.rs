@@ -342,24 +342,5 @@ pub async fn routing(
     }
     let e164 = E164::parse(&e164).ok_or_else(|| Problem::not_found("No such number."))?;
     let r = s.core.routing(&caller, e164.as_str()).await?;
-    let ids = |want: fn(&Perms) -> bool| -> Vec<i64> {
-        r.holders
-            .iter()
-            .filter(|h| want(&h.perms))
-            .map(|h| h.account.id)
-            .collect()
-    };
-    let body = json!({
-        "number": r.number.number,
-        "state": render::state(&r.number, s.core.now()),
-        "owner": r.owner.as_ref().map(render::brief),
-        "send": ids(|p| p.send),
-        "gets": ids(|p| p.gets),
-        "holders": r.holders.iter().map(|h| json!({
-            "account": render::brief(&h.account),
-            "permissions": render::perms(h.perms),
-            "granted_by": h.granted_by,
-        })).collect::<Vec<_>>(),
-    });
-    Ok(axum::Json(body).into_response())
+    Ok(axum::Json(render::routing(&r, s.core.now())).into_response())
 }
