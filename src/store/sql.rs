@@ -210,11 +210,13 @@ pub(crate) const DELETE_GRANT: Sql =
     shared!("DELETE FROM grants WHERE number_id = $1 AND account_id = $2");
 
 /// The routing lookup's reads in one statement, so that they are one
-/// snapshot with no transaction around them (and on PostgreSQL one round
+/// snapshot with no transaction around it (and on PostgreSQL one round
 /// trip): the number with its owner's account (columns 24 on, NULL for a
 /// pool number) and no grant, then each grant on it (columns 17-23) with its
-/// account, by account id. Read by [`routing_row`]. PostgreSQL needs the
-/// first arm's NULLs typed; SQLite has no `::` casts and needs none.
+/// account, by account id, and NULL for the number's columns (the grants
+/// arm finds the number's id in the `number` index alone and reads no
+/// number row). Read by [`routing_row`]. PostgreSQL needs the first arm's
+/// NULLs typed; SQLite has no `::` casts and needs none.
 pub(crate) const ROUTING_ROWS: Sql = Sql {
     postgres: concat_sql!(
         "SELECT ",
@@ -223,7 +225,7 @@ pub(crate) const ROUTING_ROWS: Sql = Sql {
            NULL::bigint, ",
         ACCOUNT_COLS,
         ROUTING_FIRST_ARM,
-        NUMBER_COLS,
+        ROUTING_NO_NUMBER,
         ROUTING_GRANT_COLS,
         ACCOUNT_COLS,
         ROUTING_GRANT_ARM
@@ -235,7 +237,7 @@ pub(crate) const ROUTING_ROWS: Sql = Sql {
         ", NULL, NULL, NULL, NULL, NULL, NULL, NULL, ",
         ACCOUNT_COLS,
         ROUTING_FIRST_ARM,
-        NUMBER_COLS,
+        ROUTING_NO_NUMBER,
         ROUTING_GRANT_COLS,
         ACCOUNT_COLS,
         ROUTING_GRANT_ARM
@@ -243,10 +245,15 @@ pub(crate) const ROUTING_ROWS: Sql = Sql {
 };
 const ROUTING_FIRST_ARM: &str = " FROM numbers n LEFT JOIN accounts a ON a.id = n.owner_id \
      WHERE n.number = $1 UNION ALL SELECT ";
+/// In place of [`NUMBER_COLS`] in the grants arm (the types come from the
+/// first arm).
+const ROUTING_NO_NUMBER: &str = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL";
 const ROUTING_GRANT_COLS: &str =
     ", g.number_id, g.account_id, g.granted_by, g.send, g.gets, g.created_at, g.expires_at, ";
-const ROUTING_GRANT_ARM: &str = " FROM numbers n JOIN grants g ON g.number_id = n.id \
-     JOIN accounts a ON a.id = g.account_id WHERE n.number = $1 ORDER BY 19 NULLS FIRST";
+const ROUTING_GRANT_ARM: &str = " FROM grants g JOIN accounts a ON a.id = g.account_id \
+     WHERE g.number_id = (SELECT n.id FROM numbers n WHERE n.number = $1) \
+     ORDER BY 19 NULLS FIRST";
 
 /// Adds one row of [`ROUTING_ROWS`] to `into`: the first row (the number's
 /// own) makes it, each later one is a grant.
