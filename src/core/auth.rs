@@ -92,7 +92,7 @@ impl Core {
         };
         let (hash, account) = match found {
             Some((account, hash)) => (hash, Some(account)),
-            None => (self.dummy_hash.clone(), None),
+            None => (self.dummy_hash.to_string(), None),
         };
         let password = password.to_owned();
         let verified = self

@@ -65,8 +65,10 @@ pub struct Core {
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
     /// Verified against when a login names an unknown user, so that the
-    /// answer costs the same as for a known one.
-    dummy_hash: String,
+    /// answer costs the same as for a known one. Shared: the core is cloned
+    /// into every request's state (several times), and a `String` here was
+    /// an allocation and a copy each time.
+    dummy_hash: Arc<str>,
     /// Recently read credentials (see `credentials`).
     pub(crate) credentials: Arc<credentials::CredentialCache>,
     /// Threads that hash and verify passwords (see `hashing`).
@@ -97,7 +99,7 @@ impl Core {
         let core = Core {
             store,
             clock,
-            dummy_hash,
+            dummy_hash: dummy_hash.into(),
             credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),

@@ -102,6 +102,17 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// Runs `f` on the calling thread over a read-only connection, with no
+    /// transaction around it, if the backend has one free at once; false,
+    /// with `f` not run, if not. Only where a read costs no more than
+    /// handing it to another thread would (SQLite: the file is local, its
+    /// pages mostly in memory, and WAL readers never wait on the writer); a
+    /// server's round trip must not hold an async worker, so by default
+    /// there is none.
+    fn read_here(&self, _f: &mut dyn FnMut(&mut dyn Tx)) -> bool {
+        false
+    }
+
     /// Tells `sink` of every revocation any process commits from now on
     /// (replacing an earlier sink). A backend that serves one process has
     /// nothing to tell.
@@ -240,6 +251,30 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.run(Access::ReadEach, f).await
+    }
+
+    /// Runs `f` as [`Store::read_each`] does (no transaction, each statement
+    /// its own snapshot), but on the calling thread where the backend allows
+    /// it ([`Backend::read_here`]: SQLite, when one of its connections for
+    /// this is free), which saves handing the job to a reader thread and
+    /// waking the task again: two context switches and a cross-thread
+    /// allocation and free per read. Elsewhere, or when every such
+    /// connection is busy, it is [`Store::read_each`]. For short reads on
+    /// the hottest paths only (the routing lookup): the calling async
+    /// worker waits for it.
+    pub async fn read_here<T, E, F>(&self, mut f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let mut answer = None;
+        if self.backend.read_here(&mut |tx| answer = Some(f(tx)))
+            && let Some(answer) = answer
+        {
+            return answer;
+        }
         self.run(Access::ReadEach, f).await
     }
 

@@ -15,7 +15,7 @@ use crate::domain::TokenKind;
 use crate::domain::{Quarantine, Reservation};
 use crate::store::{
     Account, AttemptRow, Credential, Cycle, DeliveryRow, EventRow, Grant, HeldNumber, HistoryRow,
-    Holding, KeyRow, Number, StoredAnswer, Subscription, TokenRow, WebhookRow,
+    Holding, KeyRow, Number, RoutingRows, StoredAnswer, Subscription, TokenRow, WebhookRow,
 };
 
 /// One statement, spelled for each backend.
@@ -208,6 +208,79 @@ pub(crate) const UPDATE_GRANT: Sql = shared!(
 );
 pub(crate) const DELETE_GRANT: Sql =
     shared!("DELETE FROM grants WHERE number_id = $1 AND account_id = $2");
+
+/// The routing lookup's reads in one statement, so that they are one
+/// snapshot with no transaction around it (and on PostgreSQL one round
+/// trip): the number with its owner's account (columns 24 on, NULL for a
+/// pool number) and no grant, then each grant on it (columns 17-23) with its
+/// account, by account id, and NULL for the number's columns (the grants
+/// arm finds the number's id in the `number` index alone and reads no
+/// number row). Read by [`routing_row`]. PostgreSQL needs the first arm's
+/// NULLs typed; SQLite has no `::` casts and needs none.
+pub(crate) const ROUTING_ROWS: Sql = Sql {
+    postgres: concat_sql!(
+        "SELECT ",
+        NUMBER_COLS,
+        ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::boolean, NULL::boolean, NULL::bigint, \
+           NULL::bigint, ",
+        ACCOUNT_COLS,
+        ROUTING_FIRST_ARM,
+        ROUTING_NO_NUMBER,
+        ROUTING_GRANT_COLS,
+        ACCOUNT_COLS,
+        ROUTING_GRANT_ARM
+    ),
+    sqlite: concat_sql!(
+        sqlite;
+        "SELECT ",
+        NUMBER_COLS,
+        ", NULL, NULL, NULL, NULL, NULL, NULL, NULL, ",
+        ACCOUNT_COLS,
+        ROUTING_FIRST_ARM,
+        ROUTING_NO_NUMBER,
+        ROUTING_GRANT_COLS,
+        ACCOUNT_COLS,
+        ROUTING_GRANT_ARM
+    ),
+};
+const ROUTING_FIRST_ARM: &str = " FROM numbers n LEFT JOIN accounts a ON a.id = n.owner_id \
+     WHERE n.number = $1 UNION ALL SELECT ";
+/// In place of [`NUMBER_COLS`] in the grants arm (the types come from the
+/// first arm).
+const ROUTING_NO_NUMBER: &str = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL";
+const ROUTING_GRANT_COLS: &str =
+    ", g.number_id, g.account_id, g.granted_by, g.send, g.gets, g.created_at, g.expires_at, ";
+const ROUTING_GRANT_ARM: &str = " FROM grants g JOIN accounts a ON a.id = g.account_id \
+     WHERE g.number_id = (SELECT n.id FROM numbers n WHERE n.number = $1) \
+     ORDER BY 19 NULLS FIRST";
+
+/// Adds one row of [`ROUTING_ROWS`] to `into`: the first row (the number's
+/// own) makes it, each later one is a grant.
+pub(crate) fn routing_row<R: Columns + ?Sized>(
+    r: &R,
+    into: &mut Option<RoutingRows>,
+) -> Result<(), R::Error> {
+    // The owner's row has no account for a pool number.
+    let account = match r.col::<Option<i64>>(24)? {
+        Some(_) => Some(account(&Shifted(r, 24))?),
+        None => None,
+    };
+    match into {
+        None => {
+            *into = Some(RoutingRows {
+                number: number(r)?,
+                grants: Vec::new(),
+                accounts: account.into_iter().collect(),
+            })
+        }
+        Some(rows) => {
+            rows.grants.push(grant(&Shifted(r, 17))?);
+            rows.accounts.extend(account);
+        }
+    }
+    Ok(())
+}
 
 pub(crate) const INSERT_TOKEN: Sql = shared!(
     "INSERT INTO tokens (digest, account_id, kind, created_at, expires_at) \

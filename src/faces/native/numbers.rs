@@ -342,24 +342,21 @@ pub async fn routing(
     }
     let e164 = E164::parse(&e164).ok_or_else(|| Problem::not_found("No such number."))?;
     let r = s.core.routing(&caller, e164.as_str()).await?;
-    let ids = |want: fn(&Perms) -> bool| -> Vec<i64> {
-        r.holders
-            .iter()
-            .filter(|h| want(&h.perms))
-            .map(|h| h.account.id)
-            .collect()
-    };
-    let body = json!({
-        "number": r.number.number,
-        "state": render::state(&r.number, s.core.now()),
-        "owner": r.owner.as_ref().map(render::brief),
-        "send": ids(|p| p.send),
-        "gets": ids(|p| p.gets),
-        "holders": r.holders.iter().map(|h| json!({
-            "account": render::brief(&h.account),
-            "permissions": render::perms(h.perms),
-            "granted_by": h.granted_by,
-        })).collect::<Vec<_>>(),
-    });
-    Ok(axum::Json(body).into_response())
+    // As `axum::Json` answers (the same header), but into a buffer that
+    // holds a usual answer from the start: `Json` starts at 128 bytes and
+    // grows it, a copy each time, for an answer of 300 to 600.
+    let mut body = Vec::with_capacity(ROUTING_BODY_CAPACITY);
+    serde_json::to_writer(&mut body, &render::routing(&r, s.core.now()))
+        .map_err(|e| Problem::internal(&e))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
+
+/// Room for a routing answer with a few holders, before it grows.
+const ROUTING_BODY_CAPACITY: usize = 1024;

@@ -408,25 +408,6 @@ const HELD_PAGE: &str = concat_sql!(
     ") AS h ON TRUE ORDER BY h.id"
 );
 
-/// The routing lookup's reads in one statement (one round trip, one
-/// snapshot, no transaction): the number with its owner's account (columns
-/// 24 on, NULL for a pool number) and no grant, then each grant on it
-/// (columns 17-23) with its account, by account id.
-const ROUTING_ROWS: &str = concat_sql!(
-    "SELECT ",
-    NUMBER_COLS,
-    ", NULL::bigint, NULL::bigint, NULL::bigint, NULL::boolean, NULL::boolean, NULL::bigint, \
-       NULL::bigint, ",
-    ACCOUNT_COLS,
-    " FROM numbers n LEFT JOIN accounts a ON a.id = n.owner_id WHERE n.number = $1 \
-     UNION ALL SELECT ",
-    NUMBER_COLS,
-    ", g.number_id, g.account_id, g.granted_by, g.send, g.gets, g.created_at, g.expires_at, ",
-    ACCOUNT_COLS,
-    " FROM numbers n JOIN grants g ON g.number_id = n.id JOIN accounts a ON a.id = g.account_id \
-     WHERE n.number = $1 ORDER BY 19 NULLS FIRST"
-);
-
 /// Every account's counter as it stands (folded plus deltas), for the
 /// invariant checker: an account that holds nothing has 0 or no row.
 const COUNTERS: &str = "SELECT account_id, sum(held)::bigint FROM \
@@ -1581,27 +1562,11 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
     }
 
     fn routing_rows(&mut self, e164: &str) -> Result<Option<RoutingRows>, StoreError> {
-        let rows = self.all(ROUTING_ROWS, &[&e164])?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let number = sql::number(first)?;
-        let mut accounts = Vec::with_capacity(rows.len());
-        let mut grants = Vec::with_capacity(rows.len().saturating_sub(1));
-        for (i, r) in rows.iter().enumerate() {
-            // The owner's row has no grant, and no account for a pool number.
-            if i > 0 {
-                grants.push(sql::grant(&sql::Shifted(r, 17))?);
-            }
-            if get::<Option<i64>>(r, 24)?.is_some() {
-                accounts.push(sql::account(&sql::Shifted(r, 24))?);
-            }
+        let mut routing = None;
+        for r in self.all(sql::ROUTING_ROWS.postgres, &[&e164])? {
+            sql::routing_row(&r, &mut routing)?;
         }
-        Ok(Some(RoutingRows {
-            number,
-            grants,
-            accounts,
-        }))
+        Ok(routing)
     }
 
     fn fold_holdings(&mut self, limit: i64) -> Result<u64, StoreError> {

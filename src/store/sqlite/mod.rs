@@ -10,17 +10,21 @@
 //!
 //! Reads run on a small pool of `query_only` connections, each job in a
 //! deferred transaction (one WAL snapshot), so they never wait behind writes.
+//! A few more `query_only` connections serve [`Backend::read_here`]: a
+//! one-statement read (the routing lookup) run on the calling thread, with
+//! no transaction and no hop to a reader thread.
 
 mod tx;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Access, Backend, Job, StoreError, StoreOptions};
+use super::{Access, Backend, Job, StoreError, StoreOptions, Tx};
 
 /// The migrations, in order; the same names are used by every backend.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -63,9 +67,18 @@ pub fn path_of_url(url: &str) -> Option<PathBuf> {
     (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
+/// How much of the file a [`Backend::read_here`] connection maps (1 GiB;
+/// beyond it, pages are read as on the other connections).
+const HERE_MMAP: u64 = 1 << 30;
+
 pub struct SqliteBackend {
     writes: Sender<Box<dyn Job>>,
     reads: Sender<Box<dyn Job>>,
+    /// The connections of [`Backend::read_here`], free ones only: one per
+    /// core (as many as the runtime has workers to run reads at once), at
+    /// most `readers`; a read that finds none free goes to the reader
+    /// threads.
+    here: Mutex<Vec<Connection>>,
 }
 
 impl SqliteBackend {
@@ -89,7 +102,25 @@ impl SqliteBackend {
                 .spawn(move || read_loop(conn, queue))
                 .map_err(|e| StoreError::Backend(format!("spawning a reader: {e}")))?;
         }
-        Ok(SqliteBackend { writes, reads })
+        let workers = thread::available_parallelism().map_or(1, |n| n.get());
+        let here = (0..workers.min(options.readers.max(1)))
+            .map(|_| {
+                let conn = open_connection(path, true, options.cache_kib)?;
+                // Read through a mapping of the file: a page that is not in
+                // the connection's own cache (16 MB by default, against a
+                // working set of random numbers, their grants and accounts
+                // that is larger) is then found in the OS's page cache with
+                // no read() call and no copy, and all of them share it.
+                conn.execute_batch(&format!("PRAGMA mmap_size = {HERE_MMAP};"))
+                    .map_err(backend)?;
+                Ok(conn)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(SqliteBackend {
+            writes,
+            reads,
+            here: Mutex::new(here),
+        })
     }
 }
 
@@ -102,6 +133,24 @@ impl Backend for SqliteBackend {
         // A send fails only once the threads are gone; the job is then dropped,
         // which answers its caller "unavailable".
         let _ = queue.send(job);
+    }
+
+    /// On a free connection of `here`, taken out for the read (the lock is
+    /// held only to take it and to put it back). A panic in `f` is caught
+    /// as on the reader threads; the connection goes back either way (its
+    /// statements reset when dropped).
+    fn read_here(&self, f: &mut dyn FnMut(&mut dyn Tx)) -> bool {
+        let Some(conn) = self.here.lock().ok().and_then(|mut free| free.pop()) else {
+            return false;
+        };
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f(&mut tx::SqliteTx::new(&conn))
+        }))
+        .is_ok();
+        if let Ok(mut free) = self.here.lock() {
+            free.push(conn);
+        }
+        ran
     }
 }
 

@@ -9,8 +9,8 @@ use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat
 use crate::store::{
     Account, Credential, DownlineFilter, Due, EventQuery, EventRow, Grant, HeldNumber,
     HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, KeyClaim, KeyRow, NewAccount,
-    NewEvent, NewNumber, NewToken, Number, Page, PoolFilter, Relation, Snapshot, StoreError,
-    StoredAnswer, Subscription, TokenRow, Tx,
+    NewEvent, NewNumber, NewToken, Number, Page, PoolFilter, Relation, RoutingRows, Snapshot,
+    StoreError, StoredAnswer, Subscription, TokenRow, Tx,
 };
 use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
@@ -1166,6 +1166,24 @@ impl Tx for SqliteTx<'_> {
             &format!("SELECT count(*) FROM accounts a WHERE {clause}"),
             rusqlite::params_from_iter(values),
         )
+    }
+
+    /// One statement ([`sql::ROUTING_ROWS`]): one snapshot with no
+    /// transaction around it, so the lookup can run on a connection of the
+    /// calling thread's ([`crate::store::Store::read_here`]) with no `BEGIN`
+    /// or `COMMIT`; and one cached statement, where the three primitives'
+    /// `accounts_by_ids` is a text of its own per number of ids.
+    fn routing_rows(&mut self, e164: &str) -> Result<Option<RoutingRows>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::ROUTING_ROWS.sqlite)
+            .map_err(backend)?;
+        let mut rows = stmt.query([e164]).map_err(backend)?;
+        let mut routing = None;
+        while let Some(r) = rows.next().map_err(backend)? {
+            sql::routing_row(r, &mut routing).map_err(backend)?;
+        }
+        Ok(routing)
     }
 
     fn accounts_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Account>, StoreError> {
