@@ -203,8 +203,12 @@ const WEBHOOK_WORK: &str = concat_sql!(
 );
 /// Every event, staged ones included (they are committed with their
 /// changes; only their ids are still to come).
-const ALL_EVENTS: &str = "SELECT history_id, type FROM events \
-     UNION ALL SELECT history_id, type FROM event_staging";
+/// In the order they have or will have: the numbered ones by id, then the
+/// staged ones as they will be numbered.
+const ALL_EVENTS: &str = "SELECT history_id, type FROM ( \
+       SELECT 0 AS staged, id AS k, history_id, type FROM events \
+       UNION ALL SELECT 1, seq, history_id, type FROM event_staging) e \
+     ORDER BY staged, k";
 const DELIVERIES_BY_IDS: &str = concat_sql!(
     "SELECT ",
     sql::DELIVERY_COLS,
