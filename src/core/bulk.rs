@@ -212,26 +212,11 @@ impl<'t> Reads<'t> {
             };
             let at = grants.binary_search_by_key(&change_account(change), |g| g.account_id);
             match (change, at) {
-                (
-                    Change::GrantCreated {
-                        number_id,
-                        account_id,
-                        granted_by,
-                        terms,
-                    },
-                    Err(i),
-                ) => grants.insert(
-                    i,
-                    Grant {
-                        number_id: *number_id,
-                        account_id: *account_id,
-                        granted_by: *granted_by,
-                        send: terms.send,
-                        gets: terms.gets,
-                        created_at: now,
-                        expires_at: terms.expires_at,
-                    },
-                ),
+                (Change::GrantCreated { .. }, Err(i)) => {
+                    if let Some(g) = change.created_grant(now) {
+                        grants.insert(i, g);
+                    }
+                }
                 // The unique key would refuse it, as it refuses the insert
                 // of a lone command.
                 (Change::GrantCreated { .. }, Ok(_)) => return Err(CoreError::AlreadyAssigned),

@@ -133,6 +133,28 @@ pub struct Outcome {
 }
 
 impl Change {
+    /// The grant a [`Change::GrantCreated`] makes at `now`, as it is written;
+    /// `None` for any other change.
+    pub fn created_grant(&self, now: i64) -> Option<Grant> {
+        match self {
+            Change::GrantCreated {
+                number_id,
+                account_id,
+                granted_by,
+                terms,
+            } => Some(Grant {
+                number_id: *number_id,
+                account_id: *account_id,
+                granted_by: *granted_by,
+                send: terms.send,
+                gets: terms.gets,
+                created_at: now,
+                expires_at: terms.expires_at,
+            }),
+            _ => None,
+        }
+    }
+
     /// The number the change is about.
     pub fn number_id(&self) -> i64 {
         match self {
@@ -254,20 +276,9 @@ pub(crate) fn apply(
 ) -> Result<(), CoreError> {
     for change in changes {
         match change {
-            Change::GrantCreated {
-                number_id,
-                account_id,
-                granted_by,
-                terms,
-            } => {
-                let grant = Grant {
-                    number_id: *number_id,
-                    account_id: *account_id,
-                    granted_by: *granted_by,
-                    send: terms.send,
-                    gets: terms.gets,
-                    created_at: now,
-                    expires_at: terms.expires_at,
+            Change::GrantCreated { .. } => {
+                let Some(grant) = change.created_grant(now) else {
+                    continue;
                 };
                 match tx.insert_grant(&grant) {
                     Err(crate::store::StoreError::Conflict(_)) => {

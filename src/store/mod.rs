@@ -403,58 +403,20 @@ pub trait Tx {
         ids: &[i64],
         e164s: &[String],
         uids: &[String],
-    ) -> Result<Vec<Number>, StoreError> {
-        let mut found = std::collections::BTreeMap::new();
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        for id in ids {
-            found.extend(self.number_by_id(id)?.map(|n| (n.id, n)));
-        }
-        for e164 in e164s {
-            found.extend(self.number_by_e164(e164)?.map(|n| (n.id, n)));
-        }
-        for uid in uids {
-            found.extend(self.number_by_uid(uid)?.map(|n| (n.id, n)));
-        }
-        Ok(found.into_values().collect())
-    }
+    ) -> Result<Vec<Number>, StoreError>;
     /// The grants on these numbers, by number, then (as [`Tx::grants_on`])
     /// by account.
-    fn grants_on_numbers(&mut self, number_ids: &[i64]) -> Result<Vec<Grant>, StoreError> {
-        let mut ids = number_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(self.grants_on(id)?);
-        }
-        Ok(out)
-    }
+    fn grants_on_numbers(&mut self, number_ids: &[i64]) -> Result<Vec<Grant>, StoreError>;
     /// The accounts with any of these ids or case-folded usernames, each
     /// once, in any order; unknown ones are skipped.
     fn accounts_by_keys(
         &mut self,
         ids: &[i64],
         username_keys: &[String],
-    ) -> Result<Vec<Account>, StoreError> {
-        let mut found = self.accounts_by_ids(ids)?;
-        for key in username_keys {
-            if let Some(a) = self.account_by_username(key)?
-                && !found.iter().any(|f| f.id == a.id)
-            {
-                found.push(a);
-            }
-        }
-        Ok(found)
-    }
+    ) -> Result<Vec<Account>, StoreError>;
     /// Deletes these grants, `(number, account)`; those already gone are
     /// skipped, as by [`Tx::delete_grant`].
-    fn delete_grants(&mut self, keys: &[(i64, i64)]) -> Result<(), StoreError> {
-        for (number_id, account_id) in keys {
-            self.delete_grant(*number_id, *account_id)?;
-        }
-        Ok(())
-    }
+    fn delete_grants(&mut self, keys: &[(i64, i64)]) -> Result<(), StoreError>;
     /// Sets these grants' `send`, `gets` and `expires_at`, as
     /// [`Tx::update_grant`] each.
     fn update_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
@@ -465,12 +427,7 @@ pub trait Tx {
     }
     /// Inserts these grants, as [`Tx::insert_grant`] each;
     /// `Conflict("grant")` if any `(number, account)` has one already.
-    fn insert_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError> {
-        for g in grants {
-            self.insert_grant(g)?;
-        }
-        Ok(())
-    }
+    fn insert_grants(&mut self, grants: &[Grant]) -> Result<(), StoreError>;
 
     fn insert_token(&mut self, token: &NewToken) -> Result<(), StoreError>;
     /// The credential whose digest this is, with its account.
@@ -505,9 +462,7 @@ pub trait Tx {
 
     /// Appends history entries in order; answers their ids, in the same
     /// order (each entry's id above the one before).
-    fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError> {
-        entries.iter().map(|e| self.record(e)).collect()
-    }
+    fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError>;
 
     /// Appends one event to the outbox. Ids follow commit order: SQLite has
     /// one writer; PostgreSQL stages a transaction's events, and

@@ -15,7 +15,7 @@ use crate::core::grants::{Assign, Unassign};
 use crate::core::{AccountRef, Change, NumberRef, Perms, PoolFilter};
 use crate::domain::E164;
 use crate::http::AppState;
-use crate::store::{Grant, Holding, HoldingFilter};
+use crate::store::{Holding, HoldingFilter};
 
 pub(super) fn number_of(raw: &str) -> Result<NumberRef, Problem> {
     number_ref(raw).ok_or_else(|| Problem::not_found("No such number."))
@@ -166,23 +166,11 @@ pub async fn assign(
     let outcome = s.core.assign(&caller, cmd, &rid).await?;
     // The grant made is the outcome's last change (expired grants swept
     // first come before it).
-    let made = outcome.changes.iter().rev().find_map(|c| match c {
-        Change::GrantCreated {
-            number_id,
-            account_id,
-            granted_by,
-            terms,
-        } => Some(Grant {
-            number_id: *number_id,
-            account_id: *account_id,
-            granted_by: *granted_by,
-            send: terms.send,
-            gets: terms.gets,
-            created_at: now,
-            expires_at: terms.expires_at,
-        }),
-        _ => None,
-    });
+    let made = outcome
+        .changes
+        .iter()
+        .rev()
+        .find_map(|c| c.created_grant(now));
     match made {
         Some(g) => Ok((StatusCode::CREATED, axum::Json(render::grant(&g))).into_response()),
         None => Err(Problem::internal(&"assign answered no grant")),
