@@ -384,7 +384,9 @@ async fn run(core: &Core, cmd: OpsCommand) -> Result<ExitCode, String> {
                 .operator_history(&e164, before, limit)
                 .await
                 .map_err(err)?;
-            let name = |a: &Option<Account>| a.as_ref().map(brief).unwrap_or(Value::Null);
+            let name = |a: &Option<std::sync::Arc<Account>>| {
+                a.as_deref().map(brief).unwrap_or(Value::Null)
+            };
             let rows = rows
                 .iter()
                 .map(|h| {

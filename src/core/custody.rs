@@ -7,6 +7,8 @@
 //! who held a number before it reached the reseller's tree, nor who above it
 //! passed the number along.
 
+use std::sync::Arc;
+
 use super::grants::{NumberRef, Perms};
 use super::{Caller, Core, CoreError};
 use crate::store::{Account, HistoryQuery, Tx};
@@ -20,11 +22,12 @@ pub struct HistoryView {
     pub request_id: String,
     /// `(id, E.164)` of the number it is about, if any.
     pub number: Option<(i64, String)>,
-    pub actor: Option<Account>,
-    pub target: Option<Account>,
+    /// Shared between the entries of a page that name the same account.
+    pub actor: Option<Arc<Account>>,
+    pub target: Option<Arc<Account>>,
     /// Who made the grant the entry is about (assign: the actor; a removal:
     /// the grant's maker).
-    pub granted_by: Option<Account>,
+    pub granted_by: Option<Arc<Account>>,
     /// The permissions granted (assign only).
     pub perms: Option<Perms>,
 }
@@ -44,31 +47,37 @@ pub fn page(
         within: (!everything).then(|| viewer.path.clone()),
         limit,
     })?;
-    let detail = |d: &str| serde_json::from_str::<serde_json::Value>(d).unwrap_or_default();
+    // Each entry's detail read once, into the three fields a view uses
+    // (an unreadable detail names nothing, as a missing field would).
+    let details: Vec<Detail> = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.detail).unwrap_or_default())
+        .collect();
     let mut ids: Vec<i64> = Vec::new();
-    for r in &rows {
+    for (r, d) in rows.iter().zip(&details) {
         ids.extend(r.actor_id);
         ids.extend(r.account_id);
-        ids.extend(detail(&r.detail)["granted_by"].as_i64());
+        ids.extend(d.granted_by);
     }
     ids.sort_unstable();
     ids.dedup();
-    let accounts = tx.accounts_by_ids(&ids)?;
-    let named = |id: Option<i64>| -> Option<Account> {
-        let a = accounts.iter().find(|a| Some(a.id) == id)?;
-        (everything || a.id == viewer.id || viewer.is_above(a)).then(|| a.clone())
+    // Each account the page names, once, and only if the viewer may see it.
+    let accounts: Vec<Arc<Account>> = tx
+        .accounts_by_ids(&ids)?
+        .into_iter()
+        .filter(|a| everything || a.id == viewer.id || viewer.is_above(a))
+        .map(Arc::new)
+        .collect();
+    let named = |id: Option<i64>| -> Option<Arc<Account>> {
+        accounts.iter().find(|a| Some(a.id) == id).cloned()
     };
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let d = detail(&r.detail);
+        .zip(details)
+        .map(|(r, d)| {
             let assign = r.action == crate::store::Action::Assign.as_str();
-            let granted_by = if assign {
-                r.actor_id
-            } else {
-                d["granted_by"].as_i64()
-            };
-            let perms = match (d["send"].as_bool(), d["gets"].as_bool()) {
+            let granted_by = if assign { r.actor_id } else { d.granted_by };
+            let perms = match (d.send, d.gets) {
                 (Some(send), Some(gets)) if assign => Some(Perms { send, gets }),
                 _ => None,
             };
@@ -85,6 +94,14 @@ pub fn page(
             }
         })
         .collect())
+}
+
+/// What a view reads of an entry's `detail` (the rest of it is ignored).
+#[derive(Default, serde::Deserialize)]
+struct Detail {
+    granted_by: Option<i64>,
+    send: Option<bool>,
+    gets: Option<bool>,
 }
 
 impl Core {

@@ -74,16 +74,17 @@ pub async fn list(
         rows,
         limit,
         |h| h.number.id,
-        |h: Holding| {
-            json!({
-                "id": h.number.id,
-                "uid": h.number.uid,
-                "number": h.number.number,
-                "country": h.number.country,
-                "state": render::state(&h.number, now),
-                "owned": h.number.owner_id() == Some(me),
-                "permissions": { "send": h.send, "gets": h.gets },
-            })
+        |h: Holding| render::HeldItem {
+            id: h.number.id,
+            state: render::state(&h.number, now),
+            owned: h.number.owner_id() == Some(me),
+            uid: h.number.uid,
+            number: h.number.number,
+            country: h.number.country,
+            permissions: render::PermsItem {
+                send: h.send,
+                gets: h.gets,
+            },
         },
     );
     Ok(axum::Json(body).into_response())
@@ -229,18 +230,23 @@ pub async fn unassign(
     Ok(axum::Json(json!({ "removed": removed })).into_response())
 }
 
-fn entry(h: HistoryView) -> Value {
-    json!({
-        "id": h.id,
-        "at": rfc3339(h.at),
-        "action": h.action,
-        "number": h.number.map(|(id, e164)| json!({ "id": id, "number": e164 })),
-        "actor": h.actor.as_ref().map(render::brief),
-        "target": h.target.as_ref().map(render::brief),
-        "granted_by": h.granted_by.as_ref().map(render::brief),
-        "permissions": h.perms.map(render::perms),
-        "request_id": h.request_id,
-    })
+fn entry(h: HistoryView) -> render::HistoryItem {
+    render::HistoryItem {
+        id: h.id,
+        at: rfc3339(h.at),
+        action: h.action,
+        number: h
+            .number
+            .map(|(id, number)| render::NumberBrief { id, number }),
+        actor: h.actor.map(render::Named),
+        target: h.target.map(render::Named),
+        granted_by: h.granted_by.map(render::Named),
+        permissions: h.perms.map(|p| render::PermsItem {
+            send: p.send,
+            gets: p.gets,
+        }),
+        request_id: h.request_id,
+    }
 }
 
 async fn history_of(

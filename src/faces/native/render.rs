@@ -36,6 +36,61 @@ pub fn brief(a: &Account) -> Value {
     json!({ "id": a.id, "username": a.username })
 }
 
+/// The items of the lists a client reads most (the numbers list, the
+/// custody history), as typed values serialised straight into the body:
+/// each field in the order `json!` wrote it, so the bytes are the same.
+#[derive(Serialize)]
+pub struct HeldItem {
+    pub id: i64,
+    pub uid: String,
+    pub number: String,
+    pub country: String,
+    pub state: &'static str,
+    pub owned: bool,
+    pub permissions: PermsItem,
+}
+
+/// `{"send": ..., "gets": ...}`, as [`perms`] writes it.
+#[derive(Serialize)]
+pub struct PermsItem {
+    pub send: bool,
+    pub gets: bool,
+}
+
+/// An account named in passing, as [`brief`] writes it.
+pub struct Named(pub std::sync::Arc<Account>);
+
+impl Serialize for Named {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Named", 2)?;
+        m.serialize_field("id", &self.0.id)?;
+        m.serialize_field("username", &self.0.username)?;
+        m.end()
+    }
+}
+
+/// `{"id": ..., "number": "+..."}`: the number a history entry is about.
+#[derive(Serialize)]
+pub struct NumberBrief {
+    pub id: i64,
+    pub number: String,
+}
+
+/// One custody history entry.
+#[derive(Serialize)]
+pub struct HistoryItem {
+    pub id: i64,
+    pub at: String,
+    pub action: String,
+    pub number: Option<NumberBrief>,
+    pub actor: Option<Named>,
+    pub target: Option<Named>,
+    pub granted_by: Option<Named>,
+    pub permissions: Option<PermsItem>,
+    pub request_id: String,
+}
+
 pub fn perms(p: Perms) -> Value {
     json!({ "send": p.send, "gets": p.gets })
 }
