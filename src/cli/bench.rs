@@ -639,7 +639,7 @@ pub async fn sweep(
                 let due = core
                     .store
                     .read(move |tx| {
-                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, ends, 1)?)
+                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, ends, i64::MIN, 1)?)
                     })
                     .await;
                 if matches!(due, Ok(ref ids) if ids.is_empty()) {

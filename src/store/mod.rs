@@ -380,12 +380,17 @@ pub trait Tx {
     fn count_reservations(&mut self, holder: i64, now: i64) -> Result<i64, StoreError>;
     /// The numbers `holder` has reserved past `now`, by id.
     fn reservations_of(&mut self, holder: i64, now: i64) -> Result<Vec<Number>, StoreError>;
-    /// Ids of numbers with a grant, a quarantine or a reservation due at
-    /// `now`, at most `limit`, in id order.
-    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError>;
+    /// Ids above `after` of numbers with a grant, a quarantine or a
+    /// reservation due at `now`, at most `limit`, in id order.
+    fn due(&mut self, kind: Due, now: i64, after: i64, limit: i64) -> Result<Vec<i64>, StoreError>;
     /// Locks an account's row until the transaction ends (a no-op where the
     /// backend has one writer): serializes one account's reservations.
     fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError>;
+    /// Locks the rows of the numbers with these ids (given in id order), in
+    /// that order, until the transaction ends, as [`Tx::number_by_id`] does
+    /// one (a no-op where the backend has one writer); unknown ids are
+    /// skipped. The sweeper's batch of numbers whose grants end.
+    fn lock_numbers(&mut self, ids: &[i64]) -> Result<(), StoreError>;
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
     /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.
