@@ -902,7 +902,27 @@ async fn bench_on(
                 );
                 base.push(f);
             }
-            Some((exe, base, server.peak_rss_mb()))
+            // The sweep again, on the baseline's sweeper: this build's ended
+            // every grant it gave, so the same grants can be given again.
+            let base_sweep = if sweep.is_some() {
+                let core = open_with(url, StoreOptions::default()).await?;
+                let s = bench::sweep(&core, url, world.clone(), server.addr, plan).await?;
+                eprintln!(
+                    "baseline {:<13} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
+                    s.during.name,
+                    s.during.rps,
+                    s.during.p99_ms,
+                    s.during.errors,
+                    s.grants,
+                    s.swept_after
+                        .map_or("more than the wait".to_owned(), |t| format!("{t:.1} s"))
+                );
+                base.push(s.during.clone());
+                Some(s)
+            } else {
+                None
+            };
+            Some((exe, base, server.peak_rss_mb(), base_sweep))
         }
         None => None,
     };
@@ -919,30 +939,8 @@ async fn bench_on(
     };
     let clean = figures.iter().all(|f| f.errors == 0);
     let mut text = bench::report(&figures, rss, pg.as_ref(), json);
-    let round1 = |x: f64| (x * 10.0).round() / 10.0;
-    if let (Some(a), Some(sweep)) = (figures.iter().find(|f| f.name == "assign_unassign"), &sweep) {
-        let p99_ratio = match a.p99_ms {
-            0.0 => 0.0,
-            base => sweep.during.p99_ms / base,
-        };
-        if json {
-            let mut v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            v["sweep"] = serde_json::json!({"grants": sweep.grants,
-                "swept_after_s": sweep.swept_after.map(round1),
-                "assign_unassign_p99_ratio": round1(p99_ratio)});
-            text = v.to_string();
-        } else {
-            text.push_str(&format!(
-                "sweep: {} grants ending at one second, all swept {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
-                sweep.grants,
-                sweep.swept_after.map_or(
-                    format!("not within {} s", bench::SWEEP_WAIT.as_secs()),
-                    |s| format!("{s:.1} s after")
-                ),
-                p99_ratio
-            ));
-        }
+    if let Some(sweep) = &sweep {
+        text = with_sweep(text, &figures, sweep, json)?;
     }
     // bulk_assign counts requests; its items per second against
     // assign_unassign's operations per second is the ratio.
@@ -1011,8 +1009,11 @@ async fn bench_on(
             ));
         }
     }
-    if let Some((exe, base, base_rss)) = baseline {
+    if let Some((exe, base, base_rss, base_sweep)) = baseline {
         let mut other = bench::report(&base, base_rss, pg.as_ref(), json);
+        if let Some(sweep) = &base_sweep {
+            other = with_sweep(other, &base, sweep, json)?;
+        }
         let items = world.bulk_items.load(std::sync::atomic::Ordering::Relaxed);
         if let (false, Some((per_request, items_per_s, ratio))) = (json, bulk_ratio(&base, items)) {
             other.push_str(&format!(
@@ -1029,6 +1030,41 @@ async fn bench_on(
         };
     }
     Ok((text, clean))
+}
+
+/// `report` (one server's) with the sweep's figures: how long it took, and
+/// assign_unassign's p99 during it against that server's own without it.
+fn with_sweep(
+    report: String,
+    figures: &[bench::Figures],
+    sweep: &bench::SweepFigures,
+    json: bool,
+) -> Result<String, String> {
+    let Some(alone) = figures.iter().find(|f| f.name == "assign_unassign") else {
+        return Ok(report);
+    };
+    let round1 = |x: f64| (x * 10.0).round() / 10.0;
+    let p99_ratio = match alone.p99_ms {
+        0.0 => 0.0,
+        base => sweep.during.p99_ms / base,
+    };
+    if json {
+        let mut v: serde_json::Value = serde_json::from_str(&report).map_err(|e| e.to_string())?;
+        v["sweep"] = serde_json::json!({"grants": sweep.grants,
+            "swept_after_s": sweep.swept_after.map(round1),
+            "assign_unassign_p99_ratio": round1(p99_ratio)});
+        Ok(v.to_string())
+    } else {
+        Ok(format!(
+            "{report}sweep: {} grants ending at one second, all swept {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
+            sweep.grants,
+            sweep.swept_after.map_or(
+                format!("not within {} s", bench::SWEEP_WAIT.as_secs()),
+                |s| format!("{s:.1} s after")
+            ),
+            p99_ratio
+        ))
+    }
 }
 
 /// bulk_assign's items a request, items per second, and their ratio to

@@ -158,7 +158,11 @@ async fn expiring_world(app: &TestApp) {
         if i % 3 != 0 {
             let to_user = within(if i % 2 == 0 { Some(T0 + 60) } else { None }, to_sub);
             app.core
-                .assign(&s, assign_cmd(&n, &t.user.0, true, i % 2 == 0, to_user), "t")
+                .assign(
+                    &s,
+                    assign_cmd(&n, &t.user.0, true, i % 2 == 0, to_user),
+                    "t",
+                )
                 .await
                 .expect("user");
             if i % 5 != 0 {
