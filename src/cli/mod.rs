@@ -870,15 +870,12 @@ async fn bench_on(
     };
     if let Some(sweep) = &sweep {
         eprintln!(
-            "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
+            "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {}",
             sweep.during.name,
             sweep.during.rps,
             sweep.during.p99_ms,
             sweep.during.errors,
-            sweep.grants,
-            sweep
-                .swept_after
-                .map_or("more than the wait".to_owned(), |s| format!("{s:.1} s"))
+            swept(sweep)
         );
         figures.push(sweep.during.clone());
     }
@@ -908,14 +905,12 @@ async fn bench_on(
                 let core = open_with(url, StoreOptions::default()).await?;
                 let s = bench::sweep(&core, url, world.clone(), server.addr, plan).await?;
                 eprintln!(
-                    "baseline {:<13} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
+                    "baseline {:<13} {:>8.0} req/s  p99 {:.2} ms  errors {}; {}",
                     s.during.name,
                     s.during.rps,
                     s.during.p99_ms,
                     s.during.errors,
-                    s.grants,
-                    s.swept_after
-                        .map_or("more than the wait".to_owned(), |t| format!("{t:.1} s"))
+                    swept(&s)
                 );
                 base.push(s.during.clone());
                 Some(s)
@@ -1051,19 +1046,27 @@ fn with_sweep(
     if json {
         let mut v: serde_json::Value = serde_json::from_str(&report).map_err(|e| e.to_string())?;
         v["sweep"] = serde_json::json!({"grants": sweep.grants,
+            "started_after_s": sweep.started_after.map(round1),
             "swept_after_s": sweep.swept_after.map(round1),
             "assign_unassign_p99_ratio": round1(p99_ratio)});
         Ok(v.to_string())
     } else {
         Ok(format!(
-            "{report}sweep: {} grants ending at one second, all swept {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
+            "{report}sweep: {} grants ending at one second, {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
             sweep.grants,
-            sweep.swept_after.map_or(
-                format!("not within {} s", bench::SWEEP_WAIT.as_secs()),
-                |s| format!("{s:.1} s after")
-            ),
+            swept(sweep),
             p99_ratio
         ))
+    }
+}
+
+/// When the sweep started and ended, from the grants' end.
+fn swept(sweep: &bench::SweepFigures) -> String {
+    let wait = bench::SWEEP_WAIT.as_secs();
+    match (sweep.started_after, sweep.swept_after) {
+        (None, _) => format!("the sweeper did not start on them within {wait} s"),
+        (Some(a), None) => format!("first swept {a:.1} s after, not all within {wait} s"),
+        (Some(a), Some(b)) => format!("first swept {a:.1} s after, all {b:.1} s after"),
     }
 }
 
