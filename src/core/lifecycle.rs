@@ -297,7 +297,7 @@ impl Core {
                     let ids = ids.to_vec();
                     let done = self
                         .store
-                        .write(move |tx| end_due(tx, kind, &ids, now))
+                        .write_background(move |tx| end_due(tx, kind, &ids, now))
                         .await?;
                     match kind {
                         Due::Grants => report.grants_expired += done,

@@ -78,6 +78,14 @@ pub trait Backend: Send + Sync + 'static {
     /// the store is unavailable.
     fn submit(&self, access: Access, job: Box<dyn Job>);
 
+    /// Queues a write `job` that may wait while requests' writes are
+    /// waiting (the sweeper's batches): where there is one writer, it runs
+    /// only between two batches of theirs, at most one there, each in its
+    /// own transaction; elsewhere, as any write.
+    fn submit_background(&self, job: Box<dyn Job>) {
+        self.submit(Access::Write, job)
+    }
+
     /// How many transactions were run again after a serialization failure
     /// or deadlock (always 0 where there is one writer).
     fn retries(&self) -> u64 {
@@ -276,6 +284,24 @@ impl Store {
             return answer;
         }
         self.run(Access::ReadEach, f).await
+    }
+
+    /// Runs `f` in a write transaction as [`Store::write`] does, behind the
+    /// requests' writes ([`Backend::submit_background`]): for background
+    /// work that comes in many small transactions (the sweeper's batches),
+    /// so that none of them lengthens a batch of requests. No idempotency
+    /// scope applies.
+    pub async fn write_background<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, answer) = job::Typed::new(f);
+        self.backend.submit_background(Box::new(job));
+        answer
+            .await
+            .unwrap_or(Err(E::from(StoreError::Unavailable)))
     }
 
     /// Runs `f` in a read-only transaction (one consistent snapshot).
