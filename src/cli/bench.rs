@@ -888,8 +888,7 @@ async fn connection(
     index: usize,
     connections: usize,
     start: Instant,
-    deadline: Instant,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    until: Until,
 ) -> (Vec<u32>, u64, Option<String>) {
     let mut http = HttpClient::new(addr);
     let mut rng = Rng::seed_from_u64(0xB0B + index as u64);
@@ -934,7 +933,7 @@ async fn connection(
     let json = ("content-type", "application/json");
     let mut step = 0usize;
     let mut answered = Vec::new();
-    while Instant::now() < deadline && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    while !until.over() {
         let mut requests: Vec<(&str, String, Option<String>, Vec<u8>)> = Vec::with_capacity(2);
         match scenario {
             Scenario::Ceiling => requests.push(("GET", "/healthz".into(), None, Vec::new())),
@@ -1180,6 +1179,18 @@ async fn all_pages(
     }
 }
 
+/// When a connection stops sending: at `deadline`, or once `stop` is set.
+struct Until {
+    deadline: Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Until {
+    fn over(&self) -> bool {
+        Instant::now() >= self.deadline || self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Runs one scenario against the server at `addr`.
 pub async fn measure(
     world: Arc<World>,
@@ -1212,8 +1223,10 @@ async fn measure_until(
                 i,
                 plan.connections,
                 start,
-                deadline,
-                stop.clone(),
+                Until {
+                    deadline,
+                    stop: stop.clone(),
+                },
             ))
         })
         .collect();

@@ -31,7 +31,8 @@ pub struct Lifecycle {
     /// How often the background sweeper runs (`None`: it does not; tests
     /// call [`Core::sweep`] themselves).
     pub sweep_interval: Option<Duration>,
-    /// Items per sweeper transaction.
+    /// Items per sweeper transaction (each one turn of the writer's
+    /// background lane on SQLite).
     pub sweep_batch: i64,
     /// Due ids one read of a sweeper's queue takes at most (8 bytes each),
     /// to be ended `sweep_batch` at a time.
@@ -282,6 +283,14 @@ impl Core {
     /// never searches the queue: finding the lowest due ids reads every due
     /// grant (15 ms for 100,000 of them on SQLite), which each batch's
     /// transaction used to do.
+    ///
+    /// The batches go through [`crate::store::Store::write_background`]:
+    /// on SQLite each runs only between two batches of requests' writes
+    /// (or when none waits), so it never lengthens a request's batch, and
+    /// the sweep still ends at least `sweep_batch` items per writer batch.
+    /// An item is thus ended at most one `sweep_interval` plus (items due
+    /// before it / `sweep_batch`) × (a request batch and a sweep
+    /// transaction) after its end.
     pub async fn sweep(&self, now: i64) -> Result<SweepReport, CoreError> {
         let mut report = SweepReport::default();
         let batch = usize::try_from(self.lifecycle.sweep_batch.max(1)).unwrap_or(usize::MAX);
