@@ -1039,23 +1039,29 @@ fn with_sweep(
         return Ok(report);
     };
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
-    let p99_ratio = match alone.p99_ms {
-        0.0 => 0.0,
-        base => sweep.during.p99_ms / base,
+    // None when the sweep was over before the connections had opened (a
+    // small world): nothing was measured during it.
+    let p99_ratio = match (sweep.during.requests, alone.p99_ms) {
+        (0, _) => None,
+        (_, 0.0) => Some(0.0),
+        (_, base) => Some(sweep.during.p99_ms / base),
     };
     if json {
         let mut v: serde_json::Value = serde_json::from_str(&report).map_err(|e| e.to_string())?;
         v["sweep"] = serde_json::json!({"grants": sweep.grants,
             "started_after_s": sweep.started_after.map(round1),
             "swept_after_s": sweep.swept_after.map(round1),
-            "assign_unassign_p99_ratio": round1(p99_ratio)});
+            "assign_unassign_p99_ratio": p99_ratio.map(round1)});
         Ok(v.to_string())
     } else {
         Ok(format!(
-            "{report}sweep: {} grants ending at one second, {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
+            "{report}sweep: {} grants ending at one second, {}; assign_unassign meanwhile: {}\n",
             sweep.grants,
             swept(sweep),
-            p99_ratio
+            p99_ratio.map_or(
+                "not measured (the sweep was over before its connections opened)".to_owned(),
+                |r| format!("p99 {r:.1}x its own")
+            )
         ))
     }
 }
