@@ -560,10 +560,14 @@ async fn seed_holders(
 pub struct SweepFigures {
     /// Grants that ended at the same second.
     pub grants: usize,
+    /// Seconds from their end until the sweeper's first batch of them had
+    /// committed (its next round); `None` if not within [`SWEEP_WAIT`].
+    pub started_after: Option<f64>,
     /// Seconds from their end until the sweeper had ended them all; `None`
     /// if not within [`SWEEP_WAIT`].
     pub swept_after: Option<f64>,
-    /// `assign_unassign` while the sweeper works.
+    /// `assign_unassign` while the sweeper works: from its first batch to
+    /// its last.
     pub during: Figures,
 }
 
@@ -572,9 +576,10 @@ pub const SWEEP_WAIT: Duration = Duration::from_secs(120);
 
 /// Gives each of the big holder's numbers (up to 100,000) to the small
 /// holder with a grant ending at one second a little ahead, waits for that
-/// second, then runs `assign_unassign` while the server's sweeper ends them
-/// all, and tells how long that took. `core` is a second handle on the
-/// server's database.
+/// second and then for the server's sweeper to start on them (its rounds
+/// are 5 s apart), runs `assign_unassign` until they are all ended, and
+/// tells how long that took. `core` is a second handle on the server's
+/// database.
 pub async fn sweep(
     core: &Core,
     url: &str,
@@ -630,31 +635,69 @@ pub async fn sweep(
             .duration_since(end_at)
             .map_or(0.0, |d| d.as_secs_f64())
     };
-    let watcher = {
+    // The lowest number with one of them left: a grant ending at or before
+    // `ends` (the world's other grants have no end). The sweeper goes in
+    // id order, so its first batch changes it.
+    let lowest = {
         let core = core.clone();
-        tokio::spawn(async move {
-            while since_end() < SWEEP_WAIT.as_secs_f64() {
-                // Any of them left: a grant ending at or before `ends`
-                // (the world's other grants have no end).
-                let due = core
-                    .store
+        move || {
+            let core = core.clone();
+            async move {
+                core.store
                     .read(move |tx| {
-                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, ends, 1)?)
+                        Ok::<_, CoreError>(tx.due(crate::store::Due::Grants, ends, i64::MIN, 1)?)
                     })
-                    .await;
-                if matches!(due, Ok(ref ids) if ids.is_empty()) {
-                    return Some(since_end());
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                    .await
+                    .map(|ids| ids.first().copied())
+                    .map_err(|e| e.to_string())
             }
-            None
+        }
+    };
+    let first = lowest().await?;
+    let mut started = None;
+    while since_end() < SWEEP_WAIT.as_secs_f64() {
+        // None left already: started (and done) before the first look.
+        if first.is_none() || lowest().await? != first {
+            started = Some(since_end());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let Some(started) = started else {
+        return Ok(SweepFigures {
+            grants: made,
+            started_after: None,
+            swept_after: None,
+            during: measure(world, Scenario::AssignUnassign, addr, plan).await,
+        });
+    };
+    // From the sweep's first batch (seen within 10 ms, then the
+    // connections' 200 ms to open) to its last: the scenario's figures
+    // while the sweeper works, not while it waits for its next round.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut swept = None;
+            while since_end() < SWEEP_WAIT.as_secs_f64() {
+                if matches!(lowest().await, Ok(None)) {
+                    swept = Some(since_end());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            swept
         })
     };
-    let mut during = measure(world, Scenario::AssignUnassign, addr, plan).await;
+    let longest = SWEEP_WAIT.saturating_sub(Duration::from_secs_f64(started));
+    let mut during =
+        measure_until(world, Scenario::AssignUnassign, addr, plan, longest, done).await;
     during.name = "assign_unassign_sweep";
     let swept_after = watcher.await.map_err(|e| e.to_string())?;
     Ok(SweepFigures {
         grants: made,
+        started_after: Some(started),
         swept_after,
         during,
     })
@@ -845,7 +888,7 @@ async fn connection(
     index: usize,
     connections: usize,
     start: Instant,
-    deadline: Instant,
+    until: Until,
 ) -> (Vec<u32>, u64, Option<String>) {
     let mut http = HttpClient::new(addr);
     let mut rng = Rng::seed_from_u64(0xB0B + index as u64);
@@ -890,7 +933,7 @@ async fn connection(
     let json = ("content-type", "application/json");
     let mut step = 0usize;
     let mut answered = Vec::new();
-    while Instant::now() < deadline {
+    while !until.over() {
         let mut requests: Vec<(&str, String, Option<String>, Vec<u8>)> = Vec::with_capacity(2);
         match scenario {
             Scenario::Ceiling => requests.push(("GET", "/healthz".into(), None, Vec::new())),
@@ -1136,6 +1179,18 @@ async fn all_pages(
     }
 }
 
+/// When a connection stops sending: at `deadline`, or once `stop` is set.
+struct Until {
+    deadline: Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Until {
+    fn over(&self) -> bool {
+        Instant::now() >= self.deadline || self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Runs one scenario against the server at `addr`.
 pub async fn measure(
     world: Arc<World>,
@@ -1143,9 +1198,22 @@ pub async fn measure(
     addr: SocketAddr,
     plan: &Plan,
 ) -> Figures {
+    let never = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    measure_until(world, scenario, addr, plan, plan.duration, never).await
+}
+
+/// [`measure`] for at most `longest`, or until `stop` is set.
+async fn measure_until(
+    world: Arc<World>,
+    scenario: Scenario,
+    addr: SocketAddr,
+    plan: &Plan,
+    longest: Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Figures {
     // Connections open before the clock starts.
     let start = Instant::now() + Duration::from_millis(200);
-    let deadline = start + plan.duration;
+    let deadline = start + longest;
     let tasks: Vec<_> = (0..plan.connections)
         .map(|i| {
             tokio::spawn(connection(
@@ -1155,7 +1223,10 @@ pub async fn measure(
                 i,
                 plan.connections,
                 start,
-                deadline,
+                Until {
+                    deadline,
+                    stop: stop.clone(),
+                },
             ))
         })
         .collect();

@@ -870,15 +870,12 @@ async fn bench_on(
     };
     if let Some(sweep) = &sweep {
         eprintln!(
-            "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {} grants swept in {}",
+            "{:<22} {:>8.0} req/s  p99 {:.2} ms  errors {}; {}",
             sweep.during.name,
             sweep.during.rps,
             sweep.during.p99_ms,
             sweep.during.errors,
-            sweep.grants,
-            sweep
-                .swept_after
-                .map_or("more than the wait".to_owned(), |s| format!("{s:.1} s"))
+            swept(sweep)
         );
         figures.push(sweep.during.clone());
     }
@@ -902,7 +899,25 @@ async fn bench_on(
                 );
                 base.push(f);
             }
-            Some((exe, base, server.peak_rss_mb()))
+            // The sweep again, on the baseline's sweeper: this build's ended
+            // every grant it gave, so the same grants can be given again.
+            let base_sweep = if sweep.is_some() {
+                let core = open_with(url, StoreOptions::default()).await?;
+                let s = bench::sweep(&core, url, world.clone(), server.addr, plan).await?;
+                eprintln!(
+                    "baseline {:<13} {:>8.0} req/s  p99 {:.2} ms  errors {}; {}",
+                    s.during.name,
+                    s.during.rps,
+                    s.during.p99_ms,
+                    s.during.errors,
+                    swept(&s)
+                );
+                base.push(s.during.clone());
+                Some(s)
+            } else {
+                None
+            };
+            Some((exe, base, server.peak_rss_mb(), base_sweep))
         }
         None => None,
     };
@@ -919,30 +934,8 @@ async fn bench_on(
     };
     let clean = figures.iter().all(|f| f.errors == 0);
     let mut text = bench::report(&figures, rss, pg.as_ref(), json);
-    let round1 = |x: f64| (x * 10.0).round() / 10.0;
-    if let (Some(a), Some(sweep)) = (figures.iter().find(|f| f.name == "assign_unassign"), &sweep) {
-        let p99_ratio = match a.p99_ms {
-            0.0 => 0.0,
-            base => sweep.during.p99_ms / base,
-        };
-        if json {
-            let mut v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            v["sweep"] = serde_json::json!({"grants": sweep.grants,
-                "swept_after_s": sweep.swept_after.map(round1),
-                "assign_unassign_p99_ratio": round1(p99_ratio)});
-            text = v.to_string();
-        } else {
-            text.push_str(&format!(
-                "sweep: {} grants ending at one second, all swept {}; assign_unassign meanwhile: p99 {:.1}x its own\n",
-                sweep.grants,
-                sweep.swept_after.map_or(
-                    format!("not within {} s", bench::SWEEP_WAIT.as_secs()),
-                    |s| format!("{s:.1} s after")
-                ),
-                p99_ratio
-            ));
-        }
+    if let Some(sweep) = &sweep {
+        text = with_sweep(text, &figures, sweep, json)?;
     }
     // bulk_assign counts requests; its items per second against
     // assign_unassign's operations per second is the ratio.
@@ -1011,8 +1004,11 @@ async fn bench_on(
             ));
         }
     }
-    if let Some((exe, base, base_rss)) = baseline {
+    if let Some((exe, base, base_rss, base_sweep)) = baseline {
         let mut other = bench::report(&base, base_rss, pg.as_ref(), json);
+        if let Some(sweep) = &base_sweep {
+            other = with_sweep(other, &base, sweep, json)?;
+        }
         let items = world.bulk_items.load(std::sync::atomic::Ordering::Relaxed);
         if let (false, Some((per_request, items_per_s, ratio))) = (json, bulk_ratio(&base, items)) {
             other.push_str(&format!(
@@ -1029,6 +1025,55 @@ async fn bench_on(
         };
     }
     Ok((text, clean))
+}
+
+/// `report` (one server's) with the sweep's figures: how long it took, and
+/// assign_unassign's p99 during it against that server's own without it.
+fn with_sweep(
+    report: String,
+    figures: &[bench::Figures],
+    sweep: &bench::SweepFigures,
+    json: bool,
+) -> Result<String, String> {
+    let Some(alone) = figures.iter().find(|f| f.name == "assign_unassign") else {
+        return Ok(report);
+    };
+    let round1 = |x: f64| (x * 10.0).round() / 10.0;
+    // None when the sweep was over before the connections had opened (a
+    // small world): nothing was measured during it.
+    let p99_ratio = match (sweep.during.requests, alone.p99_ms) {
+        (0, _) => None,
+        (_, 0.0) => Some(0.0),
+        (_, base) => Some(sweep.during.p99_ms / base),
+    };
+    if json {
+        let mut v: serde_json::Value = serde_json::from_str(&report).map_err(|e| e.to_string())?;
+        v["sweep"] = serde_json::json!({"grants": sweep.grants,
+            "started_after_s": sweep.started_after.map(round1),
+            "swept_after_s": sweep.swept_after.map(round1),
+            "assign_unassign_p99_ratio": p99_ratio.map(round1)});
+        Ok(v.to_string())
+    } else {
+        Ok(format!(
+            "{report}sweep: {} grants ending at one second, {}; assign_unassign meanwhile: {}\n",
+            sweep.grants,
+            swept(sweep),
+            p99_ratio.map_or(
+                "not measured (the sweep was over before its connections opened)".to_owned(),
+                |r| format!("p99 {r:.1}x its own")
+            )
+        ))
+    }
+}
+
+/// When the sweep started and ended, from the grants' end.
+fn swept(sweep: &bench::SweepFigures) -> String {
+    let wait = bench::SWEEP_WAIT.as_secs();
+    match (sweep.started_after, sweep.swept_after) {
+        (None, _) => format!("the sweeper did not start on them within {wait} s"),
+        (Some(a), None) => format!("first swept {a:.1} s after, not all within {wait} s"),
+        (Some(a), Some(b)) => format!("first swept {a:.1} s after, all {b:.1} s after"),
+    }
 }
 
 /// bulk_assign's items a request, items per second, and their ratio to

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::changes::apply;
+use super::changes::{Change, history_of};
 use super::grants::expiries;
 use super::subscriptions::record_lapses;
 use super::{Caller, Core, CoreError, history};
@@ -31,8 +31,12 @@ pub struct Lifecycle {
     /// How often the background sweeper runs (`None`: it does not; tests
     /// call [`Core::sweep`] themselves).
     pub sweep_interval: Option<Duration>,
-    /// Items per sweeper transaction.
+    /// Items per sweeper transaction (each one turn of the writer's
+    /// background lane on SQLite).
     pub sweep_batch: i64,
+    /// Due ids one read of a sweeper's queue takes at most (8 bytes each),
+    /// to be ended `sweep_batch` at a time.
+    pub sweep_page: i64,
     /// How long the outbox keeps an event (the sweeper prunes older ones).
     pub event_retention_secs: i64,
 }
@@ -48,6 +52,7 @@ impl Default for Lifecycle {
             reservation_cap: 20,
             sweep_interval: Some(Duration::from_secs(5)),
             sweep_batch: 100,
+            sweep_page: 100_000,
             event_retention_secs: 7 * DAY,
         }
     }
@@ -81,16 +86,48 @@ pub struct Reserved {
 
 const SWEEP_RID: &str = "sweeper";
 
-/// Ends every grant on `number_id` that is past its end at `now`, with its
-/// cascade; how many went. Under the number's lock, re-read, so a sweeper
-/// that lost the race to another finds nothing left to do.
-fn expire_grants(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, CoreError> {
-    if tx.number_by_id(number_id)?.is_none() {
-        return Ok(0);
+/// Ends every grant past its end at `now` on the numbers `ids` (in id
+/// order), with their cascades; how many went. The same changes, history
+/// entries and events, in the same order, as ending each number's in turn
+/// by [`expiries`] and [`apply`](super::changes::apply), but set-based, as
+/// a bulk request is (`core::bulk`): the numbers are locked (in id order,
+/// where the backend locks) and their grants re-read under those locks in
+/// one statement, each number's expiries are planned in memory, and the
+/// grants are deleted, then the history entries and their events written,
+/// in multi-row statements. A sweeper that lost the race to another finds
+/// nothing left to do.
+fn expire_grants(tx: &mut dyn Tx, ids: &[i64], now: i64) -> Result<usize, CoreError> {
+    tx.lock_numbers(ids)?;
+    let grants = tx.grants_on_numbers(ids)?;
+    let (mut deleted, mut entries) = (Vec::new(), Vec::new());
+    // By number, then account, as `grants_on` reads one number's.
+    for on_one in grants.chunk_by(|a, b| a.number_id == b.number_id) {
+        let (changes, _) = expiries(on_one, now);
+        for change in &changes {
+            if let Change::GrantRemoved {
+                number_id,
+                account_id,
+                ..
+            } = change
+            {
+                deleted.push((*number_id, *account_id));
+            }
+            entries.push(history_of(change, None, now, SWEEP_RID));
+        }
     }
-    let (changes, _) = expiries(&tx.grants_on(number_id)?, now);
-    apply(tx, &changes, None, now, SWEEP_RID)?;
-    Ok(changes.len())
+    tx.delete_grants(&deleted)?;
+    crate::core::events::log_all(tx, entries)?;
+    Ok(deleted.len())
+}
+
+/// Ends what is due at `now` on the numbers `ids` (in id order) in one
+/// transaction; how many items went.
+fn end_due(tx: &mut dyn Tx, kind: Due, ids: &[i64], now: i64) -> Result<usize, CoreError> {
+    match kind {
+        Due::Grants => expire_grants(tx, ids, now),
+        Due::Quarantines => ids.iter().map(|id| end_quarantine(tx, *id, now)).sum(),
+        Due::Reservations => ids.iter().map(|id| end_reservation(tx, *id, now)).sum(),
+    }
 }
 
 fn end_quarantine(tx: &mut dyn Tx, number_id: i64, now: i64) -> Result<usize, CoreError> {
@@ -234,38 +271,52 @@ impl Core {
     }
 
     /// Ends everything due at `now`: grants past their end (with their
-    /// cascades), quarantines and reservations that ran out. Each batch of
-    /// at most `sweep_batch` items is one transaction; a sweep drains every
-    /// queue. Safe to run on several instances at once.
+    /// cascades), quarantines and reservations that ran out. Safe to run on
+    /// several instances at once.
+    ///
+    /// Each queue is walked once, in id order: a read (outside the writer)
+    /// takes the ids of the next `sweep_page` numbers with something due,
+    /// and each `sweep_batch` of them is then one write transaction, which
+    /// re-reads what it ends under the numbers' locks. The walk's cursor
+    /// only moves forward, so an item is taken at most once a sweep (one
+    /// that somehow cannot be ended waits for the next), and the writer
+    /// never searches the queue: finding the lowest due ids reads every due
+    /// grant (15 ms for 100,000 of them on SQLite), which each batch's
+    /// transaction used to do.
+    ///
+    /// The batches go through [`crate::store::Store::write_background`]:
+    /// on SQLite each runs only between two batches of requests' writes
+    /// (or when none waits), so it never lengthens a request's batch, and
+    /// the sweep still ends at least `sweep_batch` items per writer batch.
+    /// An item is thus ended at most one `sweep_interval` plus (items due
+    /// before it / `sweep_batch`) × (a request batch and a sweep
+    /// transaction) after its end.
     pub async fn sweep(&self, now: i64) -> Result<SweepReport, CoreError> {
         let mut report = SweepReport::default();
-        let batch = self.lifecycle.sweep_batch.max(1);
+        let batch = usize::try_from(self.lifecycle.sweep_batch.max(1)).unwrap_or(usize::MAX);
+        let page_len = self.lifecycle.sweep_page.max(1);
         for kind in [Due::Grants, Due::Quarantines, Due::Reservations] {
-            // Bounded, so that an item that somehow cannot be ended does not
-            // hold the sweeper for ever.
-            for _ in 0..10_000 {
-                let (taken, done) = self
+            let mut after = i64::MIN;
+            loop {
+                let page = self
                     .store
-                    .write(move |tx| {
-                        let ids = tx.due(kind, now, batch)?;
-                        let mut done = 0;
-                        for id in &ids {
-                            done += match kind {
-                                Due::Grants => expire_grants(tx, *id, now)?,
-                                Due::Quarantines => end_quarantine(tx, *id, now)?,
-                                Due::Reservations => end_reservation(tx, *id, now)?,
-                            };
-                        }
-                        Ok::<_, CoreError>((ids.len(), done))
-                    })
+                    .read(move |tx| Ok::<_, CoreError>(tx.due(kind, now, after, page_len)?))
                     .await?;
-                match kind {
-                    Due::Grants => report.grants_expired += done,
-                    Due::Quarantines => report.released += done,
-                    Due::Reservations => report.reservations_ended += done,
+                for ids in page.chunks(batch) {
+                    let ids = ids.to_vec();
+                    let done = self
+                        .store
+                        .write_background(move |tx| end_due(tx, kind, &ids, now))
+                        .await?;
+                    match kind {
+                        Due::Grants => report.grants_expired += done,
+                        Due::Quarantines => report.released += done,
+                        Due::Reservations => report.reservations_ended += done,
+                    }
                 }
-                if (taken as i64) < batch {
-                    break;
+                match page.last() {
+                    Some(last) if page.len() as i64 == page_len => after = *last,
+                    _ => break,
                 }
             }
         }

@@ -78,6 +78,14 @@ pub trait Backend: Send + Sync + 'static {
     /// the store is unavailable.
     fn submit(&self, access: Access, job: Box<dyn Job>);
 
+    /// Queues a write `job` that may wait while requests' writes are
+    /// waiting (the sweeper's batches): where there is one writer, it runs
+    /// only between two batches of theirs, at most one there, each in its
+    /// own transaction; elsewhere, as any write.
+    fn submit_background(&self, job: Box<dyn Job>) {
+        self.submit(Access::Write, job)
+    }
+
     /// How many transactions were run again after a serialization failure
     /// or deadlock (always 0 where there is one writer).
     fn retries(&self) -> u64 {
@@ -278,6 +286,24 @@ impl Store {
         self.run(Access::ReadEach, f).await
     }
 
+    /// Runs `f` in a write transaction as [`Store::write`] does, behind the
+    /// requests' writes ([`Backend::submit_background`]): for background
+    /// work that comes in many small transactions (the sweeper's batches),
+    /// so that none of them lengthens a batch of requests. No idempotency
+    /// scope applies.
+    pub async fn write_background<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, answer) = job::Typed::new(f);
+        self.backend.submit_background(Box::new(job));
+        answer
+            .await
+            .unwrap_or(Err(E::from(StoreError::Unavailable)))
+    }
+
     /// Runs `f` in a read-only transaction (one consistent snapshot).
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -380,12 +406,17 @@ pub trait Tx {
     fn count_reservations(&mut self, holder: i64, now: i64) -> Result<i64, StoreError>;
     /// The numbers `holder` has reserved past `now`, by id.
     fn reservations_of(&mut self, holder: i64, now: i64) -> Result<Vec<Number>, StoreError>;
-    /// Ids of numbers with a grant, a quarantine or a reservation due at
-    /// `now`, at most `limit`, in id order.
-    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError>;
+    /// Ids above `after` of numbers with a grant, a quarantine or a
+    /// reservation due at `now`, at most `limit`, in id order.
+    fn due(&mut self, kind: Due, now: i64, after: i64, limit: i64) -> Result<Vec<i64>, StoreError>;
     /// Locks an account's row until the transaction ends (a no-op where the
     /// backend has one writer): serializes one account's reservations.
     fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError>;
+    /// Locks the rows of the numbers with these ids (given in id order), in
+    /// that order, until the transaction ends, as [`Tx::number_by_id`] does
+    /// one (a no-op where the backend has one writer); unknown ids are
+    /// skipped. The sweeper's batch of numbers whose grants end.
+    fn lock_numbers(&mut self, ids: &[i64]) -> Result<(), StoreError>;
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
     /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.

@@ -175,19 +175,19 @@ pub(crate) const RESERVATIONS_OF: Sql = shared!(
     NUMBER_COLS,
     " FROM numbers n WHERE n.reserved_by = $1 AND n.reserved_until > $2 ORDER BY n.id"
 );
-/// The sweeper's queues: ids of numbers with something due at `$1`, at
-/// most `$2` of them, in id order (the order every writer locks numbers in).
+/// The sweeper's queues: ids above `$2` of numbers with something due at
+/// `$1`, at most `$3` of them, in id order (the order every writer locks numbers in).
 pub(crate) const DUE_GRANTS: Sql = shared!(
     "SELECT DISTINCT number_id FROM grants WHERE expires_at IS NOT NULL AND expires_at <= $1 \
-     ORDER BY number_id LIMIT $2"
+     AND number_id > $2 ORDER BY number_id LIMIT $3"
 );
 pub(crate) const DUE_QUARANTINES: Sql = shared!(
     "SELECT id FROM numbers WHERE quarantine_until IS NOT NULL AND quarantine_until <= $1 \
-     ORDER BY id LIMIT $2"
+     AND id > $2 ORDER BY id LIMIT $3"
 );
 pub(crate) const DUE_RESERVATIONS: Sql = shared!(
     "SELECT id FROM numbers WHERE reserved_until IS NOT NULL AND reserved_until <= $1 \
-     ORDER BY id LIMIT $2"
+     AND id > $2 ORDER BY id LIMIT $3"
 );
 
 pub(crate) const GRANTS_ON: Sql = shared!(

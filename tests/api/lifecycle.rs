@@ -132,6 +132,83 @@ async fn tree(app: &TestApp) -> Tree {
     }
 }
 
+/// Builds the sweep's world in `app`: the tree, a leaf below the user and
+/// a side account below the reseller, and 24 of the reseller's numbers with
+/// chains of grants whose ends fall before, at and after `T0 + 100`, or
+/// never (each within the grant it came from, as the rules require).
+async fn expiring_world(app: &TestApp) {
+    let t = tree(app).await;
+    let leaf = app.account("leaf", Some("user"), false).await;
+    let side = app.account("side", Some("reseller"), true).await;
+    let (r, s, u) = (caller(&t.reseller.0), caller(&t.sub.0), caller(&t.user.0));
+    let within = |wanted: Option<i64>, ceiling: Option<i64>| match (wanted, ceiling) {
+        (Some(w), Some(c)) => Some(w.min(c)),
+        (w, None) => w,
+        (None, c) => c,
+    };
+    for i in 0..24i64 {
+        let n = app
+            .number(&format!("+614000001{i:02}"), Some("reseller"))
+            .await;
+        let to_sub = [Some(T0 + 100), Some(T0 + 40), Some(T0 + 500), None][(i % 4) as usize];
+        app.core
+            .assign(&r, assign_cmd(&n, &t.sub.0, true, true, to_sub), "t")
+            .await
+            .expect("sub");
+        if i % 3 != 0 {
+            let to_user = within(if i % 2 == 0 { Some(T0 + 60) } else { None }, to_sub);
+            app.core
+                .assign(
+                    &s,
+                    assign_cmd(&n, &t.user.0, true, i % 2 == 0, to_user),
+                    "t",
+                )
+                .await
+                .expect("user");
+            if i % 5 != 0 {
+                app.core
+                    .assign(&u, assign_cmd(&n, &leaf.0, true, false, to_user), "t")
+                    .await
+                    .expect("leaf");
+            }
+        }
+        let to_side = if i % 2 == 1 { Some(T0 + 100) } else { None };
+        app.core
+            .assign(&r, assign_cmd(&n, &side.0, false, true, to_side), "t")
+            .await
+            .expect("side");
+    }
+}
+
+/// The grants, every history entry (with its id and request id) and every
+/// event (with its data) of `app`.
+async fn sweep_state(app: &TestApp, admin: &Caller) -> (String, Vec<String>) {
+    let s = app.core.snapshot().await.expect("snapshot");
+    let mut grants = s.grants.clone();
+    grants.sort_by_key(|g| (g.number_id, g.account_id));
+    let events = app
+        .core
+        .events(admin, 0, 100_000, std::time::Duration::ZERO)
+        .await
+        .expect("events");
+    let events = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {:?} {} {:?} {:?} {}",
+                e.id, e.kind, e.actor_id, e.request_id, e.number_id, e.account_id, e.data
+            )
+        })
+        .collect();
+    (
+        format!(
+            "{grants:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            s.history, s.history_ids, s.request_ids, s.events
+        ),
+        events,
+    )
+}
+
 crate::scenarios! {
 async fn quarantine_keeps_the_number_for_its_former_owner_until_it_ends(app: TestApp) {
     app.account("admin", None, false).await;
@@ -604,6 +681,73 @@ async fn the_sweeper_ends_what_is_due_once_even_when_two_run_at_once(app: TestAp
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].number_id, t.number.id);
     app.assert_invariants().await;
+}
+
+/// The set-based sweep writes what ending each number's grants in turn
+/// writes (`expiries` on its grants, in id order: what the sweeper did
+/// number by number): the same removals, history entries, events and
+/// order, whatever the batch and the page of due ids; twin databases swept
+/// with different batches and pages end up alike.
+async fn the_sweep_ends_each_numbers_grants_as_its_rule_does(app: TestApp) {
+    let small = Lifecycle { sweep_batch: 3, sweep_page: 7, ..TestApp::lifecycle() };
+    let twin = TestApp::spawn_lifecycle(app.backend, small).await;
+    expiring_world(&app).await;
+    expiring_world(&twin).await;
+    let admin = app.core.administrator("admin").await.expect("admin");
+    let twin_admin = twin.core.administrator("admin").await.expect("admin");
+    let twin_before = sweep_state(&twin, &twin_admin).await;
+    assert_eq!(sweep_state(&app, &admin).await, twin_before, "the worlds differ");
+    app.clock.advance(100);
+    twin.clock.advance(100);
+    let now = app.clock.now();
+
+    // What the rule calls for, number by number in id order.
+    let before = app.core.snapshot().await.expect("snapshot");
+    let mut grants = before.grants.clone();
+    grants.sort_by_key(|g| (g.number_id, g.account_id));
+    let (mut expected, mut granters) = (Vec::new(), std::collections::BTreeSet::new());
+    for on_one in grants.chunk_by(|a, b| a.number_id == b.number_id) {
+        for change in linekeeper::core::grants::expiries(on_one, now).0 {
+            let Change::GrantRemoved { number_id, account_id, granted_by, reason, .. } = change else {
+                panic!("expiry planned {change:?}");
+            };
+            assert_eq!(reason, Removal::Expire);
+            granters.insert(granted_by);
+            expected.push(format!(
+                "grant.removed None sweeper Some({number_id}) Some({account_id}) \
+                 {{\"granted_by\":{granted_by},\"reason\":\"expire\"}}"
+            ));
+        }
+    }
+    // Chains three deep end with their grants: the reseller's, the sub's
+    // and the user's grants.
+    assert!(
+        expected.len() >= 20 && granters.len() == 3,
+        "{} removals by {granters:?}: the mix tests little",
+        expected.len()
+    );
+
+    let events_before = sweep_state(&app, &admin).await.1.len();
+    let report = app.core.sweep(now).await.expect("sweep");
+    assert_eq!(report.grants_expired, expected.len());
+    let (state, events) = sweep_state(&app, &admin).await;
+    let swept: Vec<String> = events[events_before..]
+        .iter()
+        .map(|e| e.split_once(' ').map(|(_, rest)| rest.to_owned()).unwrap_or_default())
+        .collect();
+    assert_eq!(swept, expected);
+    let after = app.core.snapshot().await.expect("snapshot");
+    assert_eq!(after.history.len(), before.history.len() + expected.len());
+    assert!(after.history[before.history.len()..].iter().all(|h| h.0 == "grant.expire"));
+    assert!(after.grants.iter().all(|g| g.expires_at.is_none_or(|e| e > now)));
+
+    // Batches of 3 and pages of 7: the same database.
+    let twin_report = twin.core.sweep(now).await.expect("sweep");
+    assert_eq!(twin_report, report);
+    assert_eq!(sweep_state(&twin, &twin_admin).await, (state, events));
+    assert_eq!(app.core.sweep(now).await.expect("sweep").grants_expired, 0);
+    app.assert_invariants().await;
+    twin.assert_invariants().await;
 }
 }
 

@@ -456,6 +456,9 @@ const POOL: &str = concat_sql!(
 );
 /// Takes an account's row lock (SQLite's one writer needs none).
 const LOCK_ACCOUNT: &str = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE";
+/// In id order: the lock rows node sits above the sort (as in
+/// [`NUMBERS_BY_KEYS_LOCKED`]).
+const LOCK_NUMBERS: &str = "SELECT id FROM numbers WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 const COUNT_POOL: &str = concat_sql!("SELECT count(*) FROM numbers n WHERE ", POOL_FILTER);
 
 /// The WHERE clause of a downline query and its parameters, numbered from `$1`.
@@ -753,13 +756,13 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
             .collect()
     }
 
-    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+    fn due(&mut self, kind: Due, now: i64, after: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
         let statement = match kind {
             Due::Grants => sql::DUE_GRANTS.postgres,
             Due::Quarantines => sql::DUE_QUARANTINES.postgres,
             Due::Reservations => sql::DUE_RESERVATIONS.postgres,
         };
-        self.all(statement, &[&now, &limit])?
+        self.all(statement, &[&now, &after, &limit])?
             .iter()
             .map(|r| get(r, 0))
             .collect()
@@ -767,6 +770,14 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
 
     fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError> {
         self.opt(LOCK_ACCOUNT, &[&account_id]).map(drop)
+    }
+
+    fn lock_numbers(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = ids.to_vec();
+        self.all(LOCK_NUMBERS, &[&ids]).map(drop)
     }
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError> {

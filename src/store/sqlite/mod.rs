@@ -73,6 +73,9 @@ const HERE_MMAP: u64 = 1 << 30;
 
 pub struct SqliteBackend {
     writes: Sender<Box<dyn Job>>,
+    /// [`Backend::submit_background`]'s jobs: the writer takes one only
+    /// between two batches of `writes`, or when none is waiting.
+    background: Sender<Box<dyn Job>>,
     reads: Sender<Box<dyn Job>>,
     /// The connections of [`Backend::read_here`], free ones only: one per
     /// core (as many as the runtime has workers to run reads at once), at
@@ -87,10 +90,11 @@ impl SqliteBackend {
         migrate(&writer)?;
 
         let (writes, write_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
+        let (background, background_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let max_batch = options.max_batch.max(1);
         thread::Builder::new()
             .name("lk-sqlite-writer".into())
-            .spawn(move || write_loop(writer, write_queue, max_batch))
+            .spawn(move || write_loop(writer, write_queue, background_queue, max_batch))
             .map_err(|e| StoreError::Backend(format!("spawning the writer: {e}")))?;
 
         let (reads, read_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
@@ -118,6 +122,7 @@ impl SqliteBackend {
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(SqliteBackend {
             writes,
+            background,
             reads,
             here: Mutex::new(here),
         })
@@ -133,6 +138,10 @@ impl Backend for SqliteBackend {
         // A send fails only once the threads are gone; the job is then dropped,
         // which answers its caller "unavailable".
         let _ = queue.send(job);
+    }
+
+    fn submit_background(&self, job: Box<dyn Job>) {
+        let _ = self.background.send(job);
     }
 
     /// On a free connection of `here`, taken out for the read (the lock is
@@ -244,9 +253,40 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn write_loop(conn: Connection, queue: Receiver<Box<dyn Job>>, max_batch: usize) {
+/// Takes every request's write job waiting (up to `max_batch`) and commits
+/// them as one batch; between two batches, runs at most one `background`
+/// job in a transaction of its own, and background jobs back to back only
+/// while no request's job waits. A background job therefore never
+/// lengthens a batch of requests, a request waits behind at most one of
+/// them, and they still get one turn per batch however busy the writer is.
+fn write_loop(
+    conn: Connection,
+    queue: Receiver<Box<dyn Job>>,
+    background: Receiver<Box<dyn Job>>,
+    max_batch: usize,
+) {
     let mut batch: Vec<(Box<dyn Job>, bool)> = Vec::with_capacity(max_batch);
-    while let Ok(first) = queue.recv() {
+    loop {
+        let first = match queue.try_recv() {
+            Ok(job) => job,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                crossbeam_channel::select_biased! {
+                    recv(queue) -> job => match job {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    },
+                    recv(background) -> job => match job {
+                        Ok(job) => {
+                            run_and_finish(&conn, &mut batch, job);
+                            continue;
+                        }
+                        // Both senders live as long as the backend.
+                        Err(_) => return,
+                    },
+                }
+            }
+        };
         batch.push((first, false));
         while batch.len() < max_batch {
             match queue.try_recv() {
@@ -254,15 +294,29 @@ fn write_loop(conn: Connection, queue: Receiver<Box<dyn Job>>, max_batch: usize)
                 Err(_) => break,
             }
         }
-        let committed = run_batch(&conn, &mut batch);
-        for (job, _) in batch.drain(..) {
-            job.finish(
-                committed
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| StoreError::Backend(e.clone())),
-            );
+        finish_batch(&conn, &mut batch);
+        if let Ok(job) = background.try_recv() {
+            run_and_finish(&conn, &mut batch, job);
         }
+    }
+}
+
+/// Runs `job` alone in a transaction of its own (`batch` is empty, and left so).
+fn run_and_finish(conn: &Connection, batch: &mut Vec<(Box<dyn Job>, bool)>, job: Box<dyn Job>) {
+    batch.push((job, false));
+    finish_batch(conn, batch);
+}
+
+/// Runs and commits `batch`, answers each of its jobs, and empties it.
+fn finish_batch(conn: &Connection, batch: &mut Vec<(Box<dyn Job>, bool)>) {
+    let committed = run_batch(conn, batch);
+    for (job, _) in batch.drain(..) {
+        job.finish(
+            committed
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| StoreError::Backend(e.clone())),
+        );
     }
 }
 

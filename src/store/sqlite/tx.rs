@@ -441,17 +441,22 @@ impl Tx for SqliteTx<'_> {
         })
     }
 
-    fn due(&mut self, kind: Due, now: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+    fn due(&mut self, kind: Due, now: i64, after: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
         let statement = match kind {
             Due::Grants => sql::DUE_GRANTS.sqlite,
             Due::Quarantines => sql::DUE_QUARANTINES.sqlite,
             Due::Reservations => sql::DUE_RESERVATIONS.sqlite,
         };
-        self.all(statement, [now, limit], |r| r.get(0))
+        self.all(statement, [now, after, limit], |r| r.get(0))
     }
 
     // The one writer connection already serializes every account's changes.
     fn lock_account(&mut self, _account_id: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    // And every number's.
+    fn lock_numbers(&mut self, _ids: &[i64]) -> Result<(), StoreError> {
         Ok(())
     }
 
