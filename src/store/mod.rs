@@ -299,9 +299,16 @@ impl Store {
     {
         let (job, answer) = job::Typed::new(f);
         self.backend.submit_background(Box::new(job));
-        answer
+        let answer = answer
             .await
-            .unwrap_or(Err(E::from(StoreError::Unavailable)))
+            .unwrap_or(Err(E::from(StoreError::Unavailable)));
+        // As for `write`: what this process commits wakes the outbox's
+        // readers at once (the feed's long-polls, the dispatcher, NATS), the
+        // sweeper's removals and releases included.
+        if answer.is_ok() {
+            self.commits.notify_waiters();
+        }
+        answer
     }
 
     /// Runs `f` in a read-only transaction (one consistent snapshot).
