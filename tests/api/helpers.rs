@@ -346,15 +346,25 @@ impl TestApp {
     /// Breaks the store under the running server: drops `table` through a
     /// connection of its own, so the server's next use of it fails.
     pub async fn drop_table(&self, table: &str) {
-        let (url, backend) = (self.database_url.clone(), self.backend);
-        let sql = format!("DROP TABLE {table}");
+        let cascade = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " CASCADE",
+        };
+        self.execute_raw(&format!("DROP TABLE {table}{cascade}"))
+            .await;
+    }
+
+    /// Runs `sql` (in both dialects) on the database behind the server
+    /// through a connection of its own: to make a state no rule would.
+    pub async fn execute_raw(&self, sql: &str) {
+        let (url, backend, sql) = (self.database_url.clone(), self.backend, sql.to_owned());
         tokio::task::spawn_blocking(move || match backend {
             Backend::Sqlite => {
                 let path = url.strip_prefix("sqlite://").expect("a sqlite URL");
                 let conn = rusqlite::Connection::open(path).expect("open");
-                conn.execute_batch(&sql).expect("drop");
+                conn.execute_batch(&sql).expect("execute");
             }
-            Backend::Postgres => pg_admin(&url, &format!("{sql} CASCADE")).expect("drop"),
+            Backend::Postgres => pg_admin(&url, &sql).expect("execute"),
         })
         .await
         .expect("join");

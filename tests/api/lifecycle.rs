@@ -9,7 +9,7 @@ use linekeeper::core::{
 };
 use linekeeper::domain::{Clock, E164, NumberUid, TokenKind, iso8601_utc};
 
-use linekeeper::store::{Account, Number};
+use linekeeper::store::{Account, Grant, Number};
 use serde_json::{Value, json};
 
 use crate::expect::{Lang, Rule, ok, refusal};
@@ -693,6 +693,14 @@ async fn the_sweep_ends_each_numbers_grants_as_its_rule_does(app: TestApp) {
     let twin = TestApp::spawn_lifecycle(app.backend, small).await;
     expiring_world(&app).await;
     expiring_world(&twin).await;
+    // Grants that outlive the grant they came from (no rule makes one: an
+    // end is capped by the granter's), so that only the cascade ends them:
+    // a sweep that deleted what is due and no more would leave them.
+    let outlive = "UPDATE grants SET expires_at = NULL WHERE number_id = \
+                   (SELECT id FROM numbers WHERE number = '+61400000101') \
+                   AND granted_by <> (SELECT id FROM accounts WHERE username = 'reseller')";
+    app.execute_raw(outlive).await;
+    twin.execute_raw(outlive).await;
     let admin = app.core.administrator("admin").await.expect("admin");
     let twin_admin = twin.core.administrator("admin").await.expect("admin");
     let twin_before = sweep_state(&twin, &twin_admin).await;
@@ -718,6 +726,20 @@ async fn the_sweep_ends_each_numbers_grants_as_its_rule_does(app: TestApp) {
                  {{\"granted_by\":{granted_by},\"reason\":\"expire\"}}"
             ));
         }
+    }
+    // The outliving grants are among them, by the cascade alone.
+    let reseller = before.accounts.iter().find(|a| a.username == "reseller").map(|a| a.id);
+    let changed = before.numbers.iter().find(|n| n.number == "+61400000101").map(|n| n.id);
+    let outliving: Vec<&Grant> = before
+        .grants
+        .iter()
+        .filter(|g| Some(g.number_id) == changed && g.expires_at.is_none())
+        .filter(|g| Some(g.granted_by) != reseller)
+        .collect();
+    assert_eq!(outliving.len(), 2, "{outliving:?}");
+    for g in &outliving {
+        let planned = format!("Some({}) Some({}) ", g.number_id, g.account_id);
+        assert!(expected.iter().any(|e| e.contains(&planned)), "{g:?} not planned");
     }
     // Chains three deep end with their grants: the reseller's, the sub's
     // and the user's grants.
