@@ -53,19 +53,7 @@ pub fn rfc3339_utc(unix: i64) -> String {
 /// the service writes) are put digit by digit: through `format!` a list of 50
 /// history entries spent about 200,000 instructions on its timestamps.
 fn utc(unix: i64, end: &str) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (hour, minute, second) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let (year, month, day, hour, minute, second) = civil(unix);
     if !(0..=9999).contains(&year) {
         return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{end}");
     }
@@ -88,6 +76,24 @@ fn utc(unix: i64, end: &str) -> String {
     two(&mut out, second);
     out.push_str(end);
     out
+}
+
+/// The civil date and time of Unix seconds `unix` (proleptic Gregorian,
+/// UTC): year, month, day, hour, minute, second.
+fn civil(unix: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
@@ -221,23 +227,8 @@ mod utc_tests {
     #[test]
     fn utc_matches_format() {
         let slow = |unix: i64, end: &str| {
-            let days = unix.div_euclid(86_400);
-            let secs = unix.rem_euclid(86_400);
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z.rem_euclid(146_097);
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let day = doy - (153 * mp + 2) / 5 + 1;
-            let month = if mp < 10 { mp + 3 } else { mp - 9 };
-            let year = yoe + era * 400 + i64::from(month <= 2);
-            format!(
-                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{end}",
-                secs / 3600,
-                secs % 3600 / 60,
-                secs % 60
-            )
+            let (year, month, day, hour, minute, second) = civil(unix);
+            format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{end}")
         };
         let mut unix = -62_200_000_000i64; // before year 0
         while unix < 253_500_000_000 {
