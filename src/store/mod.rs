@@ -90,6 +90,14 @@ pub trait Backend: Send + Sync + 'static {
         0
     }
 
+    /// Round trips to the database server: writes that waited for the
+    /// server's answers, however many statements each carried, a
+    /// statement's preparation (once per connection) aside (0 where there
+    /// is no server).
+    fn round_trips(&self) -> u64 {
+        0
+    }
+
     /// Whether the login budgets live in the database, shared by every
     /// process on it ([`Tx::claim_login_budgets`]); else each process keeps
     /// them in memory.
@@ -155,6 +163,11 @@ impl Store {
     /// Statements sent to the database server so far (see [`Backend::statements`]).
     pub fn statements(&self) -> u64 {
         self.backend.statements()
+    }
+
+    /// Round trips to the database server so far (see [`Backend::round_trips`]).
+    pub fn round_trips(&self) -> u64 {
+        self.backend.round_trips()
     }
 
     /// See [`Backend::shares_login_budgets`].
@@ -336,6 +349,25 @@ impl Default for StoreOptions {
 /// In a write transaction the `number_by_*` lookups also lock the number's
 /// row until the transaction ends (a no-op where the backend has one writer),
 /// so every rule that touches a number sees and changes it alone.
+/// A number by one of its keys.
+#[derive(Clone, Copy, Debug)]
+pub enum NumberKey<'a> {
+    Id(i64),
+    E164(&'a str),
+    Uid(&'a str),
+}
+
+/// An account by one of its keys (the username case-folded).
+#[derive(Clone, Copy, Debug)]
+pub enum AccountKey<'a> {
+    Id(i64),
+    Username(&'a str),
+}
+
+/// What [`Tx::resolve_reads`] found: the number with its grants (by account
+/// id), and the account.
+pub type ResolvedReads = (Option<(Number, Vec<Grant>)>, Option<Account>);
+
 pub trait Tx {
     fn count_accounts(&mut self) -> Result<i64, StoreError>;
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
@@ -388,6 +420,36 @@ pub trait Tx {
     fn lock_account(&mut self, account_id: i64) -> Result<(), StoreError>;
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
+    /// A rule's first reads, which do not depend on one another: the
+    /// number `number` names (locked in a write, as `number_by_*`) with its
+    /// grants, and the account `account` names. Each as its own lookup
+    /// would answer it, in that order; a backend with a server sends them
+    /// together (one round trip, each statement still after the one before).
+    fn resolve_reads(
+        &mut self,
+        number: Option<NumberKey<'_>>,
+        account: Option<AccountKey<'_>>,
+    ) -> Result<ResolvedReads, StoreError> {
+        let number = match number {
+            Some(NumberKey::Id(id)) => self.number_by_id(id)?,
+            Some(NumberKey::E164(e164)) => self.number_by_e164(e164)?,
+            Some(NumberKey::Uid(uid)) => self.number_by_uid(uid)?,
+            None => None,
+        };
+        let number = match number {
+            Some(n) => {
+                let grants = self.grants_on(n.id)?;
+                Some((n, grants))
+            }
+            None => None,
+        };
+        let account = match account {
+            Some(AccountKey::Id(id)) => self.account_by_id(id)?,
+            Some(AccountKey::Username(key)) => self.account_by_username(key)?,
+            None => None,
+        };
+        Ok((number, account))
+    }
     /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.
     fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError>;
@@ -463,6 +525,19 @@ pub trait Tx {
     /// Appends history entries in order; answers their ids, in the same
     /// order (each entry's id above the one before).
     fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError>;
+
+    /// Appends a history entry and, when given, its event, which takes the
+    /// entry's id as its `history_id` (whatever `event` says): the two
+    /// writes of [`crate::core::events::log`]. A backend with a server
+    /// makes them one statement and sends it with the next one.
+    fn log_entry(&mut self, entry: &HistoryEntry, event: Option<NewEvent>) -> Result<(), StoreError> {
+        let history_id = self.record(entry)?;
+        if let Some(mut event) = event {
+            event.history_id = history_id;
+            self.insert_event(&event)?;
+        }
+        Ok(())
+    }
 
     /// Appends one event to the outbox. Ids follow commit order: SQLite has
     /// one writer; PostgreSQL stages a transaction's events, and
