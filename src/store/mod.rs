@@ -322,6 +322,10 @@ pub struct StoreOptions {
     pub readers: usize,
     /// The most write jobs committed as one batch (SQLite).
     pub max_batch: usize,
+    /// The most write jobs, among those waiting, that a PostgreSQL
+    /// connection runs as one transaction, each in its own savepoint (group
+    /// commit; 1 runs each alone).
+    pub write_group: usize,
     /// PostgreSQL's `statement_timeout` for every connection, in milliseconds.
     pub statement_timeout_ms: u64,
     /// How often a transaction is run again after a serialization failure or
@@ -337,6 +341,7 @@ impl Default for StoreOptions {
         StoreOptions {
             readers: 4,
             max_batch: 512,
+            write_group: 8,
             statement_timeout_ms: 5_000,
             max_retries: 10,
             cache_kib: 16_000,

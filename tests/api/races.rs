@@ -56,6 +56,61 @@ fn refusal(message: &str) -> Value {
 }
 
 crate::scenarios! {
+async fn writes_that_wait_together_each_answer_as_if_alone(app: TestApp) {
+    // Many changes at once on a few numbers, several on each: on
+    // PostgreSQL the writes waiting behind one another run as one
+    // transaction, each in its savepoint (SQLite batches them too), and
+    // some of them meet another group's locks. Every answer must still be
+    // one a sequential order could give: per number and target, the
+    // successful assigns and unassigns alternate, and what is left matches.
+    app.account("admin", None, false).await;
+    let (_, r) = app.account("res", Some("admin"), true).await;
+    let mut targets = Vec::new();
+    for i in 0..3 {
+        targets.push(app.account(&format!("target{i}"), Some("res"), false).await.0.id);
+    }
+    let mut numbers = Vec::new();
+    for i in 0..3 {
+        numbers.push(app.number(&format!("+9830002{i:04}"), Some("res")).await.id);
+    }
+    for round in 0..4 {
+        let mut requests = Vec::new();
+        let mut keys = Vec::new();
+        for k in 0..18usize {
+            let (n, t) = (numbers[(k + round) % 3], targets[(k / 3 + round) % 3]);
+            let (path, body) = if (k + round) % 2 == 0 {
+                ("/api/numbers/assign", json!({"number_id": n, "target_user_id": t, "send": true, "gets": true}))
+            } else {
+                ("/api/numbers/unassign", json!({"number_id": n, "target_user_id": t}))
+            };
+            requests.push((r.clone(), path, body));
+            keys.push((n, t, path));
+        }
+        let before = app.core.snapshot().await.expect("snapshot").grants;
+        let answers = at_once(&app, requests).await;
+        let after = app.core.snapshot().await.expect("snapshot").grants;
+        for &n in &numbers {
+            for &t in &targets {
+                let had = before.iter().any(|g| g.number_id == n && g.account_id == t);
+                let has = after.iter().any(|g| g.number_id == n && g.account_id == t);
+                let won = |path: &str| {
+                    keys.iter().zip(&answers).filter(|((kn, kt, p), a)| *kn == n && *kt == t && *p == path && a.0 == 200).count()
+                };
+                let (assigned, unassigned) = (won("/api/numbers/assign") as i64, won("/api/numbers/unassign") as i64);
+                assert_eq!(i64::from(had) + assigned - unassigned, i64::from(has), "round {round}, number {n}, target {t}: {answers:?}");
+                assert!((assigned - unassigned).abs() <= 1, "round {round}: {answers:?}");
+            }
+        }
+        for (status, body) in &answers {
+            if *status != 200 {
+                assert_eq!(*status, 400, "{body}");
+                assert!(body == &refusal("number already assigned to user") || body == &refusal("number not assigned to user"), "{body}");
+            }
+        }
+    }
+    app.assert_invariants().await;
+}
+
 async fn two_resellers_assign_one_number_to_one_account(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, r1) = app.account("res1", Some("admin"), true).await;

@@ -138,6 +138,7 @@ impl PgBackend {
                 statements: statements.clone(),
                 round_trips: round_trips.clone(),
                 cache: HashMap::new(),
+                group: options.write_group.max(1),
                 broken: false,
                 failed_connects: 0,
             };
@@ -400,6 +401,8 @@ struct Worker {
     statements: Arc<AtomicU64>,
     round_trips: Arc<AtomicU64>,
     cache: HashMap<String, Statement>,
+    /// The most write jobs run as one transaction (see [`Worker::run_group`]).
+    group: usize,
     /// The connection failed under a job (see [`is_connection_lost`]): it
     /// is replaced before the next job runs.
     broken: bool,
@@ -409,14 +412,141 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        while let Ok((access, mut job)) = self.jobs.recv() {
+        let mut next = None;
+        loop {
+            let (access, mut job) = match next.take() {
+                Some(queued) => queued,
+                None => match self.jobs.recv() {
+                    Ok(queued) => queued,
+                    Err(_) => return,
+                },
+            };
             if (self.broken || self.conn.is_closed()) && !self.reconnect() {
                 // The database is unreachable: the request hears a 503 now;
                 // the next job tries to connect again.
                 job.finish(Err(StoreError::Unavailable));
                 continue;
             }
+            if access == Access::Write && self.group > 1 {
+                // The writes waiting behind this one join it (see `run_group`).
+                let mut group = vec![job];
+                while group.len() < self.group {
+                    match self.jobs.try_recv() {
+                        Ok((Access::Write, more)) => group.push(more),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if group.len() > 1 {
+                    self.run_group(group);
+                    continue;
+                }
+                let Some(alone) = group.pop() else { continue };
+                job = alone;
+            }
             let outcome = self.run_job(access, job.as_mut());
+            job.finish(outcome);
+        }
+    }
+
+    /// Runs write jobs that were waiting together in one transaction, each
+    /// in its own savepoint, commits once and only then answers each: group
+    /// commit, as SQLite's writer does (`sqlite::run_batch`). A job sees the
+    /// work of the jobs before it, as it would had they committed first; a
+    /// job that fails or is refused rolls back to its savepoint and leaves
+    /// the others' work in place. One commit, so one WAL flush, for them all:
+    /// with a few connections, each write's wait for its own flush was what
+    /// bounded the writes (BENCHMARKS.md, "Group commit on PostgreSQL").
+    ///
+    /// Unlike SQLite's one writer, groups on other connections (and other
+    /// instances) run at the same time. A group holds every lock its kept
+    /// jobs took until it commits, so two groups could each wait for a lock
+    /// the other holds; every job but the group's first therefore waits at
+    /// most [`tx::GROUP_LOCK_TIMEOUT`] for a row lock while the group holds
+    /// any. A job that times out so, or meets a deadlock or serialization
+    /// failure, is undone and run again alone once the group has committed.
+    /// If the connection is lost before the commit, nothing was committed
+    /// and every job runs again alone; if the commit fails, every job is
+    /// told so (a refusal too: it may have rested on an earlier job's work).
+    fn run_group(&mut self, mut jobs: Vec<Box<dyn Job>>) {
+        let mut done: Vec<(Box<dyn Job>, Result<(), StoreError>)> = Vec::with_capacity(jobs.len());
+        let mut again: Vec<Box<dyn Job>> = Vec::new();
+        let mut tx = tx::PgTx::new(&mut self.conn, &mut self.cache, true, Some(BEGIN_WRITE));
+        let mut holding = false;
+        let mut lost = false;
+        let mut rest = jobs.drain(..);
+        for mut job in rest.by_ref() {
+            tx.start_job(holding);
+            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
+                .unwrap_or(false);
+            let mut failed = None;
+            let kept = !tx.lost()
+                && !tx.wants_retry()
+                && keep
+                && match tx.keep_job() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                };
+            if tx.lost() {
+                lost = true;
+                again.push(job);
+                break;
+            }
+            if kept {
+                holding = true;
+                done.push((job, Ok(())));
+                continue;
+            }
+            let retry = tx.wants_retry() || tx.timed_out();
+            tx.drop_job();
+            if retry {
+                again.push(job);
+            } else {
+                // Refused, or failed with its error in its own answer, or
+                // its deferred statements failed.
+                done.push((job, failed.map_or(Ok(()), Err)));
+            }
+        }
+        again.extend(rest);
+        let committed = if lost {
+            Err(StoreError::Unavailable)
+        } else if holding {
+            tx.commit()
+        } else {
+            tx.rollback();
+            Ok(())
+        };
+        let commit_lost = tx.lost();
+        let commit_retry = tx.wants_retry();
+        self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
+        self.round_trips.fetch_add(tx.round_trips(), Ordering::Relaxed);
+        drop(tx);
+        if lost || commit_lost {
+            self.broken = true;
+        }
+        if lost || (committed.is_err() && commit_retry && !commit_lost) {
+            // Nothing was committed: every job runs again, alone.
+            again.extend(done.drain(..).map(|(job, _)| job));
+        }
+        for (job, outcome) in done {
+            job.finish(match &committed {
+                Ok(()) => outcome,
+                Err(_) if commit_lost => Err(StoreError::Unavailable),
+                Err(e) => Err(StoreError::Backend(e.to_string())),
+            });
+        }
+        for mut job in again {
+            if (self.broken || self.conn.is_closed()) && !self.reconnect() {
+                job.finish(Err(StoreError::Unavailable));
+                continue;
+            }
+            let outcome = self.run_job(Access::Write, job.as_mut());
             job.finish(outcome);
         }
     }

@@ -40,9 +40,13 @@ use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookR
 type Owned = Box<dyn ToSql + Sync + Send>;
 
 /// A statement sent later (see the module's doc).
-struct Deferred {
-    statement: Statement,
-    params: Vec<Owned>,
+enum Deferred {
+    /// Transaction control (a group's savepoints).
+    Simple(&'static str),
+    Query {
+        statement: Statement,
+        params: Vec<Owned>,
+    },
 }
 
 /// A transaction, or the bare connection for [`crate::store::Access::Single`]
@@ -61,11 +65,18 @@ pub(super) struct PgTx<'a> {
     /// a transaction (without one, each statement is sent as it is made).
     deferred: Vec<Deferred>,
     retry: bool,
+    /// A statement gave up waiting for a lock.
+    timed_out: bool,
     /// A statement found the connection gone (or on a standby): the worker
     /// replaces it before its next job.
     lost: bool,
     /// Statements executed (for [`crate::store::Store::statements`]).
     executed: u64,
+    /// In a group transaction, where the running job's own deferred
+    /// statements start, and whether its savepoint is still among them
+    /// (unsent: the job sent nothing yet).
+    job_start: usize,
+    savepoint_unsent: bool,
     /// Writes to the server that waited for its answers (a statement's
     /// preparation, once per connection, aside).
     round_trips: u64,
@@ -78,6 +89,9 @@ enum Request<'r> {
     Simple(&'r str),
     Query(&'r Statement, Vec<&'r (dyn ToSql + Sync)>),
 }
+
+/// How long a group's later job waits for a row lock (see [`PgTx::start_job`]).
+pub(super) const GROUP_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = 10";
 
 /// A statement's rows and how many rows it wrote.
 type Answer = (Vec<Row>, u64);
@@ -139,8 +153,11 @@ impl<'a> PgTx<'a> {
             begun: false,
             deferred: Vec::new(),
             retry: false,
+            timed_out: false,
             lost: false,
             executed: 0,
+            job_start: 0,
+            savepoint_unsent: false,
             round_trips: 0,
         }
     }
@@ -173,10 +190,16 @@ impl<'a> PgTx<'a> {
             self.executed += 1;
             futures.push(Box::pin(simple(client, begin)));
         }
+        self.savepoint_unsent = false;
         for d in &deferred {
-            let params: Vec<&(dyn ToSql + Sync)> =
-                d.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-            futures.push(Box::pin(query(client, &d.statement, params)));
+            futures.push(match d {
+                Deferred::Simple(sql) => Box::pin(simple(client, sql)),
+                Deferred::Query { statement, params } => {
+                    let params: Vec<&(dyn ToSql + Sync)> =
+                        params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                    Box::pin(query(client, statement, params))
+                }
+            });
         }
         let mine = requests.len();
         for r in requests {
@@ -248,9 +271,17 @@ impl<'a> PgTx<'a> {
         self.lost
     }
 
+    /// Whether a statement gave up waiting for a lock (`lock_timeout`).
+    pub(super) fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
     fn fail(&mut self, e: postgres::Error) -> StoreError {
         if is_retryable(&e) {
             self.retry = true;
+        }
+        if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            self.timed_out = true;
         }
         if is_connection_lost(&e) {
             // Not retried on this connection: it is gone. The caller hears
@@ -327,8 +358,60 @@ impl<'a> PgTx<'a> {
             return self.exec(sql, &refs).map(drop);
         }
         self.executed += 1;
-        self.deferred.push(Deferred { statement, params });
+        self.deferred.push(Deferred::Query { statement, params });
         Ok(())
+    }
+
+    fn control(&mut self, sql: &'static str) {
+        self.executed += 1;
+        self.deferred.push(Deferred::Simple(sql));
+    }
+
+    /// Starts a job of a group transaction (see `Worker::run_group`): its
+    /// savepoint, sent with its first statement. With `lock_timeout` (the
+    /// group holds earlier jobs' locks), a row lock the job waits for past
+    /// [`GROUP_LOCK_TIMEOUT`] fails it (`55P03`) rather than let two groups
+    /// wait on each other.
+    pub(super) fn start_job(&mut self, lock_timeout: bool) {
+        self.retry = false;
+        self.timed_out = false;
+        self.job_start = self.deferred.len();
+        self.savepoint_unsent = true;
+        self.control("SAVEPOINT job");
+        if lock_timeout {
+            self.control(GROUP_LOCK_TIMEOUT);
+        }
+    }
+
+    /// Ends a job of a group transaction, keeping its work: sends its
+    /// deferred statements and releases its savepoint, so that a failure of
+    /// its own is told to it, not to the next job.
+    pub(super) fn keep_job(&mut self) -> Result<(), StoreError> {
+        let start = self.job_start.min(self.deferred.len());
+        if self.savepoint_unsent
+            && self.deferred[start..]
+                .iter()
+                .all(|d| matches!(d, Deferred::Simple(_)))
+        {
+            // It sent nothing, and has nothing deferred: nothing to keep.
+            self.drop_job();
+            return Ok(());
+        }
+        self.control("RELEASE SAVEPOINT job");
+        self.round_trip(Vec::new()).map(drop)
+    }
+
+    /// Ends a job of a group transaction, undoing its work (sent with the
+    /// next statement).
+    pub(super) fn drop_job(&mut self) {
+        self.retry = false;
+        let unsent = self.savepoint_unsent;
+        self.deferred.truncate(self.job_start.min(self.deferred.len()));
+        self.savepoint_unsent = false;
+        if !unsent {
+            self.control("ROLLBACK TO SAVEPOINT job");
+            self.control("RELEASE SAVEPOINT job");
+        }
     }
 
     fn count(&mut self, sql: &str, params: Params<'_>) -> Result<i64, StoreError> {
