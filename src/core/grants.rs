@@ -3,9 +3,7 @@
 use super::changes::{Change, Outcome, Removal, Terms, apply};
 use super::{Caller, Core, CoreError, RefPart};
 use crate::domain::Username;
-use crate::store::{
-    Account, AccountKey, Grant, Number, NumberKey, ResolvedReads, StoreError, Tx,
-};
+use crate::store::{Account, AccountKey, Grant, Number, NumberKey, ResolvedReads, StoreError, Tx};
 
 /// The reads a grant rule makes while it plans: a transaction's own
 /// ([`Tx`]), or a bulk request's, which reads every item's numbers, grants
@@ -220,7 +218,11 @@ fn resolve<R: GrantReads + ?Sized>(
     t: &AccountRef,
     now: i64,
 ) -> Result<Resolved, CoreError> {
-    let name = t.username.as_deref().and_then(Username::parse).map(|u| u.key());
+    let name = t
+        .username
+        .as_deref()
+        .and_then(Username::parse)
+        .map(|u| u.key());
     let account_key = match (t.id, name.as_deref()) {
         (Some(id), _) => Some(AccountKey::Id(id)),
         (None, Some(key)) => Some(AccountKey::Username(key)),

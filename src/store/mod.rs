@@ -535,7 +535,11 @@ pub trait Tx {
     /// entry's id as its `history_id` (whatever `event` says): the two
     /// writes of [`crate::core::events::log`]. A backend with a server
     /// makes them one statement and sends it with the next one.
-    fn log_entry(&mut self, entry: &HistoryEntry, event: Option<NewEvent>) -> Result<(), StoreError> {
+    fn log_entry(
+        &mut self,
+        entry: &HistoryEntry,
+        event: Option<NewEvent>,
+    ) -> Result<(), StoreError> {
         let history_id = self.record(entry)?;
         if let Some(mut event) = event {
             event.history_id = history_id;

@@ -2,7 +2,11 @@
 //! load balancer, on one database.
 //!
 //! A pool of worker threads, each with one connection, takes jobs from one
-//! queue. A write job runs in a READ COMMITTED transaction in which every
+//! queue. A worker runs the write jobs waiting together in one transaction,
+//! each in its own savepoint, and answers them after its one commit (group
+//! commit, see `Worker::run_group`); the statements a job does not wait
+//! for travel with its next ones (see `tx`'s module doc). A write job runs
+//! in a READ COMMITTED transaction in which every
 //! number it looks up is locked (`FOR UPDATE`) until commit, so all changes to
 //! one number are serialized by the database, across processes; uniqueness
 //! (one grant per number and account, usernames) is decided by unique indexes
@@ -525,7 +529,8 @@ impl Worker {
         let commit_lost = tx.lost();
         let commit_retry = tx.wants_retry();
         self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
-        self.round_trips.fetch_add(tx.round_trips(), Ordering::Relaxed);
+        self.round_trips
+            .fetch_add(tx.round_trips(), Ordering::Relaxed);
         drop(tx);
         if lost || commit_lost {
             self.broken = true;
@@ -608,7 +613,8 @@ impl Worker {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
                 let (retry, lost) = (tx.wants_retry(), tx.lost());
                 self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
-                self.round_trips.fetch_add(tx.round_trips(), Ordering::Relaxed);
+                self.round_trips
+                    .fetch_add(tx.round_trips(), Ordering::Relaxed);
                 if lost {
                     // The statement may or may not have run: a 503, and the
                     // connection is replaced.
@@ -647,7 +653,8 @@ impl Worker {
             };
             let lost = tx.lost();
             self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
-            self.round_trips.fetch_add(tx.round_trips(), Ordering::Relaxed);
+            self.round_trips
+                .fetch_add(tx.round_trips(), Ordering::Relaxed);
             drop(tx);
             if lost {
                 self.broken = true;

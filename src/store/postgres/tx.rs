@@ -116,6 +116,9 @@ async fn query(
     Ok((rows, written))
 }
 
+/// One request's answer, awaited.
+type Pending<'f> = Pin<Box<dyn Future<Output = Result<Answer, postgres::Error>> + 'f>>;
+
 /// Polls every future in order, each until it is ready, so that each sends
 /// its request before the next one does: they go out in one write and the
 /// server answers them in that order.
@@ -131,7 +134,11 @@ async fn in_order<'f, T>(mut futures: Vec<Pin<Box<dyn Future<Output = T> + 'f>>>
                 }
             }
         }
-        if waiting { Poll::Pending } else { Poll::Ready(()) }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()
@@ -183,8 +190,7 @@ impl<'a> PgTx<'a> {
         let begin = self.begin.take();
         let deferred = std::mem::take(&mut self.deferred);
         let client = &self.conn.client;
-        let mut futures: Vec<Pin<Box<dyn Future<Output = Result<Answer, postgres::Error>> + '_>>> =
-            Vec::with_capacity(requests.len() + deferred.len() + 1);
+        let mut futures: Vec<Pending<'_>> = Vec::with_capacity(requests.len() + deferred.len() + 1);
         if let Some(begin) = begin {
             self.begun = true;
             self.executed += 1;
@@ -195,8 +201,10 @@ impl<'a> PgTx<'a> {
             futures.push(match d {
                 Deferred::Simple(sql) => Box::pin(simple(client, sql)),
                 Deferred::Query { statement, params } => {
-                    let params: Vec<&(dyn ToSql + Sync)> =
-                        params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                    let params: Vec<&(dyn ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
                     Box::pin(query(client, statement, params))
                 }
             });
@@ -215,7 +223,9 @@ impl<'a> PgTx<'a> {
         self.round_trips += 1;
         let mut answers = self.conn.rt.block_on(in_order(futures));
         if answers.len() != sent {
-            return Err(StoreError::Backend("a pipelined statement went unanswered".into()));
+            return Err(StoreError::Backend(
+                "a pipelined statement went unanswered".into(),
+            ));
         }
         // The first failure of what was sent before `requests` is theirs
         // too: the transaction is aborted, and theirs only say so.
@@ -253,10 +263,9 @@ impl<'a> PgTx<'a> {
         if self.begun {
             self.begun = false;
             self.executed += 1;
-            if let Ok(answer) = self.round_trip(vec![Request::Simple("ROLLBACK")]) {
-                if let Some(Err(e)) = answer.into_iter().next() {
-                    let _ = self.fail(e);
-                }
+            let answer = self.round_trip(vec![Request::Simple("ROLLBACK")]);
+            if let Some(Err(e)) = answer.ok().and_then(|a| a.into_iter().next()) {
+                let _ = self.fail(e);
             }
         }
     }
@@ -339,7 +348,9 @@ impl<'a> PgTx<'a> {
     fn opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
         let mut rows = self.all(sql, params)?;
         if rows.len() > 1 {
-            return Err(StoreError::Backend("query returned more than one row".into()));
+            return Err(StoreError::Backend(
+                "query returned more than one row".into(),
+            ));
         }
         Ok(rows.pop())
     }
@@ -353,8 +364,10 @@ impl<'a> PgTx<'a> {
     fn defer(&mut self, sql: &str, params: Vec<Owned>) -> Result<(), StoreError> {
         let statement = self.stmt(sql)?;
         if self.begin.is_none() && !self.begun {
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
             return self.exec(sql, &refs).map(drop);
         }
         self.executed += 1;
@@ -406,7 +419,8 @@ impl<'a> PgTx<'a> {
     pub(super) fn drop_job(&mut self) {
         self.retry = false;
         let unsent = self.savepoint_unsent;
-        self.deferred.truncate(self.job_start.min(self.deferred.len()));
+        self.deferred
+            .truncate(self.job_start.min(self.deferred.len()));
         self.savepoint_unsent = false;
         if !unsent {
             self.control("ROLLBACK TO SAVEPOINT job");
@@ -1390,15 +1404,24 @@ impl Tx for PgTx<'_> {
         let mut statements: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(3);
         match &number {
             Some(NumberKey::Id(id)) => {
-                statements.push((pick(sql::NUMBER_BY_ID.postgres, NUMBER_BY_ID_LOCKED), vec![id]));
+                statements.push((
+                    pick(sql::NUMBER_BY_ID.postgres, NUMBER_BY_ID_LOCKED),
+                    vec![id],
+                ));
                 statements.push((sql::GRANTS_ON.postgres, vec![id]));
             }
             Some(NumberKey::E164(e164)) => {
-                statements.push((pick(sql::NUMBER_BY_E164.postgres, NUMBER_BY_E164_LOCKED), vec![e164]));
+                statements.push((
+                    pick(sql::NUMBER_BY_E164.postgres, NUMBER_BY_E164_LOCKED),
+                    vec![e164],
+                ));
                 statements.push((GRANTS_ON_E164, vec![e164]));
             }
             Some(NumberKey::Uid(uid)) => {
-                statements.push((pick(sql::NUMBER_BY_UID.postgres, NUMBER_BY_UID_LOCKED), vec![uid]));
+                statements.push((
+                    pick(sql::NUMBER_BY_UID.postgres, NUMBER_BY_UID_LOCKED),
+                    vec![uid],
+                ));
                 statements.push((GRANTS_ON_UID, vec![uid]));
             }
             None => {}
@@ -1410,15 +1433,19 @@ impl Tx for PgTx<'_> {
             }
             None => {}
         }
-        let refs: Vec<(&str, Params<'_>)> =
-            statements.iter().map(|(sql, p)| (*sql, p.as_slice())).collect();
+        let refs: Vec<(&str, Params<'_>)> = statements
+            .iter()
+            .map(|(sql, p)| (*sql, p.as_slice()))
+            .collect();
         let mut answers = self.many(&refs)?.into_iter();
         let found = match number {
             Some(_) => {
                 let (numbers, grants) = (answers.next(), answers.next());
                 let rows = numbers.map(|a| a.0).unwrap_or_default();
                 if rows.len() > 1 {
-                    return Err(StoreError::Backend("query returned more than one row".into()));
+                    return Err(StoreError::Backend(
+                        "query returned more than one row".into(),
+                    ));
                 }
                 match rows.first() {
                     Some(row) => {
@@ -1440,7 +1467,9 @@ impl Tx for PgTx<'_> {
             Some(_) => {
                 let rows = answers.next().map(|a| a.0).unwrap_or_default();
                 if rows.len() > 1 {
-                    return Err(StoreError::Backend("query returned more than one row".into()));
+                    return Err(StoreError::Backend(
+                        "query returned more than one row".into(),
+                    ));
                 }
                 rows.first().map(sql::account).transpose()?
             }
