@@ -79,7 +79,8 @@ pub trait Backend: Send + Sync + 'static {
     fn submit(&self, access: Access, job: Box<dyn Job>);
 
     /// How many transactions were run again after a serialization failure
-    /// or deadlock (always 0 where there is one writer).
+    /// or deadlock, or (PostgreSQL's group commit) a lock wait cut short in
+    /// a group (always 0 where there is one writer).
     fn retries(&self) -> u64 {
         0
     }

@@ -510,6 +510,7 @@ impl Worker {
             let retry = tx.wants_retry() || tx.timed_out();
             tx.drop_job();
             if retry {
+                self.retries.fetch_add(1, Ordering::Relaxed);
                 again.push(job);
             } else {
                 // Refused, or failed with its error in its own answer, or
