@@ -77,6 +77,10 @@ pub(super) struct PgTx<'a> {
     /// (unsent: the job sent nothing yet).
     job_start: usize,
     savepoint_unsent: bool,
+    /// A dropped job's `ROLLBACK TO SAVEPOINT` is among the deferred
+    /// statements: until it is sent the transaction is aborted, so nothing
+    /// may be prepared (see [`PgTx::stmt`]).
+    rollback_unsent: bool,
     /// Writes to the server that waited for its answers (a statement's
     /// preparation, once per connection, aside).
     round_trips: u64,
@@ -165,6 +169,7 @@ impl<'a> PgTx<'a> {
             executed: 0,
             job_start: 0,
             savepoint_unsent: false,
+            rollback_unsent: false,
             round_trips: 0,
         }
     }
@@ -197,6 +202,7 @@ impl<'a> PgTx<'a> {
             futures.push(Box::pin(simple(client, begin)));
         }
         self.savepoint_unsent = false;
+        self.rollback_unsent = false;
         for d in &deferred {
             futures.push(match d {
                 Deferred::Simple(sql) => Box::pin(simple(client, sql)),
@@ -259,6 +265,7 @@ impl<'a> PgTx<'a> {
     /// dropped unsent); nothing to send when nothing was.
     pub(super) fn rollback(&mut self) {
         self.deferred.clear();
+        self.rollback_unsent = false;
         self.begin = None;
         if self.begun {
             self.begun = false;
@@ -303,9 +310,19 @@ impl<'a> PgTx<'a> {
     }
 
     /// The statement for `sql`, prepared once per connection.
+    ///
+    /// The preparation goes out at once, ahead of the deferred statements:
+    /// if those hold a dropped job's `ROLLBACK TO SAVEPOINT`, the
+    /// transaction is still aborted on the server and would refuse the
+    /// preparation (`25P02`), failing the next job for the dropped one's
+    /// sake. Those are sent first, then (a round trip more, once per
+    /// statement and connection, and only after a dropped job).
     fn stmt(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
+        }
+        if self.rollback_unsent {
+            self.round_trip(Vec::new())?;
         }
         // Not counted in `round_trips`: once per statement and connection.
         let prepared = self.conn.rt.block_on(self.conn.client.prepare(sql));
@@ -425,6 +442,7 @@ impl<'a> PgTx<'a> {
         if !unsent {
             self.control("ROLLBACK TO SAVEPOINT job");
             self.control("RELEASE SAVEPOINT job");
+            self.rollback_unsent = true;
         }
     }
 
