@@ -202,6 +202,95 @@ async fn the_write_after_a_cut_one_in_its_group_runs_with_a_statement_not_yet_pr
     holder.join().expect("holder");
 }
 
+async fn a_dropped_job_after_a_cut_one_sends_none_of_its_deferred_statements(app: TestApp) {
+    // As above, but the third write, after the cut second, reads (a round
+    // trip, which sends what was deferred), stages an event the server
+    // will refuse (a NUL byte in text), and fails: its staged event must
+    // be dropped with it, not sent ahead of its rollback, where its error
+    // would be the fourth write's answer.
+    if app.backend != crate::helpers::Backend::Postgres {
+        return;
+    }
+    use linekeeper::store::{Store, StoreError, StoreOptions};
+    use std::sync::mpsc::channel;
+    app.account("admin", None, false).await;
+    app.account("res", Some("admin"), true).await;
+    let free = app.number("+983000321", Some("res")).await.id;
+    let held = app.number("+983000322", Some("res")).await.id;
+    let url = app.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open(&url, &StoreOptions { readers: 1, ..StoreOptions::default() })
+    })
+    .await
+    .expect("join")
+    .expect("a store with one connection");
+    let store = std::sync::Arc::new(store);
+    // Another session holds `held`'s row lock until told.
+    let (locked, is_locked) = channel();
+    let (release, released) = channel::<()>();
+    let url = app.database_url.clone();
+    let holder = std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+        let mut t = client.transaction().expect("begin");
+        t.query("SELECT id FROM numbers WHERE id = $1 FOR UPDATE", &[&held]).expect("lock");
+        locked.send(()).expect("tell");
+        let _ = released.recv();
+        t.commit().expect("commit");
+    });
+    tokio::task::spawn_blocking(move || is_locked.recv()).await.expect("join").expect("locked");
+    // The store's one worker is busy with a write that waits for a word...
+    let (started, has_started) = channel();
+    let (go, may_go) = channel::<()>();
+    let s = store.clone();
+    let busy = tokio::spawn(async move {
+        s.write(move |_tx| {
+            let _ = started.send(());
+            let _ = may_go.recv();
+            Ok::<_, StoreError>(())
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || has_started.recv()).await.expect("join").expect("started");
+    // ...so these four are queued behind it, and run as one group.
+    let mut first = Box::pin(store.write(move |tx| tx.number_by_id(free).map(|n| n.is_some())));
+    let mut second = Box::pin(store.write(move |tx| tx.number_by_id(held).map(|n| n.is_some())));
+    let mut third = Box::pin(store.write(move |tx| {
+        tx.number_by_id(free)?;
+        tx.insert_events(&[linekeeper::store::NewEvent {
+            history_id: 1,
+            at: 1,
+            kind: "number.subscribed",
+            actor_id: None,
+            request_id: "r".into(),
+            number_id: None,
+            account_id: None,
+            data: "\0".into(),
+        }])?;
+        Err::<bool, _>(StoreError::Conflict("the third fails"))
+    }));
+    let mut fourth = Box::pin(store.write(move |tx| tx.number_by_id(free).map(|n| n.is_some())));
+    std::future::poll_fn(|cx| {
+        let _ = first.as_mut().poll(cx);
+        let _ = second.as_mut().poll(cx);
+        let _ = third.as_mut().poll(cx);
+        let _ = fourth.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+    go.send(()).expect("go");
+    busy.await.expect("join").expect("the busy write");
+    // The group commits the first, the second cut short and undone (counted
+    // as a retry before the commit) to run alone; only then is the lock let
+    // go, and the second, waiting alone, takes it.
+    assert!(first.await.expect("the first of the group"));
+    assert!(matches!(third.await, Err(StoreError::Conflict("the third fails"))));
+    assert!(fourth.await.expect("the fourth, after the dropped third"));
+    assert_eq!(store.retries(), 1, "the second, cut short and queued again");
+    release.send(()).expect("release");
+    assert!(second.await.expect("the second, alone"));
+    holder.join().expect("holder");
+}
+
 async fn writes_that_wait_together_each_answer_as_if_alone(app: TestApp) {
     // Many changes at once on a few numbers, several on each: on
     // PostgreSQL the writes waiting behind one another run as one

@@ -201,6 +201,10 @@ impl<'a> PgTx<'a> {
             self.executed += 1;
             futures.push(Box::pin(simple(client, begin)));
         }
+        // `job_start` indexes `deferred`, now empty: the running job's own
+        // deferred statements, from here on, start at 0 (a stale index
+        // would have `drop_job` keep them, to go out ahead of its rollback).
+        self.job_start = 0;
         self.savepoint_unsent = false;
         self.rollback_unsent = false;
         for d in &deferred {
