@@ -212,8 +212,10 @@ impl Store {
                 let inner = scope.clone();
                 let answer = self
                     .run(Access::Write, move |tx: &mut dyn Tx| {
+                        // Only the last run's refusal counts (see `set_refused`).
+                        inner.set_refused(false);
                         if !tx.claim_key(&inner.claim)? {
-                            inner.mark_refused();
+                            inner.set_refused(true);
                             return Err(E::from(StoreError::Conflict("idempotency key")));
                         }
                         f(tx)
