@@ -183,7 +183,7 @@ impl super::Core {
         let now = self.clock.now();
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.store
-            .write(move |tx| {
+            .sequencing_write(move |tx| {
                 // First, as in every transaction that sequences: the
                 // sequencer's lock is always the first one taken.
                 tx.sequence_events()?;

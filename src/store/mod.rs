@@ -59,6 +59,14 @@ pub enum Due {
 pub enum Access {
     Read,
     Write,
+    /// A write that runs in a transaction of its own, never in a group
+    /// with others (PostgreSQL's group commit, `postgres::Worker::run_group`):
+    /// one that sequences the staged events first. Its wait for the
+    /// sequencer's lock must not be cut short as a group's later job's
+    /// lock waits are, and it must not hold that lock until a whole group
+    /// commits (what the staging of migration 0011 is there to avoid).
+    /// Where there is one writer, a [`Access::Write`].
+    WriteAlone,
     /// One statement that commits on its own, with no transaction around it
     /// (one round trip where there is a server: the login budgets). Where
     /// there is one writer, a write.
@@ -200,18 +208,38 @@ impl Store {
     /// transaction claims it first (see [`idempotency`]); if another request
     /// holds the key, nothing is written and the answer is
     /// `Conflict("idempotency key")`.
-    pub async fn write<T, E, F>(&self, mut f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_as(Access::Write, f).await
+    }
+
+    /// As [`Store::write`], for a write that calls [`Tx::sequence_events`]
+    /// first: it runs alone, never in a group ([`Access::WriteAlone`]).
+    pub async fn sequencing_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_as(Access::WriteAlone, f).await
+    }
+
+    async fn write_as<T, E, F>(&self, access: Access, mut f: F) -> Result<T, E>
     where
         F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let answer = match idempotency::pending() {
-            None => self.run(Access::Write, f).await,
+            None => self.run(access, f).await,
             Some(scope) => {
                 let inner = scope.clone();
                 let answer = self
-                    .run(Access::Write, move |tx: &mut dyn Tx| {
+                    .run(access, move |tx: &mut dyn Tx| {
                         // Only the last run's refusal counts (see `set_refused`).
                         inner.set_refused(false);
                         if !tx.claim_key(&inner.claim)? {
@@ -246,7 +274,7 @@ impl Store {
             return Ok(0);
         }
         let moved = self
-            .run(Access::Write, |tx: &mut dyn Tx| tx.sequence_events())
+            .run(Access::WriteAlone, |tx: &mut dyn Tx| tx.sequence_events())
             .await?;
         if moved > 0 {
             self.commits.notify_waiters();

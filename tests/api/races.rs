@@ -291,6 +291,74 @@ async fn a_dropped_job_after_a_cut_one_sends_none_of_its_deferred_statements(app
     holder.join().expect("holder");
 }
 
+async fn a_write_that_sequences_events_never_joins_a_group(app: TestApp) {
+    // PostgreSQL's group commit: a write that sequences the staged events
+    // runs alone. In a group, its wait for the sequencer's lock (held here
+    // by another session) would be cut short as a later job's lock waits
+    // are (counted as a retry), and as a kept job it would hold that lock
+    // until the whole group committed.
+    if app.backend != crate::helpers::Backend::Postgres {
+        return;
+    }
+    use linekeeper::store::{Store, StoreError, StoreOptions};
+    use std::sync::mpsc::channel;
+    app.account("admin", None, false).await;
+    app.account("res", Some("admin"), true).await;
+    let free = app.number("+983000331", Some("res")).await.id;
+    let url = app.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open(&url, &StoreOptions { readers: 1, ..StoreOptions::default() })
+    })
+    .await
+    .expect("join")
+    .expect("a store with one connection");
+    let store = std::sync::Arc::new(store);
+    // Another session holds the sequencer's lock until told.
+    let (locked, is_locked) = channel();
+    let (release, released) = channel::<()>();
+    let url = app.database_url.clone();
+    let holder = std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+        let mut t = client.transaction().expect("begin");
+        t.query("SELECT pg_advisory_xact_lock(7347651235)", &[]).expect("lock");
+        locked.send(()).expect("tell");
+        let _ = released.recv();
+        t.commit().expect("commit");
+    });
+    tokio::task::spawn_blocking(move || is_locked.recv()).await.expect("join").expect("locked");
+    let (started, has_started) = channel();
+    let (go, may_go) = channel::<()>();
+    let s = store.clone();
+    let busy = tokio::spawn(async move {
+        s.write(move |_tx| {
+            let _ = started.send(());
+            let _ = may_go.recv();
+            Ok::<_, StoreError>(())
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || has_started.recv()).await.expect("join").expect("started");
+    // Queued behind the busy write: an ordinary write, then the sequencer.
+    let mut first = Box::pin(store.write(move |tx| tx.number_by_id(free).map(|n| n.is_some())));
+    let s = store.clone();
+    let mut sequence = Box::pin(async move { s.sequence_events().await });
+    std::future::poll_fn(|cx| {
+        let _ = first.as_mut().poll(cx);
+        let _ = sequence.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+    go.send(()).expect("go");
+    busy.await.expect("join").expect("the busy write");
+    // Had the sequencer joined the ordinary write's group, its wait would
+    // have been cut short (and counted) before the group committed.
+    assert!(first.await.expect("the ordinary write"));
+    assert_eq!(store.retries(), 0, "the sequencer waited alone, not cut short in a group");
+    release.send(()).expect("release");
+    sequence.await.expect("the sequencer, alone");
+    holder.join().expect("holder");
+}
+
 async fn writes_that_wait_together_each_answer_as_if_alone(app: TestApp) {
     // Many changes at once on a few numbers, several on each: on
     // PostgreSQL the writes waiting behind one another run as one

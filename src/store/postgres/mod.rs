@@ -475,6 +475,10 @@ impl Worker {
     /// If the connection is lost before the commit, nothing was committed
     /// and every job runs again alone; if the commit fails, every job is
     /// told so (a refusal too: it may have rested on an earlier job's work).
+    ///
+    /// Only [`Access::Write`] jobs are grouped: an [`Access::WriteAlone`]
+    /// (one that sequences the staged events) never joins a group, and the
+    /// worker that takes one runs it alone.
     fn run_group(&mut self, mut jobs: Vec<Box<dyn Job>>) {
         let mut done: Vec<(Box<dyn Job>, Result<(), StoreError>)> = Vec::with_capacity(jobs.len());
         let mut again: Vec<Box<dyn Job>> = Vec::new();
@@ -592,7 +596,7 @@ impl Worker {
     /// answer a 503. A connection lost once the `COMMIT` is sent leaves the
     /// outcome unknown: a 503 says as much, a 500 would not.
     fn run_job(&mut self, access: Access, job: &mut dyn Job) -> Result<(), StoreError> {
-        let write = access == Access::Write;
+        let write = matches!(access, Access::Write | Access::WriteAlone);
         let mut attempt = 0u32;
         let mut reconnected = false;
         loop {
