@@ -359,6 +359,74 @@ async fn a_write_that_sequences_events_never_joins_a_group(app: TestApp) {
     holder.join().expect("holder");
 }
 
+async fn a_queued_write_waits_for_no_slow_write_while_a_worker_is_idle(app: TestApp) {
+    // PostgreSQL's group commit: a worker takes the next queued write into
+    // its group only once the one before has finished. Taken up front, it
+    // would wait behind a slow write while another worker sat idle.
+    if app.backend != crate::helpers::Backend::Postgres {
+        return;
+    }
+    use linekeeper::store::{Store, StoreError, StoreOptions};
+    use std::sync::mpsc::channel;
+    app.account("admin", None, false).await;
+    app.account("res", Some("admin"), true).await;
+    let free = app.number("+983000341", Some("res")).await.id;
+    let url = app.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open(&url, &StoreOptions { readers: 2, ..StoreOptions::default() })
+    })
+    .await
+    .expect("join")
+    .expect("a store with two connections");
+    let store = std::sync::Arc::new(store);
+    // A write that tells when it starts and waits for a word.
+    let blocked = |store: &std::sync::Arc<Store>| {
+        let (started, has_started) = channel();
+        let (go, may_go) = channel::<()>();
+        let s = store.clone();
+        let task = tokio::spawn(async move {
+            s.write(move |_tx| {
+                let _ = started.send(());
+                let _ = may_go.recv();
+                Ok::<_, StoreError>(())
+            })
+            .await
+        });
+        (task, has_started, go)
+    };
+    // Both workers busy, one after the other.
+    let (busy1, started1, go1) = blocked(&store);
+    tokio::task::spawn_blocking(move || started1.recv()).await.expect("join").expect("started");
+    let (busy2, started2, go2) = blocked(&store);
+    tokio::task::spawn_blocking(move || started2.recv()).await.expect("join").expect("started");
+    // Queued: a slow write, then a quick one.
+    let (slow_started, has_slow_started) = channel();
+    let (go_slow, may_go_slow) = channel::<()>();
+    let mut slow = Box::pin(store.write(move |_tx| {
+        let _ = slow_started.send(());
+        let _ = may_go_slow.recv();
+        Ok::<_, StoreError>(())
+    }));
+    let mut quick = Box::pin(store.write(move |tx| tx.number_by_id(free).map(|n| n.is_some())));
+    std::future::poll_fn(|cx| {
+        let _ = slow.as_mut().poll(cx);
+        let _ = quick.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+    // The first worker takes the slow write; once it runs, the second
+    // worker is let go, and the quick write is its to take.
+    go1.send(()).expect("go");
+    busy1.await.expect("join").expect("the first busy write");
+    tokio::task::spawn_blocking(move || has_slow_started.recv()).await.expect("join").expect("slow started");
+    go2.send(()).expect("go");
+    busy2.await.expect("join").expect("the second busy write");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), quick).await;
+    go_slow.send(()).expect("go");
+    assert!(answer.expect("the quick write answered while the slow one ran").expect("the quick write"));
+    slow.await.expect("the slow write");
+}
+
 async fn writes_that_wait_together_each_answer_as_if_alone(app: TestApp) {
     // Many changes at once on a few numbers, several on each: on
     // PostgreSQL the writes waiting behind one another run as one

@@ -431,34 +431,26 @@ impl Worker {
                 job.finish(Err(StoreError::Unavailable));
                 continue;
             }
-            if access == Access::Write && self.group > 1 {
-                // The writes waiting behind this one join it (see `run_group`).
-                let mut group = vec![job];
-                while group.len() < self.group {
-                    match self.jobs.try_recv() {
-                        Ok((Access::Write, more)) => group.push(more),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                if group.len() > 1 {
-                    self.run_group(group);
-                    continue;
-                }
-                let Some(alone) = group.pop() else { continue };
-                job = alone;
+            if access == Access::Write && self.group > 1 && !self.jobs.is_empty() {
+                // Writes are waiting behind this one: they may join it, one
+                // at a time as each before finishes (see `run_group`).
+                next = self.run_group(job);
+                continue;
             }
             let outcome = self.run_job(access, job.as_mut());
             job.finish(outcome);
         }
     }
 
-    /// Runs write jobs that were waiting together in one transaction, each
-    /// in its own savepoint, commits once and only then answers each: group
-    /// commit, as SQLite's writer does (`sqlite::run_batch`). A job sees the
+    /// Runs `first` and the write jobs waiting behind it in one transaction,
+    /// each in its own savepoint, commits once and only then answers each:
+    /// group commit, as SQLite's writer does (`sqlite::run_batch`). The next
+    /// queued write is taken only once the job before it has finished (up
+    /// to the group's size), never before: a write still queued then found
+    /// no idle worker, while one taken up front would have waited behind
+    /// the slow jobs before it as other workers sat idle. A job that is not
+    /// an [`Access::Write`] ends the group, and is answered as the next
+    /// job (returned). A job sees the
     /// work of the jobs before it, as it would had they committed first; a
     /// job that fails or is refused rolls back to its savepoint and leaves
     /// the others' work in place. One commit, so one WAL flush, for them all:
@@ -479,14 +471,16 @@ impl Worker {
     /// Only [`Access::Write`] jobs are grouped: an [`Access::WriteAlone`]
     /// (one that sequences the staged events) never joins a group, and the
     /// worker that takes one runs it alone.
-    fn run_group(&mut self, mut jobs: Vec<Box<dyn Job>>) {
-        let mut done: Vec<(Box<dyn Job>, Result<(), StoreError>)> = Vec::with_capacity(jobs.len());
+    fn run_group(&mut self, first: Box<dyn Job>) -> Option<(Access, Box<dyn Job>)> {
+        let mut done: Vec<(Box<dyn Job>, Result<(), StoreError>)> = Vec::with_capacity(self.group);
         let mut again: Vec<Box<dyn Job>> = Vec::new();
+        let mut after = None;
         let mut tx = tx::PgTx::new(&mut self.conn, &mut self.cache, true, Some(BEGIN_WRITE));
         let mut holding = false;
         let mut lost = false;
-        let mut rest = jobs.drain(..);
-        for mut job in rest.by_ref() {
+        let mut taken = 1;
+        let mut upcoming = Some(first);
+        while let Some(mut job) = upcoming.take() {
             tx.start_job(holding);
             let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
                 .unwrap_or(false);
@@ -509,20 +503,30 @@ impl Worker {
             if kept {
                 holding = true;
                 done.push((job, Ok(())));
-                continue;
-            }
-            let retry = tx.wants_retry() || tx.timed_out();
-            tx.drop_job();
-            if retry {
-                self.retries.fetch_add(1, Ordering::Relaxed);
-                again.push(job);
             } else {
-                // Refused, or failed with its error in its own answer, or
-                // its deferred statements failed.
-                done.push((job, failed.map_or(Ok(()), Err)));
+                let retry = tx.wants_retry() || tx.timed_out();
+                tx.drop_job();
+                if retry {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    again.push(job);
+                } else {
+                    // Refused, or failed with its error in its own answer, or
+                    // its deferred statements failed.
+                    done.push((job, failed.map_or(Ok(()), Err)));
+                }
+            }
+            // The job has finished: the next write still queued joins.
+            if taken < self.group {
+                match self.jobs.try_recv() {
+                    Ok((Access::Write, more)) => {
+                        taken += 1;
+                        upcoming = Some(more);
+                    }
+                    Ok(other) => after = Some(other),
+                    Err(_) => {}
+                }
             }
         }
-        again.extend(rest);
         let committed = if lost {
             Err(StoreError::Unavailable)
         } else if holding {
@@ -559,6 +563,7 @@ impl Worker {
             let outcome = self.run_job(Access::Write, job.as_mut());
             job.finish(outcome);
         }
+        after
     }
 
     fn reconnect(&mut self) -> bool {
