@@ -427,6 +427,39 @@ async fn a_queued_write_waits_for_no_slow_write_while_a_worker_is_idle(app: Test
     slow.await.expect("the slow write");
 }
 
+async fn a_database_error_is_logged_with_its_message_and_sqlstate(app: TestApp) {
+    // PostgreSQL: a statement the server refuses fails the write with the
+    // server's own message and SQLSTATE (the client's error says only
+    // "db error"), which the faces log and tell no caller.
+    if app.backend != crate::helpers::Backend::Postgres {
+        return;
+    }
+    use linekeeper::store::{Store, StoreError, StoreOptions};
+    let url = app.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&url, &StoreOptions::default()))
+        .await
+        .expect("join")
+        .expect("a store");
+    let answer = store
+        .write(|tx| {
+            tx.insert_events(&[linekeeper::store::NewEvent {
+                history_id: 1,
+                at: 1,
+                kind: "number.subscribed",
+                actor_id: None,
+                request_id: "r".into(),
+                number_id: None,
+                account_id: None,
+                data: "\0".into(),
+            }])
+        })
+        .await;
+    match answer {
+        Err(StoreError::Backend(message)) => assert!(message.contains("(SQLSTATE 22021)"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 async fn writes_that_wait_together_each_answer_as_if_alone(app: TestApp) {
     // Many changes at once on a few numbers, several on each: on
     // PostgreSQL the writes waiting behind one another run as one

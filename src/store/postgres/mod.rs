@@ -295,7 +295,7 @@ fn connect(config: &postgres::Config, options: &StoreOptions) -> Result<Client, 
             "SET statement_timeout = {}",
             options.statement_timeout_ms
         ))
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        .map_err(|e| StoreError::Backend(describe(&e)))?;
     Ok(client)
 }
 
@@ -330,12 +330,34 @@ impl Conn {
             "SET statement_timeout = {}",
             options.statement_timeout_ms
         )))
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        .map_err(|e| StoreError::Backend(describe(&e)))?;
         Ok(Conn { rt, client })
     }
 
     fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+}
+
+/// `e` for the log: a database error's own message, SQLSTATE and detail
+/// (its `Display` says only "db error"), else `e` with its cause.
+pub(super) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut out = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            out.push_str("; ");
+            out.push_str(detail);
+        }
+        return out;
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -370,7 +392,7 @@ pub(super) fn is_connection_lost(e: &postgres::Error) -> bool {
 /// no lock across processes (several instances behind a load balancer start
 /// together), and keeps a different bookkeeping table.
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let err = |e: postgres::Error| StoreError::Backend(format!("migrating: {e}"));
+    let err = |e: postgres::Error| StoreError::Backend(format!("migrating: {}", describe(&e)));
     let mut tx = client.transaction().map_err(err)?;
     // One process migrates at a time; the others wait here, then find it done.
     tx.batch_execute(
@@ -385,7 +407,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
             .is_some();
         if !applied {
             tx.batch_execute(sql)
-                .map_err(|e| StoreError::Backend(format!("migration {name}: {e}")))?;
+                .map_err(|e| StoreError::Backend(format!("migration {name}: {}", describe(&e))))?;
             tx.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES ($1, extract(epoch from now())::bigint)",
                 &[name],

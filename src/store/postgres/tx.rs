@@ -307,10 +307,10 @@ impl<'a> PgTx<'a> {
             // Not retried on this connection: it is gone. The caller hears
             // a 503 (the database is unreachable), never a 500.
             self.lost = true;
-            tracing::warn!(error = %e, "PostgreSQL connection lost");
+            tracing::warn!(error = %super::describe(&e), "PostgreSQL connection lost");
             return StoreError::Unavailable;
         }
-        StoreError::Backend(e.to_string())
+        StoreError::Backend(super::describe(&e))
     }
 
     /// The statement for `sql`, prepared once per connection.
