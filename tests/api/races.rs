@@ -460,6 +460,113 @@ async fn a_database_error_is_logged_with_its_message_and_sqlstate(app: TestApp) 
     }
 }
 
+async fn a_key_refused_in_a_lost_group_is_not_refused_when_its_write_runs_again(app: TestApp) {
+    // PostgreSQL's group commit: when the connection is lost before the
+    // group commits, every job runs again alone. A write refused in the
+    // group because an earlier job had claimed its key (a claim that never
+    // committed) must not still count as refused once its run alone claims
+    // the key: only the run that answers decides.
+    if app.backend != crate::helpers::Backend::Postgres {
+        return;
+    }
+    use linekeeper::store::idempotency::{KeyScope, within};
+    use linekeeper::store::{KeyClaim, Store, StoreError, StoreOptions};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::mpsc::channel;
+    let owner = app.account("admin", None, false).await.0.id;
+    app.account("res", Some("admin"), true).await;
+    let free = app.number("+983000351", Some("res")).await.id;
+    let url = app.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open(&url, &StoreOptions { readers: 1, ..StoreOptions::default() })
+    })
+    .await
+    .expect("join")
+    .expect("a store with one connection");
+    let store = std::sync::Arc::new(store);
+    let claim = KeyClaim {
+        account_id: owner,
+        key: "k-351".into(),
+        method: "POST".into(),
+        path: "/v1/x".into(),
+        body_hash: "h".into(),
+        at: 1,
+    };
+    let (started, has_started) = channel();
+    let (go, may_go) = channel::<()>();
+    let s = store.clone();
+    let busy = tokio::spawn(async move {
+        s.write(move |_tx| {
+            let _ = started.send(());
+            let _ = may_go.recv();
+            Ok::<_, StoreError>(())
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || has_started.recv()).await.expect("join").expect("started");
+    // Queued as one group: the first claims the key (and, run again alone,
+    // fails, so the key stays free); the second, with the same key, is
+    // refused in the group; the third cuts the group's connection.
+    let runs = std::sync::Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let mut first = Box::pin(within(
+        KeyScope::new(claim.clone()),
+        store.write(move |_tx| {
+            if r.fetch_add(1, Ordering::SeqCst) == 0 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict("the first, run again, fails"))
+            }
+        }),
+    ));
+    let second_scope = KeyScope::new(claim);
+    let mut second = Box::pin(within(
+        second_scope.clone(),
+        store.write(move |tx| tx.number_by_id(free).map(|n| n.is_some())),
+    ));
+    let url = app.database_url.clone();
+    let cuts = std::sync::Arc::new(AtomicU32::new(0));
+    let mut third = Box::pin(store.write(move |tx| {
+        if cuts.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The store's one connection is the one idle in a transaction.
+            let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("connect");
+            let pids: Vec<i32> = client
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                     AND state = 'idle in transaction' AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .expect("the store's connection")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_eq!(pids.len(), 1, "one connection idle in a transaction");
+            client.query("SELECT pg_terminate_backend($1)", &[&pids[0]]).expect("terminate");
+            while !client
+                .query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pids[0]])
+                .expect("gone yet")
+                .is_empty()
+            {
+                std::thread::yield_now();
+            }
+        }
+        tx.number_by_id(free).map(|n| n.is_some())
+    }));
+    std::future::poll_fn(|cx| {
+        let _ = first.as_mut().poll(cx);
+        let _ = second.as_mut().poll(cx);
+        let _ = third.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+    go.send(()).expect("go");
+    busy.await.expect("join").expect("the busy write");
+    assert!(third.await.expect("the third, run again on a new connection"));
+    assert!(matches!(first.await, Err(StoreError::Conflict(_))));
+    assert!(second.await.expect("the second, run again alone, claims the key"));
+    assert!(!second_scope.refused(), "the second's last run was not refused");
+}
+
 async fn writes_that_wait_together_each_answer_as_if_alone(app: TestApp) {
     // Many changes at once on a few numbers, several on each: on
     // PostgreSQL the writes waiting behind one another run as one
