@@ -49,12 +49,11 @@ pub fn kind_of(action: &str) -> Option<&'static str> {
 /// Appends a history entry and, when it is a change, its event: the one
 /// writer of history (with [`log_all`]), so no change can be recorded
 /// without its event.
+/// The entry and its event are written together ([`Tx::log_entry`]: one
+/// statement on PostgreSQL), the event taking the entry's id.
 pub(crate) fn log(tx: &mut dyn Tx, entry: crate::store::HistoryEntry) -> Result<(), StoreError> {
-    let history_id = tx.record(&entry)?;
-    if let Some(kind) = kind_of(entry.action.as_str()) {
-        tx.insert_event(&event_of(history_id, kind, entry))?;
-    }
-    Ok(())
+    let event = kind_of(entry.action.as_str()).map(|kind| event_of(0, kind, entry.clone()));
+    tx.log_entry(&entry, event)
 }
 
 /// [`log`] for many entries, in order: the history entries in one go
@@ -184,7 +183,7 @@ impl super::Core {
         let now = self.clock.now();
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.store
-            .write(move |tx| {
+            .sequencing_write(move |tx| {
                 // First, as in every transaction that sequences: the
                 // sequencer's lock is always the first one taken.
                 tx.sequence_events()?;

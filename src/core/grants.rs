@@ -3,7 +3,7 @@
 use super::changes::{Change, Outcome, Removal, Terms, apply};
 use super::{Caller, Core, CoreError, RefPart};
 use crate::domain::Username;
-use crate::store::{Account, Grant, Number, StoreError, Tx};
+use crate::store::{Account, AccountKey, Grant, Number, NumberKey, ResolvedReads, StoreError, Tx};
 
 /// The reads a grant rule makes while it plans: a transaction's own
 /// ([`Tx`]), or a bulk request's, which reads every item's numbers, grants
@@ -17,6 +17,33 @@ pub trait GrantReads {
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
     /// By the case-folded username.
     fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError>;
+    /// [`resolve`]'s reads, as [`Tx::resolve_reads`]: each lookup above,
+    /// in order, unless the reader can do better.
+    fn resolve_reads(
+        &mut self,
+        number: Option<NumberKey<'_>>,
+        account: Option<AccountKey<'_>>,
+    ) -> Result<ResolvedReads, StoreError> {
+        let number = match number {
+            Some(NumberKey::Id(id)) => self.number_by_id(id)?,
+            Some(NumberKey::E164(e164)) => self.number_by_e164(e164)?,
+            Some(NumberKey::Uid(uid)) => self.number_by_uid(uid)?,
+            None => None,
+        };
+        let number = match number {
+            Some(n) => {
+                let grants = self.grants_on(n.id)?;
+                Some((n, grants))
+            }
+            None => None,
+        };
+        let account = match account {
+            Some(AccountKey::Id(id)) => self.account_by_id(id)?,
+            Some(AccountKey::Username(key)) => self.account_by_username(key)?,
+            None => None,
+        };
+        Ok((number, account))
+    }
 }
 
 impl<T: Tx + ?Sized> GrantReads for T {
@@ -37,6 +64,13 @@ impl<T: Tx + ?Sized> GrantReads for T {
     }
     fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError> {
         Tx::account_by_username(self, key)
+    }
+    fn resolve_reads(
+        &mut self,
+        number: Option<NumberKey<'_>>,
+        account: Option<AccountKey<'_>>,
+    ) -> Result<ResolvedReads, StoreError> {
+        Tx::resolve_reads(self, number, account)
     }
 }
 
@@ -184,8 +218,19 @@ fn resolve<R: GrantReads + ?Sized>(
     t: &AccountRef,
     now: i64,
 ) -> Result<Resolved, CoreError> {
-    let number = resolve_number(tx, caller, n, now)?;
-    let target = resolve_account(tx, caller, t)?;
+    let name = t
+        .username
+        .as_deref()
+        .and_then(Username::parse)
+        .map(|u| u.key());
+    let account_key = match (t.id, name.as_deref()) {
+        (Some(id), _) => Some(AccountKey::Id(id)),
+        (None, Some(key)) => Some(AccountKey::Username(key)),
+        (None, None) => None,
+    };
+    let (found, account) = tx.resolve_reads(number_key(n), account_key)?;
+    let number = judge_number(caller, n, found, now);
+    let target = judge_account(caller, t, account);
     match (number, target) {
         (Ok((number, grants, expired, held)), Ok(target)) => Ok(Resolved {
             number,
@@ -227,62 +272,65 @@ pub fn visible_number(
 /// it, and the caller's holding.
 type SeenNumber = (Number, Vec<Grant>, Vec<Change>, Terms);
 
+/// The key a [`NumberRef`] looks its number up by: the id first.
+fn number_key(r: &NumberRef) -> Option<NumberKey<'_>> {
+    match (r.id, r.e164.as_deref(), r.uid.as_deref()) {
+        (Some(id), _, _) => Some(NumberKey::Id(id)),
+        (None, Some(e164), _) => Some(NumberKey::E164(e164)),
+        (None, None, Some(uid)) => Some(NumberKey::Uid(uid)),
+        (None, None, None) => None,
+    }
+}
+
 fn resolve_number<R: GrantReads + ?Sized>(
     tx: &mut R,
     caller: &Account,
     r: &NumberRef,
     now: i64,
 ) -> Result<Found<SeenNumber>, CoreError> {
+    let (found, _) = tx.resolve_reads(number_key(r), None)?;
+    Ok(judge_number(caller, r, found, now))
+}
+
+/// Whether the number `r` named, found with its grants as `found`, is
+/// visible to `caller`, and if so what it holds of it.
+fn judge_number(
+    caller: &Account,
+    r: &NumberRef,
+    found: Option<(Number, Vec<Grant>)>,
+    now: i64,
+) -> Found<SeenNumber> {
     let first = if r.id.is_some() {
         RefPart::Id
     } else {
         RefPart::Natural
     };
-    let number = match (r.id, r.e164.as_deref(), r.uid.as_deref()) {
-        (Some(id), _, _) => tx.number_by_id(id)?,
-        (None, Some(e164), _) => tx.number_by_e164(e164)?,
-        (None, None, Some(uid)) => tx.number_by_uid(uid)?,
-        (None, None, None) => None,
+    let Some((number, all)) = found else {
+        return Err(first);
     };
-    let Some(number) = number else {
-        return Ok(Err(first));
-    };
-    let (expired, grants) = expiries(&tx.grants_on(number.id)?, now);
+    let (expired, grants) = expiries(&all, now);
     let Some(held) = holding_terms(caller, &number, &grants) else {
-        return Ok(Err(first));
+        return Err(first);
     };
     // Only once the first half is known to be visible may a mismatch with
     // the second be told: otherwise which field fails would reveal that an
     // out-of-reach id exists.
     if r.id.is_some() && r.e164.as_deref().is_some_and(|e| e != number.number) {
-        return Ok(Err(RefPart::Natural));
+        return Err(RefPart::Natural);
     }
-    Ok(Ok((number, grants, expired, held)))
+    Ok((number, grants, expired, held))
 }
 
-fn resolve_account<R: GrantReads + ?Sized>(
-    tx: &mut R,
-    caller: &Account,
-    r: &AccountRef,
-) -> Result<Found<Account>, CoreError> {
+/// Whether the account `r` named, found as `account`, is visible to
+/// `caller` (below it).
+fn judge_account(caller: &Account, r: &AccountRef, account: Option<Account>) -> Found<Account> {
     let first = if r.id.is_some() {
         RefPart::Id
     } else {
         RefPart::Natural
     };
-    let by_name = |tx: &mut R, name: &str| -> Result<Option<Account>, CoreError> {
-        match Username::parse(name) {
-            Some(u) => Ok(tx.account_by_username(&u.key())?),
-            None => Ok(None),
-        }
-    };
-    let account = match (r.id, r.username.as_deref()) {
-        (Some(id), _) => tx.account_by_id(id)?,
-        (None, Some(name)) => by_name(tx, name)?,
-        (None, None) => None,
-    };
     let Some(account) = account.filter(|a| caller.is_above(a)) else {
-        return Ok(Err(first));
+        return Err(first);
     };
     // As for numbers: a mismatch is told only about a visible account.
     if r.id.is_some()
@@ -290,9 +338,9 @@ fn resolve_account<R: GrantReads + ?Sized>(
             .as_deref()
             .is_some_and(|u| !u.eq_ignore_ascii_case(&account.username))
     {
-        return Ok(Err(RefPart::Natural));
+        return Err(RefPart::Natural);
     }
-    Ok(Ok(account))
+    Ok(account)
 }
 
 /// Grant `target` the use of `number` with `perms`, until `expires_at`

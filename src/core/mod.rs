@@ -144,6 +144,11 @@ impl Core {
         self.store.statements()
     }
 
+    /// Round trips to the database server so far (0 on SQLite).
+    pub fn store_round_trips(&self) -> u64 {
+        self.store.round_trips()
+    }
+
     /// How many accounts exist (the demo seeds only an empty database).
     pub async fn count_accounts(&self) -> Result<i64, CoreError> {
         self.store.read(|tx| Ok(tx.count_accounts()?)).await

@@ -390,7 +390,7 @@ impl Core {
             created_at: self.clock.now(),
         };
         self.store
-            .write(move |tx| {
+            .sequencing_write(move |tx| {
                 if tx.webhooks_of(new.account_id)?.len() >= MAX_ENDPOINTS {
                     return Err(CoreError::Invalid(format!(
                         "an account may have at most {MAX_ENDPOINTS} webhook endpoints"
@@ -560,7 +560,7 @@ impl Core {
     pub async fn fan_out(&self, per_endpoint: i64) -> Result<usize, CoreError> {
         let now = self.clock.now();
         self.store
-            .write(move |tx| {
+            .sequencing_write(move |tx| {
                 let mut made = 0;
                 tx.sequence_events()?;
                 // Every event up to here is committed (ids follow commit

@@ -50,8 +50,13 @@ impl KeyScope {
         self.claimed.store(true, Ordering::Release);
     }
 
-    pub(super) fn mark_refused(&self) {
-        self.refused.store(true, Ordering::Release);
+    /// Whether the current run of the write found the key claimed by
+    /// another request: set at the start of every run, so that only the
+    /// run that answers decides (a run undone and run again, as a
+    /// PostgreSQL group's jobs are when its connection is lost, may have
+    /// been refused by an earlier job's claim that never committed).
+    pub(super) fn set_refused(&self, refused: bool) {
+        self.refused.store(refused, Ordering::Release);
     }
 }
 

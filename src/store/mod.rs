@@ -59,6 +59,14 @@ pub enum Due {
 pub enum Access {
     Read,
     Write,
+    /// A write that runs in a transaction of its own, never in a group
+    /// with others (PostgreSQL's group commit, `postgres::Worker::run_group`):
+    /// one that sequences the staged events first. Its wait for the
+    /// sequencer's lock must not be cut short as a group's later job's
+    /// lock waits are, and it must not hold that lock until a whole group
+    /// commits (what the staging of migration 0011 is there to avoid).
+    /// Where there is one writer, a [`Access::Write`].
+    WriteAlone,
     /// One statement that commits on its own, with no transaction around it
     /// (one round trip where there is a server: the login budgets). Where
     /// there is one writer, a write.
@@ -87,7 +95,8 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// How many transactions were run again after a serialization failure
-    /// or deadlock (always 0 where there is one writer).
+    /// or deadlock, or (PostgreSQL's group commit) a lock wait cut short in
+    /// a group (always 0 where there is one writer).
     fn retries(&self) -> u64 {
         0
     }
@@ -95,6 +104,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Statements sent to the database server, transaction control included
     /// (0 where there is no server).
     fn statements(&self) -> u64 {
+        0
+    }
+
+    /// Round trips to the database server: writes that waited for the
+    /// server's answers, however many statements each carried, a
+    /// statement's preparation (once per connection) aside (0 where there
+    /// is no server).
+    fn round_trips(&self) -> u64 {
         0
     }
 
@@ -165,6 +182,11 @@ impl Store {
         self.backend.statements()
     }
 
+    /// Round trips to the database server so far (see [`Backend::round_trips`]).
+    pub fn round_trips(&self) -> u64 {
+        self.backend.round_trips()
+    }
+
     /// See [`Backend::shares_login_budgets`].
     pub fn shares_login_budgets(&self) -> bool {
         self.backend.shares_login_budgets()
@@ -194,20 +216,42 @@ impl Store {
     /// transaction claims it first (see [`idempotency`]); if another request
     /// holds the key, nothing is written and the answer is
     /// `Conflict("idempotency key")`.
-    pub async fn write<T, E, F>(&self, mut f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_as(Access::Write, f).await
+    }
+
+    /// As [`Store::write`], for a write that calls [`Tx::sequence_events`]
+    /// first: it runs alone, never in a group ([`Access::WriteAlone`]).
+    pub async fn sequencing_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_as(Access::WriteAlone, f).await
+    }
+
+    async fn write_as<T, E, F>(&self, access: Access, mut f: F) -> Result<T, E>
     where
         F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let answer = match idempotency::pending() {
-            None => self.run(Access::Write, f).await,
+            None => self.run(access, f).await,
             Some(scope) => {
                 let inner = scope.clone();
                 let answer = self
-                    .run(Access::Write, move |tx: &mut dyn Tx| {
+                    .run(access, move |tx: &mut dyn Tx| {
+                        // Only the last run's refusal counts (see `set_refused`).
+                        inner.set_refused(false);
                         if !tx.claim_key(&inner.claim)? {
-                            inner.mark_refused();
+                            inner.set_refused(true);
                             return Err(E::from(StoreError::Conflict("idempotency key")));
                         }
                         f(tx)
@@ -238,7 +282,7 @@ impl Store {
             return Ok(0);
         }
         let moved = self
-            .run(Access::Write, |tx: &mut dyn Tx| tx.sequence_events())
+            .run(Access::WriteAlone, |tx: &mut dyn Tx| tx.sequence_events())
             .await?;
         if moved > 0 {
             self.commits.notify_waiters();
@@ -342,6 +386,10 @@ pub struct StoreOptions {
     pub readers: usize,
     /// The most write jobs committed as one batch (SQLite).
     pub max_batch: usize,
+    /// The most write jobs, among those waiting, that a PostgreSQL
+    /// connection runs as one transaction, each in its own savepoint (group
+    /// commit; 1 runs each alone).
+    pub write_group: usize,
     /// PostgreSQL's `statement_timeout` for every connection, in milliseconds.
     pub statement_timeout_ms: u64,
     /// How often a transaction is run again after a serialization failure or
@@ -357,6 +405,7 @@ impl Default for StoreOptions {
         StoreOptions {
             readers: 4,
             max_batch: 512,
+            write_group: 8,
             statement_timeout_ms: 5_000,
             max_retries: 10,
             cache_kib: 16_000,
@@ -369,6 +418,25 @@ impl Default for StoreOptions {
 /// In a write transaction the `number_by_*` lookups also lock the number's
 /// row until the transaction ends (a no-op where the backend has one writer),
 /// so every rule that touches a number sees and changes it alone.
+/// A number by one of its keys.
+#[derive(Clone, Copy, Debug)]
+pub enum NumberKey<'a> {
+    Id(i64),
+    E164(&'a str),
+    Uid(&'a str),
+}
+
+/// An account by one of its keys (the username case-folded).
+#[derive(Clone, Copy, Debug)]
+pub enum AccountKey<'a> {
+    Id(i64),
+    Username(&'a str),
+}
+
+/// What [`Tx::resolve_reads`] found: the number with its grants (by account
+/// id), and the account.
+pub type ResolvedReads = (Option<(Number, Vec<Grant>)>, Option<Account>);
+
 pub trait Tx {
     fn count_accounts(&mut self) -> Result<i64, StoreError>;
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
@@ -426,6 +494,36 @@ pub trait Tx {
     fn lock_numbers(&mut self, ids: &[i64]) -> Result<(), StoreError>;
 
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
+    /// A rule's first reads, which do not depend on one another: the
+    /// number `number` names (locked in a write, as `number_by_*`) with its
+    /// grants, and the account `account` names. Each as its own lookup
+    /// would answer it, in that order; a backend with a server sends them
+    /// together (one round trip, each statement still after the one before).
+    fn resolve_reads(
+        &mut self,
+        number: Option<NumberKey<'_>>,
+        account: Option<AccountKey<'_>>,
+    ) -> Result<ResolvedReads, StoreError> {
+        let number = match number {
+            Some(NumberKey::Id(id)) => self.number_by_id(id)?,
+            Some(NumberKey::E164(e164)) => self.number_by_e164(e164)?,
+            Some(NumberKey::Uid(uid)) => self.number_by_uid(uid)?,
+            None => None,
+        };
+        let number = match number {
+            Some(n) => {
+                let grants = self.grants_on(n.id)?;
+                Some((n, grants))
+            }
+            None => None,
+        };
+        let account = match account {
+            Some(AccountKey::Id(id)) => self.account_by_id(id)?,
+            Some(AccountKey::Username(key)) => self.account_by_username(key)?,
+            None => None,
+        };
+        Ok((number, account))
+    }
     /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.
     fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
     fn delete_grant(&mut self, number_id: i64, account_id: i64) -> Result<bool, StoreError>;
@@ -501,6 +599,23 @@ pub trait Tx {
     /// Appends history entries in order; answers their ids, in the same
     /// order (each entry's id above the one before).
     fn record_all(&mut self, entries: &[HistoryEntry]) -> Result<Vec<i64>, StoreError>;
+
+    /// Appends a history entry and, when given, its event, which takes the
+    /// entry's id as its `history_id` (whatever `event` says): the two
+    /// writes of [`crate::core::events::log`]. A backend with a server
+    /// makes them one statement and sends it with the next one.
+    fn log_entry(
+        &mut self,
+        entry: &HistoryEntry,
+        event: Option<NewEvent>,
+    ) -> Result<(), StoreError> {
+        let history_id = self.record(entry)?;
+        if let Some(mut event) = event {
+            event.history_id = history_id;
+            self.insert_event(&event)?;
+        }
+        Ok(())
+    }
 
     /// Appends one event to the outbox. Ids follow commit order: SQLite has
     /// one writer; PostgreSQL stages a transaction's events, and

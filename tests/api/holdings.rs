@@ -156,4 +156,52 @@ async fn the_list_and_a_routing_miss_are_one_statement_each_on_postgresql(app: T
     assert_eq!(status, 404);
     assert_eq!(app.core.store_statements() - before, one, "an unknown number");
 }
+
+async fn an_assign_is_three_round_trips_and_an_unassign_one_more_per_cascaded_grant_on_postgresql(app: TestApp) {
+    account_with_id(&app, 1, "admin", None, false).await;
+    let (_, r) = account_with_id(&app, 2, "reseller", Some("admin"), true).await;
+    let (_, c) = account_with_id(&app, 3, "child", Some("reseller"), true).await;
+    account_with_id(&app, 4, "grandchild", Some("child"), true).await;
+    number_with_id(&app, 11, "+983000511", Some("reseller")).await;
+    // Each credential is read once and then cached: warm both up.
+    listed(&app, &r).await;
+    listed(&app, &c).await;
+    let pg = app.backend == Backend::Postgres;
+    // (round trips, statements) of one request; SQLite sends nothing.
+    let cost = |trips: u64, statements: u64| if pg { (trips, statements) } else { (0, 0) };
+    let measured = |app: &TestApp| (app.core.store_round_trips(), app.core.store_statements());
+    let since = |app: &TestApp, (t, s): (u64, u64)| {
+        let (t2, s2) = measured(app);
+        (t2 - t, s2 - s)
+    };
+    // The reads (BEGIN, the number's lock, its grants, the target), the
+    // grant's insert, the history entry with its event and the COMMIT.
+    let before = measured(&app);
+    post_ok(&app, ASSIGN, &r, json!({"number_id": 11, "target_user_id": 3, "send": true, "gets": true})).await;
+    assert_eq!(since(&app, before), cost(3, 7), "an assign");
+    let before = measured(&app);
+    post_ok(&app, ASSIGN, &c, json!({"number_id": 11, "target_user_id": 4, "send": true, "gets": false})).await;
+    assert_eq!(since(&app, before), cost(3, 7), "an assign from a grant");
+    // A refusal: the reads and the ROLLBACK.
+    let before = measured(&app);
+    let (status, _) = app
+        .post(ASSIGN, &r, &json!({"number_id": 11, "target_user_id": 3, "send": true, "gets": true}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(since(&app, before), cost(2, 5), "a refused assign");
+    // The reads, each removal (the one after the first sent with the first's
+    // history entry), the last entry with the COMMIT.
+    let before = measured(&app);
+    post_ok(&app, UNASSIGN, &r, json!({"number_id": 11, "target_user_id": 3})).await;
+    assert_eq!(since(&app, before), cost(4, 9), "an unassign with its cascade");
+    assert_eq!(listed(&app, &c).await, (0, vec![]));
+    app.assert_invariants().await;
+    // Every change has its event, in order, each with its own entry.
+    let snapshot = app.core.snapshot().await.expect("snapshot");
+    let last = |n: usize, v: &[i64]| v[v.len().saturating_sub(n)..].to_vec();
+    let events: Vec<i64> = snapshot.events.iter().map(|(id, _)| *id).collect();
+    let kinds: Vec<&str> = snapshot.events.iter().rev().take(4).rev().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(kinds, ["grant.created", "grant.created", "grant.removed", "grant.removed"]);
+    assert_eq!(last(4, &events), last(4, &snapshot.history_ids));
+}
 }

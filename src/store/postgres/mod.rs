@@ -2,7 +2,11 @@
 //! load balancer, on one database.
 //!
 //! A pool of worker threads, each with one connection, takes jobs from one
-//! queue. A write job runs in a READ COMMITTED transaction in which every
+//! queue. A worker runs the write jobs waiting together in one transaction,
+//! each in its own savepoint, and answers them after its one commit (group
+//! commit, see `Worker::run_group`); the statements a job does not wait
+//! for travel with its next ones (see `tx`'s module doc). A write job runs
+//! in a READ COMMITTED transaction in which every
 //! number it looks up is locked (`FOR UPDATE`) until commit, so all changes to
 //! one number are serialized by the database, across processes; uniqueness
 //! (one grant per number and account, usernames) is decided by unique indexes
@@ -46,7 +50,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, IsolationLevel, NoTls, Statement};
+use postgres::{Client, NoTls, Statement};
 
 use super::{Access, Backend, Job, RevocationSink, Revoked, StoreError, StoreOptions};
 
@@ -102,6 +106,7 @@ pub struct PgBackend {
     queue: Sender<(Access, Box<dyn Job>)>,
     retries: Arc<AtomicU64>,
     statements: Arc<AtomicU64>,
+    round_trips: Arc<AtomicU64>,
     config: postgres::Config,
     /// Who hears of revocations (see [`listen`]); the listener holds it weakly
     /// and ends once the backend is gone.
@@ -113,25 +118,31 @@ impl PgBackend {
     pub fn open(url: &str, options: &StoreOptions) -> Result<PgBackend, StoreError> {
         let config = postgres::Config::from_str(url)
             .map_err(|e| StoreError::Backend(format!("bad URL: {e}")))?;
+        let async_config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad URL: {e}")))?;
         let mut first = connect(&config, options)?;
         migrate(&mut first)?;
+        drop(first);
         let (queue, jobs) = crossbeam_channel::unbounded();
         let retries = Arc::new(AtomicU64::new(0));
         let statements = Arc::new(AtomicU64::new(0));
+        let round_trips = Arc::new(AtomicU64::new(0));
         let size = options.readers.max(1);
-        let mut clients = vec![first];
-        for _ in 1..size {
-            clients.push(connect(&config, options)?);
+        let mut conns = Vec::with_capacity(size);
+        for _ in 0..size {
+            conns.push(Conn::open(&async_config, options)?);
         }
-        for (i, client) in clients.into_iter().enumerate() {
+        for (i, conn) in conns.into_iter().enumerate() {
             let worker = Worker {
-                client,
-                config: config.clone(),
+                conn,
+                config: async_config.clone(),
                 options: options.clone(),
                 jobs: jobs.clone(),
                 retries: retries.clone(),
                 statements: statements.clone(),
+                round_trips: round_trips.clone(),
                 cache: HashMap::new(),
+                group: options.write_group.max(1),
                 broken: false,
                 failed_connects: 0,
             };
@@ -144,6 +155,7 @@ impl PgBackend {
             queue,
             retries,
             statements,
+            round_trips,
             config,
             sink: Arc::new(Mutex::new(None)),
             listening: AtomicBool::new(false),
@@ -162,6 +174,10 @@ impl Backend for PgBackend {
 
     fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     fn shares_login_budgets(&self) -> bool {
@@ -279,8 +295,70 @@ fn connect(config: &postgres::Config, options: &StoreOptions) -> Result<Client, 
             "SET statement_timeout = {}",
             options.statement_timeout_ms
         ))
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        .map_err(|e| StoreError::Backend(describe(&e)))?;
     Ok(client)
+}
+
+/// A worker's connection: tokio-postgres, driven by the worker's own
+/// single-threaded runtime (the connection's task runs while the worker
+/// waits on an answer), so that statements sent together go out in one
+/// write (see `tx`'s module doc).
+pub(super) struct Conn {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl Conn {
+    fn open(config: &tokio_postgres::Config, options: &StoreOptions) -> Result<Conn, StoreError> {
+        let mut config = config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(format!("a runtime for a connection: {e}")))?;
+        let (client, connection) = rt
+            .block_on(config.connect(NoTls))
+            .map_err(|e| StoreError::Backend(format!("connecting: {e}")))?;
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        rt.block_on(client.batch_execute(&format!(
+            "SET statement_timeout = {}",
+            options.statement_timeout_ms
+        )))
+        .map_err(|e| StoreError::Backend(describe(&e)))?;
+        Ok(Conn { rt, client })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// `e` for the log: a database error's own message, SQLSTATE and detail
+/// (its `Display` says only "db error"), else `e` with its cause.
+pub(super) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut out = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            out.push_str("; ");
+            out.push_str(detail);
+        }
+        return out;
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// Whether `e` says the connection is unusable: closed, broken, refused by
@@ -314,7 +392,7 @@ pub(super) fn is_connection_lost(e: &postgres::Error) -> bool {
 /// no lock across processes (several instances behind a load balancer start
 /// together), and keeps a different bookkeeping table.
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let err = |e: postgres::Error| StoreError::Backend(format!("migrating: {e}"));
+    let err = |e: postgres::Error| StoreError::Backend(format!("migrating: {}", describe(&e)));
     let mut tx = client.transaction().map_err(err)?;
     // One process migrates at a time; the others wait here, then find it done.
     tx.batch_execute(
@@ -329,7 +407,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
             .is_some();
         if !applied {
             tx.batch_execute(sql)
-                .map_err(|e| StoreError::Backend(format!("migration {name}: {e}")))?;
+                .map_err(|e| StoreError::Backend(format!("migration {name}: {}", describe(&e))))?;
             tx.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES ($1, extract(epoch from now())::bigint)",
                 &[name],
@@ -341,13 +419,16 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 struct Worker {
-    client: Client,
-    config: postgres::Config,
+    conn: Conn,
+    config: tokio_postgres::Config,
     options: StoreOptions,
     jobs: Receiver<(Access, Box<dyn Job>)>,
     retries: Arc<AtomicU64>,
     statements: Arc<AtomicU64>,
+    round_trips: Arc<AtomicU64>,
     cache: HashMap<String, Statement>,
+    /// The most write jobs run as one transaction (see [`Worker::run_group`]).
+    group: usize,
     /// The connection failed under a job (see [`is_connection_lost`]): it
     /// is replaced before the next job runs.
     broken: bool,
@@ -357,11 +438,25 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        while let Ok((access, mut job)) = self.jobs.recv() {
-            if (self.broken || self.client.is_closed()) && !self.reconnect() {
+        let mut next = None;
+        loop {
+            let (access, mut job) = match next.take() {
+                Some(queued) => queued,
+                None => match self.jobs.recv() {
+                    Ok(queued) => queued,
+                    Err(_) => return,
+                },
+            };
+            if (self.broken || self.conn.is_closed()) && !self.reconnect() {
                 // The database is unreachable: the request hears a 503 now;
                 // the next job tries to connect again.
                 job.finish(Err(StoreError::Unavailable));
+                continue;
+            }
+            if access == Access::Write && self.group > 1 && !self.jobs.is_empty() {
+                // Writes are waiting behind this one: they may join it, one
+                // at a time as each before finishes (see `run_group`).
+                next = self.run_group(job);
                 continue;
             }
             let outcome = self.run_job(access, job.as_mut());
@@ -369,10 +464,134 @@ impl Worker {
         }
     }
 
+    /// Runs `first` and the write jobs waiting behind it in one transaction,
+    /// each in its own savepoint, commits once and only then answers each:
+    /// group commit, as SQLite's writer does (`sqlite::run_batch`). The next
+    /// queued write is taken only once the job before it has finished (up
+    /// to the group's size), never before: a write still queued then found
+    /// no idle worker, while one taken up front would have waited behind
+    /// the slow jobs before it as other workers sat idle. A job that is not
+    /// an [`Access::Write`] ends the group, and is answered as the next
+    /// job (returned). A job sees the
+    /// work of the jobs before it, as it would had they committed first; a
+    /// job that fails or is refused rolls back to its savepoint and leaves
+    /// the others' work in place. One commit, so one WAL flush, for them all:
+    /// with a few connections, each write's wait for its own flush was what
+    /// bounded the writes (BENCHMARKS.md, "Group commit on PostgreSQL").
+    ///
+    /// Unlike SQLite's one writer, groups on other connections (and other
+    /// instances) run at the same time. A group holds every lock its kept
+    /// jobs took until it commits, so two groups could each wait for a lock
+    /// the other holds; every job but the group's first therefore waits at
+    /// most [`tx::GROUP_LOCK_TIMEOUT`] for a row lock while the group holds
+    /// any. A job that times out so, or meets a deadlock or serialization
+    /// failure, is undone and run again alone once the group has committed.
+    /// If the connection is lost before the commit, nothing was committed
+    /// and every job runs again alone; if the commit fails, every job is
+    /// told so (a refusal too: it may have rested on an earlier job's work).
+    ///
+    /// Only [`Access::Write`] jobs are grouped: an [`Access::WriteAlone`]
+    /// (one that sequences the staged events) never joins a group, and the
+    /// worker that takes one runs it alone.
+    fn run_group(&mut self, first: Box<dyn Job>) -> Option<(Access, Box<dyn Job>)> {
+        let mut done: Vec<(Box<dyn Job>, Result<(), StoreError>)> = Vec::with_capacity(self.group);
+        let mut again: Vec<Box<dyn Job>> = Vec::new();
+        let mut after = None;
+        let mut tx = tx::PgTx::new(&mut self.conn, &mut self.cache, true, Some(BEGIN_WRITE));
+        let mut holding = false;
+        let mut lost = false;
+        let mut taken = 1;
+        let mut upcoming = Some(first);
+        while let Some(mut job) = upcoming.take() {
+            tx.start_job(holding);
+            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
+                .unwrap_or(false);
+            let mut failed = None;
+            let kept = !tx.lost()
+                && !tx.wants_retry()
+                && keep
+                && match tx.keep_job() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                };
+            if tx.lost() {
+                lost = true;
+                again.push(job);
+                break;
+            }
+            if kept {
+                holding = true;
+                done.push((job, Ok(())));
+            } else {
+                let retry = tx.wants_retry() || tx.timed_out();
+                tx.drop_job();
+                if retry {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    again.push(job);
+                } else {
+                    // Refused, or failed with its error in its own answer, or
+                    // its deferred statements failed.
+                    done.push((job, failed.map_or(Ok(()), Err)));
+                }
+            }
+            // The job has finished: the next write still queued joins.
+            if taken < self.group {
+                match self.jobs.try_recv() {
+                    Ok((Access::Write, more)) => {
+                        taken += 1;
+                        upcoming = Some(more);
+                    }
+                    Ok(other) => after = Some(other),
+                    Err(_) => {}
+                }
+            }
+        }
+        let committed = if lost {
+            Err(StoreError::Unavailable)
+        } else if holding {
+            tx.commit()
+        } else {
+            tx.rollback();
+            Ok(())
+        };
+        let commit_lost = tx.lost();
+        let commit_retry = tx.wants_retry();
+        self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
+        self.round_trips
+            .fetch_add(tx.round_trips(), Ordering::Relaxed);
+        drop(tx);
+        if lost || commit_lost {
+            self.broken = true;
+        }
+        if lost || (committed.is_err() && commit_retry && !commit_lost) {
+            // Nothing was committed: every job runs again, alone.
+            again.extend(done.drain(..).map(|(job, _)| job));
+        }
+        for (job, outcome) in done {
+            job.finish(match &committed {
+                Ok(()) => outcome,
+                Err(_) if commit_lost => Err(StoreError::Unavailable),
+                Err(e) => Err(StoreError::Backend(e.to_string())),
+            });
+        }
+        for mut job in again {
+            if (self.broken || self.conn.is_closed()) && !self.reconnect() {
+                job.finish(Err(StoreError::Unavailable));
+                continue;
+            }
+            let outcome = self.run_job(Access::Write, job.as_mut());
+            job.finish(outcome);
+        }
+        after
+    }
+
     fn reconnect(&mut self) -> bool {
-        match connect(&self.config, &self.options) {
-            Ok(client) => {
-                self.client = client;
+        match Conn::open(&self.config, &self.options) {
+            Ok(conn) => {
+                self.conn = conn;
                 self.cache.clear();
                 self.broken = false;
                 tracing::info!(
@@ -394,18 +613,6 @@ impl Worker {
         }
     }
 
-    /// `e` from the connection itself (not from a statement of the job):
-    /// a lost connection is marked for replacement and answered 503.
-    fn failed(&mut self, e: &postgres::Error) -> StoreError {
-        if is_connection_lost(e) {
-            self.broken = true;
-            tracing::warn!(error = %e, "PostgreSQL connection lost");
-            StoreError::Unavailable
-        } else {
-            StoreError::Backend(e.to_string())
-        }
-    }
-
     /// Runs `job` until it commits, is refused, or runs out of retries.
     ///
     /// A transaction that finds its connection lost before its commit has
@@ -413,12 +620,13 @@ impl Worker {
     /// connection that went stale while idle (its server killed, or cut by
     /// haproxy when the primary changed) costs the request nothing. Only
     /// when that fresh connection cannot be made (no primary yet) is the
-    /// answer a 503.
+    /// answer a 503. A connection lost once the `COMMIT` is sent leaves the
+    /// outcome unknown: a 503 says as much, a 500 would not.
     fn run_job(&mut self, access: Access, job: &mut dyn Job) -> Result<(), StoreError> {
-        let write = access == Access::Write;
+        let write = matches!(access, Access::Write | Access::WriteAlone);
         let mut attempt = 0u32;
         let mut reconnected = false;
-        'attempts: loop {
+        loop {
             if attempt > self.options.max_retries {
                 break;
             }
@@ -433,10 +641,12 @@ impl Worker {
                 // (a read's statements are each their own snapshot), so the
                 // job costs no BEGIN and no COMMIT round trip.
                 let single = access == Access::Single;
-                let mut tx = tx::PgTx::new(&mut self.client, &mut self.cache, single);
+                let mut tx = tx::PgTx::new(&mut self.conn, &mut self.cache, single, None);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
-                let (retry, executed, lost) = (tx.wants_retry(), tx.executed(), tx.lost());
-                self.statements.fetch_add(executed, Ordering::Relaxed);
+                let (retry, lost) = (tx.wants_retry(), tx.lost());
+                self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
+                self.round_trips
+                    .fetch_add(tx.round_trips(), Ordering::Relaxed);
                 if lost {
                     // The statement may or may not have run: a 503, and the
                     // connection is replaced.
@@ -448,82 +658,54 @@ impl Worker {
                 }
                 return Ok(());
             }
-            // Once per job, a lost connection is replaced and the
-            // transaction run again (it committed nothing).
-            let mut again = |worker: &mut Worker| {
-                if reconnected || !worker.reconnect() {
-                    return false;
-                }
-                reconnected = true;
-                // Not a retry for a conflict: the attempt is not counted.
-                attempt -= 1;
-                true
-            };
-            let mut builder = self.client.build_transaction();
-            builder = if write {
-                builder.isolation_level(IsolationLevel::ReadCommitted)
+            let begin = if write { BEGIN_WRITE } else { BEGIN_READ };
+            let mut tx = tx::PgTx::new(&mut self.conn, &mut self.cache, write, Some(begin));
+            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
+                .unwrap_or(false);
+            let next = if tx.lost() {
+                // Nothing was committed: run it again on a fresh connection,
+                // or answer 503.
+                Next::Rerun
+            } else if tx.wants_retry() {
+                tx.rollback();
+                Next::Retry
+            } else if !keep {
+                tx.rollback();
+                Next::Done(Ok(()))
             } else {
-                builder
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
+                match tx.commit() {
+                    Ok(()) => Next::Done(Ok(())),
+                    // Lost with the COMMIT sent: maybe made, maybe not.
+                    Err(_) if tx.lost() => Next::Done(Err(StoreError::Unavailable)),
+                    // A deferred statement or the commit failed, and the
+                    // transaction was rolled back.
+                    Err(_) if tx.wants_retry() => Next::Retry,
+                    Err(e) => Next::Done(Err(e)),
+                }
             };
-            // A BEGIN that fails leaves the block with its error (handled
-            // below, once the transaction's borrow of the client is over);
-            // everything else in it continues or returns.
-            let begin_failed = 'begin: {
-                let mut transaction = match builder.start() {
-                    Ok(t) => t,
-                    Err(e) => break 'begin e,
-                };
-                let mut tx = tx::PgTx::new(&mut transaction, &mut self.cache, write);
-                let keep =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)))
-                        .unwrap_or(false);
-                // The outbox's events go last (see `PgTx::flush_events`).
-                let flushed = if keep && !tx.wants_retry() {
-                    tx.flush_events()
-                } else {
-                    Ok(())
-                };
-                let (retry, lost) = (tx.wants_retry(), tx.lost());
-                // The statements, with the transaction's start and end.
-                self.statements
-                    .fetch_add(tx.executed() + 2, Ordering::Relaxed);
-                if lost {
-                    // Nothing was committed: run it again on a fresh connection,
-                    // or answer 503.
-                    let _ = transaction.rollback();
-                    self.broken = true;
-                    if again(self) {
-                        continue 'attempts;
+            let lost = tx.lost();
+            self.statements.fetch_add(tx.executed(), Ordering::Relaxed);
+            self.round_trips
+                .fetch_add(tx.round_trips(), Ordering::Relaxed);
+            drop(tx);
+            if lost {
+                self.broken = true;
+            }
+            match next {
+                Next::Rerun => {
+                    // Once per job, a lost connection is replaced and the
+                    // transaction run again (it committed nothing). Not a
+                    // retry for a conflict: the attempt is not counted.
+                    if !reconnected && self.reconnect() {
+                        reconnected = true;
+                        attempt -= 1;
+                        continue;
                     }
                     return Err(StoreError::Unavailable);
                 }
-                if retry {
-                    let _ = transaction.rollback();
-                    continue 'attempts;
-                }
-                if !keep {
-                    let _ = transaction.rollback();
-                    return Ok(());
-                }
-                if let Err(e) = flushed {
-                    let _ = transaction.rollback();
-                    return Err(e);
-                }
-                match transaction.commit() {
-                    Ok(()) => return Ok(()),
-                    Err(e) if is_retryable(&e) => continue 'attempts,
-                    // A commit whose answer was lost may or may not have been
-                    // made: a 503 says as much, a 500 would not.
-                    Err(e) => return Err(self.failed(&e)),
-                }
-            };
-            let error = self.failed(&begin_failed);
-            if self.broken && again(self) {
-                continue;
+                Next::Retry => continue,
+                Next::Done(result) => return result,
             }
-            return Err(error);
         }
         Err(StoreError::Backend(format!(
             "gave up after {} retries",
@@ -531,6 +713,20 @@ impl Worker {
         )))
     }
 }
+
+/// What a transaction's end leads to.
+enum Next {
+    Done(Result<(), StoreError>),
+    /// A serialization failure or deadlock: run it again.
+    Retry,
+    /// The connection was lost before the commit: run it again on a new one.
+    Rerun,
+}
+
+/// A write: READ COMMITTED, every number it looks up locked (see the module's doc).
+const BEGIN_WRITE: &str = "START TRANSACTION ISOLATION LEVEL READ COMMITTED";
+/// A read: one snapshot for all its statements.
+const BEGIN_READ: &str = "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// Serialization failures and deadlocks: the transaction may succeed if run again.
 pub(super) fn is_retryable(e: &postgres::Error) -> bool {

@@ -1,93 +1,284 @@
 //! The `Tx` primitives on PostgreSQL: the shared statements of `store::sql`
 //! as written, and PostgreSQL's own SQL where the dialects differ.
+//!
+//! Round trips. A statement whose answer the job does not read (a history
+//! entry with its staged event, staged events) is not sent when the job
+//! makes it: it waits in [`PgTx`] and goes out ahead of the job's next
+//! statement, or with the `COMMIT`, in the same write (tokio-postgres
+//! pipelines requests sent together; the server still runs them one after
+//! another, in the order the job made them, each with its own snapshot).
+//! The `BEGIN` goes out with the transaction's first statement in the same
+//! way, and a rule's first reads that do not depend on one another (the
+//! number's row lock, its grants, the target account:
+//! [`Tx::resolve_reads`]) go out together. An assign is then three round
+//! trips (the reads, the grant's insert, the history and event with the
+//! `COMMIT`) where it was eight. A statement that fails is reported to the
+//! call that sent it, which may be the one after the deferred statement's
+//! own call: the job fails either way, and nothing of it commits.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Statement};
+use postgres::{Row, Statement};
 
-use super::{is_connection_lost, is_retryable};
+use super::{Conn, is_connection_lost, is_retryable};
 use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, ClaimedRows, Credential, Due,
-    EventQuery, EventRow, Grant, HeldNumber, HistoryEntry, HistoryQuery, HistoryRow, Holding,
-    HoldingFilter, KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber, NewToken, Number, Page,
-    PoolFilter, RoutingRows, Snapshot, StoreError, StoredAnswer, Subscription, TokenRow, Tx,
+    Account, AccountKey, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, ClaimedRows,
+    Credential, Due, EventQuery, EventRow, Grant, HeldNumber, HistoryEntry, HistoryQuery,
+    HistoryRow, Holding, HoldingFilter, KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber,
+    NewToken, Number, NumberKey, Page, PoolFilter, ResolvedReads, RoutingRows, Snapshot,
+    StoreError, StoredAnswer, Subscription, TokenRow, Tx,
 };
 use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
-/// Over a transaction, or over the bare client for [`crate::store::Access::Single`].
-pub(super) struct PgTx<'a, C: GenericClient> {
-    tx: &'a mut C,
+/// An owned parameter of a deferred statement.
+type Owned = Box<dyn ToSql + Sync + Send>;
+
+/// A statement sent later (see the module's doc).
+enum Deferred {
+    /// Transaction control (a group's savepoints).
+    Simple(&'static str),
+    Query {
+        statement: Statement,
+        params: Vec<Owned>,
+    },
+}
+
+/// A transaction, or the bare connection for [`crate::store::Access::Single`]
+/// and [`crate::store::Access::ReadEach`].
+pub(super) struct PgTx<'a> {
+    conn: &'a mut Conn,
     cache: &'a mut HashMap<String, Statement>,
     /// In a write transaction, number lookups lock the row.
     write: bool,
+    /// The transaction's `BEGIN`, until it is sent with the first statement
+    /// (`None` without a transaction, or once sent).
+    begin: Option<&'static str>,
+    /// Whether a `BEGIN` was sent: there is a transaction to end.
+    begun: bool,
+    /// Statements not sent yet, in the order the job made them; only inside
+    /// a transaction (without one, each statement is sent as it is made).
+    deferred: Vec<Deferred>,
     retry: bool,
+    /// A statement gave up waiting for a lock.
+    timed_out: bool,
     /// A statement found the connection gone (or on a standby): the worker
     /// replaces it before its next job.
     lost: bool,
     /// Statements executed (for [`crate::store::Store::statements`]).
     executed: u64,
-    /// The transaction's events, written by [`PgTx::flush_events`].
-    events: Vec<NewEvent>,
+    /// In a group transaction, where the running job's own deferred
+    /// statements start, and whether its savepoint is still among them
+    /// (unsent: the job sent nothing yet).
+    job_start: usize,
+    savepoint_unsent: bool,
+    /// A dropped job's `ROLLBACK TO SAVEPOINT` is among the deferred
+    /// statements: until it is sent the transaction is aborted, so nothing
+    /// may be prepared (see [`PgTx::stmt`]).
+    rollback_unsent: bool,
+    /// Writes to the server that waited for its answers (a statement's
+    /// preparation, once per connection, aside).
+    round_trips: u64,
 }
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
-impl<'a, C: GenericClient> PgTx<'a, C> {
+/// One request of a round trip.
+enum Request<'r> {
+    Simple(&'r str),
+    Query(&'r Statement, Vec<&'r (dyn ToSql + Sync)>),
+}
+
+/// How long a group's later job waits for a row lock (see [`PgTx::start_job`]).
+pub(super) const GROUP_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = 10";
+
+/// A statement's rows and how many rows it wrote.
+type Answer = (Vec<Row>, u64);
+
+async fn simple(client: &tokio_postgres::Client, sql: &str) -> Result<Answer, postgres::Error> {
+    client.batch_execute(sql).await.map(|()| (Vec::new(), 0))
+}
+
+async fn query(
+    client: &tokio_postgres::Client,
+    statement: &Statement,
+    params: Vec<&(dyn ToSql + Sync)>,
+) -> Result<Answer, postgres::Error> {
+    use futures_util::TryStreamExt;
+    let stream = client.query_raw(statement, params).await?;
+    let mut stream = std::pin::pin!(stream);
+    let mut rows = Vec::new();
+    while let Some(row) = stream.as_mut().try_next().await? {
+        rows.push(row);
+    }
+    let written = stream.rows_affected().unwrap_or(0);
+    Ok((rows, written))
+}
+
+/// One request's answer, awaited.
+type Pending<'f> = Pin<Box<dyn Future<Output = Result<Answer, postgres::Error>> + 'f>>;
+
+/// Polls every future in order, each until it is ready, so that each sends
+/// its request before the next one does: they go out in one write and the
+/// server answers them in that order.
+async fn in_order<'f, T>(mut futures: Vec<Pin<Box<dyn Future<Output = T> + 'f>>>) -> Vec<T> {
+    let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+impl<'a> PgTx<'a> {
+    /// `begin`: the transaction's `BEGIN`, or `None` for no transaction.
     pub(super) fn new(
-        tx: &'a mut C,
+        conn: &'a mut Conn,
         cache: &'a mut HashMap<String, Statement>,
         write: bool,
+        begin: Option<&'static str>,
     ) -> Self {
         PgTx {
-            tx,
+            conn,
             cache,
             write,
+            begin,
+            begun: false,
+            deferred: Vec::new(),
             retry: false,
+            timed_out: false,
             lost: false,
             executed: 0,
-            events: Vec::new(),
+            job_start: 0,
+            savepoint_unsent: false,
+            rollback_unsent: false,
+            round_trips: 0,
         }
     }
 
-    /// Statements this transaction executed.
+    /// Statements this transaction executed, its `BEGIN` and `COMMIT` or
+    /// `ROLLBACK` included.
     pub(super) fn executed(&self) -> u64 {
         self.executed
     }
 
-    /// Stages the transaction's events, as its last statements before the
-    /// commit (after every row lock it takes), with no lock: their ids are
-    /// given after the commit, in commit order, by [`Tx::sequence_events`]
-    /// (migration `0011_event_staging` says why the order is right). An
-    /// advisory lock here instead, held to the commit, made every
-    /// event-writing transaction commit one at a time: `assign_unassign` ran
-    /// at 290 req/s with it and 943 without, in one bench run
-    /// (BENCHMARKS.md, "The outbox without a lock").
-    pub(super) fn flush_events(&mut self) -> Result<(), StoreError> {
-        if self.events.is_empty() {
+    /// Round trips this transaction made.
+    pub(super) fn round_trips(&self) -> u64 {
+        self.round_trips
+    }
+
+    /// Sends the `BEGIN` if it is still to be sent, the deferred statements
+    /// and `requests` in one write, and waits for every answer: the
+    /// deferred ones' errors first, then each request's answer.
+    fn round_trip(
+        &mut self,
+        requests: Vec<Request<'_>>,
+    ) -> Result<Vec<Result<Answer, postgres::Error>>, StoreError> {
+        let begin = self.begin.take();
+        let deferred = std::mem::take(&mut self.deferred);
+        let client = &self.conn.client;
+        let mut futures: Vec<Pending<'_>> = Vec::with_capacity(requests.len() + deferred.len() + 1);
+        if let Some(begin) = begin {
+            self.begun = true;
+            self.executed += 1;
+            futures.push(Box::pin(simple(client, begin)));
+        }
+        // `job_start` indexes `deferred`, now empty: the running job's own
+        // deferred statements, from here on, start at 0 (a stale index
+        // would have `drop_job` keep them, to go out ahead of its rollback).
+        self.job_start = 0;
+        self.savepoint_unsent = false;
+        self.rollback_unsent = false;
+        for d in &deferred {
+            futures.push(match d {
+                Deferred::Simple(sql) => Box::pin(simple(client, sql)),
+                Deferred::Query { statement, params } => {
+                    let params: Vec<&(dyn ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
+                    Box::pin(query(client, statement, params))
+                }
+            });
+        }
+        let mine = requests.len();
+        for r in requests {
+            futures.push(match r {
+                Request::Simple(sql) => Box::pin(simple(client, sql)),
+                Request::Query(s, params) => Box::pin(query(client, s, params)),
+            });
+        }
+        let sent = futures.len();
+        if sent == 0 {
+            return Ok(Vec::new());
+        }
+        self.round_trips += 1;
+        let mut answers = self.conn.rt.block_on(in_order(futures));
+        if answers.len() != sent {
+            return Err(StoreError::Backend(
+                "a pipelined statement went unanswered".into(),
+            ));
+        }
+        // The first failure of what was sent before `requests` is theirs
+        // too: the transaction is aborted, and theirs only say so.
+        let mine = answers.split_off(sent - mine);
+        if let Some(e) = answers.into_iter().find_map(Result::err) {
+            return Err(self.fail(e));
+        }
+        Ok(mine)
+    }
+
+    /// Ends the transaction with `COMMIT`, sent with the deferred
+    /// statements; nothing to send when nothing was. An error leaves
+    /// [`PgTx::wants_retry`] and [`PgTx::lost`] set as for any statement: a
+    /// deferred statement's failure turns the `COMMIT` into a rollback (the
+    /// server ends a failed transaction so), a lost connection leaves the
+    /// outcome unknown.
+    pub(super) fn commit(&mut self) -> Result<(), StoreError> {
+        if !self.begun && self.deferred.is_empty() {
+            self.begin = None;
             return Ok(());
         }
-        // One statement for all of them (a bulk stages up to thousands),
-        // in the order they were logged: `unnest` keeps the arrays' order,
-        // so `seq` does.
-        let events = std::mem::take(&mut self.events);
-        let history: Vec<i64> = events.iter().map(|e| e.history_id).collect();
-        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
-        let kind: Vec<&str> = events.iter().map(|e| e.kind).collect();
-        let actor: Vec<Option<i64>> = events.iter().map(|e| e.actor_id).collect();
-        let request: Vec<&str> = events.iter().map(|e| e.request_id.as_str()).collect();
-        let number: Vec<Option<i64>> = events.iter().map(|e| e.number_id).collect();
-        let account: Vec<Option<i64>> = events.iter().map(|e| e.account_id).collect();
-        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
-        self.exec(
-            STAGE_EVENTS,
-            &[
-                &history, &at, &kind, &actor, &request, &number, &account, &data,
-            ],
-        )?;
-        Ok(())
+        self.executed += 1;
+        let answer = self.round_trip(vec![Request::Simple("COMMIT")])?;
+        match answer.into_iter().next() {
+            Some(Err(e)) => Err(self.fail(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the transaction with `ROLLBACK` (the deferred statements are
+    /// dropped unsent); nothing to send when nothing was.
+    pub(super) fn rollback(&mut self) {
+        self.deferred.clear();
+        self.rollback_unsent = false;
+        self.begin = None;
+        if self.begun {
+            self.begun = false;
+            self.executed += 1;
+            let answer = self.round_trip(vec![Request::Simple("ROLLBACK")]);
+            if let Some(Err(e)) = answer.ok().and_then(|a| a.into_iter().next()) {
+                let _ = self.fail(e);
+            }
+        }
     }
 
     /// Whether a statement failed in a way that running the job again may cure.
@@ -100,45 +291,163 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
         self.lost
     }
 
+    /// Whether a statement gave up waiting for a lock (`lock_timeout`).
+    pub(super) fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
     fn fail(&mut self, e: postgres::Error) -> StoreError {
         if is_retryable(&e) {
             self.retry = true;
+        }
+        if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            self.timed_out = true;
         }
         if is_connection_lost(&e) {
             // Not retried on this connection: it is gone. The caller hears
             // a 503 (the database is unreachable), never a 500.
             self.lost = true;
-            tracing::warn!(error = %e, "PostgreSQL connection lost");
+            tracing::warn!(error = %super::describe(&e), "PostgreSQL connection lost");
             return StoreError::Unavailable;
         }
-        StoreError::Backend(e.to_string())
+        StoreError::Backend(super::describe(&e))
     }
 
+    /// The statement for `sql`, prepared once per connection.
+    ///
+    /// The preparation goes out at once, ahead of the deferred statements:
+    /// if those hold a dropped job's `ROLLBACK TO SAVEPOINT`, the
+    /// transaction is still aborted on the server and would refuse the
+    /// preparation (`25P02`), failing the next job for the dropped one's
+    /// sake. Those are sent first, then (a round trip more, once per
+    /// statement and connection, and only after a dropped job).
     fn stmt(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.tx.prepare(sql).map_err(|e| self.fail(e))?;
+        if self.rollback_unsent {
+            self.round_trip(Vec::new())?;
+        }
+        // Not counted in `round_trips`: once per statement and connection.
+        let prepared = self.conn.rt.block_on(self.conn.client.prepare(sql));
+        let s = prepared.map_err(|e| self.fail(e))?;
         self.cache.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
 
-    fn opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
-        let s = self.stmt(sql)?;
-        self.executed += 1;
-        self.tx.query_opt(&s, params).map_err(|e| self.fail(e))
+    /// Runs the statements in one round trip (with whatever is still to be
+    /// sent ahead of them); answers each one's rows and count, in order.
+    fn many(&mut self, statements: &[(&str, Params<'_>)]) -> Result<Vec<Answer>, StoreError> {
+        let prepared = statements
+            .iter()
+            .map(|(sql, _)| self.stmt(sql))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.executed += statements.len() as u64;
+        let requests = prepared
+            .iter()
+            .zip(statements)
+            .map(|(s, (_, params))| Request::Query(s, params.to_vec()))
+            .collect();
+        let answers = self.round_trip(requests)?;
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(answer.map_err(|e| self.fail(e))?);
+        }
+        Ok(out)
+    }
+
+    fn one(&mut self, sql: &str, params: Params<'_>) -> Result<Answer, StoreError> {
+        self.many(&[(sql, params)])?
+            .pop()
+            .ok_or_else(|| StoreError::Backend("a statement went unanswered".into()))
     }
 
     fn all(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
-        let s = self.stmt(sql)?;
-        self.executed += 1;
-        self.tx.query(&s, params).map_err(|e| self.fail(e))
+        Ok(self.one(sql, params)?.0)
+    }
+
+    fn opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
+        let mut rows = self.all(sql, params)?;
+        if rows.len() > 1 {
+            return Err(StoreError::Backend(
+                "query returned more than one row".into(),
+            ));
+        }
+        Ok(rows.pop())
     }
 
     fn exec(&mut self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-        let s = self.stmt(sql)?;
+        Ok(self.one(sql, params)?.1)
+    }
+
+    /// Queues `sql` to go out ahead of the next statement or with the
+    /// `COMMIT`, in a transaction; without one, runs it now.
+    fn defer(&mut self, sql: &str, params: Vec<Owned>) -> Result<(), StoreError> {
+        let statement = self.stmt(sql)?;
+        if self.begin.is_none() && !self.begun {
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            return self.exec(sql, &refs).map(drop);
+        }
         self.executed += 1;
-        self.tx.execute(&s, params).map_err(|e| self.fail(e))
+        self.deferred.push(Deferred::Query { statement, params });
+        Ok(())
+    }
+
+    fn control(&mut self, sql: &'static str) {
+        self.executed += 1;
+        self.deferred.push(Deferred::Simple(sql));
+    }
+
+    /// Starts a job of a group transaction (see `Worker::run_group`): its
+    /// savepoint, sent with its first statement. With `lock_timeout` (the
+    /// group holds earlier jobs' locks), a row lock the job waits for past
+    /// [`GROUP_LOCK_TIMEOUT`] fails it (`55P03`) rather than let two groups
+    /// wait on each other.
+    pub(super) fn start_job(&mut self, lock_timeout: bool) {
+        self.retry = false;
+        self.timed_out = false;
+        self.job_start = self.deferred.len();
+        self.savepoint_unsent = true;
+        self.control("SAVEPOINT job");
+        if lock_timeout {
+            self.control(GROUP_LOCK_TIMEOUT);
+        }
+    }
+
+    /// Ends a job of a group transaction, keeping its work: sends its
+    /// deferred statements and releases its savepoint, so that a failure of
+    /// its own is told to it, not to the next job.
+    pub(super) fn keep_job(&mut self) -> Result<(), StoreError> {
+        let start = self.job_start.min(self.deferred.len());
+        if self.savepoint_unsent
+            && self.deferred[start..]
+                .iter()
+                .all(|d| matches!(d, Deferred::Simple(_)))
+        {
+            // It sent nothing, and has nothing deferred: nothing to keep.
+            self.drop_job();
+            return Ok(());
+        }
+        self.control("RELEASE SAVEPOINT job");
+        self.round_trip(Vec::new()).map(drop)
+    }
+
+    /// Ends a job of a group transaction, undoing its work (sent with the
+    /// next statement).
+    pub(super) fn drop_job(&mut self) {
+        self.retry = false;
+        let unsent = self.savepoint_unsent;
+        self.deferred
+            .truncate(self.job_start.min(self.deferred.len()));
+        self.savepoint_unsent = false;
+        if !unsent {
+            self.control("ROLLBACK TO SAVEPOINT job");
+            self.control("RELEASE SAVEPOINT job");
+            self.rollback_unsent = true;
+        }
     }
 
     fn count(&mut self, sql: &str, params: Params<'_>) -> Result<i64, StoreError> {
@@ -170,6 +479,26 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
     }
 }
 
+/// [`sql::GRANTS_ON`] for the number with E.164 `$1`, or uid `$1`: sent
+/// after the number's lookup (which locks it), so it reads the grants as
+/// they stand once the lock is held.
+const GRANTS_ON_E164: &str = concat_sql!(
+    "SELECT ",
+    sql::GRANT_COLS,
+    " FROM grants WHERE number_id = (SELECT id FROM numbers WHERE number = $1) ORDER BY account_id"
+);
+const GRANTS_ON_UID: &str = concat_sql!(
+    "SELECT ",
+    sql::GRANT_COLS,
+    " FROM grants WHERE number_id = (SELECT id FROM numbers WHERE uid = $1) ORDER BY account_id"
+);
+/// [`sql::RECORD`] (`$1`-`$7`) and the event of the entry it writes, staged
+/// with the entry's id (`$8`-`$14`: at, type, actor, request, number,
+/// account, data), in one statement.
+const LOG_WITH_EVENT: &str = "WITH h AS (INSERT INTO history (at, request_id, actor_id, action, \
+       number_id, account_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id) \
+     INSERT INTO event_staging (history_id, at, type, actor_id, request_id, number_id, account_id, data) \
+     SELECT id, $8, $9, $10, $11, $12, $13, $14 FROM h";
 /// A transaction's events, staged until the sequencer gives them their
 /// ids: a row per element of the arrays, in their order.
 const STAGE_EVENTS: &str = "INSERT INTO event_staging \
@@ -571,7 +900,7 @@ const RECORD_ALL: &str = "INSERT INTO history (at, request_id, actor_id, action,
        AS d (at, request_id, actor_id, action, number_id, account_id, detail, ord) \
      ORDER BY d.ord RETURNING id";
 
-impl<C: GenericClient> Tx for PgTx<'_, C> {
+impl Tx for PgTx<'_> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
         self.count(sql::COUNT_ACCOUNTS.postgres, &[])
     }
@@ -1031,10 +1360,155 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         get(&row, 0)
     }
 
-    /// Held until [`PgTx::flush_events`], just before the commit.
+    /// Sent with the next statement or the `COMMIT` (see the module's doc).
     fn insert_event(&mut self, e: &NewEvent) -> Result<(), StoreError> {
-        self.events.push(e.clone());
-        Ok(())
+        self.insert_events(std::slice::from_ref(e))
+    }
+
+    /// Staged with no lock: their ids are given after the commit, in commit
+    /// order, by [`Tx::sequence_events`] (migration `0011_event_staging`
+    /// says why the order is right: each event is staged after its change's
+    /// row lock is taken, which holds here too, as every change writes its
+    /// row before it is logged). One statement for all of them (a bulk
+    /// stages up to thousands), in their order: `unnest` keeps the arrays'
+    /// order, so `seq` does. Sent with the next statement or the `COMMIT`.
+    fn insert_events(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let history: Vec<i64> = events.iter().map(|e| e.history_id).collect();
+        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+        let kind: Vec<&'static str> = events.iter().map(|e| e.kind).collect();
+        let actor: Vec<Option<i64>> = events.iter().map(|e| e.actor_id).collect();
+        let request: Vec<String> = events.iter().map(|e| e.request_id.clone()).collect();
+        let number: Vec<Option<i64>> = events.iter().map(|e| e.number_id).collect();
+        let account: Vec<Option<i64>> = events.iter().map(|e| e.account_id).collect();
+        let data: Vec<String> = events.iter().map(|e| e.data.clone()).collect();
+        self.defer(
+            STAGE_EVENTS,
+            vec![
+                Box::new(history),
+                Box::new(at),
+                Box::new(kind),
+                Box::new(actor),
+                Box::new(request),
+                Box::new(number),
+                Box::new(account),
+                Box::new(data),
+            ],
+        )
+    }
+
+    /// One statement, the event (if any) staged with its entry's id, sent
+    /// with the next statement or the `COMMIT`.
+    fn log_entry(&mut self, e: &HistoryEntry, event: Option<NewEvent>) -> Result<(), StoreError> {
+        let entry: Vec<Owned> = vec![
+            Box::new(e.at),
+            Box::new(e.request_id.clone()),
+            Box::new(e.actor_id),
+            Box::new(e.action.as_str()),
+            Box::new(e.number_id),
+            Box::new(e.account_id),
+            Box::new(e.detail.clone()),
+        ];
+        let Some(ev) = event else {
+            return self.defer(sql::RECORD.postgres, entry);
+        };
+        let mut params = entry;
+        params.extend::<[Owned; 7]>([
+            Box::new(ev.at),
+            Box::new(ev.kind),
+            Box::new(ev.actor_id),
+            Box::new(ev.request_id),
+            Box::new(ev.number_id),
+            Box::new(ev.account_id),
+            Box::new(ev.data),
+        ]);
+        self.defer(LOG_WITH_EVENT, params)
+    }
+
+    fn resolve_reads(
+        &mut self,
+        number: Option<NumberKey<'_>>,
+        account: Option<AccountKey<'_>>,
+    ) -> Result<ResolvedReads, StoreError> {
+        let w = self.write;
+        let pick = |read: &'static str, locked: &'static str| if w { locked } else { read };
+        let mut statements: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(3);
+        match &number {
+            Some(NumberKey::Id(id)) => {
+                statements.push((
+                    pick(sql::NUMBER_BY_ID.postgres, NUMBER_BY_ID_LOCKED),
+                    vec![id],
+                ));
+                statements.push((sql::GRANTS_ON.postgres, vec![id]));
+            }
+            Some(NumberKey::E164(e164)) => {
+                statements.push((
+                    pick(sql::NUMBER_BY_E164.postgres, NUMBER_BY_E164_LOCKED),
+                    vec![e164],
+                ));
+                statements.push((GRANTS_ON_E164, vec![e164]));
+            }
+            Some(NumberKey::Uid(uid)) => {
+                statements.push((
+                    pick(sql::NUMBER_BY_UID.postgres, NUMBER_BY_UID_LOCKED),
+                    vec![uid],
+                ));
+                statements.push((GRANTS_ON_UID, vec![uid]));
+            }
+            None => {}
+        }
+        match &account {
+            Some(AccountKey::Id(id)) => statements.push((sql::ACCOUNT_BY_ID.postgres, vec![id])),
+            Some(AccountKey::Username(key)) => {
+                statements.push((sql::ACCOUNT_BY_USERNAME.postgres, vec![key]))
+            }
+            None => {}
+        }
+        let refs: Vec<(&str, Params<'_>)> = statements
+            .iter()
+            .map(|(sql, p)| (*sql, p.as_slice()))
+            .collect();
+        let mut answers = self.many(&refs)?.into_iter();
+        let found = match number {
+            Some(_) => {
+                let (numbers, grants) = (answers.next(), answers.next());
+                let rows = numbers.map(|a| a.0).unwrap_or_default();
+                if rows.len() > 1 {
+                    return Err(StoreError::Backend(
+                        "query returned more than one row".into(),
+                    ));
+                }
+                match rows.first() {
+                    Some(row) => {
+                        let n = sql::number(row)?;
+                        let g = grants
+                            .map(|a| a.0)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(sql::grant)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some((n, g))
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let account = match account {
+            Some(_) => {
+                let rows = answers.next().map(|a| a.0).unwrap_or_default();
+                if rows.len() > 1 {
+                    return Err(StoreError::Backend(
+                        "query returned more than one row".into(),
+                    ));
+                }
+                rows.first().map(sql::account).transpose()?
+            }
+            None => None,
+        };
+        Ok((found, account))
     }
 
     fn events_after(&mut self, q: &EventQuery) -> Result<Vec<EventRow>, StoreError> {

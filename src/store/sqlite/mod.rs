@@ -132,7 +132,7 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     fn submit(&self, access: Access, job: Box<dyn Job>) {
         let queue = match access {
-            Access::Write | Access::Single => &self.writes,
+            Access::Write | Access::WriteAlone | Access::Single => &self.writes,
             Access::Read | Access::ReadEach => &self.reads,
         };
         // A send fails only once the threads are gone; the job is then dropped,
