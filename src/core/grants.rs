@@ -17,33 +17,45 @@ pub trait GrantReads {
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
     /// By the case-folded username.
     fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError>;
-    /// [`resolve`]'s reads, as [`Tx::resolve_reads`]: each lookup above,
-    /// in order, unless the reader can do better.
+    /// [`resolve`]'s reads: each lookup above, in order
+    /// ([`reads_one_by_one`]), unless the reader can do better.
     fn resolve_reads(
         &mut self,
         number: Option<NumberKey<'_>>,
         account: Option<AccountKey<'_>>,
     ) -> Result<ResolvedReads, StoreError> {
-        let number = match number {
-            Some(NumberKey::Id(id)) => self.number_by_id(id)?,
-            Some(NumberKey::E164(e164)) => self.number_by_e164(e164)?,
-            Some(NumberKey::Uid(uid)) => self.number_by_uid(uid)?,
-            None => None,
-        };
-        let number = match number {
-            Some(n) => {
-                let grants = self.grants_on(n.id)?;
-                Some((n, grants))
-            }
-            None => None,
-        };
-        let account = match account {
-            Some(AccountKey::Id(id)) => self.account_by_id(id)?,
-            Some(AccountKey::Username(key)) => self.account_by_username(key)?,
-            None => None,
-        };
-        Ok((number, account))
+        reads_one_by_one(self, number, account)
     }
+}
+
+/// [`resolve`]'s reads as separate lookups: the number `number` names with
+/// its grants, then the account `account` names. The one statement of their
+/// order, whether the reader is a transaction whose backend does not send
+/// them together ([`Tx::resolve_reads`]) or a bulk request's memory.
+fn reads_one_by_one<R: GrantReads + ?Sized>(
+    r: &mut R,
+    number: Option<NumberKey<'_>>,
+    account: Option<AccountKey<'_>>,
+) -> Result<ResolvedReads, StoreError> {
+    let number = match number {
+        Some(NumberKey::Id(id)) => r.number_by_id(id)?,
+        Some(NumberKey::E164(e164)) => r.number_by_e164(e164)?,
+        Some(NumberKey::Uid(uid)) => r.number_by_uid(uid)?,
+        None => None,
+    };
+    let number = match number {
+        Some(n) => {
+            let grants = r.grants_on(n.id)?;
+            Some((n, grants))
+        }
+        None => None,
+    };
+    let account = match account {
+        Some(AccountKey::Id(id)) => r.account_by_id(id)?,
+        Some(AccountKey::Username(key)) => r.account_by_username(key)?,
+        None => None,
+    };
+    Ok((number, account))
 }
 
 impl<T: Tx + ?Sized> GrantReads for T {
@@ -70,7 +82,10 @@ impl<T: Tx + ?Sized> GrantReads for T {
         number: Option<NumberKey<'_>>,
         account: Option<AccountKey<'_>>,
     ) -> Result<ResolvedReads, StoreError> {
-        Tx::resolve_reads(self, number, account)
+        match Tx::resolve_reads(self, number, account)? {
+            Some(found) => Ok(found),
+            None => reads_one_by_one(self, number, account),
+        }
     }
 }
 

@@ -413,11 +413,6 @@ impl Default for StoreOptions {
     }
 }
 
-/// The primitives a backend offers inside one transaction.
-///
-/// In a write transaction the `number_by_*` lookups also lock the number's
-/// row until the transaction ends (a no-op where the backend has one writer),
-/// so every rule that touches a number sees and changes it alone.
 /// A number by one of its keys.
 #[derive(Clone, Copy, Debug)]
 pub enum NumberKey<'a> {
@@ -437,6 +432,11 @@ pub enum AccountKey<'a> {
 /// id), and the account.
 pub type ResolvedReads = (Option<(Number, Vec<Grant>)>, Option<Account>);
 
+/// The primitives a backend offers inside one transaction.
+///
+/// In a write transaction the `number_by_*` lookups also lock the number's
+/// row until the transaction ends (a no-op where the backend has one writer),
+/// so every rule that touches a number sees and changes it alone.
 pub trait Tx {
     fn count_accounts(&mut self) -> Result<i64, StoreError>;
     fn account_by_id(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
@@ -496,33 +496,17 @@ pub trait Tx {
     fn grants_on(&mut self, number_id: i64) -> Result<Vec<Grant>, StoreError>;
     /// A rule's first reads, which do not depend on one another: the
     /// number `number` names (locked in a write, as `number_by_*`) with its
-    /// grants, and the account `account` names. Each as its own lookup
-    /// would answer it, in that order; a backend with a server sends them
-    /// together (one round trip, each statement still after the one before).
+    /// grants, and the account `account` names, each as its own lookup would
+    /// answer it. A backend with a server sends them together (one round
+    /// trip, each statement still after the one before); `None` (the
+    /// default) says it has no better way, and the core makes the lookups
+    /// one by one (`core::grants`).
     fn resolve_reads(
         &mut self,
-        number: Option<NumberKey<'_>>,
-        account: Option<AccountKey<'_>>,
-    ) -> Result<ResolvedReads, StoreError> {
-        let number = match number {
-            Some(NumberKey::Id(id)) => self.number_by_id(id)?,
-            Some(NumberKey::E164(e164)) => self.number_by_e164(e164)?,
-            Some(NumberKey::Uid(uid)) => self.number_by_uid(uid)?,
-            None => None,
-        };
-        let number = match number {
-            Some(n) => {
-                let grants = self.grants_on(n.id)?;
-                Some((n, grants))
-            }
-            None => None,
-        };
-        let account = match account {
-            Some(AccountKey::Id(id)) => self.account_by_id(id)?,
-            Some(AccountKey::Username(key)) => self.account_by_username(key)?,
-            None => None,
-        };
-        Ok((number, account))
+        _number: Option<NumberKey<'_>>,
+        _account: Option<AccountKey<'_>>,
+    ) -> Result<Option<ResolvedReads>, StoreError> {
+        Ok(None)
     }
     /// Inserts a grant; `Conflict("grant")` if `(number, account)` has one.
     fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;

@@ -1431,7 +1431,7 @@ impl Tx for PgTx<'_> {
         &mut self,
         number: Option<NumberKey<'_>>,
         account: Option<AccountKey<'_>>,
-    ) -> Result<ResolvedReads, StoreError> {
+    ) -> Result<Option<ResolvedReads>, StoreError> {
         let w = self.write;
         let pick = |read: &'static str, locked: &'static str| if w { locked } else { read };
         let mut statements: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(3);
@@ -1508,7 +1508,7 @@ impl Tx for PgTx<'_> {
             }
             None => None,
         };
-        Ok((found, account))
+        Ok(Some((found, account)))
     }
 
     fn events_after(&mut self, q: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
