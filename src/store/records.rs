@@ -236,12 +236,31 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-/// A subscribed number that a viewer holds, with the viewer's permissions.
+/// A subscribed number that a viewer holds, with the viewer's permissions:
+/// only the columns the numbers list answers ([`sql::HOLDING_COLS`]), not the
+/// whole [`Number`]. Mapping a page's 51 whole rows (17 columns, six of them
+/// strings) was about a third of the list's cost on SQLite (BENCHMARKS.md,
+/// "The native list's rows").
+///
+/// [`sql::HOLDING_COLS`]: crate::store::sql
 #[derive(Clone, Debug)]
 pub struct Holding {
-    pub number: Number,
+    pub id: i64,
+    pub uid: String,
+    pub number: String,
+    pub country: String,
+    pub owner_id: i64,
     pub send: bool,
     pub gets: bool,
+}
+
+impl Holding {
+    /// A held number is subscribed: every statement that reads holdings
+    /// reads numbers with an owner only, and an owner implies the
+    /// subscription's terms (invariant 3, a `CHECK` in both schemas).
+    pub fn state(&self) -> crate::domain::NumberState {
+        crate::domain::NumberState::Subscribed
+    }
 }
 
 /// Which of the numbers a viewer holds to list, after which id (keyset).

@@ -110,6 +110,10 @@ pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.al
      n.resubscribe, n.subscribed_at, n.former_owner_id, n.quarantine_until, n.reserved_by, \
      n.reserved_until";
 
+/// The columns [`holding`] reads first, in its order, from `numbers n`; its
+/// permissions follow them.
+pub(crate) const HOLDING_COLS: &str = "n.id, n.uid, n.number, n.country, n.owner_id";
+
 /// The columns [`grant`] reads, in its order, from `grants`.
 pub(crate) const GRANT_COLS: &str =
     "number_id, account_id, granted_by, send, gets, created_at, expires_at";
@@ -572,7 +576,7 @@ pub(crate) const TOKENS_OF: Sql = shared!(
 /// Both dialects read `CAST(NULL AS ...)` and `TRUE` alike.
 pub(crate) const HOLDINGS: Sql = shared!(
     "SELECT ",
-    NUMBER_COLS,
+    HOLDING_COLS,
     ", CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.send END, \
        CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.gets END \
      FROM numbers n LEFT JOIN grants g ON g.number_id = n.id AND g.account_id = $1 \
@@ -633,7 +637,7 @@ macro_rules! holding_filters {
 /// skipped, 100 ms a page).
 pub(crate) const HOLDINGS_HELD: Sql = shared!(
     "SELECT * FROM (SELECT ",
-    NUMBER_COLS,
+    HOLDING_COLS,
     ", TRUE AS send, TRUE AS gets FROM numbers n WHERE n.id IN (SELECT m.id FROM numbers m \
        WHERE m.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND m.id > $3 \
          AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
@@ -641,7 +645,7 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
     " ORDER BY m.owner_id, m.id LIMIT $9) \
      UNION ALL \
      SELECT * FROM (SELECT ",
-    NUMBER_COLS,
+    HOLDING_COLS,
     ", g.send, g.gets FROM grants g JOIN numbers n ON n.id = g.number_id \
        WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
          AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
@@ -653,30 +657,36 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
 
 /// [`HOLDINGS_HELD`] as SQLite runs it best: the page's ids (with their
 /// permissions) from the two index ranges first, merged and cut to the page,
-/// and only then each number's row, once. [`HOLDINGS_HELD`]'s shape had SQLite
-/// sort the two arms' whole rows (up to twice the page of 19 columns) in a
-/// temporary B-tree: about 480,000 instructions in `sqlite3_step` for a page
-/// of 50, against about 277,000 for this one (callgrind, BENCHMARKS.md). The
-/// `CROSS JOIN` keeps the page as the outer loop, so the numbers come in its
-/// order; the store sorts them by id all the same rather than rely on a plan.
-/// PostgreSQL keeps [`HOLDINGS_HELD`], whose plans were measured there.
+/// and only then each number's row, once. The compound's own `ORDER BY ...
+/// LIMIT` (no `ORDER BY` or `LIMIT` in the arms) lets SQLite run it as a
+/// `MERGE (UNION ALL)` of the two ranges, each already in id order
+/// (`numbers_holder` (owner_id, id), `grants_holder` (account_id,
+/// number_id)), which stops once the page is full; with a `LIMIT` in each arm
+/// it copied each arm's rows through a co-routine and sorted them all in a
+/// temporary B-tree. [`HOLDINGS_HELD`]'s shape had SQLite sort the two arms'
+/// whole rows (up to twice the page of 19 columns): about 480,000
+/// instructions in `sqlite3_step` for a page of 50, against about 277,000 for
+/// the ids first with a sort, and about ... for the merge (callgrind,
+/// BENCHMARKS.md). The `CROSS JOIN` keeps the page as the outer loop, so the
+/// numbers come in its order; the store sorts them by id all the same rather
+/// than rely on a plan. PostgreSQL keeps [`HOLDINGS_HELD`], whose plans were
+/// measured there.
 pub(crate) const HOLDINGS_HELD_IDS_FIRST: Sql = shared!(
     "SELECT ",
-    NUMBER_COLS,
-    ", h.send, h.gets FROM (SELECT * FROM (\
-       SELECT * FROM (SELECT m.id AS id, TRUE AS send, TRUE AS gets FROM numbers m \
+    HOLDING_COLS,
+    ", h.send, h.gets FROM (\
+       SELECT m.id AS id, TRUE AS send, TRUE AS gets FROM numbers m \
          WHERE m.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND m.id > $3 \
            AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
     holding_filters!("m"),
-    " ORDER BY m.owner_id, m.id LIMIT $9) AS owned \
-       UNION ALL \
-       SELECT * FROM (SELECT g.number_id AS id, g.send AS send, g.gets AS gets \
+    " UNION ALL \
+       SELECT g.number_id AS id, g.send AS send, g.gets AS gets \
          FROM grants g JOIN numbers n ON n.id = g.number_id \
          WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
            AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
            AND (CAST($7 AS BOOLEAN) IS NULL OR NOT CAST($7 AS BOOLEAN))",
     holding_filters!("n"),
-    " ORDER BY g.account_id, g.number_id LIMIT $9) AS granted) AS arms ORDER BY 1 LIMIT $9) AS h \
+    " ORDER BY 1 LIMIT $9) AS h \
      CROSS JOIN numbers n ON n.id = h.id"
 );
 
@@ -703,10 +713,12 @@ pub(crate) const HISTORY_PAGE: Sql = shared!(
 /// the generic form walks the whole history newest first and filters, so a
 /// number's first page cost as much as the entries written since its last
 /// ones; this one reads `history_number_id` from the number's newest entry.
+/// The number's E.164 is read once (an uncorrelated subquery), not joined
+/// to each of the page's entries.
 pub(crate) const HISTORY_PAGE_NUMBER: Sql = shared!(
     "SELECT h.id, h.at, h.request_id, h.actor_id, h.action, h.number_id, h.account_id, \
-       h.detail, n.number \
-     FROM history h LEFT JOIN numbers n ON n.id = h.number_id \
+       h.detail, (SELECT n.number FROM numbers n WHERE n.id = $2) \
+     FROM history h \
      WHERE (CAST($1 AS BIGINT) IS NULL OR h.id < $1) \
        AND h.number_id = $2 \
        AND (CAST($3 AS TEXT) IS NULL \
@@ -862,10 +874,14 @@ pub(crate) fn token_row<R: Columns + ?Sized>(r: &R) -> Result<TokenRow, R::Error
 /// A holding from [`HOLDINGS`].
 pub(crate) fn holding<R: Columns + ?Sized>(r: &R) -> Result<Holding, R::Error> {
     Ok(Holding {
-        number: number(r)?,
-        // After the number's columns (NUMBER_COLS).
-        send: r.col(17)?,
-        gets: r.col(18)?,
+        id: r.col(0)?,
+        uid: r.col(1)?,
+        number: r.col(2)?,
+        country: r.col(3)?,
+        owner_id: r.col(4)?,
+        // After HOLDING_COLS.
+        send: r.col(5)?,
+        gets: r.col(6)?,
     })
 }
 

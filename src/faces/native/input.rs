@@ -387,7 +387,7 @@ fn unbase64url(s: &str) -> Option<Vec<u8>> {
 /// A list's answer: one page and the cursor of the next (`None` at the end).
 /// `rows` holds up to `limit + 1` items, the extra one only telling that
 /// there is more.
-pub fn paged<T, J: serde::Serialize>(
+pub fn paged<T, J>(
     scope: &str,
     mut rows: Vec<T>,
     limit: i64,
@@ -414,6 +414,27 @@ pub fn paged<T, J: serde::Serialize>(
 pub struct Page<J> {
     items: Vec<J>,
     next_cursor: Option<String>,
+}
+
+impl<J: super::json::WriteJson> Page<J> {
+    /// The page as its answer, its items written by [`WriteJson`] (the
+    /// lists a client reads most; `json.rs`): the bytes serde would write.
+    ///
+    /// [`WriteJson`]: super::json::WriteJson
+    pub fn into_response(self) -> axum::response::Response {
+        let mut o = super::json::Out::with_capacity(64 + 224 * self.items.len());
+        o.raw("{\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                o.raw(",");
+            }
+            o.item(item);
+        }
+        o.raw("],\"next_cursor\":")
+            .opt_str(self.next_cursor.as_deref())
+            .raw("}");
+        o.into_response()
+    }
 }
 
 /// One page of a short list the core answers whole (the caller's keys or

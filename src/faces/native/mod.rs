@@ -15,6 +15,7 @@ mod events;
 mod grants;
 pub mod idempotency;
 pub mod input;
+mod json;
 mod lifecycle;
 mod numbers;
 pub mod openapi;

@@ -68,26 +68,26 @@ pub async fn list(
         };
         s.core.holdings(&caller, filter, limit + 1).await?
     };
-    let (me, now) = (caller.account.id, s.core.now());
+    let me = caller.account.id;
     let body = paged(
         "numbers",
         rows,
         limit,
-        |h| h.number.id,
+        |h| h.id,
         |h: Holding| render::HeldItem {
-            id: h.number.id,
-            state: render::state(&h.number, now),
-            owned: h.number.owner_id() == Some(me),
-            uid: h.number.uid,
-            number: h.number.number,
-            country: h.number.country,
+            id: h.id,
+            state: h.state().as_str(),
+            owned: h.owner_id == me,
+            uid: h.uid,
+            number: h.number,
+            country: h.country,
             permissions: render::PermsItem {
                 send: h.send,
                 gets: h.gets,
             },
         },
     );
-    Ok(axum::Json(body).into_response())
+    Ok(body.into_response())
 }
 
 /// The grant tree, nested: each grant with the grants made from it.
@@ -261,7 +261,7 @@ async fn history_of(
     check.finish()?;
     let rows = s.core.history(caller, number, before, limit + 1).await?;
     let body = paged("history", rows, limit, |h| h.id, entry);
-    Ok(axum::Json(body).into_response())
+    Ok(body.into_response())
 }
 
 /// `GET /lk/v1/numbers/{number}/history`.

@@ -1063,7 +1063,7 @@ impl Tx for SqliteTx<'_> {
         .map(|mut rows| {
             // In id order already (see HOLDINGS_HELD_IDS_FIRST); a sort of
             // sorted rows is one pass, and the order no longer rests on a plan.
-            rows.sort_by_key(|h| h.number.id);
+            rows.sort_by_key(|h| h.id);
             rows
         })
     }
