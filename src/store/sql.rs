@@ -666,7 +666,7 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
 /// temporary B-tree. [`HOLDINGS_HELD`]'s shape had SQLite sort the two arms'
 /// whole rows (up to twice the page of 19 columns): about 480,000
 /// instructions in `sqlite3_step` for a page of 50, against about 277,000 for
-/// the ids first with a sort, and about ... for the merge (callgrind,
+/// the ids first with a sort, and about 128,000 for the merge (callgrind,
 /// BENCHMARKS.md). The `CROSS JOIN` keeps the page as the outer loop, so the
 /// numbers come in its order; the store sorts them by id all the same rather
 /// than rely on a plan. PostgreSQL keeps [`HOLDINGS_HELD`], whose plans were
