@@ -35,14 +35,16 @@
 //! Why one job and not three (BENCHMARKS.md, "Webhook lag on PostgreSQL
 //! after group commit"): a pass used to be a fan-out, a claim and a
 //! record, three jobs, each queued behind the requests' writes in the
-//! store's one queue. On PostgreSQL at about 4,500 events a second that
-//! made a pass 150-250 ms, a pass claimed its limit of 512 every time, and
-//! a number's second event waited two passes: the lag p99 was just over
-//! 1 s. A round is one job (40-90 ms there) and its sends a few ms, so a
-//! round claims 120-220 and the limit no longer binds. The job sequences
-//! the staged events first, so on PostgreSQL it runs alone and holds the
-//! sequencer's lock while it records and claims too (a few ms longer than
-//! the fan-out alone); all its row locks come after that lock.
+//! store's one queue. On PostgreSQL under full load that made a pass
+//! 150-250 ms; every pass claimed its limit of 512 while more arrived, and
+//! a number's second event waited for the pass that recorded its first:
+//! at about 4,500 events a second the lag p99 was just over 1 s. A round
+//! is one job (40-90 ms in the same run) and its sends a few ms, so a
+//! round claims a few hundred at most and the limit no longer binds
+//! (claiming more per pass, in the old structure, made passes longer and
+//! the lag worse). The job sequences the staged events first, so on
+//! PostgreSQL it runs alone and holds the sequencer's lock while it also
+//! records and claims; all its row locks come after that lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,7 +73,7 @@ pub const EXCERPT: usize = 1024;
 /// Events read per endpoint per fan-out.
 const FAN_OUT: i64 = 2000;
 
-/// Deliveries claimed per pass, in rounds of `concurrency`.
+/// Deliveries claimed per round, in multiples of `concurrency`.
 const CLAIM_ROUNDS: usize = 32;
 
 /// One dispatcher: its id names its claims.
