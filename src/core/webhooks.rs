@@ -30,7 +30,7 @@ use hmac::{KeyInit, Mac};
 
 use super::{Caller, Core, CoreError};
 use crate::store::{
-    AttemptRow, DeliveryRow, DeliveryUpdate, EventQuery, EventRow, NewWebhook, WebhookRow,
+    AttemptRow, DeliveryRow, DeliveryUpdate, EventQuery, EventRow, NewWebhook, Tx, WebhookRow,
 };
 
 /// Every event type an endpoint may ask for (see `core::events`).
@@ -555,199 +555,256 @@ impl Core {
             .await
     }
 
-    /// Makes the deliveries of the events after each enabled endpoint's
-    /// cursor (up to `per_endpoint` events each); answers how many.
-    pub async fn fan_out(&self, per_endpoint: i64) -> Result<usize, CoreError> {
-        let now = self.clock.now();
-        self.store
-            .sequencing_write(move |tx| {
-                let mut made = 0;
-                tx.sequence_events()?;
-                // Every event up to here is committed (ids follow commit
-                // order), so a cursor may pass the ones its owner cannot see.
-                let newest = tx.max_event_id()?;
-                for w in tx.enabled_webhooks(1000)? {
-                    let Some(owner) = tx.account_by_id(w.account_id)? else {
-                        continue;
-                    };
-                    let query = EventQuery {
-                        after_id: w.cursor,
-                        within: (!owner.is_admin()).then(|| owner.path.clone()),
-                        limit: per_endpoint,
-                    };
-                    let events = tx.events_after(&query)?;
-                    let last = events.last().map_or(w.cursor, |e| e.id);
-                    let reached = match (events.len() as i64) < per_endpoint {
-                        true => last.max(newest),
-                        false => last,
-                    };
-                    let deliveries: Vec<(i64, i64, Option<String>)> = events
-                        .iter()
-                        .filter(|e| wants(&w.types, &e.kind))
-                        .map(|e| (w.id, e.id, order_key(e)))
-                        .collect();
-                    tx.insert_deliveries(&deliveries, now)?;
-                    made += deliveries.len();
-                    if reached > w.cursor {
-                        tx.set_webhook_cursor(w.id, reached)?;
-                    }
-                }
-                Ok(made)
-            })
-            .await
-    }
-
-    /// Claims up to `limit` due deliveries for `owner` (a dispatcher's id).
-    pub async fn claim_deliveries(
-        &self,
-        owner: &str,
-        limit: i64,
-    ) -> Result<Vec<Claimed>, CoreError> {
-        let now = self.clock.now();
-        let lease_until = now + self.webhooks.lease_secs;
-        let owner = owner.to_owned();
-        self.store
-            .write(move |tx| {
-                let mut out = Vec::new();
-                let ids = tx.claim_deliveries(now, &owner, lease_until, limit)?;
-                for (delivery, webhook, event) in tx.claimed(&ids)? {
-                    let id = delivery.id;
-                    let (Some(webhook), Some(event)) = (webhook, event) else {
-                        // The event is gone (cannot be while pending) or
-                        // the endpoint was deleted: nothing to send.
-                        tx.finish_delivery(&DeliveryUpdate {
-                            id,
-                            lease_owner: owner.clone(),
-                            state: "failed",
-                            attempts: delivery.attempts,
-                            next_at: now,
-                            done_at: Some(now),
-                        })?;
-                        continue;
-                    };
-                    out.push(Claimed {
-                        delivery,
-                        webhook,
-                        event,
-                    });
-                }
-                Ok(out)
-            })
-            .await
-    }
-
-    /// Writes one attempt of each claimed delivery, in one transaction, and
-    /// decides what follows for each: delivered on a 2xx; else another
-    /// attempt after [`retry_delay`], or given up after [`MAX_ATTEMPTS`];
-    /// and the endpoint disabled once it has failed for
-    /// [`DISABLE_AFTER_SECS`] with no success. Answers each one's outcome,
-    /// in order.
+    /// A dispatcher's round, in one transaction:
     ///
-    /// One transaction for a dispatcher's batch, not one per delivery: on
-    /// PostgreSQL a delivery's record was a transaction of six round trips,
-    /// about what the change it reports cost, so a dispatcher could not
-    /// keep up with the writers it follows.
-    pub async fn record_attempts(
+    /// 1. **Outcomes.** One attempt of each delivery `owner` sent since its
+    ///    last round is written ([`write_attempts`]), and what follows is
+    ///    decided: delivered on a 2xx; else another attempt after
+    ///    [`retry_delay`], or given up after [`MAX_ATTEMPTS`]; and the
+    ///    endpoint disabled once it has failed for [`DISABLE_AFTER_SECS`]
+    ///    with no success. An outcome is written only while the claim is
+    ///    still `owner`'s.
+    /// 2. **Fan-out.** The events after each enabled endpoint's cursor (up
+    ///    to `per_endpoint` each) become its deliveries ([`fan_out_in`]).
+    /// 3. **Claims.** Up to `limit` due deliveries are claimed for `owner`
+    ///    ([`claim_in`]), a number's next event among them if its earlier
+    ///    one was delivered in step 1.
+    ///
+    /// One transaction where there were three (a fan-out, a claim, a record
+    /// of the outcomes), each of which queued behind the requests' writes in
+    /// the store's queue: on PostgreSQL at full load that made a pass
+    /// 150-250 ms and a number's second event waited for two of them (see
+    /// `faces::native::dispatch`). The outcomes were already one
+    /// transaction per batch, not one per delivery: on PostgreSQL a
+    /// delivery's own record was six round trips, about what the change it
+    /// reports cost.
+    ///
+    /// It sequences the staged events first, so it runs alone
+    /// ([`crate::store::Store::sequencing_write`]), and every lock it takes
+    /// (the outcomes' rows, an endpoint's row, the claims') comes after
+    /// the sequencer's: two instances' rounds queue on that one lock and
+    /// never wait for each other's rows in the opposite order. Answers each
+    /// outcome's record, in order, what the fan-out made and the claims.
+    pub async fn dispatch_round(
         &self,
         owner: &str,
         attempts: Vec<(Claimed, AttemptOutcome)>,
-    ) -> Result<Vec<Recorded>, CoreError> {
+        per_endpoint: i64,
+        limit: i64,
+    ) -> Result<Round, CoreError> {
         let now = self.clock.now();
-        let planned: Vec<(i64, bool, AttemptRow, DeliveryUpdate)> = attempts
-            .into_iter()
-            .map(|(claimed, outcome)| {
-                let d = &claimed.delivery;
-                let attempt = d.attempts + 1;
-                let ok = outcome.succeeded();
-                let (state, next_at, done_at) = if ok {
-                    ("delivered", now, Some(now))
-                } else if attempt >= MAX_ATTEMPTS {
-                    ("failed", now, Some(now))
-                } else {
-                    ("pending", now + retry_delay(attempt, random_unit()), None)
-                };
-                let row = AttemptRow {
-                    delivery_id: d.id,
-                    attempt,
-                    at: now,
-                    status: outcome.status.map(i64::from),
-                    latency_ms: outcome.latency_ms,
-                    response: outcome.response,
-                    error: outcome.error,
-                };
-                let update = DeliveryUpdate {
-                    id: d.id,
-                    lease_owner: owner.to_owned(),
-                    state,
-                    attempts: attempt,
-                    next_at,
-                    done_at,
-                };
-                (d.webhook_id, ok, row, update)
-            })
-            .collect();
+        let planned = plan_attempts(owner, attempts, now);
+        let lease_until = now + self.webhooks.lease_secs;
+        let owner = owner.to_owned();
         self.store
-            .write(move |tx| {
-                // The endpoints that still exist; the others' outcomes are
-                // not written.
-                let mut exists: HashMap<i64, bool> = HashMap::new();
-                for (webhook_id, ..) in &planned {
-                    if !exists.contains_key(webhook_id) {
-                        let known = tx.webhook_by_id(*webhook_id)?.is_some();
-                        exists.insert(*webhook_id, known);
-                    }
-                }
-                let known: Vec<&(i64, bool, AttemptRow, DeliveryUpdate)> = planned
-                    .iter()
-                    .filter(|(w, ..)| exists.get(w) == Some(&true))
-                    .collect();
-                let rows: Vec<AttemptRow> = known.iter().map(|p| p.2.clone()).collect();
-                let updates: Vec<DeliveryUpdate> = known.iter().map(|p| p.3.clone()).collect();
-                tx.insert_attempts(&rows)?;
-                let mut written = tx.finish_deliveries(&updates)?.into_iter();
-                // Then each endpoint's record, outcome by outcome in order; a
-                // second success or failure in a row changes nothing (the
-                // same `now`), so it is not written again.
-                let mut last: HashMap<i64, bool> = HashMap::new();
-                let mut out = Vec::with_capacity(planned.len());
-                for (webhook_id, ok, row, update) in &planned {
-                    let (webhook_id, ok, state) = (*webhook_id, *ok, update.state);
-                    if exists.get(&webhook_id) != Some(&true) {
-                        out.push(Recorded {
-                            state,
-                            disabled: false,
-                            written: false,
-                        });
-                        continue;
-                    }
-                    let written = written.next().unwrap_or(false);
-                    let again = last.insert(webhook_id, ok) == Some(ok);
-                    let disabled = match (ok, again) {
-                        (_, true) => false,
-                        (true, false) => {
-                            tx.webhook_succeeded(webhook_id)?;
-                            false
-                        }
-                        (false, false) => {
-                            let since = now - DISABLE_AFTER_SECS;
-                            let reason = format!(
-                                "disabled at {}: every attempt failed for 24 hours (the last: {})",
-                                crate::domain::iso8601_utc(now),
-                                describe(row)
-                            );
-                            tx.webhook_failed(webhook_id, now, since, &reason)?
-                        }
-                    };
-                    out.push(Recorded {
-                        state,
-                        disabled,
-                        written,
-                    });
-                }
-                Ok(out)
+            .sequencing_write(move |tx| {
+                tx.sequence_events()?;
+                let recorded = write_attempts(tx, &planned, now)?;
+                let made = fan_out_in(tx, per_endpoint, now)?;
+                let claimed = claim_in(tx, &owner, now, lease_until, limit)?;
+                Ok(Round {
+                    recorded,
+                    made,
+                    claimed,
+                })
             })
             .await
     }
+}
+
+/// What a dispatcher's round ([`Core::dispatch_round`]) did.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// The outcome of each attempt handed in, in order.
+    pub recorded: Vec<Recorded>,
+    /// Deliveries the fan-out made.
+    pub made: usize,
+    /// Deliveries claimed, to send now.
+    pub claimed: Vec<Claimed>,
+}
+
+/// Makes the deliveries of the events after each enabled endpoint's cursor
+/// (up to `per_endpoint` events each), in `tx`, the staged events already
+/// sequenced; answers how many.
+fn fan_out_in(tx: &mut dyn Tx, per_endpoint: i64, now: i64) -> Result<usize, CoreError> {
+    let mut made = 0;
+    // Every event up to here is committed (ids follow commit order), so a
+    // cursor may pass the ones its owner cannot see.
+    let newest = tx.max_event_id()?;
+    for w in tx.enabled_webhooks(1000)? {
+        let Some(owner) = tx.account_by_id(w.account_id)? else {
+            continue;
+        };
+        let query = EventQuery {
+            after_id: w.cursor,
+            within: (!owner.is_admin()).then(|| owner.path.clone()),
+            limit: per_endpoint,
+        };
+        let events = tx.events_after(&query)?;
+        let last = events.last().map_or(w.cursor, |e| e.id);
+        let reached = match (events.len() as i64) < per_endpoint {
+            true => last.max(newest),
+            false => last,
+        };
+        let deliveries: Vec<(i64, i64, Option<String>)> = events
+            .iter()
+            .filter(|e| wants(&w.types, &e.kind))
+            .map(|e| (w.id, e.id, order_key(e)))
+            .collect();
+        tx.insert_deliveries(&deliveries, now)?;
+        made += deliveries.len();
+        if reached > w.cursor {
+            tx.set_webhook_cursor(w.id, reached)?;
+        }
+    }
+    Ok(made)
+}
+
+/// Claims up to `limit` due deliveries for `owner` (a dispatcher's id) in
+/// `tx`, leased until `lease_until`.
+fn claim_in(
+    tx: &mut dyn Tx,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Claimed>, CoreError> {
+    let mut out = Vec::new();
+    let ids = tx.claim_deliveries(now, owner, lease_until, limit)?;
+    for (delivery, webhook, event) in tx.claimed(&ids)? {
+        let id = delivery.id;
+        let (Some(webhook), Some(event)) = (webhook, event) else {
+            // The event is gone (cannot be while pending) or the endpoint
+            // was deleted: nothing to send.
+            tx.finish_delivery(&DeliveryUpdate {
+                id,
+                lease_owner: owner.to_owned(),
+                state: "failed",
+                attempts: delivery.attempts,
+                next_at: now,
+                done_at: Some(now),
+            })?;
+            continue;
+        };
+        out.push(Claimed {
+            delivery,
+            webhook,
+            event,
+        });
+    }
+    Ok(out)
+}
+
+/// An attempt to write: its endpoint, whether it succeeded, its log row
+/// and its delivery's new state.
+type Planned = (i64, bool, AttemptRow, DeliveryUpdate);
+
+/// What each attempt's outcome makes of its delivery, decided at `now`
+/// (outside the transaction: its jitter is drawn once, however often the
+/// transaction runs).
+fn plan_attempts(owner: &str, attempts: Vec<(Claimed, AttemptOutcome)>, now: i64) -> Vec<Planned> {
+    attempts
+        .into_iter()
+        .map(|(claimed, outcome)| {
+            let d = &claimed.delivery;
+            let attempt = d.attempts + 1;
+            let ok = outcome.succeeded();
+            let (state, next_at, done_at) = if ok {
+                ("delivered", now, Some(now))
+            } else if attempt >= MAX_ATTEMPTS {
+                ("failed", now, Some(now))
+            } else {
+                ("pending", now + retry_delay(attempt, random_unit()), None)
+            };
+            let row = AttemptRow {
+                delivery_id: d.id,
+                attempt,
+                at: now,
+                status: outcome.status.map(i64::from),
+                latency_ms: outcome.latency_ms,
+                response: outcome.response,
+                error: outcome.error,
+            };
+            let update = DeliveryUpdate {
+                id: d.id,
+                lease_owner: owner.to_owned(),
+                state,
+                attempts: attempt,
+                next_at,
+                done_at,
+            };
+            (d.webhook_id, ok, row, update)
+        })
+        .collect()
+}
+
+/// Writes the planned attempts in `tx` (the attempts, then the deliveries'
+/// states, each an array statement on PostgreSQL), then each endpoint's
+/// record; answers each one's outcome, in order.
+fn write_attempts(
+    tx: &mut dyn Tx,
+    planned: &[Planned],
+    now: i64,
+) -> Result<Vec<Recorded>, CoreError> {
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The endpoints that still exist; the others' outcomes are not written.
+    let mut exists: HashMap<i64, bool> = HashMap::new();
+    for (webhook_id, ..) in planned {
+        if !exists.contains_key(webhook_id) {
+            let known = tx.webhook_by_id(*webhook_id)?.is_some();
+            exists.insert(*webhook_id, known);
+        }
+    }
+    let known: Vec<&Planned> = planned
+        .iter()
+        .filter(|(w, ..)| exists.get(w) == Some(&true))
+        .collect();
+    let rows: Vec<AttemptRow> = known.iter().map(|p| p.2.clone()).collect();
+    let updates: Vec<DeliveryUpdate> = known.iter().map(|p| p.3.clone()).collect();
+    tx.insert_attempts(&rows)?;
+    let mut written = tx.finish_deliveries(&updates)?.into_iter();
+    // Then each endpoint's record, outcome by outcome in order; a second
+    // success or failure in a row changes nothing (the same `now`), so it
+    // is not written again.
+    let mut last: HashMap<i64, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(planned.len());
+    for (webhook_id, ok, row, update) in planned {
+        let (webhook_id, ok, state) = (*webhook_id, *ok, update.state);
+        if exists.get(&webhook_id) != Some(&true) {
+            out.push(Recorded {
+                state,
+                disabled: false,
+                written: false,
+            });
+            continue;
+        }
+        let written = written.next().unwrap_or(false);
+        let again = last.insert(webhook_id, ok) == Some(ok);
+        let disabled = match (ok, again) {
+            (_, true) => false,
+            (true, false) => {
+                tx.webhook_succeeded(webhook_id)?;
+                false
+            }
+            (false, false) => {
+                let since = now - DISABLE_AFTER_SECS;
+                let reason = format!(
+                    "disabled at {}: every attempt failed for 24 hours (the last: {})",
+                    crate::domain::iso8601_utc(now),
+                    describe(row)
+                );
+                tx.webhook_failed(webhook_id, now, since, &reason)?
+            }
+        };
+        out.push(Recorded {
+            state,
+            disabled,
+            written,
+        });
+    }
+    Ok(out)
 }
 
 /// An attempt in a few words, for a disabled endpoint's reason.

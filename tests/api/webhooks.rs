@@ -648,6 +648,91 @@ async fn two_instances_deliver_every_event_once_in_order_per_number(app: TestApp
     }
 }
 
+async fn one_pass_sends_a_numbers_next_event_once_the_earlier_is_recorded(app: TestApp) {
+    // A pass writes each round's outcomes in the transaction that claims
+    // the next round (`Core::dispatch_round`): a number's second event goes
+    // in the round after its first was answered, and nothing is left
+    // unwritten when the pass returns.
+    let rx = Receiver::start().await;
+    let (_, admin) = app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let (c, _) = app.account("child", Some("reseller"), false).await;
+    let a = app.number("+983000505", Some("reseller")).await;
+    let b = app.number("+983000506", Some("reseller")).await;
+    let (id, _) = endpoint(&app, &admin, &rx.url, json!(["grant.created", "grant.removed"])).await;
+    let all = json!({"send": true, "gets": true});
+    let grant = |n: i64| format!("/lk/v1/numbers/{n}/grants/{}", c.id);
+    for n in [a.id, b.id] {
+        assert_eq!(send(&app, "PUT", &grant(n), &rk, all.clone()).await.0, 201);
+        assert_eq!(send(&app, "DELETE", &grant(n), &rk, json!({})).await.0, 200);
+    }
+    let d = Dispatcher::named(app.core.clone(), "test");
+    // Four made, then each number's first sent, then each one's second.
+    assert_eq!(d.pass().await.expect("pass"), 4 + 2 + 2);
+    let got = rx.got();
+    assert_eq!(got.len(), 4);
+    for n in [a.id, b.id] {
+        let mine: Vec<(i64, &str)> = got.iter().filter(|g| g.number_id() == Some(n)).map(|g| (g.event_id(), g.body["type"].as_str().unwrap())).collect();
+        assert_eq!(mine.iter().map(|m| m.1).collect::<Vec<_>>(), ["grant.created", "grant.removed"], "number {n}");
+        assert!(mine[0].0 < mine[1].0);
+    }
+    // The first two went before either second one.
+    let kinds: Vec<&str> = got.iter().map(|g| g.body["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["grant.created", "grant.created", "grant.removed", "grant.removed"]);
+    let log = log_of(&app, &admin, id).await;
+    assert_eq!(log.len(), 4);
+    assert!(log.iter().all(|d| d["state"] == "delivered" && d["attempts"] == 1), "{log:#?}");
+    assert_eq!(d.pass().await.unwrap(), 0);
+}
+
+async fn answers_not_yet_written_are_sent_again_after_the_lease(app: TestApp) {
+    // A round's outcomes are written only by the pass's next round: a
+    // dispatcher killed with one answer in hand and another outstanding
+    // has written neither, so both are sent again once their leases run
+    // out (at least once), and the number's next event still waits for
+    // its earlier one's written outcome.
+    let rx = Receiver::start().await;
+    let hold = Arc::new(Notify::new());
+    // Whichever arrives first is answered at once; the second is held.
+    rx.plan([Reply::status(200), Reply { hold: Some(hold.clone()), ..Reply::status(200) }]);
+    let (_, admin) = app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let (c, _) = app.account("child", Some("reseller"), false).await;
+    let a = app.number("+983000505", Some("reseller")).await;
+    let b = app.number("+983000506", Some("reseller")).await;
+    let (id, _) = endpoint(&app, &admin, &rx.url, json!(["grant.created", "grant.removed"])).await;
+    let all = json!({"send": true, "gets": true});
+    let grant = |n: i64| format!("/lk/v1/numbers/{n}/grants/{}", c.id);
+    assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all.clone()).await.0, 201);
+    assert_eq!(send(&app, "PUT", &grant(b.id), &rk, all.clone()).await.0, 201);
+    assert_eq!(send(&app, "DELETE", &grant(a.id), &rk, json!({})).await.0, 200);
+    let first = Dispatcher::named(app.core.clone(), "first");
+    let task = tokio::spawn(async move { first.pass().await });
+    let got = rx.wait_for(2).await;
+    let mut firsts: Vec<Option<i64>> = got.iter().map(Got::number_id).collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts, [Some(a.id), Some(b.id)], "each number's first event, not A's second");
+    task.abort();
+    let _ = task.await;
+    hold.notify_waiters();
+    let log = log_of(&app, &admin, id).await;
+    assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|d| d["state"] == "pending" && d["attempts"] == 0), "nothing written: {log:#?}");
+
+    let second = app.another_instance(Default::default()).await;
+    let d = Dispatcher::named(second.core.clone(), "second");
+    drain(&d).await;
+    assert_eq!(rx.got().len(), 2, "the claims are still the first's");
+    app.clock.advance(61);
+    drain(&d).await;
+    let got = rx.got();
+    let on = |n: i64| got.iter().filter(|g| g.number_id() == Some(n)).map(|g| g.body["type"].as_str().unwrap()).collect::<Vec<_>>();
+    assert_eq!(on(a.id), ["grant.created", "grant.created", "grant.removed"]);
+    assert_eq!(on(b.id), ["grant.created", "grant.created"]);
+    let log = log_of(&second, &admin, id).await;
+    assert!(log.iter().all(|d| d["state"] == "delivered" && d["attempts"] == 1), "{log:#?}");
+}
+
 async fn the_dispatcher_restarts_and_takes_over_claims_after_the_lease(app: TestApp) {
     let rx = Receiver::start().await;
     let hold = Arc::new(Notify::new());

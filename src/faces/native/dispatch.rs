@@ -16,6 +16,37 @@
 //! A new connection per attempt cost a TCP handshake on both sides and
 //! left a socket in `TIME_WAIT` per delivery: at a few thousand deliveries
 //! a second, that runs through the ephemeral ports within a minute.
+//!
+//! A pass is rounds of one store job each, then the sends (see
+//! [`Dispatcher::pass`] and [`Core::dispatch_round`]). A round's job writes
+//! the outcomes of the round before, makes the deliveries of the new
+//! events, and claims what is due, in that order, in one transaction. A
+//! number's next event can be claimed only once the earlier one's outcome
+//! is written, so that transaction is also the first in which it can be:
+//! the next round sends it. The rules stay where they were: an outcome is
+//! written only while the claim is still this dispatcher's (the lease
+//! owner is checked in the update), one number's deliveries go in event
+//! order, and instances share the work through leases taken with
+//! `FOR UPDATE SKIP LOCKED`. An outcome is kept in memory only from its
+//! answer to the next round's commit; a dispatcher killed in between has
+//! written nothing of it, and the delivery is sent again after the lease
+//! (at least once).
+//!
+//! Why one job and not three (BENCHMARKS.md, "Webhook lag on PostgreSQL
+//! after group commit"): a pass used to be a fan-out, a claim and a
+//! record, three jobs, each queued behind the requests' writes in the
+//! store's one queue. On PostgreSQL under full load that made a pass
+//! 150-250 ms; every pass claimed its limit of 512 while more arrived, and
+//! a number's second event waited for the pass that recorded its first:
+//! at about 4,500 events a second the lag p99 was just over 1 s. A round
+//! is one job (40-90 ms in the same run) and its sends a few ms, so a
+//! a round claimed 120-220 at 2,000-2,700 events a second, under its
+//! limit (claiming more per pass, in the old structure, made passes longer
+//! and the lag worse). At 3,400-4,400 events a second on a quiet machine
+//! a round claims its limit of 512 again and the lag p99 is still about
+//! 1 s: a bigger or adaptive limit per round is the next thing to measure. The job sequences the staged events first, so on
+//! PostgreSQL it runs alone and holds the sequencer's lock while it also
+//! records and claims; all its row locks come after that lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +75,7 @@ pub const EXCERPT: usize = 1024;
 /// Events read per endpoint per fan-out.
 const FAN_OUT: i64 = 2000;
 
-/// Deliveries claimed per pass, in rounds of `concurrency`.
+/// Deliveries claimed per round, in multiples of `concurrency`.
 const CLAIM_ROUNDS: usize = 32;
 
 /// One dispatcher: its id names its claims.
@@ -110,39 +141,49 @@ impl Dispatcher {
         }
     }
 
-    /// One pass: the fan-out, then every delivery it can claim, sent at
-    /// once (claims never hold two deliveries of one number to one
-    /// endpoint). Answers how many deliveries were made and attempted.
+    /// One pass: rounds until one finds nothing to send. Each round is one
+    /// store job ([`Core::dispatch_round`]: the last round's outcomes
+    /// written, the fan-out, the claims), then every delivery it claimed
+    /// sent at once (claims never hold two deliveries of one number to one
+    /// endpoint); the pass ends with the round that writes the last
+    /// outcomes and claims nothing, so it leaves nothing unwritten. Answers
+    /// how many deliveries were made and attempted.
+    ///
+    /// If a round fails, the outcomes it carried are not written: those
+    /// deliveries are sent again once their claims' leases run out.
     pub async fn pass(&self) -> Result<usize, CoreError> {
-        use futures_util::StreamExt;
-        let made = self.core.fan_out(FAN_OUT).await?;
         let concurrency = self.core.webhook_settings().concurrency.max(1);
-        // Claim a few rounds' worth at once (claims are cheap, round trips
-        // to the store are not); every attempt of the pass is recorded in
-        // one transaction once the last is back. (Recorded as they came
-        // back, a pass's records were several transactions, each queued
-        // behind the requests' writes: up to 1.3 s a pass on PostgreSQL
-        // under full load. A number's next event waits for the next pass
-        // either way, as a claim never holds two of one number. A slow
-        // receiver holds its pass's records back by at most the endpoint
-        // timeout, well within a claim's lease.)
         let limit = (concurrency * CLAIM_ROUNDS) as i64;
-        let claimed = self.core.claim_deliveries(&self.id, limit).await?;
-        let sent = claimed.len();
-        let done: Vec<(Claimed, AttemptOutcome)> = futures_util::stream::iter(claimed)
+        let mut done: Vec<(Claimed, AttemptOutcome)> = Vec::new();
+        let mut total = 0;
+        loop {
+            let round = self
+                .core
+                .dispatch_round(&self.id, std::mem::take(&mut done), FAN_OUT, limit)
+                .await?;
+            total += round.made + round.claimed.len();
+            if round.claimed.is_empty() {
+                return Ok(total);
+            }
+            done = self.send(round.claimed, concurrency).await;
+        }
+    }
+
+    /// Sends `claimed`, `concurrency` at a time; each with its outcome.
+    async fn send(
+        &self,
+        claimed: Vec<Claimed>,
+        concurrency: usize,
+    ) -> Vec<(Claimed, AttemptOutcome)> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(claimed)
             .map(|c| async move {
                 let outcome = self.attempt(&c).await;
                 (c, outcome)
             })
             .buffer_unordered(concurrency)
             .collect()
-            .await;
-        if !done.is_empty()
-            && let Err(e) = self.core.record_attempts(&self.id, done).await
-        {
-            tracing::warn!(error = %e, deliveries = sent, "recording attempts failed");
-        }
-        Ok(made + sent)
+            .await
     }
 
     async fn attempt(&self, c: &Claimed) -> AttemptOutcome {
