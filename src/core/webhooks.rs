@@ -761,10 +761,20 @@ fn write_attempts(
         .iter()
         .filter(|(w, ..)| exists.get(w) == Some(&true))
         .collect();
-    let rows: Vec<AttemptRow> = known.iter().map(|p| p.2.clone()).collect();
     let updates: Vec<DeliveryUpdate> = known.iter().map(|p| p.3.clone()).collect();
+    // The deliveries' states first: each is written only while the claim is
+    // still this dispatcher's, and only a written one gets its attempt in
+    // the log and counts for its endpoint's record (a claim taken over after
+    // its lease is the new holder's to report).
+    let flags = tx.finish_deliveries(&updates)?;
+    let rows: Vec<AttemptRow> = known
+        .iter()
+        .zip(&flags)
+        .filter(|(_, w)| **w)
+        .map(|(p, _)| p.2.clone())
+        .collect();
     tx.insert_attempts(&rows)?;
-    let mut written = tx.finish_deliveries(&updates)?.into_iter();
+    let mut written = flags.into_iter();
     // Then each endpoint's record, outcome by outcome in order; a second
     // success or failure in a row changes nothing (the same `now`), so it
     // is not written again.
@@ -781,6 +791,14 @@ fn write_attempts(
             continue;
         }
         let written = written.next().unwrap_or(false);
+        if !written {
+            out.push(Recorded {
+                state,
+                disabled: false,
+                written,
+            });
+            continue;
+        }
         let again = last.insert(webhook_id, ok) == Some(ok);
         let disabled = match (ok, again) {
             (_, true) => false,

@@ -772,6 +772,52 @@ async fn the_dispatcher_restarts_and_takes_over_claims_after_the_lease(app: Test
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["attempts"], 1);
 }
+
+async fn an_answer_that_lost_its_claim_is_not_logged_or_counted(app: TestApp) {
+    // A dispatcher whose claim was taken over after its lease writes
+    // nothing of its answer: no state, no attempt in the log, nothing in
+    // the endpoint's record (here: a failure that would have been its
+    // first), so the new holder's attempt is the only one.
+    use linekeeper::core::webhooks::AttemptOutcome;
+    let (_, admin) = app.account("admin", None, false).await;
+    let (id, _) = endpoint(&app, &admin, "http://127.0.0.1:9/hook", json!(["number.added"])).await;
+    app.number("+983000505", None).await;
+    let core = &app.core;
+    let first = core.dispatch_round("first", Vec::new(), 2000, 10).await.expect("round");
+    assert_eq!((first.made, first.claimed.len()), (1, 1));
+    app.clock.advance(61);
+    let second = core.dispatch_round("second", Vec::new(), 2000, 10).await.expect("round");
+    assert_eq!(second.claimed.len(), 1, "taken over after the lease");
+    let failed = AttemptOutcome {
+        status: Some(500),
+        latency_ms: 3,
+        response: "late".into(),
+        error: None,
+    };
+    let claimed = first.claimed.into_iter().map(|c| (c, failed.clone())).collect();
+    let late = core.dispatch_round("first", claimed, 2000, 10).await.expect("round");
+    assert_eq!(late.recorded.len(), 1);
+    assert!(!late.recorded[0].written, "the claim is the second's");
+    let log = log_of(&app, &admin, id).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0]["state"].as_str(), log[0]["attempts"].as_i64()), (Some("pending"), Some(0)), "{log:#?}");
+    assert_eq!(log[0]["log"].as_array().map(Vec::len), Some(0), "{log:#?}");
+    let (status, hook) = get(&app, &format!("/lk/v1/webhooks/{id}"), &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(hook["failing_since"], Value::Null, "{hook}");
+    let ok = AttemptOutcome {
+        status: Some(204),
+        latency_ms: 2,
+        response: String::new(),
+        error: None,
+    };
+    let claimed = second.claimed.into_iter().map(|c| (c, ok.clone())).collect();
+    let done = core.dispatch_round("second", claimed, 2000, 10).await.expect("round");
+    assert!(done.recorded[0].written);
+    let log = log_of(&app, &admin, id).await;
+    assert_eq!((log[0]["state"].as_str(), log[0]["attempts"].as_i64()), (Some("delivered"), Some(1)));
+    assert_eq!(log[0]["log"].as_array().map(Vec::len), Some(1), "only the holder's attempt: {log:#?}");
+}
 }
 
 /// `admin webhook-test` against a real receiver: the reference library

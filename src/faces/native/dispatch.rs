@@ -40,13 +40,16 @@
 //! a number's second event waited for the pass that recorded its first:
 //! at about 4,500 events a second the lag p99 was just over 1 s. A round
 //! is one job (40-90 ms in the same run) and its sends a few ms, so a
-//! a round claimed 120-220 at 2,000-2,700 events a second, under its
+//! round claimed 120-220 at 2,000-2,700 events a second, under its
 //! limit (claiming more per pass, in the old structure, made passes longer
 //! and the lag worse). At 3,400-4,400 events a second on a quiet machine
 //! a round claims its limit of 512 again and the lag p99 is still about
-//! 1 s: a bigger or adaptive limit per round is the next thing to measure. The job sequences the staged events first, so on
+//! 1 s: a bigger or adaptive limit per round is the next thing to
+//! measure. The job sequences the staged events first, so on
 //! PostgreSQL it runs alone and holds the sequencer's lock while it also
-//! records and claims; all its row locks come after that lock.
+//! records and claims; all its row locks come after that lock. So the
+//! rounds of several instances run one at a time (each sends its own
+//! claims meanwhile), and anything else that sequences waits for a round.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -157,10 +160,18 @@ impl Dispatcher {
         let mut done: Vec<(Claimed, AttemptOutcome)> = Vec::new();
         let mut total = 0;
         loop {
+            let answered = done.len();
             let round = self
                 .core
                 .dispatch_round(&self.id, std::mem::take(&mut done), FAN_OUT, limit)
-                .await?;
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        error = %e,
+                        unwritten = answered,
+                        "a dispatch round failed: its answered deliveries are sent again after their leases"
+                    )
+                })?;
             total += round.made + round.claimed.len();
             if round.claimed.is_empty() {
                 return Ok(total);
@@ -464,11 +475,31 @@ fn authority_host(host: &str) -> String {
 /// a character cut at the end dropped).
 fn excerpt(bytes: &[u8]) -> String {
     let cut = &bytes[..bytes.len().min(EXCERPT)];
-    match std::str::from_utf8(cut) {
+    let text = match std::str::from_utf8(cut) {
         Ok(s) => s.to_owned(),
         Err(e) if e.error_len().is_none() => {
             String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned()
         }
         Err(_) => String::from_utf8_lossy(cut).into_owned(),
+    };
+    // PostgreSQL's text cannot hold NUL: a receiver answering one would
+    // make every round carrying its outcome fail, and its delivery never
+    // advance. Written as U+FFFD, as an invalid byte is.
+    match text.contains('\0') {
+        true => text.replace('\0', "\u{fffd}"),
+        false => text,
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_holds_no_nul_and_no_broken_character() {
+        assert_eq!(excerpt(b"ok\0then"), "ok\u{fffd}then");
+        assert_eq!(excerpt("é".repeat(EXCERPT).as_bytes()).len(), EXCERPT);
+        assert_eq!(excerpt(b"a\xffb"), "a\u{fffd}b");
+        assert_eq!(excerpt(b"plain"), "plain");
     }
 }
