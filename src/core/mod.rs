@@ -60,12 +60,13 @@ pub struct Listing<T> {
 }
 
 /// Pages of up to this many rows are read on the calling thread where the
-/// store allows it ([`Store::read_here`]): the numbers list's first page of
-/// 50 (51 rows) cost about 10% fewer instructions there, most of it the
-/// cross-thread allocations and frees of a reader thread's rows (callgrind,
-/// BENCHMARKS.md, "The native list's rows"). A longer page (up to 501 rows)
-/// goes to a reader thread rather than hold an async worker that long.
-pub const HERE_ROWS: i64 = 101;
+/// store allows it ([`Store::read_here`]): the numbers list's pages cost 4%
+/// (50 items) to 11% (10 items) fewer instructions there, without the hop
+/// to a reader thread and back and with its rows allocated and freed on one
+/// thread (callgrind, BENCHMARKS.md, "The native list's rows"). A longer
+/// page (up to 501 rows) goes to a reader thread rather than hold an async
+/// worker that long.
+const HERE_ROWS: i64 = 101;
 
 /// The rules, bound to a store and a clock.
 #[derive(Clone)]
