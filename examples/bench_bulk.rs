@@ -15,6 +15,8 @@
 //! numbers (plus as many again owned by a second reseller, so the tables are
 //! not the bulk's alone), and `CHILDREN` accounts below the reseller.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,21 +28,9 @@ use linekeeper::store::{Account, NewAccount, NewNumber, Store, StoreOptions, Sub
 const NUMBERS: usize = 20_000;
 const CHILDREN: usize = 200;
 const ROUNDS: usize = 10;
-const FAKE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNoLWJ1dC1sb25nLWVub3VnaA";
 
 fn account(username: String, parent: Option<&Account>, is_reseller: bool) -> NewAccount {
-    NewAccount {
-        id: None,
-        name: username.clone(),
-        username,
-        password_hash: FAKE_HASH.to_owned(),
-        is_reseller,
-        parent: parent.map(|p| (p.id, p.path.clone())),
-        postpaid: false,
-        mobile: None,
-        email: None,
-        created_at: 1_767_225_600,
-    }
+    common::account(username, parent, is_reseller, 1_767_225_600)
 }
 
 /// `count` numbers owned by `owner`, their E.164s from `first`.

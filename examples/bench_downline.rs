@@ -11,6 +11,8 @@
 //! time argon2). Each figure is the median (and the slowest) of several runs
 //! of the same read, through the same code the routes use.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,6 @@ const LEVELS: [usize; 12] = [
 ];
 /// Accounts per level below the other root: 20,000 in all, 6 levels.
 const OTHER_LEVELS: [usize; 6] = [20, 180, 800, 2_000, 5_000, 12_000];
-const FAKE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNoLWJ1dC1sb25nLWVub3VnaA";
 const JOB_ROWS: usize = 20_000;
 
 fn new_account(
@@ -43,16 +44,8 @@ fn new_account(
         "Hamid Moradi",
     ];
     NewAccount {
-        id: None,
         name: format!("{} {n}", names[n % names.len()]),
-        username,
-        password_hash: FAKE_HASH.to_owned(),
-        is_reseller,
-        parent: parent.map(|p| (p.id, p.path.clone())),
-        postpaid: false,
-        mobile: None,
-        email: None,
-        created_at: 1_767_225_600 + n as i64,
+        ..common::account(username, parent, is_reseller, 1_767_225_600 + n as i64)
     }
 }
 

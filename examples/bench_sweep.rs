@@ -13,6 +13,8 @@
 //!
 //! `LK_SWEEP_GRANTS` sets how many grants end (default 20,000).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,24 +22,12 @@ use linekeeper::core::{Core, CoreError, Lifecycle};
 use linekeeper::domain::{Cycle, SystemClock};
 use linekeeper::store::{Account, Grant, NewAccount, NewNumber, Store, StoreOptions, Subscription};
 
-const FAKE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNoLWJ1dC1sb25nLWVub3VnaA";
 const BASE: i64 = 1_767_225_600;
 /// The second every expiring grant ends at.
 const ENDS: i64 = BASE + 3_600;
 
 fn account(username: String, parent: Option<&Account>, is_reseller: bool) -> NewAccount {
-    NewAccount {
-        id: None,
-        name: username.clone(),
-        username,
-        password_hash: FAKE_HASH.to_owned(),
-        is_reseller,
-        parent: parent.map(|p| (p.id, p.path.clone())),
-        postpaid: false,
-        mobile: None,
-        email: None,
-        created_at: BASE,
-    }
+    common::account(username, parent, is_reseller, BASE)
 }
 
 fn grant(number_id: i64, account_id: i64, granted_by: i64, expires_at: Option<i64>) -> Grant {

@@ -233,15 +233,7 @@ async fn state(app: &TestApp, admin: &Account) -> (String, Vec<String>) {
         .events(&caller(admin), 0, 100_000, Duration::ZERO)
         .await
         .expect("events");
-    let events = events
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {:?} {} {:?} {:?} {}",
-                e.id, e.kind, e.actor_id, e.request_id, e.number_id, e.account_id, e.data
-            )
-        })
-        .collect();
+    let events = crate::helpers::event_lines(&events);
     (
         format!(
             "{grants:?}\n{:?}\n{:?}\n{:?}",

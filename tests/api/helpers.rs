@@ -418,3 +418,17 @@ pub fn with_database(url: &str, name: &str) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Every field of each event, one line an event: what the twin-database
+/// tests compare (a run of one kind against the same run done another way).
+pub fn event_lines(events: &[linekeeper::store::EventRow]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {:?} {} {:?} {:?} {}",
+                e.id, e.kind, e.actor_id, e.request_id, e.number_id, e.account_id, e.data
+            )
+        })
+        .collect()
+}

@@ -191,15 +191,7 @@ async fn sweep_state(app: &TestApp, admin: &Caller) -> (String, Vec<String>) {
         .events(admin, 0, 100_000, std::time::Duration::ZERO)
         .await
         .expect("events");
-    let events = events
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {:?} {} {:?} {:?} {}",
-                e.id, e.kind, e.actor_id, e.request_id, e.number_id, e.account_id, e.data
-            )
-        })
-        .collect();
+    let events = crate::helpers::event_lines(&events);
     (
         format!(
             "{grants:?}\n{:?}\n{:?}\n{:?}\n{:?}",

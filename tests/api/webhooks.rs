@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use linekeeper::core::webhooks::WebhookSettings;
 use linekeeper::faces::native::dispatch::Dispatcher;
+use linekeeper::store::Number;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -207,6 +208,43 @@ async fn drain(d: &Dispatcher) {
         }
     }
     panic!("the dispatcher never ran out of work");
+}
+
+/// The order tests' scene: a reseller (key `rk`) holding numbers A and B,
+/// which it grants to its child, and the administrator's endpoint for grant
+/// events.
+struct Scene {
+    admin: String,
+    rk: String,
+    child: i64,
+    a: Number,
+    b: Number,
+    endpoint: i64,
+}
+
+impl Scene {
+    async fn new(app: &TestApp, url: &str) -> Scene {
+        let (_, admin) = app.account("admin", None, false).await;
+        let (_, rk) = app.account("reseller", Some("admin"), true).await;
+        let (child, _) = app.account("child", Some("reseller"), false).await;
+        let a = app.number("+983000505", Some("reseller")).await;
+        let b = app.number("+983000506", Some("reseller")).await;
+        let (endpoint, _) =
+            endpoint(app, &admin, url, json!(["grant.created", "grant.removed"])).await;
+        Scene {
+            admin,
+            rk,
+            child: child.id,
+            a,
+            b,
+            endpoint,
+        }
+    }
+
+    /// The child's grant on number `n`.
+    fn grant(&self, n: i64) -> String {
+        format!("/lk/v1/numbers/{n}/grants/{}", self.child)
+    }
 }
 
 async fn log_of(app: &TestApp, key: &str, id: i64) -> Vec<Value> {
@@ -431,14 +469,10 @@ async fn failures_are_retried_with_backoff_on_the_clock(app: TestApp) {
 
 async fn a_later_event_for_a_number_waits_for_the_earlier_one(app: TestApp) {
     let rx = Receiver::start().await;
-    let (_, admin) = app.account("admin", None, false).await;
-    let (_, rk) = app.account("reseller", Some("admin"), true).await;
-    let (c, _) = app.account("child", Some("reseller"), false).await;
-    let a = app.number("+983000505", Some("reseller")).await;
-    let b = app.number("+983000506", Some("reseller")).await;
-    let (id, _) = endpoint(&app, &admin, &rx.url, json!(["grant.created", "grant.removed"])).await;
+    let scene = Scene::new(&app, &rx.url).await;
+    let (admin, rk, a, b, id) = (&scene.admin, &scene.rk, &scene.a, &scene.b, scene.endpoint);
     let all = json!({"send": true, "gets": true});
-    let grant = |n: i64| format!("/lk/v1/numbers/{n}/grants/{}", c.id);
+    let grant = |n: i64| scene.grant(n);
     // A's first event fails; its second waits; B's goes on.
     rx.plan([Reply::status(503)]);
     assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all.clone()).await.0, 201);
@@ -654,14 +688,10 @@ async fn one_pass_sends_a_numbers_next_event_once_the_earlier_is_recorded(app: T
     // in the round after its first was answered, and nothing is left
     // unwritten when the pass returns.
     let rx = Receiver::start().await;
-    let (_, admin) = app.account("admin", None, false).await;
-    let (_, rk) = app.account("reseller", Some("admin"), true).await;
-    let (c, _) = app.account("child", Some("reseller"), false).await;
-    let a = app.number("+983000505", Some("reseller")).await;
-    let b = app.number("+983000506", Some("reseller")).await;
-    let (id, _) = endpoint(&app, &admin, &rx.url, json!(["grant.created", "grant.removed"])).await;
+    let scene = Scene::new(&app, &rx.url).await;
+    let (admin, rk, a, b, id) = (&scene.admin, &scene.rk, &scene.a, &scene.b, scene.endpoint);
     let all = json!({"send": true, "gets": true});
-    let grant = |n: i64| format!("/lk/v1/numbers/{n}/grants/{}", c.id);
+    let grant = |n: i64| scene.grant(n);
     for n in [a.id, b.id] {
         assert_eq!(send(&app, "PUT", &grant(n), &rk, all.clone()).await.0, 201);
         assert_eq!(send(&app, "DELETE", &grant(n), &rk, json!({})).await.0, 200);
@@ -695,14 +725,10 @@ async fn answers_not_yet_written_are_sent_again_after_the_lease(app: TestApp) {
     let hold = Arc::new(Notify::new());
     // Whichever arrives first is answered at once; the second is held.
     rx.plan([Reply::status(200), Reply { hold: Some(hold.clone()), ..Reply::status(200) }]);
-    let (_, admin) = app.account("admin", None, false).await;
-    let (_, rk) = app.account("reseller", Some("admin"), true).await;
-    let (c, _) = app.account("child", Some("reseller"), false).await;
-    let a = app.number("+983000505", Some("reseller")).await;
-    let b = app.number("+983000506", Some("reseller")).await;
-    let (id, _) = endpoint(&app, &admin, &rx.url, json!(["grant.created", "grant.removed"])).await;
+    let scene = Scene::new(&app, &rx.url).await;
+    let (admin, rk, a, b, id) = (&scene.admin, &scene.rk, &scene.a, &scene.b, scene.endpoint);
     let all = json!({"send": true, "gets": true});
-    let grant = |n: i64| format!("/lk/v1/numbers/{n}/grants/{}", c.id);
+    let grant = |n: i64| scene.grant(n);
     assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all.clone()).await.0, 201);
     assert_eq!(send(&app, "PUT", &grant(b.id), &rk, all.clone()).await.0, 201);
     assert_eq!(send(&app, "DELETE", &grant(a.id), &rk, json!({})).await.0, 200);
