@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use linekeeper::core::{AccountRef, Assign, BulkItem, Caller, Core, CoreError, NumberRef, Perms};
 use linekeeper::core::{Unassign, bulk::MAX_ITEMS};
 use linekeeper::domain::{Cycle, SystemClock, TokenKind};
-use linekeeper::store::{Account, NewAccount, NewNumber, Store, StoreOptions, Subscription};
+use linekeeper::store::{Account, NewAccount, Store, StoreOptions, Subscription};
 
 const NUMBERS: usize = 20_000;
 const CHILDREN: usize = 200;
@@ -47,17 +47,10 @@ async fn numbers(
             .write(move |tx| {
                 let mut made = Vec::with_capacity(chunk.len());
                 for i in &chunk {
-                    let n = tx.insert_number(&NewNumber {
-                        id: None,
-                        uid: format!("u{}", first + i),
-                        number: format!("+98{}", first + i),
-                        operator_id: None,
-                        alias: None,
-                        is_66_char: false,
-                        country: "IR".into(),
-                        monthly_price: 0,
-                        yearly_price: 0,
-                    })?;
+                    let n = tx.insert_number(&common::number(
+                        format!("u{}", first + i),
+                        format!("+98{}", first + i),
+                    ))?;
                     let sub = Subscription {
                         owner_id: owner,
                         cycle: Cycle::Month,

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use linekeeper::core::{Core, CoreError, Lifecycle};
 use linekeeper::domain::{Cycle, SystemClock};
-use linekeeper::store::{Account, Grant, NewAccount, NewNumber, Store, StoreOptions, Subscription};
+use linekeeper::store::{Account, Grant, NewAccount, Store, StoreOptions, Subscription};
 
 const BASE: i64 = 1_767_225_600;
 /// The second every expiring grant ends at.
@@ -80,17 +80,10 @@ async fn run(store: Store, grants: usize) -> Result<(), Box<dyn std::error::Erro
         store
             .write(move |tx| {
                 for i in &chunk {
-                    let n = tx.insert_number(&NewNumber {
-                        id: None,
-                        uid: format!("u{i}"),
-                        number: format!("+98{}", 1_000_000_000 + i),
-                        operator_id: None,
-                        alias: None,
-                        is_66_char: false,
-                        country: "IR".into(),
-                        monthly_price: 0,
-                        yearly_price: 0,
-                    })?;
+                    let n = tx.insert_number(&common::number(
+                        format!("u{i}"),
+                        format!("+98{}", 1_000_000_000 + i),
+                    ))?;
                     let sub = Subscription {
                         owner_id: reseller,
                         cycle: Cycle::Month,

@@ -2,7 +2,10 @@
 //! the store with one fixed password hash string (hashing each one would
 //! only time argon2).
 
-use linekeeper::store::{Account, NewAccount};
+// Each example uses its part of this module.
+#![allow(dead_code)]
+
+use linekeeper::store::{Account, NewAccount, NewNumber};
 
 pub const FAKE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNoLWJ1dC1sb25nLWVub3VnaA";
 
@@ -24,5 +27,20 @@ pub fn account(
         mobile: None,
         email: None,
         created_at,
+    }
+}
+
+/// An Iranian number of the pool, at no price.
+pub fn number(uid: String, number: String) -> NewNumber {
+    NewNumber {
+        id: None,
+        uid,
+        number,
+        operator_id: None,
+        alias: None,
+        is_66_char: false,
+        country: "IR".into(),
+        monthly_price: 0,
+        yearly_price: 0,
     }
 }

@@ -470,7 +470,7 @@ async fn failures_are_retried_with_backoff_on_the_clock(app: TestApp) {
 async fn a_later_event_for_a_number_waits_for_the_earlier_one(app: TestApp) {
     let rx = Receiver::start().await;
     let scene = Scene::new(&app, &rx.url).await;
-    let (admin, rk, a, b, id) = (&scene.admin, &scene.rk, &scene.a, &scene.b, scene.endpoint);
+    let (admin, rk, a, b, id) = (scene.admin.clone(), scene.rk.clone(), &scene.a, &scene.b, scene.endpoint);
     let all = json!({"send": true, "gets": true});
     let grant = |n: i64| scene.grant(n);
     // A's first event fails; its second waits; B's goes on.
@@ -689,7 +689,7 @@ async fn one_pass_sends_a_numbers_next_event_once_the_earlier_is_recorded(app: T
     // unwritten when the pass returns.
     let rx = Receiver::start().await;
     let scene = Scene::new(&app, &rx.url).await;
-    let (admin, rk, a, b, id) = (&scene.admin, &scene.rk, &scene.a, &scene.b, scene.endpoint);
+    let (admin, rk, a, b, id) = (scene.admin.clone(), scene.rk.clone(), &scene.a, &scene.b, scene.endpoint);
     let all = json!({"send": true, "gets": true});
     let grant = |n: i64| scene.grant(n);
     for n in [a.id, b.id] {
@@ -726,7 +726,7 @@ async fn answers_not_yet_written_are_sent_again_after_the_lease(app: TestApp) {
     // Whichever arrives first is answered at once; the second is held.
     rx.plan([Reply::status(200), Reply { hold: Some(hold.clone()), ..Reply::status(200) }]);
     let scene = Scene::new(&app, &rx.url).await;
-    let (admin, rk, a, b, id) = (&scene.admin, &scene.rk, &scene.a, &scene.b, scene.endpoint);
+    let (admin, rk, a, b, id) = (scene.admin.clone(), scene.rk.clone(), &scene.a, &scene.b, scene.endpoint);
     let all = json!({"send": true, "gets": true});
     let grant = |n: i64| scene.grant(n);
     assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all.clone()).await.0, 201);
