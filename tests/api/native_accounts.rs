@@ -148,4 +148,41 @@ async fn suspending_stops_credentials_at_once_and_renames_are_recorded(app: Test
     assert_eq!(status, 403);
     app.assert_invariants().await;
 }
+/// PostgreSQL's `text` holds no U+0000 and SQLite's does: a NUL in any
+/// string a client sends gets the same answer from both, and changes nothing.
+async fn a_nul_character_is_refused_alike_on_both_backends(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let (c, _) = app.account("child", Some("reseller"), false).await;
+    let n = app.number("+61400000001", Some("reseller")).await;
+    let refused = |field: &str| json!({
+        "type": "/lk/v1/problems/validation", "title": "Validation failed", "status": 422,
+        "detail": "One or more fields are invalid.",
+        "errors": {field: ["must not contain a NUL character"]},
+    });
+    let before = app.history_len().await;
+    let path = format!("/lk/v1/accounts/{}", c.id);
+    assert_eq!(send(&app, "PATCH", &path, &rk, json!({"name": "a\u{0}b", "status": "active"})).await,
+        (422, refused("name")));
+    assert_eq!(send(&app, "POST", "/lk/v1/accounts", &rk,
+        json!({"username": "fresh", "password": "Secret-pass1", "name": "\u{0}"})).await,
+        (422, refused("name")));
+    assert_eq!(get(&app, "/lk/v1/accounts?q=%00", &rk).await, (422, refused("q")));
+    assert_eq!(app.call("POST", "/lk/v1/sessions", None,
+        Some(&json!({"username": "admin\u{0}", "password": "Secret-pass1"}))).await,
+        (422, refused("username")));
+    // A username in a path or a bulk item names no account, like any unknown one.
+    let grant = |who: &str| format!("/lk/v1/numbers/{}/grants/{who}", n.id);
+    let terms = json!({"send": true, "gets": true});
+    let nobody = send(&app, "PUT", &grant("nobody"), &rk, terms.clone()).await;
+    assert_eq!(nobody.0, 404);
+    assert_eq!(send(&app, "PUT", &grant("child%00"), &rk, terms).await, nobody);
+    let item = |who: &str| json!({"atomic": false, "items": [
+        {"op": "assign", "number": n.id, "account": who, "send": true, "gets": true}]});
+    let (status, body) = send(&app, "POST", "/lk/v1/grants/bulk", &rk, item("child\u{0}")).await;
+    assert_eq!((status, &body["results"][0]["status"]), (200, &json!(404)));
+    assert_eq!((status, body), send(&app, "POST", "/lk/v1/grants/bulk", &rk, item("nobody")).await);
+    assert_eq!(app.history_len().await, before);
+    app.assert_invariants().await;
+}
 }

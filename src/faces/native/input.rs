@@ -161,6 +161,12 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
+/// Why a string holding U+0000 is refused, in a body or a query. No field
+/// of the face means anything by one, and PostgreSQL's `text` cannot hold
+/// it: refusing it here keeps both backends answering alike (a 422, not a
+/// 500 from one of them).
+const NUL: &str = "must not contain a NUL character";
+
 /// Field errors, collected so a client hears all of them at once.
 #[derive(Default)]
 pub struct Check {
@@ -202,6 +208,10 @@ impl Check {
         required: bool,
     ) -> Option<String> {
         match body.get(field) {
+            Some(Value::String(s)) if s.contains('\0') => {
+                self.fail(field, NUL);
+                None
+            }
             Some(Value::String(s)) => Some(s.clone()),
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
@@ -273,6 +283,10 @@ impl Query {
         let first = found.next()?;
         if found.next().is_some() {
             check.fail(name, "must be given once");
+            return None;
+        }
+        if first.1.contains('\0') {
+            check.fail(name, NUL);
             return None;
         }
         Some(first.1.clone())
