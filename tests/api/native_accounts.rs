@@ -168,10 +168,16 @@ async fn a_nul_character_is_refused_alike_on_both_backends(app: TestApp) {
         json!({"username": "fresh", "password": "Secret-pass1", "name": "\u{0}"})).await,
         (422, refused("name")));
     assert_eq!(get(&app, "/lk/v1/accounts?q=%00", &rk).await, (422, refused("q")));
-    assert_eq!(app.call("POST", "/lk/v1/sessions", None,
-        Some(&json!({"username": "admin\u{0}", "password": "Secret-pass1"}))).await,
-        (422, refused("username")));
-    // A username in a path or a bulk item names no account, like any unknown one.
+    assert_eq!(send(&app, "POST", "/lk/v1/accounts", &rk, json!({"username": "fresh",
+        "password": "Secret-pass1", "email": "a\u{0}@b", "mobile": "\u{0}"})).await.1["errors"],
+        json!({"email": ["must not contain a NUL character"], "mobile": ["must not contain a NUL character"]}));
+    // A username at login, in a path or in a bulk item names no account,
+    // like any unknown one; a password is only compared.
+    let wrong = (401, problem("unauthenticated", "Unauthenticated", 401, "Wrong username or password."));
+    for (username, password) in [("admin\u{0}", "Secret-pass1"), ("admin", "Secret-pass1\u{0}")] {
+        assert_eq!(app.call("POST", "/lk/v1/sessions", None,
+            Some(&json!({"username": username, "password": password}))).await, wrong);
+    }
     let grant = |who: &str| format!("/lk/v1/numbers/{}/grants/{who}", n.id);
     let terms = json!({"send": true, "gets": true});
     let nobody = send(&app, "PUT", &grant("nobody"), &rk, terms.clone()).await;

@@ -49,7 +49,7 @@ pub async fn list(
     let parent = q.integer(&mut check, "parent", 1, i64::MAX);
     let direct = q.boolean(&mut check, "direct");
     let reseller = q.boolean(&mut check, "reseller");
-    let text = q.get(&mut check, "q");
+    let text = q.text(&mut check, "q");
     if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT) {
         check.fail("q", format!("must be at most {MAX_TEXT} characters"));
     }
@@ -124,7 +124,7 @@ pub async fn create(
                     None
                 }
             });
-    let name = check.string(&body, "name", false);
+    let name = check.text(&body, "name");
     if name
         .as_ref()
         .is_some_and(|n| n.trim().is_empty() || n.chars().count() > MAX_TEXT)
@@ -132,8 +132,8 @@ pub async fn create(
         check.fail("name", format!("must be 1 to {MAX_TEXT} characters"));
     }
     let is_reseller = check.boolean(&body, "is_reseller", false);
-    let email = check.string(&body, "email", false);
-    let mobile = check.string(&body, "mobile", false);
+    let email = check.text(&body, "email");
+    let mobile = check.text(&body, "mobile");
     for (field, v) in [("email", &email), ("mobile", &mobile)] {
         if v.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
             check.fail(field, format!("must be at most {MAX_TEXT} characters"));
@@ -195,7 +195,7 @@ pub async fn change(
 ) -> Result<Response, Problem> {
     let id = account_id(&id)?;
     let mut check = Check::default();
-    let name = check.string(&body, "name", false);
+    let name = check.text(&body, "name");
     if name
         .as_ref()
         .is_some_and(|n| n.trim().is_empty() || n.chars().count() > MAX_TEXT)

@@ -436,11 +436,16 @@ fn at_least_one_term() -> Value {
 
 /// A text field of an account, or null: 1 to 255 characters, not only white space
 /// (as Rust's `char::is_whitespace` has it, which the handlers' `trim`
-/// uses; regex's `\s` differs).
+/// uses; regex's `\s` differs), and no NUL (which no stored text holds).
 fn text() -> Value {
     json!({"type": ["string", "null"], "minLength": 1, "maxLength": 255,
-        "pattern": r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"})
+        "pattern": concat!(r"^[^\x00]*",
+            r"[^\x00\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+            r"[^\x00]*(?![\s\S])")})
 }
+
+/// Any string without NUL, which no stored or searched text holds.
+const NO_NUL: &str = r"^[^\x00]*(?![\s\S])";
 
 /// `(method, path, query parameters, request body, success body)`.
 type Spec = (
@@ -479,7 +484,7 @@ fn specs() -> Vec<Spec> {
         ),
         query("direct", json!({"type": "boolean"})),
         query("reseller", json!({"type": "boolean"})),
-        query("q", json!({"type": "string", "maxLength": 255})),
+        query("q", json!({"type": "string", "maxLength": 255, "pattern": NO_NUL})),
     ];
     accounts_query.extend(paging());
     let mut pool_query = vec![
@@ -565,8 +570,8 @@ fn specs() -> Vec<Spec> {
                     "password": {"type": "string", "minLength": crate::domain::NewPassword::MIN_CHARS},
                     "name": text(),
                     "is_reseller": {"type": ["boolean", "null"]},
-                    "email": {"type": ["string", "null"], "maxLength": 255},
-                    "mobile": {"type": ["string", "null"], "maxLength": 255},
+                    "email": {"type": ["string", "null"], "maxLength": 255, "pattern": NO_NUL},
+                    "mobile": {"type": ["string", "null"], "maxLength": 255, "pattern": NO_NUL},
                 }),
                 &["username", "password"],
             )),

@@ -161,10 +161,12 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-/// Why a string holding U+0000 is refused, in a body or a query. No field
-/// of the face means anything by one, and PostgreSQL's `text` cannot hold
-/// it: refusing it here keeps both backends answering alike (a 422, not a
-/// 500 from one of them).
+/// Why a text that is stored or searched refuses U+0000: PostgreSQL's
+/// `text` cannot hold it (nor compare with it), so refusing it here keeps
+/// both backends answering alike, a 422 rather than a 500 from one of them.
+/// Strings that are only compared in memory or parsed (a password, a
+/// username at login) take it like any other character; the contract's
+/// patterns say which fields refuse it.
 const NUL: &str = "must not contain a NUL character";
 
 /// Field errors, collected so a client hears all of them at once.
@@ -208,10 +210,6 @@ impl Check {
         required: bool,
     ) -> Option<String> {
         match body.get(field) {
-            Some(Value::String(s)) if s.contains('\0') => {
-                self.fail(field, NUL);
-                None
-            }
             Some(Value::String(s)) => Some(s.clone()),
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
@@ -223,6 +221,17 @@ impl Check {
                 None
             }
         }
+    }
+
+    /// An optional text field that is stored or searched: a string without
+    /// U+0000 ([`NUL`]).
+    pub fn text(&mut self, body: &Map<String, Value>, field: &str) -> Option<String> {
+        let s = self.string(body, field, false)?;
+        if s.contains('\0') {
+            self.fail(field, NUL);
+            return None;
+        }
+        Some(s)
     }
 
     /// An optional RFC 3339 date-time field, as Unix seconds.
@@ -285,11 +294,17 @@ impl Query {
             check.fail(name, "must be given once");
             return None;
         }
-        if first.1.contains('\0') {
+        Some(first.1.clone())
+    }
+
+    /// A search text: a parameter without U+0000 ([`NUL`]).
+    pub fn text(&self, check: &mut Check, name: &str) -> Option<String> {
+        let v = self.get(check, name)?;
+        if v.contains('\0') {
             check.fail(name, NUL);
             return None;
         }
-        Some(first.1.clone())
+        Some(v)
     }
 
     /// Digits only.
