@@ -17,6 +17,7 @@ mod credentials;
 pub mod custody;
 mod error;
 pub mod events;
+mod facts;
 pub mod grants;
 mod hashing;
 pub mod import;
@@ -86,6 +87,8 @@ pub struct Core {
     pub(crate) business: Arc<crate::core::metrics::Business>,
     /// Recently read routings (see `routing`).
     pub(crate) routes: Arc<routing::RouteCache>,
+    /// The numbers' unchanging facts, for the numbers list (see `facts`).
+    facts: Arc<facts::FactsCache>,
     /// Quarantine, reservations and the sweeper (see `lifecycle`).
     pub(crate) lifecycle: Lifecycle,
     /// How webhooks are delivered (see `webhooks`).
@@ -113,6 +116,7 @@ impl Core {
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),
             routes: Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL)),
+            facts: Arc::default(),
             lifecycle: Lifecycle::default(),
             webhooks: webhooks::WebhookSettings::default(),
         };
@@ -237,14 +241,17 @@ impl Core {
             // One statement, so no transaction of ours (one round trip on
             // PostgreSQL instead of three); a short page on the calling
             // thread where the store allows it (see [`HERE_ROWS`]).
+            let facts = self.facts.clone();
             let read = move |tx: &mut dyn crate::store::Tx| {
-                Ok(tx.holdings(me.id, me.is_admin(), &filter, limit)?)
+                let rows = tx.holdings(me.id, me.is_admin(), &filter, limit)?;
+                Ok(facts.holdings(tx, rows)?)
             };
             return match limit <= HERE_ROWS {
                 true => self.store.read_here(read).await,
                 false => self.store.read_each(read).await,
             };
         }
+        let facts = self.facts.clone();
         self.store
             .read(move |tx| {
                 if let Some(to) = filter.granted_to {
@@ -255,7 +262,8 @@ impl Core {
                         return Ok(Vec::new());
                     }
                 }
-                Ok(tx.holdings(me.id, me.is_admin(), &filter, limit)?)
+                let rows = tx.holdings(me.id, me.is_admin(), &filter, limit)?;
+                Ok(facts.holdings(tx, rows)?)
             })
             .await
     }

@@ -796,7 +796,10 @@ pub trait Tx {
         everything: bool,
         filter: &HoldingFilter,
         limit: i64,
-    ) -> Result<Vec<Holding>, StoreError>;
+    ) -> Result<Vec<HeldRow>, StoreError>;
+    /// The facts of the numbers `ids` names, in no particular order; an id
+    /// of no number is left out.
+    fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError>;
     /// One page of the history, newest first.
     fn history_page(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;
     /// Every token and key of an account, by id.

@@ -236,22 +236,80 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-/// A subscribed number that a viewer holds, with the viewer's permissions:
-/// only the columns the numbers list answers ([`sql::HOLDING_COLS`]), not the
-/// whole [`Number`]. Mapping a page's 51 whole rows (17 columns, six of them
-/// strings) was about a third of the list's cost on SQLite (BENCHMARKS.md,
-/// "The native list's rows").
-///
-/// [`sql::HOLDING_COLS`]: crate::store::sql
-#[derive(Clone, Debug)]
-pub struct Holding {
+/// A subscribed number that a viewer holds, with the viewer's permissions,
+/// as the store reads it: ids and flags only. Its uid, E.164 and country
+/// never change once the number is stored, so the core keeps them apart
+/// ([`NumberFacts`], cached) and makes a [`Holding`] of the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldRow {
     pub id: i64,
-    pub uid: String,
-    pub number: String,
-    pub country: String,
     pub owner_id: i64,
     pub send: bool,
     pub gets: bool,
+}
+
+/// What never changes about a stored number: its uid, E.164 and country
+/// (no statement updates them, and numbers are never deleted), in one
+/// string. Shared ([`std::sync::Arc`]) between the core's cache and the
+/// pages that answer with it, so a list item costs no allocation of its own.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NumberFacts {
+    text: String,
+    uid_end: usize,
+    number_end: usize,
+    plain: bool,
+}
+
+impl NumberFacts {
+    pub fn new(uid: &str, number: &str, country: &str) -> NumberFacts {
+        let mut text = String::with_capacity(uid.len() + number.len() + country.len());
+        text.push_str(uid);
+        text.push_str(number);
+        text.push_str(country);
+        let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+        NumberFacts {
+            text,
+            uid_end: uid.len(),
+            number_end: uid.len() + number.len(),
+            plain,
+        }
+    }
+
+    /// Whether none of the three holds a control character, a quote or a
+    /// backslash (so a JSON writer copies them as they are; a uid, an E.164
+    /// and a country code never do).
+    pub fn plain(&self) -> bool {
+        self.plain
+    }
+
+    pub fn uid(&self) -> &str {
+        self.text.get(..self.uid_end).unwrap_or_default()
+    }
+
+    pub fn number(&self) -> &str {
+        self.text
+            .get(self.uid_end..self.number_end)
+            .unwrap_or_default()
+    }
+
+    pub fn country(&self) -> &str {
+        self.text.get(self.number_end..).unwrap_or_default()
+    }
+}
+
+/// A subscribed number that a viewer holds, with the viewer's permissions:
+/// what the numbers list answers, not the whole [`Number`]. Mapping a
+/// page's 51 whole rows (17 columns, six of them strings) was about a third
+/// of the list's cost on SQLite, and the three strings of each row (read,
+/// checked, allocated and freed) most of what was left (BENCHMARKS.md, "The
+/// native list's rows" and "The native list's facts").
+#[derive(Clone, Debug)]
+pub struct Holding {
+    pub id: i64,
+    pub owner_id: i64,
+    pub send: bool,
+    pub gets: bool,
+    pub facts: std::sync::Arc<NumberFacts>,
 }
 
 impl Holding {

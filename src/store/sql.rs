@@ -14,8 +14,9 @@
 use crate::domain::TokenKind;
 use crate::domain::{Quarantine, Reservation};
 use crate::store::{
-    Account, AttemptRow, Credential, Cycle, DeliveryRow, EventRow, Grant, HeldNumber, HistoryRow,
-    Holding, KeyRow, Number, RoutingRows, StoredAnswer, Subscription, TokenRow, WebhookRow,
+    Account, AttemptRow, Credential, Cycle, DeliveryRow, EventRow, Grant, HeldNumber, HeldRow,
+    HistoryRow, KeyRow, Number, NumberFacts, RoutingRows, StoredAnswer, Subscription, TokenRow,
+    WebhookRow,
 };
 
 /// One statement, spelled for each backend.
@@ -111,8 +112,12 @@ pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.al
      n.reserved_until";
 
 /// The columns [`holding`] reads first, in its order, from `numbers n`; its
-/// permissions follow them.
-pub(crate) const HOLDING_COLS: &str = "n.id, n.uid, n.number, n.country, n.owner_id";
+/// permissions follow them. The number's facts are not among them: the core
+/// has them cached, or asks for them by id ([`NUMBER_FACTS`]).
+pub(crate) const HOLDING_COLS: &str = "n.id, n.owner_id";
+
+/// The columns [`number_facts`] reads, from `numbers n`.
+pub(crate) const NUMBER_FACTS_COLS: &str = "n.id, n.uid, n.number, n.country";
 
 /// The columns [`grant`] reads, in its order, from `grants`.
 pub(crate) const GRANT_COLS: &str =
@@ -656,8 +661,11 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
 );
 
 /// [`HOLDINGS_HELD`] as SQLite runs it best: the page's ids (with their
-/// permissions) from the two index ranges first, merged and cut to the page,
-/// and only then each number's row, once. The compound's own `ORDER BY ...
+/// owner and permissions) from the two index ranges, merged and cut to the
+/// page; the owned arm is an index-only range of `numbers_holder` (the
+/// number's row is read only for a filter on its country or E.164), and no
+/// number's row is read for its facts, which the core has cached
+/// (`core::facts`). The compound's own `ORDER BY ...
 /// LIMIT` (no `ORDER BY` or `LIMIT` in the arms) lets SQLite run it as a
 /// `MERGE (UNION ALL)` of the two ranges, each already in id order
 /// (`numbers_holder` (owner_id, id), `grants_holder` (account_id,
@@ -667,27 +675,23 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
 /// whole rows (up to twice the page of 19 columns): about 480,000
 /// instructions in `sqlite3_step` for a page of 50, against about 277,000 for
 /// the ids first with a sort, and about 128,000 for the merge (callgrind,
-/// BENCHMARKS.md). The `CROSS JOIN` keeps the page as the outer loop, so the
-/// numbers come in its order; the store sorts them by id all the same rather
-/// than rely on a plan. PostgreSQL keeps [`HOLDINGS_HELD`], whose plans were
-/// measured there.
+/// BENCHMARKS.md); reading each number's row for its facts besides was
+/// about 1,000 more an item. The store sorts the page by id all the same
+/// rather than rely on a plan. PostgreSQL keeps [`HOLDINGS_HELD`], whose
+/// plans were measured there.
 pub(crate) const HOLDINGS_HELD_IDS_FIRST: Sql = shared!(
-    "SELECT ",
-    HOLDING_COLS,
-    ", h.send, h.gets FROM (\
-       SELECT m.id AS id, TRUE AS send, TRUE AS gets FROM numbers m \
-         WHERE m.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND m.id > $3 \
-           AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
+    "SELECT m.id AS id, m.owner_id AS owner_id, TRUE AS send, TRUE AS gets FROM numbers m \
+       WHERE m.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND m.id > $3 \
+         AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
     holding_filters!("m"),
     " UNION ALL \
-       SELECT g.number_id AS id, g.send AS send, g.gets AS gets \
-         FROM grants g JOIN numbers n ON n.id = g.number_id \
-         WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
-           AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
-           AND (CAST($7 AS BOOLEAN) IS NULL OR NOT CAST($7 AS BOOLEAN))",
+     SELECT g.number_id AS id, n.owner_id AS owner_id, g.send AS send, g.gets AS gets \
+       FROM grants g JOIN numbers n ON n.id = g.number_id \
+       WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
+         AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
+         AND (CAST($7 AS BOOLEAN) IS NULL OR NOT CAST($7 AS BOOLEAN))",
     holding_filters!("n"),
-    " ORDER BY 1 LIMIT $9) AS h \
-     CROSS JOIN numbers n ON n.id = h.id"
+    " ORDER BY 1 LIMIT $9"
 );
 
 /// History newest first: before id `$1`, about number `$2`, whose actor or
@@ -872,17 +876,20 @@ pub(crate) fn token_row<R: Columns + ?Sized>(r: &R) -> Result<TokenRow, R::Error
 }
 
 /// A holding from [`HOLDINGS`].
-pub(crate) fn holding<R: Columns + ?Sized>(r: &R) -> Result<Holding, R::Error> {
-    Ok(Holding {
+pub(crate) fn holding<R: Columns + ?Sized>(r: &R) -> Result<HeldRow, R::Error> {
+    Ok(HeldRow {
         id: r.col(0)?,
-        uid: r.col(1)?,
-        number: r.col(2)?,
-        country: r.col(3)?,
-        owner_id: r.col(4)?,
+        owner_id: r.col(1)?,
         // After HOLDING_COLS.
-        send: r.col(5)?,
-        gets: r.col(6)?,
+        send: r.col(2)?,
+        gets: r.col(3)?,
     })
+}
+
+/// A number's id and facts, read as [`NUMBER_FACTS_COLS`] gives them.
+pub(crate) fn number_facts<R: Columns + ?Sized>(r: &R) -> Result<(i64, NumberFacts), R::Error> {
+    let (uid, number, country): (String, String, String) = (r.col(1)?, r.col(2)?, r.col(3)?);
+    Ok((r.col(0)?, NumberFacts::new(&uid, &number, &country)))
 }
 
 /// An entry from [`HISTORY_PAGE`].

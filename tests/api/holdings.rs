@@ -143,13 +143,18 @@ async fn the_list_and_a_routing_miss_are_one_statement_each_on_postgresql(app: T
         .map(|h| h["granted_by"].clone()).collect();
     assert_eq!(granted_by, vec![Value::Null, json!(2)]);
     assert_eq!(app.core.store_statements() - before, one, "a routing miss");
-    // The native list without `granted_to` is one statement too.
-    let before = app.core.store_statements();
-    let (status, body) = crate::native_common::get(&app, "/lk/v1/numbers?owned=true", &r).await;
-    assert_eq!(status, 200, "{body}");
-    let ids: Vec<_> = body["items"].as_array().expect("items").iter().map(|i| i["id"].clone()).collect();
-    assert_eq!(ids, vec![json!(11), json!(12)]);
-    assert_eq!(app.core.store_statements() - before, one, "the native list");
+    // The native list without `granted_to` is one statement too, once the
+    // numbers' facts (uid, E.164, country) are cached: the first page that
+    // shows a number reads them, in one more statement.
+    for (pass, statements) in [("first", 2 * one), ("cached", one)] {
+        let before = app.core.store_statements();
+        let (status, body) = crate::native_common::get(&app, "/lk/v1/numbers?owned=true", &r).await;
+        assert_eq!(status, 200, "{body}");
+        let items: Vec<_> = body["items"].as_array().expect("items").iter()
+            .map(|i| (i["id"].clone(), i["number"].clone())).collect();
+        assert_eq!(items, vec![(json!(11), json!("+983000511")), (json!(12), json!("+983000512"))]);
+        assert_eq!(app.core.store_statements() - before, statements, "the native list, {pass}");
+    }
     // An unknown number is one statement too.
     let before = app.core.store_statements();
     let (status, _) = crate::native_common::get(&app, "/lk/v1/routing/+983000599", &admin).await;

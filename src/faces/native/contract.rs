@@ -484,7 +484,10 @@ fn specs() -> Vec<Spec> {
         ),
         query("direct", json!({"type": "boolean"})),
         query("reseller", json!({"type": "boolean"})),
-        query("q", json!({"type": "string", "maxLength": 255, "pattern": NO_NUL})),
+        query(
+            "q",
+            json!({"type": "string", "maxLength": 255, "pattern": NO_NUL}),
+        ),
     ];
     accounts_query.extend(paging());
     let mut pool_query = vec![

@@ -73,7 +73,14 @@ impl Out {
 
     /// A string value, quoted and escaped as `serde_json` escapes it.
     pub fn str(&mut self, s: &str) -> &mut Out {
-        if plain(s.as_bytes()) {
+        self.str_known(s, false)
+    }
+
+    /// [`Out::str`] of a string the caller knows needs no escaping when
+    /// `plain` (it holds no control character, quote or backslash), which
+    /// skips the check.
+    pub fn str_known(&mut self, s: &str, plain: bool) -> &mut Out {
+        if plain || self::plain(s.as_bytes()) {
             self.0.reserve(s.len() + 2);
             self.0.push(b'"');
             self.0.extend_from_slice(s.as_bytes());

@@ -78,9 +78,7 @@ pub async fn list(
             id: h.id,
             state: h.state().as_str(),
             owned: h.owner_id == me,
-            uid: h.uid,
-            number: h.number,
-            country: h.country,
+            facts: h.facts,
             permissions: render::PermsItem {
                 send: h.send,
                 gets: h.gets,

@@ -42,23 +42,38 @@ pub fn brief(a: &Account) -> Value {
 /// (`json.rs` says why): each field in the order `json!` wrote it, so the
 /// bytes are the same. Under test they also derive `Serialize`, which the
 /// tests below compare them with.
-#[cfg_attr(test, derive(serde::Serialize))]
 pub struct HeldItem {
     pub id: i64,
-    pub uid: String,
-    pub number: String,
-    pub country: String,
+    /// The uid, E.164 and country.
+    pub facts: std::sync::Arc<crate::store::NumberFacts>,
     pub state: &'static str,
     pub owned: bool,
     pub permissions: PermsItem,
 }
 
+#[cfg(test)]
+impl Serialize for HeldItem {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("HeldItem", 7)?;
+        m.serialize_field("id", &self.id)?;
+        m.serialize_field("uid", self.facts.uid())?;
+        m.serialize_field("number", self.facts.number())?;
+        m.serialize_field("country", self.facts.country())?;
+        m.serialize_field("state", self.state)?;
+        m.serialize_field("owned", &self.owned)?;
+        m.serialize_field("permissions", &self.permissions)?;
+        m.end()
+    }
+}
+
 impl WriteJson for HeldItem {
     fn write_json(&self, o: &mut Out) {
         o.raw("{\"id\":").int(self.id);
-        o.raw(",\"uid\":").str(&self.uid);
-        o.raw(",\"number\":").str(&self.number);
-        o.raw(",\"country\":").str(&self.country);
+        let (f, plain) = (&*self.facts, self.facts.plain());
+        o.raw(",\"uid\":").str_known(f.uid(), plain);
+        o.raw(",\"number\":").str_known(f.number(), plain);
+        o.raw(",\"country\":").str_known(f.country(), plain);
         o.raw(",\"state\":").str(self.state);
         o.raw(",\"owned\":").bool(self.owned);
         o.raw(",\"permissions\":").item(&self.permissions).raw("}");
@@ -397,9 +412,7 @@ mod tests {
         for (i, s) in awkward().into_iter().enumerate() {
             let item = HeldItem {
                 id: i as i64 * 7919 - 3,
-                uid: s.clone(),
-                number: s.clone(),
-                country: s,
+                facts: std::sync::Arc::new(crate::store::NumberFacts::new(&s, &s, &s)),
                 state: "subscribed",
                 owned: i % 2 == 0,
                 permissions: PermsItem {

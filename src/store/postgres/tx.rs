@@ -29,10 +29,10 @@ use crate::store::downline::{DownlineFilter, Relation, contains_pattern, downlin
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
     Account, AccountKey, BudgetClaim, BudgetCount, BudgetRelease, ClaimOutcome, ClaimedRows,
-    Credential, Due, EventQuery, EventRow, Grant, HeldNumber, HistoryEntry, HistoryQuery,
-    HistoryRow, Holding, HoldingFilter, KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber,
-    NewToken, Number, NumberKey, Page, PoolFilter, ResolvedReads, RoutingRows, Snapshot,
-    StoreError, StoredAnswer, Subscription, TokenRow, Tx,
+    Credential, Due, EventQuery, EventRow, Grant, HeldNumber, HeldRow, HistoryEntry, HistoryQuery,
+    HistoryRow, HoldingFilter, KeyClaim, KeyRow, NewAccount, NewEvent, NewNumber, NewToken, Number,
+    NumberFacts, NumberKey, Page, PoolFilter, ResolvedReads, RoutingRows, Snapshot, StoreError,
+    StoredAnswer, Subscription, TokenRow, Tx,
 };
 use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
@@ -547,6 +547,13 @@ const WEBHOOKS_BY_IDS: &str = concat_sql!(
     "SELECT ",
     sql::WEBHOOK_COLS,
     " FROM webhooks WHERE id = ANY($1)"
+);
+
+/// [`Tx::number_facts`], the ids one array parameter.
+const NUMBER_FACTS: &str = concat_sql!(
+    "SELECT ",
+    sql::NUMBER_FACTS_COLS,
+    " FROM numbers n WHERE n.id = ANY($1)"
 );
 const EVENTS_BY_IDS: &str = concat_sql!(
     "SELECT ",
@@ -1978,7 +1985,7 @@ impl Tx for PgTx<'_> {
         everything: bool,
         f: &HoldingFilter,
         limit: i64,
-    ) -> Result<Vec<Holding>, StoreError> {
+    ) -> Result<Vec<HeldRow>, StoreError> {
         let prefix = f.prefix.as_ref().map(|d| format!("+{d}%"));
         let contains = f.contains.as_ref().map(|d| format!("%{d}%"));
         self.all(
@@ -2003,6 +2010,16 @@ impl Tx for PgTx<'_> {
         .iter()
         .map(sql::holding)
         .collect()
+    }
+
+    fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.all(NUMBER_FACTS, &[&ids])?
+            .iter()
+            .map(sql::number_facts)
+            .collect()
     }
 
     fn history_page(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {

@@ -7,9 +7,9 @@ use super::backend;
 use crate::store::downline::{contains_pattern, downline_bounds};
 use crate::store::sql::{self, ACCOUNT_COLS, Column, Columns, NUMBER_COLS, concat_sql};
 use crate::store::{
-    Account, Credential, DownlineFilter, Due, EventQuery, EventRow, Grant, HeldNumber,
-    HistoryEntry, HistoryQuery, HistoryRow, Holding, HoldingFilter, KeyClaim, KeyRow, NewAccount,
-    NewEvent, NewNumber, NewToken, Number, Page, PoolFilter, Relation, RoutingRows, Snapshot,
+    Account, Credential, DownlineFilter, Due, EventQuery, EventRow, Grant, HeldNumber, HeldRow,
+    HistoryEntry, HistoryQuery, HistoryRow, HoldingFilter, KeyClaim, KeyRow, NewAccount, NewEvent,
+    NewNumber, NewToken, Number, NumberFacts, Page, PoolFilter, Relation, RoutingRows, Snapshot,
     StoreError, StoredAnswer, Subscription, TokenRow, Tx,
 };
 use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
@@ -193,6 +193,12 @@ fn downline_where(of: &Account, filter: &DownlineFilter) -> (String, Vec<rusqlit
 const NUMBERS_BY_IDS: &str = concat_sql!(
     "SELECT ",
     NUMBER_COLS,
+    " FROM numbers n WHERE n.id IN (SELECT value FROM json_each(?1))"
+);
+/// [`Tx::number_facts`], the ids one JSON array (as [`NUMBERS_BY_IDS`]).
+const NUMBER_FACTS: &str = concat_sql!(
+    "SELECT ",
+    sql::NUMBER_FACTS_COLS,
     " FROM numbers n WHERE n.id IN (SELECT value FROM json_each(?1))"
 );
 const NUMBERS_BY_E164S: &str = concat_sql!(
@@ -1037,7 +1043,7 @@ impl Tx for SqliteTx<'_> {
         everything: bool,
         f: &HoldingFilter,
         limit: i64,
-    ) -> Result<Vec<Holding>, StoreError> {
+    ) -> Result<Vec<HeldRow>, StoreError> {
         let prefix = f.prefix.as_ref().map(|d| format!("+{d}%"));
         let contains = f.contains.as_ref().map(|d| format!("%{d}%"));
         self.all(
@@ -1065,6 +1071,15 @@ impl Tx for SqliteTx<'_> {
             // sorted rows is one pass, and the order no longer rests on a plan.
             rows.sort_by_key(|h| h.id);
             rows
+        })
+    }
+
+    fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.all(NUMBER_FACTS, params![json_array(ids)?], |r| {
+            sql::number_facts(r)
         })
     }
 
