@@ -5,74 +5,98 @@
 //! come from here, and only the ids this process has not seen yet are read
 //! from the store ([`Tx::number_facts`], one statement for the page's
 //! misses). No statement changes these three columns and no number is
-//! deleted, so an entry is never stale: nothing is invalidated, on this
-//! instance or another. A fresh database (a restore) means a fresh process,
-//! so a fresh cache.
+//! deleted (a unit test below reads every statement to keep it so), so an
+//! entry is never stale: nothing is invalidated, on this instance or
+//! another. Each core (so each database) has its own cache.
 //!
 //! Reading the three strings of each row (SQLite's text, UTF-8 checks,
 //! three allocations and their frees) and the number's row itself was most
 //! of what a list item cost (BENCHMARKS.md, "The native list's facts").
 //!
 //! The cache holds at most [`CAPACITY`] numbers (a few tens of MB at
-//! worst); once full, it is emptied and fills again with what is asked for,
-//! which keeps it bounded without the bookkeeping of an LRU on every hit.
+//! worst) for at most [`LIFETIME`]; once full or that old, it is emptied and
+//! fills again with what is asked for, which keeps it bounded without the
+//! bookkeeping of an LRU on every hit.
 //!
 //! [`Tx::number_facts`]: crate::store::Tx::number_facts
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::store::{HeldRow, Holding, NumberFacts, StoreError, Tx};
 
 /// The most numbers the cache holds.
 pub(crate) const CAPACITY: usize = 262_144;
 
+/// How long the cache trusts what it holds: then it starts again. Nothing
+/// should ever make an entry wrong, but a PostgreSQL failover that loses
+/// committed writes could let an id be given to another number, and a
+/// later version could change what is fixed today; this bounds what such a
+/// surprise costs, as the credential and routing caches' lifetimes do, at
+/// one more statement for a page's numbers a minute.
+pub(crate) const LIFETIME: Duration = Duration::from_secs(60);
+
 /// foldhash's fast hasher, not the standard SipHash: the keys are number
 /// ids, not chosen by a client to collide, and SipHash was about 150
 /// instructions an item of a page (callgrind), foldhash's a few dozen.
 type Ids<V> = HashMap<i64, V, foldhash::fast::RandomState>;
 
-#[derive(Default)]
+struct Entries {
+    by_id: Ids<Arc<NumberFacts>>,
+    /// When the entries began.
+    since: Instant,
+}
+
 pub(crate) struct FactsCache {
-    by_id: RwLock<Ids<Arc<NumberFacts>>>,
+    entries: RwLock<Entries>,
+}
+
+impl Default for FactsCache {
+    fn default() -> FactsCache {
+        FactsCache {
+            entries: RwLock::new(Entries {
+                by_id: Ids::default(),
+                since: Instant::now(),
+            }),
+        }
+    }
 }
 
 impl FactsCache {
-    /// Each row with its facts; `None` for the ids the cache lacks (the
-    /// misses, listed once each).
-    fn lookup(&self, rows: &[HeldRow]) -> (Vec<Option<Arc<NumberFacts>>>, Vec<i64>) {
+    /// Each row with its facts; `None` for the ids the cache lacks or no
+    /// longer trusts at `now` (the misses, listed once each).
+    fn lookup(&self, rows: &[HeldRow], now: Instant) -> (Vec<Option<Arc<NumberFacts>>>, Vec<i64>) {
+        // A panic elsewhere while holding the lock cannot leave the map
+        // half-written in a way that matters: every entry is whole.
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let fresh = now.duration_since(entries.since) < LIFETIME;
         let mut misses = Vec::new();
-        let found = match self.by_id.read() {
-            Ok(map) => rows
-                .iter()
-                .map(|r| {
-                    let hit = map.get(&r.id).cloned();
-                    if hit.is_none() {
-                        misses.push(r.id);
-                    }
-                    hit
-                })
-                .collect(),
-            // A writer panicked: read everything afresh, as if empty.
-            Err(_) => {
-                misses.extend(rows.iter().map(|r| r.id));
-                vec![None; rows.len()]
-            }
-        };
+        let found = rows
+            .iter()
+            .map(|r| {
+                let hit = fresh.then(|| entries.by_id.get(&r.id).cloned()).flatten();
+                if hit.is_none() {
+                    misses.push(r.id);
+                }
+                hit
+            })
+            .collect();
         misses.sort_unstable();
         misses.dedup();
         (found, misses)
     }
 
-    fn keep(&self, read: &[(i64, Arc<NumberFacts>)]) {
-        let Ok(mut map) = self.by_id.write() else {
-            return;
-        };
-        if map.len() + read.len() > CAPACITY {
-            map.clear();
+    fn keep(&self, read: &[(i64, Arc<NumberFacts>)], now: Instant) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.by_id.len() + read.len() > CAPACITY
+            || now.duration_since(entries.since) >= LIFETIME
+        {
+            entries.by_id.clear();
+            entries.since = now;
         }
         for (id, facts) in read {
-            map.insert(*id, facts.clone());
+            entries.by_id.insert(*id, facts.clone());
         }
     }
 
@@ -84,14 +108,15 @@ impl FactsCache {
         tx: &mut dyn Tx,
         rows: Vec<HeldRow>,
     ) -> Result<Vec<Holding>, StoreError> {
-        let (mut found, misses) = self.lookup(&rows);
+        let now = Instant::now();
+        let (mut found, misses) = self.lookup(&rows, now);
         if !misses.is_empty() {
             let read: Vec<(i64, Arc<NumberFacts>)> = tx
                 .number_facts(&misses)?
                 .into_iter()
                 .map(|(id, f)| (id, Arc::new(f)))
                 .collect();
-            self.keep(&read);
+            self.keep(&read, now);
             let by_id: Ids<&Arc<NumberFacts>> = read.iter().map(|(id, f)| (*id, f)).collect();
             for (slot, row) in found.iter_mut().zip(&rows) {
                 if slot.is_none() {
@@ -141,23 +166,80 @@ mod tests {
     #[test]
     fn misses_are_listed_once_and_kept_ones_are_hits() {
         let cache = FactsCache::default();
-        let (found, misses) = cache.lookup(&[row(3), row(1), row(3)]);
+        let now = Instant::now();
+        let (found, misses) = cache.lookup(&[row(3), row(1), row(3)], now);
         assert_eq!((found.len(), misses), (3, vec![1, 3]));
-        cache.keep(&[(1, Arc::new(NumberFacts::new("u", "+1", "US")))]);
-        let (found, misses) = cache.lookup(&[row(3), row(1)]);
+        cache.keep(&[(1, Arc::new(NumberFacts::new("u", "+1", "US")))], now);
+        let (found, misses) = cache.lookup(&[row(3), row(1)], now);
         assert_eq!(misses, vec![3]);
         assert_eq!(found[1].as_deref().map(NumberFacts::number), Some("+1"));
+        assert!(found[0].is_none());
     }
 
     #[test]
     fn a_full_cache_starts_again() {
         let cache = FactsCache::default();
+        let now = Instant::now();
         let many: Vec<_> = (0..CAPACITY as i64)
             .map(|id| (id, Arc::new(NumberFacts::new("u", "+1", "US"))))
             .collect();
-        cache.keep(&many);
-        cache.keep(&[(-1, Arc::new(NumberFacts::new("v", "+2", "GB")))]);
-        let (_, misses) = cache.lookup(&[row(-1), row(0)]);
+        cache.keep(&many, now);
+        cache.keep(&[(-1, Arc::new(NumberFacts::new("v", "+2", "GB")))], now);
+        let (_, misses) = cache.lookup(&[row(-1), row(0)], now);
         assert_eq!(misses, vec![0]);
+    }
+
+    #[test]
+    fn an_old_cache_is_not_trusted_and_starts_again() {
+        let cache = FactsCache::default();
+        let start = Instant::now();
+        cache.keep(&[(1, Arc::new(NumberFacts::new("u", "+1", "US")))], start);
+        let later = start + LIFETIME;
+        assert_eq!(
+            cache.lookup(&[row(1)], later - Duration::from_secs(1)).1,
+            Vec::<i64>::new()
+        );
+        assert_eq!(cache.lookup(&[row(1)], later).1, vec![1]);
+        cache.keep(&[(2, Arc::new(NumberFacts::new("v", "+2", "GB")))], later);
+        assert_eq!(cache.lookup(&[row(1), row(2)], later).1, vec![1]);
+    }
+
+    /// The cache rests on no statement changing a number's uid, E.164 or
+    /// country, or deleting a number: the store's sources are read for a
+    /// statement that would.
+    #[test]
+    fn no_statement_changes_a_numbers_facts_or_deletes_one() {
+        let sources = [
+            include_str!("../store/sql.rs"),
+            include_str!("../store/sqlite/tx.rs"),
+            include_str!("../store/sqlite/mod.rs"),
+            include_str!("../store/postgres/tx.rs"),
+            include_str!("../store/postgres/mod.rs"),
+            include_str!("../store/mod.rs"),
+        ];
+        let mut found = Vec::new();
+        for text in sources {
+            let flat = text
+                .to_ascii_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            for (i, _) in flat.match_indices("update numbers set") {
+                // The SET list runs to the WHERE.
+                let set = &flat[i..];
+                let set = &set[..set.find(" where ").unwrap_or(set.len())];
+                for column in ["uid", "number", "country"] {
+                    for spelled in [format!(" {column} ="), format!(",{column} =")] {
+                        if set.contains(&spelled) {
+                            found.push(set.to_owned());
+                        }
+                    }
+                }
+            }
+            if flat.contains("delete from numbers") {
+                found.push("delete from numbers".to_owned());
+            }
+        }
+        assert!(found.is_empty(), "{found:?}");
     }
 }

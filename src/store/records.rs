@@ -277,7 +277,9 @@ impl NumberFacts {
 
     /// Whether none of the three holds a control character, a quote or a
     /// backslash (so a JSON writer copies them as they are; a uid, an E.164
-    /// and a country code never do).
+    /// and a country code never do). Only the native face's writer asks;
+    /// it is kept here, computed once per number, because checking each
+    /// string of each item was about 90 instructions an item.
     pub fn plain(&self) -> bool {
         self.plain
     }

@@ -112,8 +112,9 @@ pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.al
      n.reserved_until";
 
 /// The columns [`holding`] reads first, in its order, from `numbers n`; its
-/// permissions follow them. The number's facts are not among them: the core
-/// has them cached, or asks for them by id ([`NUMBER_FACTS`]).
+/// permissions follow them (and `HOLDINGS_HELD_IDS_FIRST` spells the same
+/// four by hand, per arm). The number's facts are not among them: the core
+/// has them cached, or asks for them by id (`Tx::number_facts`).
 pub(crate) const HOLDING_COLS: &str = "n.id, n.owner_id";
 
 /// The columns [`number_facts`] reads, from `numbers n`.

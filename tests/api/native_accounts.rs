@@ -148,8 +148,11 @@ async fn suspending_stops_credentials_at_once_and_renames_are_recorded(app: Test
     assert_eq!(status, 403);
     app.assert_invariants().await;
 }
-/// PostgreSQL's `text` holds no U+0000 and SQLite's does: a NUL in any
-/// string a client sends gets the same answer from both, and changes nothing.
+
+/// PostgreSQL's `text` holds no U+0000 and SQLite's does: a NUL in text
+/// that is stored or searched is refused by both, and one in a username or
+/// a password gets the answer any unknown one gets (the core parses a
+/// username before it looks one up); nothing changes.
 async fn a_nul_character_is_refused_alike_on_both_backends(app: TestApp) {
     app.account("admin", None, false).await;
     let (_, rk) = app.account("reseller", Some("admin"), true).await;

@@ -22,6 +22,26 @@ fn item(n: &linekeeper::store::Number, owned: bool, send: bool, gets: bool) -> V
 }
 
 crate::scenarios! {
+/// A page's numbers' uid, E.164 and country come from the core's cache or,
+/// for those it lacks, from one read by id: a page that mixes both, in
+/// either order, answers each number with its own.
+async fn a_page_of_cached_and_uncached_numbers_answers_each_with_its_own(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let mut ns = Vec::new();
+    for i in 1..=5 {
+        ns.push(app.number(&format!("+6140000000{i}"), Some("reseller")).await);
+    }
+    let items = |at: &[usize]| json!(at.iter().map(|&i| item(&ns[i], true, true, true)).collect::<Vec<_>>());
+    // The fourth and the first are read (and cached) first; then all five,
+    // three of them misses between and after the cached ones; then all five
+    // again, every one cached.
+    assert_eq!(get(&app, "/lk/v1/numbers?prefix=61400000004", &rk).await, (200, json!({"items": items(&[3]), "next_cursor": null})));
+    assert_eq!(get(&app, "/lk/v1/numbers?limit=1", &rk).await.1["items"], items(&[0]));
+    for _ in 0..2 {
+        assert_eq!(get(&app, "/lk/v1/numbers", &rk).await, (200, json!({"items": items(&[0, 1, 2, 3, 4]), "next_cursor": null})));
+    }
+}
 async fn assign_show_and_unassign_with_cascade(app: TestApp) {
     app.account("admin", None, false).await;
     let (r, rk) = app.account("reseller", Some("admin"), true).await;

@@ -40,8 +40,9 @@ pub fn brief(a: &Account) -> Value {
 /// The items of the lists a client reads most (the numbers list, the
 /// custody history), written straight into the body by [`WriteJson`]
 /// (`json.rs` says why): each field in the order `json!` wrote it, so the
-/// bytes are the same. Under test they also derive `Serialize`, which the
-/// tests below compare them with.
+/// bytes are the same. Under test they also implement `Serialize` (derived,
+/// or by hand in the same field order, strings through serde's own
+/// escaping), which the tests below compare them with.
 pub struct HeldItem {
     pub id: i64,
     /// The uid, E.164 and country.

@@ -917,12 +917,6 @@ impl Tx for PgTx<'_> {
     }
 
     fn account_by_username(&mut self, key: &str) -> Result<Option<Account>, StoreError> {
-        // `text` holds no NUL, so no username has one; asked for, the server
-        // would refuse the statement (and fail the transaction) rather than
-        // find nothing, as SQLite does.
-        if key.contains('\0') {
-            return Ok(None);
-        }
         self.account(sql::ACCOUNT_BY_USERNAME.postgres, &key)
     }
 
