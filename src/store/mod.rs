@@ -798,7 +798,8 @@ pub trait Tx {
         limit: i64,
     ) -> Result<Vec<HeldRow>, StoreError>;
     /// The facts of the numbers `ids` names, in no particular order; an id
-    /// of no number is left out.
+    /// of no number is left out. The core asks only for ids it lacks, so
+    /// never for none.
     fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError>;
     /// One page of the history, newest first.
     fn history_page(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;

@@ -227,6 +227,11 @@ impl Check {
     /// U+0000 ([`NUL`]).
     pub fn text(&mut self, body: &Map<String, Value>, field: &str) -> Option<String> {
         let s = self.string(body, field, false)?;
+        self.without_nul(field, s)
+    }
+
+    /// `s`, unless it holds U+0000 ([`NUL`]).
+    fn without_nul(&mut self, field: &str, s: String) -> Option<String> {
         if s.contains('\0') {
             self.fail(field, NUL);
             return None;
@@ -300,11 +305,7 @@ impl Query {
     /// A search text: a parameter without U+0000 ([`NUL`]).
     pub fn text(&self, check: &mut Check, name: &str) -> Option<String> {
         let v = self.get(check, name)?;
-        if v.contains('\0') {
-            check.fail(name, NUL);
-            return None;
-        }
-        Some(v)
+        check.without_nul(name, v)
     }
 
     /// Digits only.

@@ -2007,9 +2007,6 @@ impl Tx for PgTx<'_> {
     }
 
     fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         self.all(NUMBER_FACTS, &[&ids])?
             .iter()
             .map(sql::number_facts)

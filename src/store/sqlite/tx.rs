@@ -1075,9 +1075,6 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         self.all(NUMBER_FACTS, params![json_array(ids)?], |r| {
             sql::number_facts(r)
         })
