@@ -393,13 +393,13 @@ async fn run(core: &Core, cmd: OpsCommand) -> Result<ExitCode, String> {
                     json!({
                         "id": h.id,
                         "at": iso8601_utc(h.at),
-                        "action": h.action,
+                        "action": &*h.action,
                         "actor": name(&h.actor),
                         "target": name(&h.target),
                         "granted_by": name(&h.granted_by),
                         "send": h.perms.map(|p| p.send),
                         "gets": h.perms.map(|p| p.gets),
-                        "request_id": h.request_id,
+                        "request_id": &*h.request_id,
                     })
                 })
                 .collect();

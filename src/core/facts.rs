@@ -18,6 +18,10 @@
 //! fills again with what is asked for, which keeps it bounded without the
 //! bookkeeping of an LRU on every hit.
 //!
+//! The cache itself ([`Frozen`]) holds any value that never changes once
+//! its row exists; the custody history keeps its entries in one too (the
+//! history is append-only: both backends refuse an UPDATE or DELETE of it).
+//!
 //! [`Tx::number_facts`]: crate::store::Tx::number_facts
 
 use std::collections::HashMap;
@@ -26,58 +30,62 @@ use std::time::{Duration, Instant};
 
 use crate::store::{HeldRow, Holding, NumberFacts, StoreError, Tx};
 
-/// The most numbers the cache holds.
+/// The most numbers the facts cache holds.
 pub(crate) const CAPACITY: usize = 262_144;
 
-/// How long the cache trusts what it holds: then it starts again. Nothing
-/// should ever make an entry wrong, but a PostgreSQL failover that loses
-/// committed writes could let an id be given to another number, and a
-/// later version could change what is fixed today; this bounds what such a
-/// surprise costs, as the credential and routing caches' lifetimes do, at
-/// one more statement for a page's numbers a minute.
+/// How long a [`Frozen`] cache trusts what it holds: then it starts again.
+/// Nothing should ever make an entry wrong, but a PostgreSQL failover that
+/// loses committed writes could let an id be given to another number (or
+/// history entry), and a later version could change what is fixed today;
+/// this bounds what such a surprise costs, as the credential and routing
+/// caches' lifetimes do, at one more statement for a page's rows a minute.
 pub(crate) const LIFETIME: Duration = Duration::from_secs(60);
 
-/// foldhash's fast hasher, not the standard SipHash: the keys are number
-/// ids, not chosen by a client to collide, and SipHash was about 150
+/// foldhash's fast hasher, not the standard SipHash: the keys are row ids,
+/// not chosen by a client to collide, and SipHash was about 150
 /// instructions an item of a page (callgrind), foldhash's a few dozen.
 type Ids<V> = HashMap<i64, V, foldhash::fast::RandomState>;
 
-struct Entries {
-    by_id: Ids<Arc<NumberFacts>>,
+struct Entries<V> {
+    by_id: Ids<Arc<V>>,
     /// When the entries began.
     since: Instant,
 }
 
-pub(crate) struct FactsCache {
-    entries: RwLock<Entries>,
+/// Values that never change once their row exists, by the row's id: a
+/// number's facts (here), a history entry (`custody`). Bounded by a count
+/// and by [`LIFETIME`]; once full or that old, it is emptied and fills
+/// again with what is asked for.
+pub(crate) struct Frozen<V> {
+    entries: RwLock<Entries<V>>,
+    capacity: usize,
 }
 
-impl Default for FactsCache {
-    fn default() -> FactsCache {
-        FactsCache {
+impl<V> Frozen<V> {
+    pub(crate) fn new(capacity: usize) -> Frozen<V> {
+        Frozen {
             entries: RwLock::new(Entries {
                 by_id: Ids::default(),
                 since: Instant::now(),
             }),
+            capacity,
         }
     }
-}
 
-impl FactsCache {
-    /// Each row with its facts; `None` for the ids the cache lacks or no
+    /// The value of each id; `None` for the ids the cache lacks or no
     /// longer trusts at `now` (the misses, listed once each).
-    fn lookup(&self, rows: &[HeldRow], now: Instant) -> (Vec<Option<Arc<NumberFacts>>>, Vec<i64>) {
+    fn lookup(&self, ids: &[i64], now: Instant) -> (Vec<Option<Arc<V>>>, Vec<i64>) {
         // A panic elsewhere while holding the lock cannot leave the map
         // half-written in a way that matters: every entry is whole.
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let fresh = now.duration_since(entries.since) < LIFETIME;
         let mut misses = Vec::new();
-        let found = rows
+        let found = ids
             .iter()
-            .map(|r| {
-                let hit = fresh.then(|| entries.by_id.get(&r.id).cloned()).flatten();
+            .map(|id| {
+                let hit = fresh.then(|| entries.by_id.get(id).cloned()).flatten();
                 if hit.is_none() {
-                    misses.push(r.id);
+                    misses.push(*id);
                 }
                 hit
             })
@@ -87,19 +95,57 @@ impl FactsCache {
         (found, misses)
     }
 
-    fn keep(&self, read: &[(i64, Arc<NumberFacts>)], now: Instant) {
+    fn keep(&self, read: &[(i64, Arc<V>)], now: Instant) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.by_id.len() + read.len() > CAPACITY
+        if entries.by_id.len() + read.len() > self.capacity
             || now.duration_since(entries.since) >= LIFETIME
         {
             entries.by_id.clear();
             entries.since = now;
         }
-        for (id, facts) in read {
-            entries.by_id.insert(*id, facts.clone());
+        for (id, value) in read {
+            entries.by_id.insert(*id, value.clone());
         }
     }
 
+    /// The value of each of `ids`, in their order: the cached ones, and the
+    /// others read with `read` (given the misses, once each) and kept. An
+    /// id that `read` does not answer is `None`.
+    pub(crate) fn get(
+        &self,
+        tx: &mut dyn Tx,
+        ids: &[i64],
+        read: impl FnOnce(&mut dyn Tx, &[i64]) -> Result<Vec<(i64, V)>, StoreError>,
+    ) -> Result<Vec<Option<Arc<V>>>, StoreError> {
+        let now = Instant::now();
+        let (mut found, misses) = self.lookup(ids, now);
+        if !misses.is_empty() {
+            let read: Vec<(i64, Arc<V>)> = read(tx, &misses)?
+                .into_iter()
+                .map(|(id, v)| (id, Arc::new(v)))
+                .collect();
+            self.keep(&read, now);
+            let by_id: Ids<&Arc<V>> = read.iter().map(|(id, v)| (*id, v)).collect();
+            for (slot, id) in found.iter_mut().zip(ids) {
+                if slot.is_none() {
+                    *slot = by_id.get(id).map(|v| Arc::clone(v));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The numbers' facts, for the numbers list.
+pub(crate) type FactsCache = Frozen<NumberFacts>;
+
+impl Default for FactsCache {
+    fn default() -> FactsCache {
+        Frozen::new(CAPACITY)
+    }
+}
+
+impl FactsCache {
     /// `rows` as holdings: the cached facts, and the others read through
     /// `tx` (and kept). A row whose number has no facts is a store fault
     /// (numbers are never deleted).
@@ -108,22 +154,8 @@ impl FactsCache {
         tx: &mut dyn Tx,
         rows: Vec<HeldRow>,
     ) -> Result<Vec<Holding>, StoreError> {
-        let now = Instant::now();
-        let (mut found, misses) = self.lookup(&rows, now);
-        if !misses.is_empty() {
-            let read: Vec<(i64, Arc<NumberFacts>)> = tx
-                .number_facts(&misses)?
-                .into_iter()
-                .map(|(id, f)| (id, Arc::new(f)))
-                .collect();
-            self.keep(&read, now);
-            let by_id: Ids<&Arc<NumberFacts>> = read.iter().map(|(id, f)| (*id, f)).collect();
-            for (slot, row) in found.iter_mut().zip(&rows) {
-                if slot.is_none() {
-                    *slot = by_id.get(&row.id).map(|f| Arc::clone(f));
-                }
-            }
-        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let found = self.get(tx, &ids, |tx, misses| tx.number_facts(misses))?;
         rows.into_iter()
             .zip(found)
             .map(|(r, facts)| {
@@ -145,15 +177,6 @@ impl FactsCache {
 mod tests {
     use super::*;
 
-    fn row(id: i64) -> HeldRow {
-        HeldRow {
-            id,
-            owner_id: 1,
-            send: true,
-            gets: false,
-        }
-    }
-
     #[test]
     fn facts_keep_their_three_parts() {
         let f = NumberFacts::new("a4bd91924c9d91af3778f59d", "+61400000001", "AU");
@@ -167,10 +190,10 @@ mod tests {
     fn misses_are_listed_once_and_kept_ones_are_hits() {
         let cache = FactsCache::default();
         let now = Instant::now();
-        let (found, misses) = cache.lookup(&[row(3), row(1), row(3)], now);
+        let (found, misses) = cache.lookup(&[3, 1, 3], now);
         assert_eq!((found.len(), misses), (3, vec![1, 3]));
         cache.keep(&[(1, Arc::new(NumberFacts::new("u", "+1", "US")))], now);
-        let (found, misses) = cache.lookup(&[row(3), row(1)], now);
+        let (found, misses) = cache.lookup(&[3, 1], now);
         assert_eq!(misses, vec![3]);
         assert_eq!(found[1].as_deref().map(NumberFacts::number), Some("+1"));
         assert!(found[0].is_none());
@@ -185,7 +208,7 @@ mod tests {
             .collect();
         cache.keep(&many, now);
         cache.keep(&[(-1, Arc::new(NumberFacts::new("v", "+2", "GB")))], now);
-        let (_, misses) = cache.lookup(&[row(-1), row(0)], now);
+        let (_, misses) = cache.lookup(&[-1, 0], now);
         assert_eq!(misses, vec![0]);
     }
 
@@ -196,12 +219,12 @@ mod tests {
         cache.keep(&[(1, Arc::new(NumberFacts::new("u", "+1", "US")))], start);
         let later = start + LIFETIME;
         assert_eq!(
-            cache.lookup(&[row(1)], later - Duration::from_secs(1)).1,
+            cache.lookup(&[1], later - Duration::from_secs(1)).1,
             Vec::<i64>::new()
         );
-        assert_eq!(cache.lookup(&[row(1)], later).1, vec![1]);
+        assert_eq!(cache.lookup(&[1], later).1, vec![1]);
         cache.keep(&[(2, Arc::new(NumberFacts::new("v", "+2", "GB")))], later);
-        assert_eq!(cache.lookup(&[row(1), row(2)], later).1, vec![1]);
+        assert_eq!(cache.lookup(&[1, 2], later).1, vec![1]);
     }
 
     /// The cache rests on no statement changing a number's uid, E.164 or

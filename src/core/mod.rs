@@ -89,6 +89,8 @@ pub struct Core {
     pub(crate) routes: Arc<routing::RouteCache>,
     /// The numbers' unchanging facts, for the numbers list (see `facts`).
     facts: Arc<facts::FactsCache>,
+    /// The history entries read, for history pages (see `custody`).
+    entries: Arc<custody::EntryCache>,
     /// Quarantine, reservations and the sweeper (see `lifecycle`).
     pub(crate) lifecycle: Lifecycle,
     /// How webhooks are delivered (see `webhooks`).
@@ -117,6 +119,7 @@ impl Core {
             business: Arc::default(),
             routes: Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL)),
             facts: Arc::default(),
+            entries: Arc::new(custody::EntryCache::new(custody::ENTRY_CAPACITY)),
             lifecycle: Lifecycle::default(),
             webhooks: webhooks::WebhookSettings::default(),
         };

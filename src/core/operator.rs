@@ -379,11 +379,19 @@ impl Core {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<HistoryView>, CoreError> {
-        let e164 = e164.to_owned();
+        let (e164, cache) = (e164.to_owned(), self.entries.clone());
         self.store
             .read(move |tx| {
                 let number = number_named(tx, &e164)?;
-                super::custody::page(tx, &platform(), Some(number.id), before_id, limit)
+                let number = Some((number.id, number.number.as_str()));
+                super::custody::page(
+                    tx,
+                    &cache,
+                    &std::sync::Arc::new(platform()),
+                    number,
+                    before_id,
+                    limit,
+                )
             })
             .await
     }

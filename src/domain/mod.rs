@@ -19,7 +19,9 @@ pub use number::{
     Cycle, Grant, NewNumber, Number, NumberState, Quarantine, Reservation, Subscription,
 };
 pub use password::{NewPassword, PasswordShortfall};
-pub use time::{Clock, ManualClock, SystemClock, iso8601_utc, parse_rfc3339, rfc3339_utc};
+pub use time::{
+    Clock, ManualClock, SystemClock, iso8601_utc, parse_rfc3339, rfc3339_utc, write_rfc3339_utc,
+};
 pub use token::{TokenKind, TokenSecret};
 pub use uid::NumberUid;
 pub use username::Username;

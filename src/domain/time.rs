@@ -53,29 +53,50 @@ pub fn rfc3339_utc(unix: i64) -> String {
 /// the service writes) are put digit by digit: through `format!` a list of 50
 /// history entries spent about 200,000 instructions on its timestamps.
 fn utc(unix: i64, end: &str) -> String {
+    match digits(unix) {
+        Some(d) => {
+            let mut out = String::with_capacity(19 + end.len());
+            // The digits are ASCII.
+            out.extend(d.iter().map(|&b| char::from(b)));
+            out.push_str(end);
+            out
+        }
+        None => {
+            let (year, month, day, hour, minute, second) = civil(unix);
+            format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{end}")
+        }
+    }
+}
+
+/// [`rfc3339_utc`] of `unix` appended to `out` (no `String` of its own:
+/// a history page writes one for each of its entries).
+pub fn write_rfc3339_utc(unix: i64, out: &mut Vec<u8>) {
+    match digits(unix) {
+        Some(d) => {
+            out.extend_from_slice(&d);
+            out.push(b'Z');
+        }
+        None => out.extend_from_slice(rfc3339_utc(unix).as_bytes()),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of `unix`, for years 0-9999.
+fn digits(unix: i64) -> Option<[u8; 19]> {
     let (year, month, day, hour, minute, second) = civil(unix);
     if !(0..=9999).contains(&year) {
-        return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{end}");
+        return None;
     }
-    let mut out = String::with_capacity(19 + end.len());
-    let two = |out: &mut String, v: i64| {
-        out.push(char::from(b'0' + (v / 10) as u8));
-        out.push(char::from(b'0' + (v % 10) as u8));
-    };
-    two(&mut out, year / 100);
-    two(&mut out, year % 100);
-    out.push('-');
-    two(&mut out, month);
-    out.push('-');
-    two(&mut out, day);
-    out.push('T');
-    two(&mut out, hour);
-    out.push(':');
-    two(&mut out, minute);
-    out.push(':');
-    two(&mut out, second);
-    out.push_str(end);
-    out
+    let two = |v: i64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+    let [y1, y2] = two(year / 100);
+    let [y3, y4] = two(year % 100);
+    let [mo1, mo2] = two(month);
+    let [d1, d2] = two(day);
+    let [h1, h2] = two(hour);
+    let [mi1, mi2] = two(minute);
+    let [s1, s2] = two(second);
+    Some([
+        y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2, b'T', h1, h2, b':', mi1, mi2, b':', s1, s2,
+    ])
 }
 
 /// The civil date and time of Unix seconds `unix` (proleptic Gregorian,
@@ -235,6 +256,13 @@ mod utc_tests {
             // past year 9999
             assert_eq!(iso8601_utc(unix), slow(unix, ".000Z"), "{unix}");
             assert_eq!(rfc3339_utc(unix), slow(unix, "Z"), "{unix}");
+            let mut written = b"x".to_vec();
+            write_rfc3339_utc(unix, &mut written);
+            assert_eq!(
+                written,
+                format!("x{}", slow(unix, "Z")).into_bytes(),
+                "{unix}"
+            );
             unix += 86_399 * 37 + 1;
         }
         assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00.000Z");

@@ -803,6 +803,18 @@ pub trait Tx {
     fn number_facts(&mut self, ids: &[i64]) -> Result<Vec<(i64, NumberFacts)>, StoreError>;
     /// One page of the history, newest first.
     fn history_page(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;
+    /// The ids of one number's history entries older than `before_id`,
+    /// newest first, at most `limit`.
+    fn history_ids_of_number(
+        &mut self,
+        number_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// The history entries `ids` names, in no particular order, without
+    /// their number's E.164 (`number` is `None`); an id of no entry is left
+    /// out. Never asked for none.
+    fn history_by_ids(&mut self, ids: &[i64]) -> Result<Vec<HistoryRow>, StoreError>;
     /// Every token and key of an account, by id.
     fn tokens_of(&mut self, account_id: i64) -> Result<Vec<TokenRow>, StoreError>;
     fn set_name(&mut self, account_id: i64, name: &str) -> Result<(), StoreError>;

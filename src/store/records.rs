@@ -357,13 +357,12 @@ pub struct PoolFilter {
     pub after_id: Option<i64>,
 }
 
-/// One page of the history, newest first.
+/// One page of the whole history, newest first (a number's own is read by
+/// id: `Tx::history_ids_of_number`).
 #[derive(Clone, Debug)]
 pub struct HistoryQuery {
     /// Only entries older than this one (a keyset cursor).
     pub before_id: Option<i64>,
-    /// Only entries about this number.
-    pub number_id: Option<i64>,
     /// Only entries whose actor or target lies in the subtree at this
     /// path (the account itself included); `None`: every entry.
     pub within: Option<String>,

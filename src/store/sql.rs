@@ -695,44 +695,37 @@ pub(crate) const HOLDINGS_HELD_IDS_FIRST: Sql = shared!(
     " ORDER BY 1 LIMIT $9"
 );
 
-/// History newest first: before id `$1`, about number `$2`, whose actor or
-/// target has a path in `[$3, $4)` (a subtree, its root included), at most
-/// `$5`; read by [`history_row`]. Served by the indexes of migration 0005.
+/// History newest first: before id `$1`, whose actor or target has a path
+/// in `[$2, $3)` (a subtree, its root included), at most `$4`; read by
+/// [`history_row`]. Served by the indexes of migration 0006. A number's
+/// own history is read by id instead ([`HISTORY_IDS_OF_NUMBER`]).
 pub(crate) const HISTORY_PAGE: Sql = shared!(
     "SELECT h.id, h.at, h.request_id, h.actor_id, h.action, h.number_id, h.account_id, \
        h.detail, n.number \
      FROM history h LEFT JOIN numbers n ON n.id = h.number_id \
      WHERE (CAST($1 AS BIGINT) IS NULL OR h.id < $1) \
-       AND (CAST($2 AS BIGINT) IS NULL OR h.number_id = $2) \
-       AND (CAST($3 AS TEXT) IS NULL \
+       AND (CAST($2 AS TEXT) IS NULL \
          OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.account_id \
-                    AND a.path >= $3 AND a.path < $4) \
+                    AND a.path >= $2 AND a.path < $3) \
          OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.actor_id \
-                    AND a.path >= $3 AND a.path < $4)) \
-     ORDER BY h.id DESC LIMIT $5"
+                    AND a.path >= $2 AND a.path < $3)) \
+     ORDER BY h.id DESC LIMIT $4"
 );
 
-/// [`HISTORY_PAGE`] of one number (`$2` not null). Its own statement because
-/// a prepared statement's plan cannot depend on whether `$2` is null (SQLite
-/// plans without the bindings under QPSG, PostgreSQL's generic plans too):
-/// the generic form walks the whole history newest first and filters, so a
-/// number's first page cost as much as the entries written since its last
-/// ones; this one reads `history_number_id` from the number's newest entry.
-/// The number's E.164 is read once (an uncorrelated subquery), not joined
-/// to each of the page's entries.
-pub(crate) const HISTORY_PAGE_NUMBER: Sql = shared!(
-    "SELECT h.id, h.at, h.request_id, h.actor_id, h.action, h.number_id, h.account_id, \
-       h.detail, (SELECT n.number FROM numbers n WHERE n.id = $2) \
-     FROM history h \
-     WHERE (CAST($1 AS BIGINT) IS NULL OR h.id < $1) \
-       AND h.number_id = $2 \
-       AND (CAST($3 AS TEXT) IS NULL \
-         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.account_id \
-                    AND a.path >= $3 AND a.path < $4) \
-         OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = h.actor_id \
-                    AND a.path >= $3 AND a.path < $4)) \
-     ORDER BY h.id DESC LIMIT $5"
+/// The ids of one number's (`$1`) history entries before id `$2`, newest
+/// first, at most `$3`: an index-only range of `history_number_id`. The
+/// entries themselves come from the core's cache of them (the history is
+/// append-only), or by id for the ones it lacks ([`HISTORY_BY_IDS_COLS`]).
+pub(crate) const HISTORY_IDS_OF_NUMBER: Sql = shared!(
+    "SELECT id FROM history \
+     WHERE number_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR id < $2) \
+     ORDER BY id DESC LIMIT $3"
 );
+
+/// The columns [`history_row`] reads, for entries read by id (their
+/// number's E.164 is not joined: the caller has it).
+pub(crate) const HISTORY_BY_IDS_COLS: &str = "h.id, h.at, h.request_id, h.actor_id, h.action, \
+     h.number_id, h.account_id, h.detail, CAST(NULL AS TEXT)";
 
 /// A value that both drivers can read from a column.
 pub(crate) trait Column:

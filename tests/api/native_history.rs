@@ -94,4 +94,58 @@ async fn a_reseller_sees_only_its_trees_part_of_a_numbers_custody(app: TestApp) 
     let (_, again) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2&cursor={cur}", n.id), &adk).await;
     assert_eq!(again, p4);
 }
+
+/// A reseller's page is filled past any run of entries it may not see (read
+/// in rounds that grow), in order, and its cursor goes on from there.
+async fn a_page_reaches_past_entries_the_reseller_may_not_see(app: TestApp) {
+    let (_, adk) = app.account("admin", None, false).await;
+    let (_, pk) = app.account("previous", Some("admin"), true).await;
+    let (pc, _) = app.account("prevchild", Some("previous"), false).await;
+    let (r, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, _) = app.account("agent", Some("reseller"), true).await;
+    let n = app.number("+983000606", Some("previous")).await;
+    let grant = |t: i64| format!("/lk/v1/numbers/{}/grants/{t}", n.id);
+    let all = json!({"send": true, "gets": true});
+    assert_eq!(send(&app, "PUT", &grant(r.id), &adk, all.clone()).await.0, 201);
+    assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all.clone()).await.0, 201);
+    // 90 entries the reseller may not see: the owner's own grants below it.
+    for _ in 0..45 {
+        assert_eq!(send(&app, "PUT", &grant(pc.id), &pk, all.clone()).await.0, 201);
+        assert_eq!(delete(&app, &grant(pc.id), &pk).await.0, 200);
+    }
+    assert_eq!(delete(&app, &grant(a.id), &rk).await.0, 200);
+
+    let seen = |body: &Value| -> Vec<(String, Value)> {
+        body["items"].as_array().into_iter().flatten()
+            .map(|e| (e["action"].as_str().unwrap_or("").to_owned(), e["target"].clone()))
+            .collect()
+    };
+    let history = format!("/lk/v1/numbers/{}/history", n.id);
+    let (status, whole) = get(&app, &history, &rk).await;
+    assert_eq!(status, 200);
+    let expected = vec![
+        ("grant.unassign".to_owned(), brief(&a)),
+        ("grant.assign".to_owned(), brief(&a)),
+        ("grant.assign".to_owned(), brief(&r)),
+    ];
+    assert_eq!(seen(&whole), expected);
+    assert_eq!(whole["next_cursor"], Value::Null);
+    // One a page: the same three, each page's cursor leading to the next.
+    let mut pages = Vec::new();
+    let mut path = format!("{history}?limit=1");
+    loop {
+        let (status, body) = get(&app, &path, &rk).await;
+        assert_eq!(status, 200);
+        pages.extend(seen(&body));
+        match body["next_cursor"].as_str() {
+            Some(cur) => path = format!("{history}?limit=1&cursor={cur}"),
+            None => break,
+        }
+        assert!(pages.len() <= 3, "{pages:?}");
+    }
+    assert_eq!(pages, expected);
+    // The administrator sees all 95 (the number's add and subscribe too).
+    let (_, everything) = get(&app, &format!("{history}?limit=200"), &adk).await;
+    assert_eq!(everything["items"].as_array().map(Vec::len), Some(95));
+}
 }

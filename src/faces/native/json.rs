@@ -45,6 +45,15 @@ impl Out {
         self
     }
 
+    /// Unix seconds `unix` as an RFC 3339 UTC time, quoted (it holds
+    /// nothing to escape).
+    pub fn time(&mut self, unix: i64) -> &mut Out {
+        self.0.push(b'"');
+        crate::domain::write_rfc3339_utc(unix, &mut self.0);
+        self.0.push(b'"');
+        self
+    }
+
     pub fn bool(&mut self, b: bool) -> &mut Out {
         self.raw(if b { "true" } else { "false" })
     }

@@ -231,7 +231,7 @@ pub async fn unassign(
 fn entry(h: HistoryView) -> render::HistoryItem {
     render::HistoryItem {
         id: h.id,
-        at: rfc3339(h.at),
+        at: h.at,
         action: h.action,
         number: h
             .number

@@ -1,5 +1,7 @@
 //! How the native face writes the core's values.
 
+use std::sync::Arc;
+
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
@@ -116,7 +118,9 @@ impl Serialize for Named {
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct NumberBrief {
     pub id: i64,
-    pub number: String,
+    /// Shared by the entries of a page about one number.
+    #[cfg_attr(test, serde(serialize_with = "text"))]
+    pub number: Arc<str>,
 }
 
 impl WriteJson for NumberBrief {
@@ -130,20 +134,37 @@ impl WriteJson for NumberBrief {
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct HistoryItem {
     pub id: i64,
-    pub at: String,
-    pub action: String,
+    /// Unix seconds, written as RFC 3339.
+    #[cfg_attr(test, serde(serialize_with = "time"))]
+    pub at: i64,
+    /// Shared with the core's cached entry (as `request_id`).
+    #[cfg_attr(test, serde(serialize_with = "text"))]
+    pub action: Arc<str>,
     pub number: Option<NumberBrief>,
     pub actor: Option<Named>,
     pub target: Option<Named>,
     pub granted_by: Option<Named>,
     pub permissions: Option<PermsItem>,
-    pub request_id: String,
+    #[cfg_attr(test, serde(serialize_with = "text"))]
+    pub request_id: Arc<str>,
+}
+
+/// How `Serialize` (under test) writes an `Arc<str>`.
+#[cfg(test)]
+fn text<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+/// How `Serialize` (under test) writes a time.
+#[cfg(test)]
+fn time<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::domain::rfc3339_utc(*v))
 }
 
 impl WriteJson for HistoryItem {
     fn write_json(&self, o: &mut Out) {
         o.raw("{\"id\":").int(self.id);
-        o.raw(",\"at\":").str(&self.at);
+        o.raw(",\"at\":").time(self.at);
         o.raw(",\"action\":").str(&self.action);
         o.raw(",\"number\":").opt(self.number.as_ref());
         o.raw(",\"actor\":").opt(self.actor.as_ref());
@@ -441,11 +462,12 @@ mod tests {
             let some = i % 2 == 0;
             let item = HistoryItem {
                 id: i64::MAX - i as i64,
-                at: s.clone(),
-                action: s.clone(),
+                // Either side of years 0 and 9999, and between.
+                at: -62_200_000_000 + i as i64 * 7_300_000_123,
+                action: s.as_str().into(),
                 number: some.then(|| NumberBrief {
                     id: i as i64,
-                    number: s.clone(),
+                    number: s.as_str().into(),
                 }),
                 actor: some.then(|| Named(account(i as i64, &s))),
                 target: (!some).then(|| Named(account(-1, &s))),
@@ -454,7 +476,7 @@ mod tests {
                     send: true,
                     gets: false,
                 }),
-                request_id: s,
+                request_id: s.as_str().into(),
             };
             assert_eq!(
                 written(&item),
@@ -469,7 +491,7 @@ mod tests {
             (0..n)
                 .map(|i| NumberBrief {
                     id: i as i64,
-                    number: format!("+98{i}\""),
+                    number: format!("+98{i}\"").into(),
                 })
                 .collect()
         };

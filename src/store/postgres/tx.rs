@@ -549,6 +549,12 @@ const WEBHOOKS_BY_IDS: &str = concat_sql!(
     " FROM webhooks WHERE id = ANY($1)"
 );
 
+/// [`Tx::history_by_ids`], the ids one array parameter.
+const HISTORY_BY_IDS: &str = concat_sql!(
+    "SELECT ",
+    sql::HISTORY_BY_IDS_COLS,
+    " FROM history h WHERE h.id = ANY($1)"
+);
 /// [`Tx::number_facts`], the ids one array parameter.
 const NUMBER_FACTS: &str = concat_sql!(
     "SELECT ",
@@ -2013,6 +2019,28 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    fn history_ids_of_number(
+        &mut self,
+        number_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.all(
+            sql::HISTORY_IDS_OF_NUMBER.postgres,
+            &[&number_id, &before_id, &limit],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
+    }
+
+    fn history_by_ids(&mut self, ids: &[i64]) -> Result<Vec<HistoryRow>, StoreError> {
+        self.all(HISTORY_BY_IDS, &[&ids])?
+            .iter()
+            .map(sql::history_row)
+            .collect()
+    }
+
     fn history_page(&mut self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
         let (low, high) = match &q.within {
             Some(path) => {
@@ -2022,12 +2050,8 @@ impl Tx for PgTx<'_> {
             None => (None, None),
         };
         self.all(
-            if q.number_id.is_some() {
-                sql::HISTORY_PAGE_NUMBER.postgres
-            } else {
-                sql::HISTORY_PAGE.postgres
-            },
-            &[&q.before_id, &q.number_id, &low, &high, &q.limit],
+            sql::HISTORY_PAGE.postgres,
+            &[&q.before_id, &low, &high, &q.limit],
         )?
         .iter()
         .map(sql::history_row)

@@ -195,6 +195,12 @@ const NUMBERS_BY_IDS: &str = concat_sql!(
     NUMBER_COLS,
     " FROM numbers n WHERE n.id IN (SELECT value FROM json_each(?1))"
 );
+/// [`Tx::history_by_ids`], the ids one JSON array (as [`NUMBERS_BY_IDS`]).
+const HISTORY_BY_IDS: &str = concat_sql!(
+    "SELECT ",
+    sql::HISTORY_BY_IDS_COLS,
+    " FROM history h WHERE h.id IN (SELECT value FROM json_each(?1))"
+);
 /// [`Tx::number_facts`], the ids one JSON array (as [`NUMBERS_BY_IDS`]).
 const NUMBER_FACTS: &str = concat_sql!(
     "SELECT ",
@@ -1089,14 +1095,29 @@ impl Tx for SqliteTx<'_> {
             None => (None, None),
         };
         self.all(
-            if q.number_id.is_some() {
-                sql::HISTORY_PAGE_NUMBER.sqlite
-            } else {
-                sql::HISTORY_PAGE.sqlite
-            },
-            params![q.before_id, q.number_id, low, high, q.limit],
+            sql::HISTORY_PAGE.sqlite,
+            params![q.before_id, low, high, q.limit],
             |r| sql::history_row(r),
         )
+    }
+
+    fn history_ids_of_number(
+        &mut self,
+        number_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.all(
+            sql::HISTORY_IDS_OF_NUMBER.sqlite,
+            params![number_id, before_id, limit],
+            |r| r.get(0),
+        )
+    }
+
+    fn history_by_ids(&mut self, ids: &[i64]) -> Result<Vec<HistoryRow>, StoreError> {
+        self.all(HISTORY_BY_IDS, params![json_array(ids)?], |r| {
+            sql::history_row(r)
+        })
     }
 
     fn tokens_of(&mut self, account_id: i64) -> Result<Vec<TokenRow>, StoreError> {
