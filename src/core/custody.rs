@@ -14,8 +14,15 @@
 //! read, in one statement. The visibility rule is applied to the entries
 //! here, in rounds of ids until the page is full. Reading each entry's row
 //! and checking its accounts' paths in the statement was most of what a
-//! page cost: 812,000 instructions a request for 50 entries, now 290,000
+//! page cost: 812,000 instructions a request for 50 entries, now 287,000
 //! (callgrind, BENCHMARKS.md, "The history's entries, cached").
+//!
+//! A short page (the native face's, up to `HERE_ROWS`) is first read in one
+//! round on the calling thread (as the numbers list is); if one round does
+//! not fill it (a run of entries the caller may not see), it is read again
+//! on a reader thread in as many rounds as it needs, as the whole history's
+//! statement walks as far as it must. Only the first round's misses are
+//! kept, so such a walk does not empty the cache for everyone else.
 //! The whole history (no number) is read by one statement that applies the
 //! same rule (`HistoryQuery::within`).
 
@@ -92,10 +99,20 @@ pub(crate) type EntryCache = super::facts::Frozen<Entry>;
 /// The most entries the cache holds: a few hundred bytes each.
 pub(crate) const ENTRY_CAPACITY: usize = 65_536;
 
-/// The most ids a number's page reads in one statement while the caller
-/// sees too few of them (each round reads four times the one before, from
-/// the page's size).
+/// The most ids a later round of a number's page reads in one statement
+/// while the caller sees too few of them (the first reads the page's size,
+/// each one after four times the one before).
 const MOST_IDS: i64 = 2_000;
+
+/// How many rounds of ids a number's page may read.
+#[derive(Clone, Copy, PartialEq)]
+enum Rounds {
+    /// One: a page on the calling thread, which must not walk a long run
+    /// of entries the caller may not see (`None` if that would be needed).
+    One,
+    /// As many as the page needs.
+    Any,
+}
 
 /// Entries of one page, newest first, with `before_id` the keyset cursor:
 /// of the whole history (`number: None`), or of one number (its id and
@@ -108,11 +125,27 @@ pub(crate) fn page(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<HistoryView>, CoreError> {
+    let page = read_page(tx, cache, viewer, number, before_id, limit, Rounds::Any)?;
+    Ok(page.unwrap_or_default())
+}
+
+/// [`page`], in at most `rounds`: `None` if one round did not fill it.
+fn read_page(
+    tx: &mut dyn Tx,
+    cache: &EntryCache,
+    viewer: &Arc<Account>,
+    number: Option<(i64, &str)>,
+    before_id: Option<i64>,
+    limit: i64,
+    rounds: Rounds,
+) -> Result<Option<Vec<HistoryView>>, CoreError> {
     let everything = viewer.is_admin();
-    // The viewer names itself (its id and username are all a view shows of
-    // an account, and neither changes), so it is not read again.
     let mut named = Named::default();
-    named.known.insert(viewer.id, Some(viewer.clone()));
+    if !everything {
+        // The viewer names itself (its id and username are all a view
+        // shows of an account, and neither changes): not read again.
+        named.known.insert(viewer.id, Some(viewer.clone()));
+    }
     // Each entry with its number's E.164 (if it names a number).
     let entries: Vec<(Arc<Entry>, Option<Arc<str>>)> = match number {
         None => tx
@@ -134,17 +167,26 @@ pub(crate) fn page(
             // downline's as actor or target: what `HistoryQuery::within`
             // asks of the whole history) until the page is full.
             let mut kept = Vec::new();
-            let (mut before, mut ask) = (before_id, limit.max(1));
+            let (mut before, mut ask, mut first) = (before_id, limit.max(1), true);
             loop {
                 let ids = tx.history_ids_of_number(number_id, before, ask)?;
-                let found = cache.get(tx, &ids, |tx, misses| {
+                // Only the first round's misses are kept: a long walk
+                // past entries the caller may not see must not empty the
+                // cache for everyone else.
+                let found = cache.get(tx, &ids, first, |tx, misses| {
                     Ok(tx
                         .history_by_ids(misses)?
                         .into_iter()
                         .map(|r| (r.id, Entry::of(r)))
                         .collect())
                 })?;
-                let found: Vec<Arc<Entry>> = found.into_iter().flatten().collect();
+                // An entry of another number (an id given again after a
+                // failover that lost writes) is not this number's.
+                let found: Vec<Arc<Entry>> = found
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.number_id == Some(number_id))
+                    .collect();
                 if !everything {
                     named.learn(tx, viewer, found.iter().map(|e| &**e))?;
                 }
@@ -158,6 +200,10 @@ pub(crate) fn page(
                 if kept.len() as i64 >= limit || (ids.len() as i64) < ask {
                     break;
                 }
+                if rounds == Rounds::One {
+                    return Ok(None);
+                }
+                first = false;
                 before = ids.last().copied();
                 ask = (ask * 4).min(MOST_IDS);
             }
@@ -166,20 +212,22 @@ pub(crate) fn page(
     };
     // Each account the page names, once, and only if the viewer may see it.
     named.learn(tx, viewer, entries.iter().map(|(e, _)| &**e))?;
-    Ok(entries
-        .into_iter()
-        .map(|(e, e164)| HistoryView {
-            id: e.id,
-            at: e.at,
-            request_id: e.request_id.clone(),
-            number: e.number_id.zip(e164),
-            actor: named.get(e.actor_id),
-            target: named.get(e.account_id),
-            granted_by: named.get(e.granted_by),
-            perms: e.perms,
-            action: e.action.clone(),
-        })
-        .collect())
+    Ok(Some(
+        entries
+            .into_iter()
+            .map(|(e, e164)| HistoryView {
+                id: e.id,
+                at: e.at,
+                request_id: e.request_id.clone(),
+                number: e.number_id.zip(e164),
+                actor: named.get(e.actor_id),
+                target: named.get(e.account_id),
+                granted_by: named.get(e.granted_by),
+                perms: e.perms,
+                action: e.action.clone(),
+            })
+            .collect(),
+    ))
 }
 
 /// The accounts a page's entries name, each read once: `Some` if the
@@ -253,18 +301,30 @@ impl Core {
     ) -> Result<Vec<HistoryView>, CoreError> {
         let (me, now) = (Arc::new(caller.account.clone()), self.clock.now());
         let cache = self.entries.clone();
-        let read = move |tx: &mut dyn Tx| {
-            let number = match &number {
-                Some(r) => Some(super::grants::visible_number(tx, &me, r, now)?),
-                None => None,
-            };
-            let number = number.as_ref().map(|n| (n.id, n.number.as_str()));
-            page(tx, &cache, &me, number, before_id, limit)
+        let of_number = number.is_some();
+        let read = move |rounds: Rounds| {
+            let (me, cache, number) = (me.clone(), cache.clone(), number.clone());
+            move |tx: &mut dyn Tx| {
+                let number = match &number {
+                    Some(r) => Some(super::grants::visible_number(tx, &me, r, now)?),
+                    None => None,
+                };
+                let number = number.as_ref().map(|n| (n.id, n.number.as_str()));
+                read_page(tx, &cache, &me, number, before_id, limit, rounds)
+            }
         };
-        match limit <= super::HERE_ROWS {
-            true => self.store.read_here(read).await,
-            false => self.store.read_each(read).await,
+        // A number's short page in one round on the calling thread where
+        // the store allows it; one that needs more rounds (a long run of
+        // entries the caller may not see), and the whole history (one
+        // statement that may walk far), on a reader thread.
+        if of_number
+            && limit <= super::HERE_ROWS
+            && let Some(page) = self.store.read_here(read(Rounds::One)).await?
+        {
+            return Ok(page);
         }
+        let page = self.store.read_each(read(Rounds::Any)).await?;
+        Ok(page.unwrap_or_default())
     }
 }
 
@@ -275,12 +335,7 @@ mod tests {
     /// one drops that, and no statement of the store tries either.
     #[test]
     fn the_history_stays_append_only() {
-        let flat = |text: &str| {
-            text.to_ascii_lowercase()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        use crate::core::facts::tests::{STORE_SOURCES, flat};
         let sqlite = flat(include_str!("../store/sqlite/migrations/0001_init.sql"));
         assert!(sqlite.contains("create trigger history_no_update before update on history"));
         assert!(sqlite.contains("create trigger history_no_delete before delete on history"));
@@ -289,15 +344,7 @@ mod tests {
             postgres
                 .contains("create trigger history_no_change before update or delete on history")
         );
-        let sources = [
-            include_str!("../store/sql.rs"),
-            include_str!("../store/sqlite/tx.rs"),
-            include_str!("../store/sqlite/mod.rs"),
-            include_str!("../store/postgres/tx.rs"),
-            include_str!("../store/postgres/mod.rs"),
-            include_str!("../store/mod.rs"),
-        ];
-        let mut texts: Vec<String> = sources.iter().map(|t| t.to_string()).collect();
+        let mut texts: Vec<String> = STORE_SOURCES.iter().map(|t| t.to_string()).collect();
         for backend in ["sqlite", "postgres"] {
             let dir = format!(
                 "{}/src/store/{backend}/migrations",
@@ -308,7 +355,10 @@ mod tests {
                 texts.push(std::fs::read_to_string(&path).expect("readable"));
             }
         }
-        assert!(texts.len() > sources.len() + 10, "the migrations were read");
+        assert!(
+            texts.len() > STORE_SOURCES.len() + 10,
+            "the migrations were read"
+        );
         for text in &texts {
             let text = flat(text);
             for refused in [

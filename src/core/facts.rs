@@ -109,12 +109,13 @@ impl<V> Frozen<V> {
     }
 
     /// The value of each of `ids`, in their order: the cached ones, and the
-    /// others read with `read` (given the misses, once each) and kept. An
-    /// id that `read` does not answer is `None`.
+    /// others read with `read` (given the misses, once each), and kept if
+    /// `keep`. An id that `read` does not answer is `None`.
     pub(crate) fn get(
         &self,
         tx: &mut dyn Tx,
         ids: &[i64],
+        keep: bool,
         read: impl FnOnce(&mut dyn Tx, &[i64]) -> Result<Vec<(i64, V)>, StoreError>,
     ) -> Result<Vec<Option<Arc<V>>>, StoreError> {
         let now = Instant::now();
@@ -124,7 +125,9 @@ impl<V> Frozen<V> {
                 .into_iter()
                 .map(|(id, v)| (id, Arc::new(v)))
                 .collect();
-            self.keep(&read, now);
+            if keep {
+                self.keep(&read, now);
+            }
             let by_id: Ids<&Arc<V>> = read.iter().map(|(id, v)| (*id, v)).collect();
             for (slot, id) in found.iter_mut().zip(ids) {
                 if slot.is_none() {
@@ -155,7 +158,7 @@ impl FactsCache {
         rows: Vec<HeldRow>,
     ) -> Result<Vec<Holding>, StoreError> {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let found = self.get(tx, &ids, |tx, misses| tx.number_facts(misses))?;
+        let found = self.get(tx, &ids, true, |tx, misses| tx.number_facts(misses))?;
         rows.into_iter()
             .zip(found)
             .map(|(r, facts)| {
@@ -174,7 +177,7 @@ impl FactsCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -227,26 +230,33 @@ mod tests {
         assert_eq!(cache.lookup(&[1, 2], later).1, vec![1]);
     }
 
+    /// The store's sources that hold statements, for the tests that read
+    /// them (here and in `custody`).
+    pub(crate) const STORE_SOURCES: [&str; 6] = [
+        include_str!("../store/sql.rs"),
+        include_str!("../store/sqlite/tx.rs"),
+        include_str!("../store/sqlite/mod.rs"),
+        include_str!("../store/postgres/tx.rs"),
+        include_str!("../store/postgres/mod.rs"),
+        include_str!("../store/mod.rs"),
+    ];
+
+    /// `text` in lower case with its runs of white space made one space.
+    pub(crate) fn flat(text: &str) -> String {
+        text.to_ascii_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The cache rests on no statement changing a number's uid, E.164 or
     /// country, or deleting a number: the store's sources are read for a
     /// statement that would.
     #[test]
     fn no_statement_changes_a_numbers_facts_or_deletes_one() {
-        let sources = [
-            include_str!("../store/sql.rs"),
-            include_str!("../store/sqlite/tx.rs"),
-            include_str!("../store/sqlite/mod.rs"),
-            include_str!("../store/postgres/tx.rs"),
-            include_str!("../store/postgres/mod.rs"),
-            include_str!("../store/mod.rs"),
-        ];
         let mut found = Vec::new();
-        for text in sources {
-            let flat = text
-                .to_ascii_lowercase()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
+        for text in STORE_SOURCES {
+            let flat = flat(text);
             for (i, _) in flat.match_indices("update numbers set") {
                 // The SET list runs to the WHERE.
                 let set = &flat[i..];

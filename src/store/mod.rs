@@ -74,7 +74,8 @@ pub enum Access {
     /// A read whose statements run with no transaction around them, each
     /// its own snapshot: no `BEGIN` or `COMMIT`, so one round trip per
     /// statement where there is a server. Only for a read that needs no
-    /// common snapshot across its statements, or whose backend answers it
+    /// common snapshot across its statements (the custody history: it
+    /// only grows, and its cursor is an id), or whose backend answers it
     /// in one statement (PostgreSQL's numbers list: its page and its total).
     /// Where there is no server, a [`Access::Read`].
     ReadEach,
@@ -313,7 +314,8 @@ impl Store {
     /// waking the task again: two context switches and a cross-thread
     /// allocation and free per read. Elsewhere, or when every such
     /// connection is busy, it is [`Store::read_each`]. For short reads on
-    /// the hottest paths only (the routing lookup): the calling async
+    /// the hottest paths only (the routing lookup, a numbers list's or a
+    /// number's history's short page, read in one round): the calling async
     /// worker waits for it.
     pub async fn read_here<T, E, F>(&self, mut f: F) -> Result<T, E>
     where

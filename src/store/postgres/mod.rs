@@ -14,7 +14,9 @@
 //! retried a bounded number of times. Reads run in REPEATABLE READ READ ONLY
 //! transactions (one snapshot for a page and its count), except those that
 //! are one statement ([`Access::ReadEach`]: the numbers list with its total,
-//! the routing lookup), which run with no transaction: one round trip.
+//! the routing lookup), which run with no transaction: one round trip; the
+//! custody history, which only grows and pages by id, runs so too (a round
+//! trip a statement, no `BEGIN` or `COMMIT`).
 //!
 //! The numbers list's total is read from holdings counters (migration
 //! `0009_holdings`), not counted per page. The decision, and why it neither
