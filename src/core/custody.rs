@@ -106,7 +106,7 @@ const MOST_IDS: i64 = 2_000;
 
 /// How many rounds of ids a number's page may read.
 #[derive(Clone, Copy, PartialEq)]
-enum Rounds {
+pub(crate) enum Rounds {
     /// One: a page on the calling thread, which must not walk a long run
     /// of entries the caller may not see (`None` if that would be needed).
     One,
@@ -116,21 +116,8 @@ enum Rounds {
 
 /// Entries of one page, newest first, with `before_id` the keyset cursor:
 /// of the whole history (`number: None`), or of one number (its id and
-/// E.164).
+/// E.164), in at most `rounds` (`None` if one round did not fill it).
 pub(crate) fn page(
-    tx: &mut dyn Tx,
-    cache: &EntryCache,
-    viewer: &Arc<Account>,
-    number: Option<(i64, &str)>,
-    before_id: Option<i64>,
-    limit: i64,
-) -> Result<Vec<HistoryView>, CoreError> {
-    let page = read_page(tx, cache, viewer, number, before_id, limit, Rounds::Any)?;
-    Ok(page.unwrap_or_default())
-}
-
-/// [`page`], in at most `rounds`: `None` if one round did not fill it.
-fn read_page(
     tx: &mut dyn Tx,
     cache: &EntryCache,
     viewer: &Arc<Account>,
@@ -256,13 +243,14 @@ impl Named {
         }
         ids.sort_unstable();
         ids.dedup();
-        let read = tx.accounts_by_ids(&ids)?;
-        for id in ids {
-            let account = read
-                .iter()
-                .find(|a| a.id == id)
-                .filter(|a| viewer.is_admin() || a.id == viewer.id || viewer.is_above(a));
-            self.known.insert(id, account.cloned().map(Arc::new));
+        // Every id asked is known after, as `None` if no such account.
+        for id in &ids {
+            self.known.insert(*id, None);
+        }
+        for a in tx.accounts_by_ids(&ids)? {
+            if viewer.is_admin() || a.id == viewer.id || viewer.is_above(&a) {
+                self.known.insert(a.id, Some(Arc::new(a)));
+            }
         }
         Ok(())
     }
@@ -272,7 +260,7 @@ impl Named {
     }
 
     fn sees(&self, id: Option<i64>) -> bool {
-        self.get(id).is_some()
+        id.is_some_and(|id| matches!(self.known.get(&id), Some(Some(_))))
     }
 }
 
@@ -310,7 +298,7 @@ impl Core {
                     None => None,
                 };
                 let number = number.as_ref().map(|n| (n.id, n.number.as_str()));
-                read_page(tx, &cache, &me, number, before_id, limit, rounds)
+                page(tx, &cache, &me, number, before_id, limit, rounds)
             }
         };
         // A number's short page in one round on the calling thread where
