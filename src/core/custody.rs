@@ -161,11 +161,8 @@ pub(crate) fn page(
                 // past entries the caller may not see must not empty the
                 // cache for everyone else.
                 let found = cache.get(tx, &ids, first, |tx, misses| {
-                    Ok(tx
-                        .history_by_ids(misses)?
-                        .into_iter()
-                        .map(|r| (r.id, Entry::of(r)))
-                        .collect())
+                    tx.history_by_ids(misses)
+                        .map(|rows| rows.into_iter().map(|r| (r.id, Entry::of(r))).collect())
                 })?;
                 // An entry of another number (an id given again after a
                 // failover that lost writes) is not this number's.

@@ -18,6 +18,8 @@ pub mod custody;
 mod error;
 pub mod events;
 mod facts;
+// The native face keeps its written history entries in one.
+pub(crate) use facts::Frozen;
 pub mod grants;
 mod hashing;
 pub mod import;

@@ -24,6 +24,13 @@ async fn a_reseller_sees_only_its_trees_part_of_a_numbers_custody(app: TestApp) 
     assert_eq!(send(&app, "PUT", &grant(a.id), &rk, json!({"send": true, "gets": false})).await.0, 201);
     assert_eq!(delete(&app, &grant(a.id), &rk).await.0, 200);
 
+    // The administrator reads it first: each entry naming every account
+    // (and kept as written, for the next reader).
+    let (status, full) = get(&app, &format!("/lk/v1/numbers/{}/history", n.id), &adk).await;
+    assert_eq!(status, 200);
+    assert_eq!(full["items"][2]["actor"], brief(&admin));
+    assert_eq!(full["items"][2]["granted_by"], brief(&admin));
+
     let (status, body) = get(&app, &format!("/lk/v1/numbers/{}/history", n.id), &rk).await;
     assert_eq!(status, 200);
     let number = json!({"id": n.id, "number": "+983000505"});
@@ -89,6 +96,10 @@ async fn a_reseller_sees_only_its_trees_part_of_a_numbers_custody(app: TestApp) 
     assert_eq!(p4["items"].as_array().map(|i| i.len()), Some(1));
     assert_eq!(p4["items"][0]["action"], json!("number.add"));
     assert_eq!(p4["next_cursor"], Value::Null);
+    // The administrator's readings of the same entries tell the reseller
+    // no more than before.
+    let again = get(&app, &format!("/lk/v1/numbers/{}/history", n.id), &rk).await;
+    assert_eq!(again, (200, body));
     // A new entry between pages does not shift them.
     assert_eq!(send(&app, "PUT", &grant(a.id), &rk, all).await.0, 201);
     let (_, again) = get(&app, &format!("/lk/v1/numbers/{}/history?limit=2&cursor={cur}", n.id), &adk).await;

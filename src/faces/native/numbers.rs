@@ -1,6 +1,9 @@
 //! Numbers the caller holds, their grants, their custody history, the pool,
 //! and routing.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +12,7 @@ use serde_json::{Value, json};
 use super::input::{Authed, Body, Check, Query, Rid, number_ref, paged, rfc3339};
 use super::problem::Problem;
 use super::render;
-use crate::core::custody::HistoryView;
+use super::written::Written;
 use crate::core::grants::NumberView;
 use crate::core::grants::{Assign, Unassign};
 use crate::core::{AccountRef, Change, NumberRef, Perms, PoolFilter};
@@ -228,27 +231,10 @@ pub async fn unassign(
     Ok(axum::Json(json!({ "removed": removed })).into_response())
 }
 
-fn entry(h: HistoryView) -> render::HistoryItem {
-    render::HistoryItem {
-        id: h.id,
-        at: h.at,
-        action: h.action,
-        number: h
-            .number
-            .map(|(id, number)| render::NumberBrief { id, number }),
-        actor: h.actor.map(render::Named),
-        target: h.target.map(render::Named),
-        granted_by: h.granted_by.map(render::Named),
-        permissions: h.perms.map(|p| render::PermsItem {
-            send: p.send,
-            gets: p.gets,
-        }),
-        request_id: h.request_id,
-    }
-}
-
+/// A page of history, its items as `written` keeps them.
 async fn history_of(
     s: &AppState,
+    written: &Written,
     caller: &crate::core::Caller,
     number: Option<NumberRef>,
     raw: Option<&str>,
@@ -258,28 +244,30 @@ async fn history_of(
     let (limit, before) = q.page(&mut check, "history");
     check.finish()?;
     let rows = s.core.history(caller, number, before, limit + 1).await?;
-    let body = paged("history", rows, limit, |h| h.id, entry);
+    let body = paged("history", rows, limit, |h| h.id, |h| h).map_items(|v| written.items(&v));
     Ok(body.into_response())
 }
 
 /// `GET /lk/v1/numbers/{number}/history`.
 pub async fn number_history(
     State(s): State<AppState>,
+    Extension(written): Extension<Arc<Written>>,
     Authed(caller): Authed,
     Path(number): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
     let n = number_of(&number)?;
-    history_of(&s, &caller, Some(n), raw.as_deref()).await
+    history_of(&s, &written, &caller, Some(n), raw.as_deref()).await
 }
 
 /// `GET /lk/v1/history`.
 pub async fn history(
     State(s): State<AppState>,
+    Extension(written): Extension<Arc<Written>>,
     Authed(caller): Authed,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
-    history_of(&s, &caller, None, raw.as_deref()).await
+    history_of(&s, &written, &caller, None, raw.as_deref()).await
 }
 
 /// `GET /lk/v1/pool?country=&prefix=&contains=&min_monthly_price=&max_monthly_price=`.
