@@ -5,15 +5,16 @@
 //! accounts the viewer may see: the history is append-only (both backends
 //! refuse an UPDATE or DELETE of it), a number's E.164 never changes, and
 //! of an account an item shows its id and username, which no statement
-//! changes (renaming changes an account's `name`). What varies between
-//! viewers is only which of the number, actor, target and granter it names
-//! (`null` for an account outside a reseller's tree), so an item is kept by
-//! its entry's id and those four presences.
+//! changes (renaming changes an account's `name`; a test below reads the
+//! statements), nor its parent and path, which decide whom it is shown to.
+//! What varies between viewers is only which of the number, actor, target
+//! and granter it names (`null` for an account outside a reseller's tree),
+//! so an item is kept by its entry's id and those four presences.
 //!
 //! Writing an item (eight fields, three accounts, a time) was about 1,900
-//! instructions, 100,000 of the 293,000 a first page of 50 entries cost;
-//! copying it is about a tenth of that (callgrind, BENCHMARKS.md, "The
-//! history's items, written once").
+//! instructions, 100,000 of the 288,500 a first page of 50 entries cost;
+//! with the items copied the page costs 214,100 (callgrind, BENCHMARKS.md,
+//! "The history's items, written once").
 //!
 //! The items are kept in a [`Frozen`] cache, as the core keeps the entries
 //! themselves: bounded by a count and by its lifetime (a PostgreSQL
@@ -182,6 +183,46 @@ mod tests {
             !text.contains("reseller") && !text.contains("agent"),
             "{text}"
         );
+    }
+
+    /// The items rest on an account's username, parent and path never
+    /// changing once it exists, and no account being deleted: the store's
+    /// statements are read for one that would. The path is set once, by
+    /// the statement that follows the account's INSERT (its id is in it).
+    #[test]
+    fn no_statement_changes_what_an_item_shows_of_an_account() {
+        use crate::core::{STORE_SOURCES, flat};
+        let mut found = Vec::new();
+        let mut paths_set = 0;
+        for text in STORE_SOURCES {
+            let flat = flat(text);
+            for (i, _) in flat.match_indices("update accounts set") {
+                let set = &flat[i..];
+                let set = &set[..set.find(" where ").unwrap_or(set.len())];
+                for column in ["username", "username_key", "parent_id", "path", "id"] {
+                    for spelled in [format!(" {column} ="), format!(",{column} =")] {
+                        if set.contains(&spelled)
+                            && set != "update accounts set path = $2"
+                            && set != "update accounts set path = ?2"
+                        {
+                            found.push(set.to_owned());
+                        }
+                    }
+                }
+            }
+            if flat.contains("delete from accounts") {
+                found.push("delete from accounts".to_owned());
+            }
+            for (i, _) in flat.match_indices("sql::set_path.") {
+                paths_set += 1;
+                let before = &flat[..i];
+                let insert = before.rfind("insert_account").unwrap_or(0);
+                let function = before.rfind(" fn ").unwrap_or(0);
+                assert!(insert > function, "SET_PATH outside an account's creation");
+            }
+        }
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(paths_set, 2, "one account creation a backend");
     }
 
     #[test]
