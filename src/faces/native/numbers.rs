@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::input::{Authed, Body, Check, Query, Rid, number_ref, paged, rfc3339};
+use super::json::Out;
 use super::problem::Problem;
 use super::render;
 use super::written::Written;
@@ -322,20 +323,14 @@ pub async fn routing(
     }
     let e164 = E164::parse(&e164).ok_or_else(|| Problem::not_found("No such number."))?;
     let r = s.core.routing(&caller, e164.as_str()).await?;
-    // As `axum::Json` answers (the same header), but into a buffer that
-    // holds a usual answer from the start: `Json` starts at 128 bytes and
-    // grows it, a copy each time, for an answer of 300 to 600.
-    let mut body = Vec::with_capacity(ROUTING_BODY_CAPACITY);
-    serde_json::to_writer(&mut body, &render::routing(&r, s.core.now()))
-        .map_err(|e| Problem::internal(&e))?;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    // Into a buffer that holds a usual answer from the start (300 to 600
+    // bytes), with the header `axum::Json` gives.
+    let mut o = Out::with_capacity(ROUTING_BODY_CAPACITY);
+    o.item(&render::RoutingAnswer {
+        routing: &r,
+        now: s.core.now(),
+    });
+    Ok(o.into_response())
 }
 
 /// Room for a routing answer with a few holders, before it grows.
