@@ -295,9 +295,9 @@ pub fn outcome(o: &Outcome) -> Value {
 /// state, its owner (brief), the ids of the holders that may send and of
 /// those that receive, and every holder with its permissions and who granted
 /// them, the owner first. The bytes are those of the `json!` value it
-/// replaced ([`brief`] and [`perms`], keys in the same order; under test,
-/// `Serialize` writes it as serde would, and the two are compared), written
-/// straight from the cached routing by [`WriteJson`]: the hottest answer.
+/// replaced ([`brief`] and [`perms`], keys in the same order; a unit test
+/// compares the two), written straight from the cached routing by
+/// [`WriteJson`]: the hottest answer.
 /// Building a `Value` first (a map and a string copy per field) was a tenth
 /// of the server's work; writing it here rather than through serde's
 /// writer takes another 2,300 instructions off each answer of one holder
