@@ -161,8 +161,11 @@ pub(crate) fn page(
                 // past entries the caller may not see must not empty the
                 // cache for everyone else.
                 let found = cache.get(tx, &ids, first, |tx, misses| {
-                    tx.history_by_ids(misses)
-                        .map(|rows| rows.into_iter().map(|r| (r.id, Entry::of(r))).collect())
+                    Ok(tx
+                        .history_by_ids(misses)?
+                        .into_iter()
+                        .map(|r| (r.id, Entry::of(r)))
+                        .collect())
                 })?;
                 // An entry of another number (an id given again after a
                 // failover that lost writes) is not this number's.

@@ -20,8 +20,7 @@
 //!
 //! The cache itself ([`Frozen`]) holds any value that never changes once
 //! its row exists; the custody history keeps its entries in one too (the
-//! history is append-only: both backends refuse an UPDATE or DELETE of it),
-//! and the native face keeps each entry as it writes it in another.
+//! history is append-only: both backends refuse an UPDATE or DELETE of it).
 //!
 //! [`Tx::number_facts`]: crate::store::Tx::number_facts
 
@@ -110,20 +109,19 @@ impl<V> Frozen<V> {
     }
 
     /// The value of each of `ids`, in their order: the cached ones, and the
-    /// others read with `read` (given `from`, usually a transaction, and
-    /// the misses, once each), and kept if `keep`. An id that `read` does
-    /// not answer is `None`.
-    pub(crate) fn get<F: ?Sized, E>(
+    /// others read with `read` (given the misses, once each), and kept if
+    /// `keep`. An id that `read` does not answer is `None`.
+    pub(crate) fn get(
         &self,
-        from: &mut F,
+        tx: &mut dyn Tx,
         ids: &[i64],
         keep: bool,
-        read: impl FnOnce(&mut F, &[i64]) -> Result<Vec<(i64, V)>, E>,
-    ) -> Result<Vec<Option<Arc<V>>>, E> {
+        read: impl FnOnce(&mut dyn Tx, &[i64]) -> Result<Vec<(i64, V)>, StoreError>,
+    ) -> Result<Vec<Option<Arc<V>>>, StoreError> {
         let now = Instant::now();
         let (mut found, misses) = self.lookup(ids, now);
         if !misses.is_empty() {
-            let read: Vec<(i64, Arc<V>)> = read(from, &misses)?
+            let read: Vec<(i64, Arc<V>)> = read(tx, &misses)?
                 .into_iter()
                 .map(|(id, v)| (id, Arc::new(v)))
                 .collect();

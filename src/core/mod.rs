@@ -18,11 +18,6 @@ pub mod custody;
 mod error;
 pub mod events;
 mod facts;
-// The native face keeps its written history entries in one.
-pub(crate) use facts::Frozen;
-// For the tests that read the store's statements.
-#[cfg(test)]
-pub(crate) use facts::tests::{STORE_SOURCES, flat};
 pub mod grants;
 mod hashing;
 pub mod import;

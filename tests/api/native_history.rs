@@ -24,8 +24,8 @@ async fn a_reseller_sees_only_its_trees_part_of_a_numbers_custody(app: TestApp) 
     assert_eq!(send(&app, "PUT", &grant(a.id), &rk, json!({"send": true, "gets": false})).await.0, 201);
     assert_eq!(delete(&app, &grant(a.id), &rk).await.0, 200);
 
-    // The administrator reads it first: each entry naming every account
-    // (and kept as written, for the next reader).
+    // The administrator reads it first, each entry naming every account:
+    // what the process keeps of that reading tells the reseller no more.
     let (status, full) = get(&app, &format!("/lk/v1/numbers/{}/history", n.id), &adk).await;
     assert_eq!(status, 200);
     assert_eq!(full["items"][2]["actor"], brief(&admin));

@@ -446,17 +446,6 @@ pub struct Page<J> {
     next_cursor: Option<String>,
 }
 
-impl<J> Page<J> {
-    /// The page with its items rendered all at once by `render`, which
-    /// answers one for each, in order.
-    pub fn map_items<K>(self, render: impl FnOnce(Vec<J>) -> Vec<K>) -> Page<K> {
-        Page {
-            items: render(self.items),
-            next_cursor: self.next_cursor,
-        }
-    }
-}
-
 impl<J: super::json::WriteJson> Page<J> {
     /// The page as its answer, its items written by [`WriteJson`] (the
     /// lists a client reads most; `json.rs`): the bytes serde would write.

@@ -39,12 +39,6 @@ impl Out {
         self
     }
 
-    /// JSON this module wrote before, as it is.
-    pub fn written(&mut self, json: &[u8]) -> &mut Out {
-        self.0.extend_from_slice(json);
-        self
-    }
-
     pub fn int(&mut self, n: i64) -> &mut Out {
         self.0
             .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());

@@ -23,14 +23,11 @@ pub mod problem;
 mod render;
 mod sessions;
 mod webhooks;
-mod written;
 
-use std::sync::Arc;
-
+use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, delete, get, patch, post, put};
-use axum::{Extension, Router};
 
 use crate::http::{AppState, Face, Refusal};
 use problem::Problem;
@@ -98,9 +95,6 @@ pub fn guarded(state: &AppState) -> Router<AppState> {
 }
 
 pub fn routes() -> Router<AppState> {
-    // The history's written items, for this router's two history routes
-    // only (an extension on every route would cost each request its map).
-    let written = Arc::new(written::Written::default());
     let served: Vec<(&str, MethodRouter<AppState>)> = vec![
         ("/sessions", post(sessions::create)),
         ("/sessions/current", delete(sessions::delete_current)),
@@ -132,11 +126,8 @@ pub fn routes() -> Router<AppState> {
         ("/subscriptions", post(lifecycle::subscribe)),
         ("/subscriptions/{number}", delete(lifecycle::unsubscribe)),
         ("/admin/numbers/{number}/release", post(lifecycle::release)),
-        (
-            "/numbers/{number}/history",
-            get(numbers::number_history).layer(Extension(written.clone())),
-        ),
-        ("/history", get(numbers::history).layer(Extension(written))),
+        ("/numbers/{number}/history", get(numbers::number_history)),
+        ("/history", get(numbers::history)),
         ("/events", get(events::feed)),
         ("/webhooks", post(webhooks::create).get(webhooks::list)),
         (
