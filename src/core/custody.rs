@@ -197,11 +197,8 @@ pub(crate) fn page(
             kept
         }
     };
-    // Each account the page names, once, and only if the viewer may see it
-    // (a number's page has learnt them already unless the viewer sees all).
-    if number.is_none() || everything {
-        named.learn(tx, viewer, entries.iter().map(|(e, _)| &**e))?;
-    }
+    // Each account the page names, once, and only if the viewer may see it.
+    named.learn(tx, viewer, entries.iter().map(|(e, _)| &**e))?;
     Ok(Some(
         entries
             .into_iter()
@@ -236,17 +233,16 @@ impl Named {
         viewer: &Account,
         entries: impl Iterator<Item = &'e Entry>,
     ) -> Result<(), CoreError> {
-        // A page names a few accounts many times: each is looked up once.
         let mut ids: Vec<i64> = entries
             .flat_map(|e| [e.actor_id, e.account_id, e.granted_by])
             .flatten()
+            .filter(|id| !self.known.contains_key(id))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.retain(|id| !self.known.contains_key(id));
         if ids.is_empty() {
             return Ok(());
         }
+        ids.sort_unstable();
+        ids.dedup();
         // Every id asked is known after, as `None` if no such account.
         for id in &ids {
             self.known.insert(*id, None);

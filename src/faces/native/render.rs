@@ -379,31 +379,6 @@ impl Serialize for Holders<'_> {
     }
 }
 
-/// The routing answer as the `json!` value it once was: what
-/// [`routing`] is compared with.
-#[cfg(test)]
-fn routing_value(r: &Routing, now: i64) -> Value {
-    let ids = |want: fn(&Perms) -> bool| -> Vec<i64> {
-        r.holders
-            .iter()
-            .filter(|h| want(&h.perms))
-            .map(|h| h.account.id)
-            .collect()
-    };
-    json!({
-        "number": r.number.number,
-        "state": state(&r.number, now),
-        "owner": r.owner.as_ref().map(brief),
-        "send": ids(|p| p.send),
-        "gets": ids(|p| p.gets),
-        "holders": r.holders.iter().map(|h| json!({
-            "account": brief(&h.account),
-            "permissions": perms(h.perms),
-            "granted_by": h.granted_by,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -510,6 +485,30 @@ mod tests {
         }
     }
 
+    /// The routing answer as the `json!` value it once was: what
+    /// [`super::routing`] is compared with.
+    fn routing_value(r: &Routing, now: i64) -> Value {
+        let ids = |want: fn(&Perms) -> bool| -> Vec<i64> {
+            r.holders
+                .iter()
+                .filter(|h| want(&h.perms))
+                .map(|h| h.account.id)
+                .collect()
+        };
+        json!({
+            "number": r.number.number,
+            "state": state(&r.number, now),
+            "owner": r.owner.as_ref().map(brief),
+            "send": ids(|p| p.send),
+            "gets": ids(|p| p.gets),
+            "holders": r.holders.iter().map(|h| json!({
+                "account": brief(&h.account),
+                "permissions": perms(h.perms),
+                "granted_by": h.granted_by,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
     #[test]
     fn routing_answers_are_written_as_the_json_value_was() {
         use crate::core::routing::Holder;
@@ -555,7 +554,8 @@ mod tests {
                     account: (*account(10 + k as i64, &s)).clone(),
                     perms: Perms {
                         send: k % 2 == 0,
-                        gets: k != 1,
+                        // send only, gets only, both: the two lists differ.
+                        gets: k != 0,
                     },
                     granted_by: Some(1 + k as i64),
                 }))
