@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::store::{Credential, RevocationSink, Revoked};
+use crate::store::{ChangeSink, Changed, Credential};
 
 /// Beyond this many entries the cache starts over (bounded memory).
 const MAX_ENTRIES: usize = 100_000;
@@ -103,13 +103,14 @@ impl CredentialCache {
     }
 }
 
-/// What another process revoked (heard through the store).
-impl RevocationSink for CredentialCache {
-    fn revoked(&self, what: &Revoked) {
+/// What was revoked, suspended or renamed (heard through the store).
+impl ChangeSink for CredentialCache {
+    fn changed(&self, what: &Changed) {
         match what {
-            Revoked::Credential(digest) => self.forget(digest),
-            Revoked::Account(id) => self.forget_account(*id),
-            Revoked::Everything => self.forget_everything(),
+            Changed::Credential(digest) => self.forget(digest),
+            Changed::Account(id) => self.forget_account(*id),
+            Changed::Everything => self.forget_everything(),
+            Changed::Number(_) => {}
         }
     }
 }
@@ -144,20 +145,20 @@ mod tests {
         let (hit, generation) = cache.get("d1");
         assert!(hit.is_none());
         // Another process revokes while this one reads the row.
-        cache.revoked(&Revoked::Credential("d1".into()));
+        cache.changed(&Changed::Credential("d1".into()));
         cache.put("d1".into(), credential(1), generation);
         assert!(cache.get("d1").0.is_none());
         // A read after it is kept, until its account is suspended.
         let (_, generation) = cache.get("d1");
         cache.put("d1".into(), credential(1), generation);
         assert!(cache.get("d1").0.is_some());
-        cache.revoked(&Revoked::Account(2));
+        cache.changed(&Changed::Account(2));
         assert!(cache.get("d1").0.is_some());
-        cache.revoked(&Revoked::Account(1));
+        cache.changed(&Changed::Account(1));
         assert!(cache.get("d1").0.is_none());
         let (_, generation) = cache.get("d1");
         cache.put("d1".into(), credential(1), generation);
-        cache.revoked(&Revoked::Everything);
+        cache.changed(&Changed::Everything);
         assert!(cache.get("d1").0.is_none());
     }
 

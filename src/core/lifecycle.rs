@@ -370,9 +370,12 @@ impl Core {
             request_id.to_owned(),
             self.lifecycle,
         );
-        self.store
+        let reserved = self
+            .store
             .write(move |tx| reserve(tx, &l, id, &uid, secs, now, &rid))
-            .await
+            .await?;
+        self.routes.forget(reserved.number.id);
+        Ok(reserved)
     }
 
     /// Moves the end of the caller's running reservation to `secs` from now
@@ -391,7 +394,8 @@ impl Core {
             request_id.to_owned(),
             self.lifecycle,
         );
-        self.store
+        let reserved = self
+            .store
             .write(move |tx| {
                 let secs = duration(&l, secs)?;
                 let number = held_reservation(tx, id, &uid, now)?;
@@ -409,7 +413,7 @@ impl Core {
                         &format!("{{\"until\":{until}}}"),
                     ),
                 )?;
-                Ok(Reserved {
+                Ok::<_, CoreError>(Reserved {
                     number: Number {
                         reservation: None,
                         ..number
@@ -418,7 +422,9 @@ impl Core {
                     until,
                 })
             })
-            .await
+            .await?;
+        self.routes.forget(reserved.number.id);
+        Ok(reserved)
     }
 
     /// Gives up the caller's running reservation.
@@ -434,7 +440,8 @@ impl Core {
             self.clock.now(),
             request_id.to_owned(),
         );
-        self.store
+        let number_id = self
+            .store
             .write(move |tx| {
                 let number = held_reservation(tx, id, &uid, now)?;
                 tx.end_reservation(number.id, i64::MAX)?;
@@ -450,9 +457,11 @@ impl Core {
                         "{}",
                     ),
                 )?;
-                Ok(())
+                Ok::<_, CoreError>(number.id)
             })
-            .await
+            .await?;
+        self.routes.forget(number_id);
+        Ok(())
     }
 
     /// The caller's running reservations, by number id.
@@ -507,7 +516,8 @@ impl Core {
         request_id: &str,
     ) -> Result<Number, CoreError> {
         let (e164, now, rid) = (number.to_string(), self.clock.now(), request_id.to_owned());
-        self.store
+        let released = self
+            .store
             .write(move |tx| {
                 let number = tx
                     .number_by_e164(&e164)?
@@ -533,12 +543,14 @@ impl Core {
                         "{\"by\":\"admin\"}",
                     ),
                 )?;
-                Ok(Number {
+                Ok::<_, CoreError>(Number {
                     quarantine: None,
                     ..number
                 })
             })
-            .await
+            .await?;
+        self.routes.forget(released.id);
+        Ok(released)
     }
 
     /// Runs [`Core::sweep`] every `sweep_interval` until the task is dropped

@@ -85,8 +85,11 @@ pub struct Core {
     pub(crate) hashing: Arc<hashing::HashPool>,
     /// What this core has done, for `/metrics`.
     pub(crate) business: Arc<crate::core::metrics::Business>,
-    /// Recently read routings (see `routing`).
+    /// Every number's routing (see `routing`).
     pub(crate) routes: Arc<routing::RouteCache>,
+    /// What the store tells of changes goes to both caches; the store holds
+    /// it weakly, so it lives here.
+    hearing: Arc<dyn crate::store::ChangeSink>,
     /// The numbers' unchanging facts, for the numbers list (see `facts`).
     facts: Arc<facts::FactsCache>,
     /// The history entries read, for history pages (see `custody`).
@@ -95,6 +98,20 @@ pub struct Core {
     pub(crate) lifecycle: Lifecycle,
     /// How webhooks are delivered (see `webhooks`).
     pub(crate) webhooks: webhooks::WebhookSettings,
+}
+
+/// Tells both caches what the store heard.
+struct Hearing(Arc<credentials::CredentialCache>, Arc<routing::RouteCache>);
+
+impl crate::store::ChangeSink for Hearing {
+    fn changed(&self, what: &crate::store::Changed) {
+        self.0.changed(what);
+        self.1.changed(what);
+    }
+
+    fn heard(&self, at: std::time::Instant) {
+        self.1.heard(at);
+    }
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -110,20 +127,23 @@ impl Core {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let credentials = Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL));
+        let routes = Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL));
         let core = Core {
             store,
             clock,
             dummy_hash: dummy_hash.into(),
-            credentials: Arc::new(credentials::CredentialCache::new(AUTH_CACHE_TTL)),
+            hearing: Arc::new(Hearing(credentials.clone(), routes.clone())),
+            credentials,
             hashing: Arc::new(hashing::HashPool::new(cores)),
             business: Arc::default(),
-            routes: Arc::new(routing::RouteCache::new(AUTH_CACHE_TTL)),
+            routes,
             facts: Arc::default(),
             entries: Arc::new(custody::EntryCache::new(custody::ENTRY_CAPACITY)),
             lifecycle: Lifecycle::default(),
             webhooks: webhooks::WebhookSettings::default(),
         };
-        core.watch_revocations();
+        core.watch_changes();
         Ok(core)
     }
 
@@ -132,15 +152,15 @@ impl Core {
     pub fn with_auth_cache_ttl(mut self, ttl: std::time::Duration) -> Core {
         self.credentials = Arc::new(credentials::CredentialCache::new(ttl));
         self.routes = Arc::new(routing::RouteCache::new(ttl));
-        self.watch_revocations();
+        self.hearing = Arc::new(Hearing(self.credentials.clone(), self.routes.clone()));
+        self.watch_changes();
         self
     }
 
-    /// Revocations other processes commit reach this process's cache (on
-    /// PostgreSQL; see `credentials`).
-    fn watch_revocations(&self) {
-        let cache: Arc<dyn crate::store::RevocationSink> = self.credentials.clone();
-        self.store.watch_revocations(Arc::downgrade(&cache));
+    /// What the store hears of changes (revocations, numbers, usernames;
+    /// see `Store::watch_changes`) reaches this process's caches.
+    fn watch_changes(&self) {
+        self.store.watch_changes(Arc::downgrade(&self.hearing));
     }
 
     /// Readiness: one trivial read (a credential lookup that finds nothing),

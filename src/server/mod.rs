@@ -101,7 +101,8 @@ pub async fn launch(
 
 /// [`launch`] with the given limits. The sweeper and the webhook
 /// dispatcher (clients of the core, like the faces) run beside the server
-/// while it serves, when the core's settings ask for them.
+/// while it serves, when the core's settings ask for them, and so does the
+/// routing table's keeper (`Core::keep_routes`).
 pub async fn launch_with(
     core: Core,
     limits: Limits,
@@ -121,6 +122,7 @@ pub async fn launch_full(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(core.clone().run_sweeper());
+    let routes = tokio::spawn(core.clone().keep_routes());
     let dispatcher = core
         .webhook_settings()
         .dispatch
@@ -132,6 +134,7 @@ pub async fn launch_full(
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    routes.abort();
     for task in [dispatcher, publisher].into_iter().flatten() {
         task.abort();
     }

@@ -139,10 +139,12 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
-    /// Tells `sink` of every revocation any process commits from now on
-    /// (replacing an earlier sink). A backend that serves one process has
-    /// nothing to tell.
-    fn watch_revocations(&self, _sink: Weak<dyn RevocationSink>) {}
+    /// Tells `sink` of every change it can hear of from now on (replacing
+    /// an earlier sink): on SQLite this process's own changes to numbers,
+    /// grants and usernames as they commit, and "everything" when another
+    /// process has written the file; on PostgreSQL every process's, through
+    /// `LISTEN`. With no sink nothing is heard and caches rely on their TTL.
+    fn watch_changes(&self, _sink: Weak<dyn ChangeSink>) {}
 }
 
 /// The handle the rest of the program holds; cheap to clone.
@@ -193,9 +195,9 @@ impl Store {
         self.backend.shares_login_budgets()
     }
 
-    /// See [`Backend::watch_revocations`].
-    pub fn watch_revocations(&self, sink: Weak<dyn RevocationSink>) {
-        self.backend.watch_revocations(sink)
+    /// See [`Backend::watch_changes`].
+    pub fn watch_changes(&self, sink: Weak<dyn ChangeSink>) {
+        self.backend.watch_changes(sink)
     }
 
     /// Runs `f`, which sends at most one statement, on its own: it commits
@@ -556,7 +558,7 @@ pub trait Tx {
     fn credential(&mut self, digest: &str) -> Result<Option<Credential>, StoreError>;
     /// Marks a token revoked; false if it was unknown or revoked already.
     /// Where several processes share the database, the others hear of it
-    /// when the transaction commits ([`Backend::watch_revocations`]), as they
+    /// when the transaction commits ([`Backend::watch_changes`]), as they
     /// do of [`Tx::set_suspended`].
     fn revoke_token(&mut self, digest: &str, at: i64) -> Result<bool, StoreError>;
 
@@ -855,6 +857,12 @@ pub trait Tx {
             accounts,
         }))
     }
+
+    /// The routing rows ([`Tx::routing_rows`]) of the `limit` numbers after
+    /// id `after`, by id: a page of the routing table's load. Its two
+    /// statements need not be one snapshot (the table forgets whatever
+    /// changes while it loads).
+    fn routing_range(&mut self, after: i64, limit: i64) -> Result<Vec<RoutingRows>, StoreError>;
 
     /// Everything the invariant checker needs, for tests and `stress`, as
     /// of `now`.

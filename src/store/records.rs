@@ -206,22 +206,30 @@ pub struct BudgetRelease {
     pub clear_user: bool,
 }
 
-/// A credential that was revoked (or an account suspended) somewhere, so
-/// that a process which cached it forgets it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Revoked {
+/// Something committed that a process may have cached: a credential
+/// revoked, an account suspended or renamed, a number's routing changed.
+/// Told by the store of every process's commits that it can hear (see
+/// [`crate::store::Store::watch_changes`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Changed {
     /// The token or key with this digest.
     Credential(String),
-    /// Every credential of this account.
+    /// This account (its credentials, its name).
     Account(i64),
-    /// Anything: revocations may have been missed (the listener reconnected).
+    /// The number with this id: its state, owner or grants.
+    Number(i64),
+    /// Anything: changes may have been missed (a listener reconnected,
+    /// another process wrote an SQLite file).
     Everything,
 }
 
-/// Who hears of revocations made by other processes (see
-/// [`crate::store::Store::watch_revocations`]).
-pub trait RevocationSink: Send + Sync {
-    fn revoked(&self, what: &Revoked);
+/// Who hears of changes (see [`crate::store::Store::watch_changes`]).
+pub trait ChangeSink: Send + Sync {
+    fn changed(&self, what: &Changed);
+
+    /// Every change committed before `at` has been told (`changed`): what
+    /// was cached and not forgotten is still true as of `at`.
+    fn heard(&self, _at: std::time::Instant) {}
 }
 
 /// A token or key as its account lists it: never the secret, only its

@@ -1,8 +1,12 @@
-//! `GET /lk/v1/routing/{e164}`: administrators only, cached, and forgotten
-//! at once on this instance's own changes.
+//! `GET /lk/v1/routing/{e164}`: administrators only, answered from the
+//! routing table, which forgets at once what this instance changes and
+//! hears what another instance changes long before its TTL.
 
-use serde_json::json;
+use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
 use crate::native_common::{brief, delete, get, not_found, problem, send};
 
 crate::scenarios! {
@@ -40,4 +44,46 @@ async fn routing_names_owner_senders_and_receivers_and_follows_changes(app: Test
     assert_eq!(get(&app, path, &rk).await, (403, problem("forbidden", "Forbidden", 403,
         "Routing is for platform (administrator) credentials only.")));
 }
+
+async fn routing_hears_another_instances_changes_well_within_its_ttl(app: TestApp) {
+    let (_, adk) = app.account("admin", None, false).await;
+    let (r, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, _) = app.account("agent", Some("reseller"), false).await;
+    let n = app.number("+983000606", Some("reseller")).await;
+    let path = "/lk/v1/routing/+983000606";
+    let owner_only = json!({"number": "+983000606", "state": "subscribed", "owner": brief(&r),
+        "send": [r.id], "gets": [r.id],
+        "holders": [{"account": brief(&r), "permissions": {"send": true, "gets": true}, "granted_by": null}]});
+    let granted = json!({"number": "+983000606", "state": "subscribed", "owner": brief(&r),
+        "send": [r.id, a.id], "gets": [r.id],
+        "holders": [
+            {"account": brief(&r), "permissions": {"send": true, "gets": true}, "granted_by": null},
+            {"account": brief(&a), "permissions": {"send": true, "gets": false}, "granted_by": r.id},
+        ]});
+    // This instance loads its table and answers from it.
+    app.core.load_routes().await.expect("load the routing table");
+    assert_eq!(get(&app, path, &adk).await, (200, owner_only.clone()));
+
+    // Another instance grants and takes back; this one's answer follows
+    // within a second, where its TTL is five.
+    let other = app.another_instance(Default::default()).await;
+    let grant = format!("/lk/v1/numbers/{}/grants/{}", n.id, a.id);
+    assert_eq!(send(&other, "PUT", &grant, &rk, json!({"send": true, "gets": false})).await.0, 201);
+    assert_eq!(answer_within(&app, path, &adk, &granted).await, (200, granted.clone()));
+    assert_eq!(delete(&other, &grant, &rk).await.0, 200);
+    assert_eq!(answer_within(&app, path, &adk, &owner_only).await, (200, owner_only));
+}
+}
+
+/// This app's routing answer once it is `want`, or the last one after a
+/// second of asking.
+async fn answer_within(app: &TestApp, path: &str, key: &str, want: &Value) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let got = get(app, path, key).await;
+        if (got.0 == 200 && got.1 == *want) || Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

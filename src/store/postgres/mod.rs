@@ -47,14 +47,14 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Statement};
 
-use super::{Access, Backend, Job, RevocationSink, Revoked, StoreError, StoreOptions};
+use super::{Access, Backend, ChangeSink, Changed, Job, StoreError, StoreOptions};
 
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/0001_init.sql")),
@@ -97,6 +97,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_event_staging",
         include_str!("migrations/0011_event_staging.sql"),
     ),
+    // SQLite's writer notes its own changes with TEMP triggers on its
+    // connection and cannot hear another process's (see `sqlite::watch`).
+    (
+        "0012_route_notices",
+        include_str!("migrations/0012_route_notices.sql"),
+    ),
 ];
 
 /// Whether `url` names a PostgreSQL database.
@@ -112,7 +118,7 @@ pub struct PgBackend {
     config: postgres::Config,
     /// Who hears of revocations (see [`listen`]); the listener holds it weakly
     /// and ends once the backend is gone.
-    sink: Arc<Mutex<Option<Weak<dyn RevocationSink>>>>,
+    sink: Arc<Mutex<Option<Weak<dyn ChangeSink>>>>,
     listening: AtomicBool,
 }
 
@@ -190,7 +196,7 @@ impl Backend for PgBackend {
         true
     }
 
-    fn watch_revocations(&self, sink: Weak<dyn RevocationSink>) {
+    fn watch_changes(&self, sink: Weak<dyn ChangeSink>) {
         if let Ok(mut slot) = self.sink.lock() {
             *slot = Some(sink);
         }
@@ -208,26 +214,48 @@ impl Backend for PgBackend {
     }
 }
 
-/// How long the listener waits for a notification before it checks that
-/// its backend is still there.
+/// How long the listener waits for a notification before it proves that it
+/// still hears (and checks that its backend is still there).
 const LISTEN_POLL: Duration = Duration::from_millis(500);
 
-/// The revocation listener: one connection per process that `LISTEN`s on
-/// [`tx::REVOKED_CHANNEL`] and tells the sink of each revocation as soon as
-/// the revoking transaction commits (a notification is delivered at commit,
-/// within milliseconds). While the connection is down nothing is heard, so
-/// after every (re)connection the sink forgets everything it cached. Ends
-/// once the backend is dropped.
-fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn RevocationSink>>>>) {
-    let tell = |what: &Revoked| -> bool {
-        let Some(slot) = slot.upgrade() else {
-            return false;
-        };
+/// The change listener: one connection per process that `LISTEN`s on
+/// [`tx::REVOKED_CHANNEL`] and tells the sink of each change as soon as the
+/// changing transaction commits (a notification is delivered at commit,
+/// within milliseconds): revocations and suspensions, and, from the
+/// triggers of migration 0012, every change to a number's row, its grants
+/// or an account's username. While the connection is down nothing is
+/// heard, so after every (re)connection the sink forgets everything it
+/// cached.
+///
+/// Every [`LISTEN_POLL`] without a notification the listener makes a round
+/// trip on its connection: the server sends a session every notification
+/// of a commit that preceded a statement before that statement's answer,
+/// so once the round trip is answered and what arrived with it is told,
+/// every change committed before it was sent has been told
+/// ([`ChangeSink::heard`]). A connection that stops answering (a
+/// partition) therefore stops the proofs, and a cache that trusts only
+/// recent proofs stops trusting what it kept.
+fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSink>>>>) {
+    let sink = || -> Option<Option<Arc<dyn ChangeSink>>> {
+        let slot = slot.upgrade()?;
         let sink = slot.lock().ok().and_then(|s| s.as_ref()?.upgrade());
-        if let Some(sink) = sink {
-            sink.revoked(what);
+        Some(sink)
+    };
+    let tell = |what: &Changed| -> bool {
+        match sink() {
+            None => false,
+            Some(sink) => {
+                if let Some(sink) = sink {
+                    sink.changed(what);
+                }
+                true
+            }
         }
-        true
+    };
+    let heard = |at: Instant| {
+        if let Some(Some(sink)) = sink() {
+            sink.heard(at);
+        }
     };
     let mut failures = 0u32;
     loop {
@@ -243,39 +271,64 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn Revocatio
             Err(e) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(error = %e, "revocation listener cannot connect; retrying");
+                    tracing::warn!(error = %e, "change listener cannot connect; retrying");
                 }
                 thread::sleep(Duration::from_millis(200 * u64::from(failures.min(10))));
                 continue;
             }
         };
         failures = 0;
-        if !tell(&Revoked::Everything) {
+        if !tell(&Changed::Everything) {
             return;
         }
-        loop {
-            let next = client.notifications().timeout_iter(LISTEN_POLL).next();
-            match next {
-                Ok(Some(note)) => {
-                    let payload = note.payload();
-                    let what = if let Some(digest) = payload.strip_prefix("d:") {
-                        Revoked::Credential(digest.to_owned())
-                    } else if let Some(id) = payload.strip_prefix("a:").and_then(|i| i.parse().ok())
-                    {
-                        Revoked::Account(id)
-                    } else {
-                        Revoked::Everything
-                    };
-                    if !tell(&what) {
-                        return;
+        'connected: loop {
+            // The proof: a round trip, then what came with it.
+            let at = Instant::now();
+            if client.simple_query("").is_err() {
+                break;
+            }
+            loop {
+                let next = client.notifications().iter().next();
+                match next {
+                    Ok(Some(note)) => {
+                        if !tell(&notice(note.payload())) {
+                            return;
+                        }
                     }
+                    Ok(None) => break,
+                    Err(_) => break 'connected,
                 }
-                Err(_) => break,
-                Ok(None) if slot.strong_count() == 0 => return,
-                Ok(None) if client.is_closed() => break,
-                Ok(None) => {}
+            }
+            heard(at);
+            loop {
+                let next = client.notifications().timeout_iter(LISTEN_POLL).next();
+                match next {
+                    Ok(Some(note)) => {
+                        if !tell(&notice(note.payload())) {
+                            return;
+                        }
+                    }
+                    Err(_) => break 'connected,
+                    Ok(None) if slot.strong_count() == 0 => return,
+                    Ok(None) if client.is_closed() => break 'connected,
+                    Ok(None) => break,
+                }
             }
         }
+    }
+}
+
+/// What a notification's payload says changed.
+fn notice(payload: &str) -> Changed {
+    let id = |rest: &str| rest.parse().ok();
+    if let Some(digest) = payload.strip_prefix("d:") {
+        Changed::Credential(digest.to_owned())
+    } else if let Some(id) = payload.strip_prefix("a:").and_then(id) {
+        Changed::Account(id)
+    } else if let Some(id) = payload.strip_prefix("n:").and_then(id) {
+        Changed::Number(id)
+    } else {
+        Changed::Everything
     }
 }
 

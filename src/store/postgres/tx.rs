@@ -2096,6 +2096,23 @@ impl Tx for PgTx<'_> {
         Ok(routing)
     }
 
+    fn routing_range(&mut self, after: i64, limit: i64) -> Result<Vec<RoutingRows>, StoreError> {
+        let numbers = self
+            .all(sql::ROUTING_RANGE_NUMBERS.postgres, &[&after, &limit])?
+            .iter()
+            .map(sql::routing_range_number)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = numbers.last().map(|n| n.number.id) else {
+            return Ok(numbers);
+        };
+        let grants = self
+            .all(sql::ROUTING_RANGE_GRANTS.postgres, &[&after, &last])?
+            .iter()
+            .map(sql::routing_range_grant)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(sql::routing_range(numbers, grants))
+    }
+
     fn fold_holdings(&mut self, limit: i64) -> Result<u64, StoreError> {
         let folded = self.count(FOLD_HOLDINGS, &[&limit])?;
         Ok(u64::try_from(folded).unwrap_or(0))

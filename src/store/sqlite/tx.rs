@@ -1230,6 +1230,19 @@ impl Tx for SqliteTx<'_> {
         Ok(routing)
     }
 
+    fn routing_range(&mut self, after: i64, limit: i64) -> Result<Vec<RoutingRows>, StoreError> {
+        let numbers = self.all(sql::ROUTING_RANGE_NUMBERS.sqlite, [after, limit], |r| {
+            sql::routing_range_number(r)
+        })?;
+        let Some(last) = numbers.last().map(|n| n.number.id) else {
+            return Ok(numbers);
+        };
+        let grants = self.all(sql::ROUTING_RANGE_GRANTS.sqlite, [after, last], |r| {
+            sql::routing_range_grant(r)
+        })?;
+        Ok(sql::routing_range(numbers, grants))
+    }
+
     fn accounts_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Account>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
