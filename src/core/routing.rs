@@ -3,19 +3,22 @@
 //! every number's routing, loaded when the process starts and kept true by
 //! hearing of every change.
 //!
-//! What is heard, and how soon (see `Store::watch_changes`):
-//! - this process's own changes, before the write that made them is
-//!   answered: SQLite's writer notes each changed number, grant and
-//!   username with triggers on its connection; on PostgreSQL the core's
-//!   write paths forget what they changed as they return, and the listener
-//!   hears the same a few milliseconds later;
-//! - another process's: on PostgreSQL every change to a number, its grants
-//!   or a username is announced by a trigger (`NOTIFY`, delivered at
-//!   commit) and heard within milliseconds; SQLite tells only that another
-//!   process wrote the file, and the table starts over (and loads again,
-//!   at most once every [`RELOAD_GAP`]).
+//! What is heard, and how soon (see `Store::watch_changes`): every change
+//! to a number's row or its grants (a routing names accounts by id and
+//! username, and no statement changes a username):
+//! - this process's own, before the write that made them is answered:
+//!   SQLite's writer notes each changed number with triggers on its
+//!   connection; on PostgreSQL the core's write paths forget what they
+//!   changed as they return, and the listener hears the same a few
+//!   milliseconds later;
+//! - another process's: on PostgreSQL each is announced by a trigger
+//!   (`NOTIFY linekeeper_routes`, delivered at commit) and heard within
+//!   milliseconds; SQLite tells only that another process wrote the file
+//!   ("everything"): nothing kept before is used again, each number is read
+//!   again on its next lookup, and the table loads again (at most once
+//!   every [`RELOAD_GAP`]).
 //!
-//! The store also proves, every fraction of a second, that it has told
+//! The store also proves, at least twice a second, that it has told
 //! everything committed before a given instant (`ChangeSink::heard`). The
 //! table trusts its entries whatever their age only while the last proof is
 //! younger than `ttl` (the credential cache's, 5 s by default); without a
@@ -28,11 +31,12 @@
 //! table forget: every forgetting moves a generation on, and a routing read
 //! under an older generation is answered but not kept (as in
 //! `credentials`). The load, which reads for seconds, keeps instead a
-//! journal of what was forgotten since it began and keeps no number in it
-//! (nor one naming a renamed account); "everything" stops it.
+//! journal of what was forgotten since it began and keeps no number in it;
+//! "everything" stops it.
 //!
-//! An answer is shared (`Arc`): a hit copies no strings. A miss (a number
-//! created since, or one past [`MAX_ENTRIES`]) is one statement
+//! An answer is shared (`Arc`), and so is each account among the answers a
+//! load reads together: a hit copies no strings. A miss (a number created
+//! since, or one past [`MAX_ENTRIES`]) is one statement
 //! (`Tx::routing_rows`), run on the calling thread where the store allows
 //! it (`Store::read_here`: SQLite), with no transaction and no hop to a
 //! reader thread; on PostgreSQL it is one round trip from a pool thread.
@@ -65,7 +69,8 @@ pub const RELOAD_GAP: Duration = Duration::from_secs(30);
 /// One account that holds the number, and how.
 #[derive(Clone, Debug)]
 pub struct Holder {
-    pub account: Account,
+    /// Shared by every number the table holds that names it.
+    pub account: Arc<Account>,
     pub perms: Perms,
     /// Who granted it; `None` for the owner.
     pub granted_by: Option<i64>,
@@ -75,7 +80,7 @@ pub struct Holder {
 #[derive(Clone, Debug)]
 pub struct Routing {
     pub number: Number,
-    pub owner: Option<Account>,
+    pub owner: Option<Arc<Account>>,
     /// The owner first, then every live grant by account id.
     pub holders: Vec<Holder>,
     /// The earliest end among those grants (Unix seconds): a cached answer
@@ -85,14 +90,25 @@ pub struct Routing {
 
 impl Routing {
     /// The routing that `rows` (one snapshot of a number) give at `now`.
-    fn of(rows: RoutingRows, now: i64) -> Routing {
-        let (number, accounts) = (rows.number, rows.accounts);
+    fn read(rows: RoutingRows, now: i64) -> Routing {
+        let accounts: Vec<Arc<Account>> = rows.accounts.into_iter().map(Arc::new).collect();
+        let find = |id: i64| accounts.iter().find(|a| a.id == id).cloned();
+        Routing::of(rows.number, &rows.grants, now, find)
+    }
+
+    /// The routing of `number` with `grants` at `now`, its accounts found
+    /// by id.
+    fn of(
+        number: Number,
+        grants: &[crate::store::Grant],
+        now: i64,
+        find: impl Fn(i64) -> Option<Arc<Account>>,
+    ) -> Routing {
         // Only live grants route: an ended one (and whatever was granted
         // from it) confers nothing, swept or not.
-        let (_, grants) = super::grants::expiries(&rows.grants, now);
+        let (_, grants) = super::grants::expiries(grants, now);
         let ends_at = grants.iter().filter_map(|g| g.expires_at).min();
-        let find = |id: i64| accounts.iter().find(|a| a.id == id).cloned();
-        let owner = number.owner_id().and_then(find);
+        let owner = number.owner_id().and_then(&find);
         let mut holders: Vec<Holder> = owner
             .iter()
             .map(|o| Holder {
@@ -118,33 +134,31 @@ impl Routing {
             ends_at,
         }
     }
-
-    fn names(&self, account_id: i64) -> bool {
-        self.holders.iter().any(|h| h.account.id == account_id)
-    }
-}
-
-/// What was forgotten while a load ran.
-#[derive(Default)]
-struct Journal {
-    numbers: HashSet<i64>,
-    accounts: HashSet<i64>,
-    everything: bool,
 }
 
 #[derive(Default)]
 struct Entries {
+    /// Each number's routing, and when it was kept.
     by_e164: HashMap<String, (Arc<Routing>, Instant)>,
     /// Number id to E.164, so a change forgets its number in one lookup.
     e164_of: HashMap<i64, String>,
     /// Moves on with every forgetting.
     generation: u64,
-    /// While a load runs.
-    loading: Option<Journal>,
-    /// Whether a load should run (none has yet, or "everything" since).
+    /// Entries kept before this instant are trusted for the TTL only: the
+    /// store may have missed a change before it ("everything").
+    trusted_from: Option<Instant>,
+    /// While a load runs: the numbers forgotten since it began, or `None`
+    /// once "everything" was heard (which ends it).
+    loading: Option<Option<HashSet<i64>>>,
+    /// When the running load began.
+    load_began: Option<Instant>,
+    /// Whether a load should run (none has, one failed or was stopped by
+    /// "everything").
     want_load: bool,
     /// When the last load began.
     loaded_at: Option<Instant>,
+    /// Whether a load has run to its end.
+    loaded: bool,
 }
 
 impl Entries {
@@ -154,10 +168,9 @@ impl Entries {
         self.by_e164.insert(e164, (routing, at));
     }
 
-    fn remove(&mut self, number_id: i64) {
-        if let Some(e164) = self.e164_of.remove(&number_id) {
-            self.by_e164.remove(&e164);
-        }
+    fn remove(&mut self, number_id: i64) -> Option<(Arc<Routing>, Instant)> {
+        let e164 = self.e164_of.remove(&number_id)?;
+        self.by_e164.remove(&e164)
     }
 }
 
@@ -196,14 +209,15 @@ impl RouteCache {
     fn hearing(&self) -> bool {
         let heard = self.heard.load(Ordering::Acquire);
         let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        heard != 0
-            && now.saturating_sub(heard) < u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX)
+        let ttl = u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX);
+        heard != 0 && now.saturating_sub(heard) < ttl
     }
 
     /// The cached routing of `e164`, if it is still true as far as this
-    /// process can know (heard of every change lately, or read within the
-    /// TTL) and no grant in it has ended by `now` (the core's clock); else
-    /// the generation to [`RouteCache::put`] a fresh read under.
+    /// process can know (kept since the last "everything", and either the
+    /// store proves it hears every change or it was kept within the TTL) and
+    /// no grant in it has ended by `now` (the core's clock); else the
+    /// generation to [`RouteCache::put`] a fresh read under.
     fn get(&self, e164: &str, now: i64) -> Result<Arc<Routing>, u64> {
         let hearing = self.hearing();
         let Ok(entries) = self.entries.lock() else {
@@ -214,8 +228,9 @@ impl RouteCache {
         }
         match entries.by_e164.get(e164) {
             Some((routing, at))
-                if (hearing || at.elapsed() < self.ttl)
-                    && routing.ends_at.is_none_or(|end| now < end) =>
+                if routing.ends_at.is_none_or(|end| now < end)
+                    && entries.trusted_from.is_none_or(|from| *at >= from)
+                    && (hearing || at.elapsed() < self.ttl) =>
             {
                 Ok(routing.clone())
             }
@@ -224,12 +239,11 @@ impl RouteCache {
     }
 
     /// Keeps `routing`, read under `generation`, unless something was
-    /// forgotten since.
+    /// forgotten since (or the table is full and lacks it).
     fn put(&self, routing: Arc<Routing>, generation: u64) {
         if self.ttl.is_zero() {
             return;
         }
-        let hearing = self.hearing();
         if let Ok(mut entries) = self.entries.lock() {
             if entries.generation != generation {
                 return;
@@ -237,58 +251,41 @@ impl RouteCache {
             if entries.by_e164.len() >= MAX_ENTRIES
                 && !entries.e164_of.contains_key(&routing.number.id)
             {
-                if hearing {
-                    // Full of entries that are all still true.
-                    return;
-                }
-                // Full of entries that may all have run out.
-                entries.by_e164.clear();
-                entries.e164_of.clear();
+                return;
             }
             entries.insert(routing, Instant::now());
         }
     }
 
-    /// Forgets the number with this id (this process changed it), and
-    /// keeps no lookup that was under way meanwhile.
+    /// Forgets the number with this id (changed), and keeps no lookup or
+    /// load that was reading it meanwhile.
     pub(crate) fn forget(&self, number_id: i64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.generation = entries.generation.wrapping_add(1);
-            entries.remove(number_id);
-            if let Some(journal) = entries.loading.as_mut() {
-                journal.numbers.insert(number_id);
+        let gone = match self.entries.lock() {
+            Ok(mut entries) => {
+                entries.generation = entries.generation.wrapping_add(1);
+                if let Some(Some(journal)) = entries.loading.as_mut() {
+                    journal.insert(number_id);
+                }
+                entries.remove(number_id)
             }
-        }
+            Err(_) => None,
+        };
+        // Dropped (maybe the last reference) outside the lock.
+        drop(gone);
     }
 
-    /// Forgets every number that names this account (renamed).
-    fn forget_account(&self, account_id: i64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.generation = entries.generation.wrapping_add(1);
-            let named: Vec<i64> = entries
-                .by_e164
-                .values()
-                .filter(|(r, _)| r.names(account_id))
-                .map(|(r, _)| r.number.id)
-                .collect();
-            for id in named {
-                entries.remove(id);
-            }
-            if let Some(journal) = entries.loading.as_mut() {
-                journal.accounts.insert(account_id);
-            }
-        }
-    }
-
-    /// Forgets everything; a load should run again.
+    /// The store may have missed changes: nothing kept so far is used
+    /// again (what is read from now on is), a running load stops, and a new
+    /// one is wanted. Nothing is dropped here (a 2,000,000-entry table would
+    /// hold the lock, and the thread that heard, for as long as the frees):
+    /// each entry is replaced as its number is read again.
     fn forget_everything(&self) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.generation = entries.generation.wrapping_add(1);
-            entries.by_e164.clear();
-            entries.e164_of.clear();
+            entries.trusted_from = Some(Instant::now());
             entries.want_load = true;
-            if let Some(journal) = entries.loading.as_mut() {
-                journal.everything = true;
+            if entries.loading.is_some() {
+                entries.loading = Some(None);
             }
         }
     }
@@ -306,79 +303,115 @@ impl RouteCache {
         })
     }
 
-    /// Starts a load's journal (before its first read); false if one runs
-    /// already or the table is off.
-    fn begin_load(&self) -> bool {
+    /// Starts a load's journal (before its first read); `None` if one runs
+    /// already or the table is off. The load ends when the guard drops.
+    fn begin_load(&self) -> Option<LoadGuard<'_>> {
         if self.ttl.is_zero() {
-            return false;
+            return None;
         }
-        let Ok(mut entries) = self.entries.lock() else {
-            return false;
-        };
+        let mut entries = self.entries.lock().ok()?;
         if entries.loading.is_some() {
-            return false;
+            return None;
         }
-        entries.loading = Some(Journal::default());
+        let now = Instant::now();
+        entries.loading = Some(Some(HashSet::new()));
+        entries.load_began = Some(now);
         entries.want_load = false;
-        entries.loaded_at = Some(Instant::now());
-        true
+        entries.loaded_at = Some(now);
+        Some(LoadGuard {
+            cache: self,
+            done: false,
+        })
     }
 
     /// Keeps a page of the load, but no number forgotten since the load
-    /// began, none naming an account renamed since, and none a lookup has
-    /// kept meanwhile (which is as fresh).
+    /// began, and none a lookup has kept since it began (which is as
+    /// fresh).
     fn keep_loaded(&self, page: Vec<Routing>) -> Loaded {
         let Ok(mut entries) = self.entries.lock() else {
             return Loaded::Stopped;
         };
         let at = Instant::now();
-        let Some(journal) = entries.loading.take() else {
+        let (Some(Some(journal)), Some(began)) = (entries.loading.take(), entries.load_began)
+        else {
+            entries.loading = Some(None);
             return Loaded::Stopped;
         };
-        if journal.everything {
-            entries.loading = Some(journal);
-            return Loaded::Stopped;
-        }
+        let mut outcome = Loaded::Kept;
+        let mut replaced = Vec::new();
         for routing in page {
-            if entries.by_e164.len() >= MAX_ENTRIES {
-                entries.loading = Some(journal);
-                return Loaded::Stopped;
-            }
-            if journal.numbers.contains(&routing.number.id)
-                || journal.accounts.iter().any(|&a| routing.names(a))
-                || entries.e164_of.contains_key(&routing.number.id)
-            {
+            let id = routing.number.id;
+            if journal.contains(&id) {
                 continue;
+            }
+            match entries
+                .e164_of
+                .get(&id)
+                .and_then(|e| entries.by_e164.get(e))
+            {
+                Some((_, kept)) if *kept >= began => continue,
+                Some(_) => replaced.extend(entries.remove(id)),
+                None if entries.by_e164.len() >= MAX_ENTRIES => {
+                    outcome = Loaded::Stopped;
+                    break;
+                }
+                None => {}
             }
             entries.insert(Arc::new(routing), at);
         }
-        entries.loading = Some(journal);
-        Loaded::Kept
-    }
-
-    /// Ends a load; one stopped by "everything" is wanted again.
-    fn end_load(&self) {
-        if let Ok(mut entries) = self.entries.lock()
-            && entries.loading.take().is_some_and(|j| j.everything)
-        {
-            entries.want_load = true;
-        }
+        entries.loading = Some(Some(journal));
+        drop(entries);
+        drop(replaced);
+        outcome
     }
 
     /// How many numbers are kept.
     pub(crate) fn len(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.by_e164.len())
     }
+
+    /// Whether the table is off, or a load has run to its end and none
+    /// runs now.
+    pub(crate) fn loaded(&self) -> bool {
+        self.ttl.is_zero()
+            || self
+                .entries
+                .lock()
+                .is_ok_and(|e| e.loaded && e.loading.is_none())
+    }
 }
 
-/// What the store heard (see the module's comment).
+/// A running load; dropping it ends it (also when the load's future is
+/// dropped midway). One that did not finish, or that "everything" stopped,
+/// is wanted again.
+struct LoadGuard<'a> {
+    cache: &'a RouteCache,
+    done: bool,
+}
+
+impl Drop for LoadGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut entries) = self.cache.entries.lock() {
+            let stopped = matches!(entries.loading.take(), Some(None));
+            entries.load_began = None;
+            if stopped || !self.done {
+                entries.want_load = true;
+            } else {
+                entries.loaded = true;
+            }
+        }
+    }
+}
+
+/// What the store heard (see the module's comment). An account's notice is
+/// nothing to the table: a routing names accounts by id and username, and
+/// no path changes a username.
 impl ChangeSink for RouteCache {
     fn changed(&self, what: &Changed) {
         match what {
             Changed::Number(id) => self.forget(*id),
-            Changed::Account(id) => self.forget_account(*id),
             Changed::Everything => self.forget_everything(),
-            Changed::Credential(_) => {}
+            Changed::Account(_) | Changed::Credential(_) => {}
         }
     }
 
@@ -413,7 +446,7 @@ impl Core {
             .store
             .read_here(move |tx| {
                 let rows = tx.routing_rows(&key)?.ok_or(CoreError::NumberNotFound)?;
-                Ok::<_, CoreError>(Routing::of(rows, now))
+                Ok::<_, CoreError>(Routing::read(rows, now))
             })
             .await?;
         let routing = Arc::new(routing);
@@ -425,9 +458,9 @@ impl Core {
     /// the reader threads; answers how many numbers the table holds after.
     /// A load already running, or the table being off, makes it a no-op.
     pub async fn load_routes(&self) -> Result<usize, CoreError> {
-        if !self.routes.begin_load() {
+        let Some(mut load) = self.routes.begin_load() else {
             return Ok(self.routes.len());
-        }
+        };
         let mut after = i64::MIN;
         let outcome = loop {
             let now = self.clock.now();
@@ -439,21 +472,36 @@ impl Core {
                 Ok(page) => page,
                 Err(e) => break Err(e),
             };
-            let Some(last) = page.last().map(|r| r.number.id) else {
+            let Some(last) = page.numbers.last().map(|r| r.number.id) else {
                 break Ok(());
             };
-            let last_page = page.len() < usize::try_from(LOAD_PAGE).unwrap_or(usize::MAX);
+            let last_page = page.numbers.len() < usize::try_from(LOAD_PAGE).unwrap_or(usize::MAX);
             after = last;
-            let page = page
+            // A page's numbers share its accounts.
+            let accounts: HashMap<i64, Arc<Account>> = page
+                .accounts
                 .into_iter()
-                .map(|rows| Routing::of(rows, now))
+                .map(|a| (a.id, Arc::new(a)))
+                .collect();
+            let find = |id: i64| accounts.get(&id).cloned();
+            let page = page
+                .numbers
+                .into_iter()
+                .map(|rows| Routing::of(rows.number, &rows.grants, now, find))
                 .collect();
             if self.routes.keep_loaded(page) == Loaded::Stopped || last_page {
                 break Ok(());
             }
         };
-        self.routes.end_load();
+        load.done = outcome.is_ok();
+        drop(load);
         outcome.map(|()| self.routes.len())
+    }
+
+    /// Whether the routing table has loaded (or is off): from then on a
+    /// number that existed at start is answered from memory.
+    pub fn routing_table_loaded(&self) -> bool {
+        self.routes.loaded()
     }
 
     /// Keeps the routing table loaded for as long as the process runs:
@@ -550,7 +598,7 @@ mod tests {
     fn held_by(id: i64, e164: &str, account_id: i64) -> Routing {
         let mut r = (*routing(id, e164)).clone();
         r.holders.push(Holder {
-            account: Account {
+            account: Arc::new(Account {
                 id: account_id,
                 username: format!("user{account_id}"),
                 name: String::new(),
@@ -560,36 +608,41 @@ mod tests {
                 path: String::new(),
                 postpaid: false,
                 created_at: 0,
-            },
+            }),
             perms: Perms::ALL,
             granted_by: Some(1),
         });
         r
     }
 
-    /// An entry kept as if read `ago`.
-    fn keep_old(cache: &RouteCache, r: Arc<Routing>, ago: Duration) {
+    /// An entry kept as if `age` ago.
+    fn keep_old(cache: &RouteCache, r: Arc<Routing>, age: Duration) {
         let at = Instant::now()
-            .checked_sub(ago)
-            .expect("an instant an hour ago");
+            .checked_sub(age)
+            .expect("the machine is up that long");
         cache.entries.lock().expect("lock").insert(r, at);
+    }
+
+    fn ago(secs: u64) -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(secs))
+            .expect("the machine is up that long")
     }
 
     #[test]
     fn an_entry_outlives_its_ttl_only_while_the_store_proves_it_hears() {
         let ttl = Duration::from_secs(5);
-        let cache = RouteCache::new(ttl);
-        keep_old(
-            &cache,
-            routing(3, "+61400000003"),
-            Duration::from_secs(3600),
-        );
+        let mut cache = RouteCache::new(ttl);
+        // As if the table had been made half a minute ago.
+        cache.base = ago(30);
+        let old = Duration::from_secs(20);
+        keep_old(&cache, routing(3, "+61400000003"), old);
         assert!(
             cache.get("+61400000003", 0).is_err(),
-            "an hour-old entry was used with nothing heard"
+            "an old entry was used with nothing heard"
         );
-        // A proof from before the TTL is no proof.
-        cache.heard(Instant::now() - Duration::from_secs(6));
+        // A proof older than the TTL is no proof.
+        cache.heard(ago(6));
         assert!(
             cache.get("+61400000003", 0).is_err(),
             "a stale proof was trusted"
@@ -599,31 +652,31 @@ mod tests {
             cache.get("+61400000003", 0).is_ok(),
             "a proven entry was not used"
         );
-        // What is heard is forgotten, proof or not.
+        // What is heard is forgotten, proof or not; an account's notice
+        // and a credential's are nothing to the table.
         cache.changed(&Changed::Number(3));
         assert!(cache.get("+61400000003", 0).is_err());
-        // A renamed account's numbers, and only those, are forgotten.
-        keep_old(
-            &cache,
-            Arc::new(held_by(4, "+61400000004", 40)),
-            Duration::ZERO,
-        );
-        keep_old(
-            &cache,
-            Arc::new(held_by(5, "+61400000005", 50)),
-            Duration::ZERO,
-        );
-        cache.changed(&Changed::Account(40));
+        keep_old(&cache, routing(4, "+61400000004"), old);
+        keep_old(&cache, routing(5, "+61400000005"), Duration::ZERO);
+        cache.changed(&Changed::Account(4));
+        cache.changed(&Changed::Credential("d".into()));
+        assert!(cache.get("+61400000004", 0).is_ok());
+        // After "everything", nothing kept before is used, however young;
+        // what is read after is trusted again.
+        cache.changed(&Changed::Everything);
+        cache.heard(Instant::now());
         assert!(
             cache.get("+61400000004", 0).is_err(),
-            "a renamed holder's number was kept"
+            "an entry from before everything was used"
         );
-        assert!(cache.get("+61400000005", 0).is_ok());
-        cache.changed(&Changed::Credential("d".into()));
-        assert!(cache.get("+61400000005", 0).is_ok());
-        cache.changed(&Changed::Everything);
-        assert!(cache.get("+61400000005", 0).is_err());
-        assert_eq!(cache.len(), 0);
+        assert!(
+            cache.get("+61400000005", 0).is_err(),
+            "a young entry from before everything was used"
+        );
+        // What is kept after "everything" is trusted again, however old.
+        cache.entries.lock().expect("lock").trusted_from = Some(ago(25));
+        keep_old(&cache, routing(6, "+61400000006"), Duration::from_secs(20));
+        assert!(cache.get("+61400000006", 0).is_ok());
     }
 
     #[test]
@@ -631,13 +684,12 @@ mod tests {
         let cache = RouteCache::new(Duration::from_secs(5));
         cache.heard(Instant::now());
         assert!(cache.load_due(), "a new table wants a load");
-        assert!(cache.begin_load());
-        assert!(!cache.begin_load(), "two loads ran at once");
+        let mut load = cache.begin_load().expect("a load begins");
+        assert!(cache.begin_load().is_none(), "two loads ran at once");
         assert!(!cache.load_due());
-        // Heard while the page was being read: number 1 changed, account
-        // 30 was renamed; a lookup kept number 4 afresh.
+        // Heard while the page was being read: number 1 changed; a lookup
+        // kept number 4 afresh.
         cache.changed(&Changed::Number(1));
-        cache.changed(&Changed::Account(30));
         let Err(g) = cache.get("+61400000004", 0) else {
             panic!("an empty table has nothing");
         };
@@ -646,7 +698,6 @@ mod tests {
         let page = vec![
             (*routing(1, "+61400000001")).clone(),
             (*routing(2, "+61400000002")).clone(),
-            held_by(3, "+61400000003", 30),
             (*routing(4, "+61400000004")).clone(),
         ];
         assert_eq!(cache.keep_loaded(page), Loaded::Kept);
@@ -655,30 +706,41 @@ mod tests {
             "a changed number was loaded"
         );
         assert!(cache.get("+61400000002", 0).is_ok());
-        assert!(
-            cache.get("+61400000003", 0).is_err(),
-            "a renamed holder's number was loaded"
-        );
         let kept = cache.get("+61400000004", 0).expect("number 4");
         assert!(
             Arc::ptr_eq(&kept, &fresh),
             "the load replaced a fresher read"
         );
-        cache.end_load();
+        load.done = true;
+        drop(load);
         assert!(!cache.load_due(), "a finished load is wanted again");
-        // "Everything" stops a load, and a new one is wanted (after the gap).
+
+        // A load that fails (or is dropped midway) is wanted again.
         cache.entries.lock().expect("lock").loaded_at = None;
-        cache.changed(&Changed::Everything);
-        assert!(cache.begin_load());
+        cache.entries.lock().expect("lock").want_load = true;
+        drop(cache.begin_load().expect("a load begins"));
+        cache.entries.lock().expect("lock").loaded_at = None;
+        assert!(cache.load_due(), "an unfinished load is not wanted again");
+
+        // "Everything" stops a load; it is wanted again after the gap.
+        let mut load = cache.begin_load().expect("a load begins");
         cache.changed(&Changed::Everything);
         assert_eq!(
-            cache.keep_loaded(vec![(*routing(2, "+61400000002")).clone()]),
+            cache.keep_loaded(vec![(*routing(7, "+61400000007")).clone()]),
             Loaded::Stopped
         );
-        assert!(cache.get("+61400000002", 0).is_err());
-        cache.end_load();
+        assert!(cache.get("+61400000007", 0).is_err());
+        load.done = true;
+        drop(load);
         assert!(!cache.load_due(), "a load began within the gap of the last");
         cache.entries.lock().expect("lock").loaded_at = None;
         assert!(cache.load_due(), "a stopped load is not wanted again");
+        // A load after "everything" replaces what was kept before it.
+        let load = cache.begin_load().expect("a load begins");
+        let again = held_by(2, "+61400000002", 22);
+        assert_eq!(cache.keep_loaded(vec![again]), Loaded::Kept);
+        drop(load);
+        let kept = cache.get("+61400000002", 0).expect("number 2");
+        assert_eq!(kept.holders.len(), 1, "the load kept the entry from before");
     }
 }

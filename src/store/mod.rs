@@ -858,11 +858,29 @@ pub trait Tx {
         }))
     }
 
-    /// The routing rows ([`Tx::routing_rows`]) of the `limit` numbers after
-    /// id `after`, by id: a page of the routing table's load. Its two
+    /// The `limit` numbers after id `after`, by id, with their grants, and
+    /// the accounts they name: a page of the routing table's load. Its
     /// statements need not be one snapshot (the table forgets whatever
     /// changes while it loads).
-    fn routing_range(&mut self, after: i64, limit: i64) -> Result<Vec<RoutingRows>, StoreError>;
+    fn routing_range(&mut self, after: i64, limit: i64) -> Result<RoutingPage, StoreError> {
+        let numbers = self.numbers_after(after, limit)?;
+        let Some(last) = numbers.last().map(|n| n.id) else {
+            return Ok(RoutingPage::default());
+        };
+        let grants = self.grants_in(after, last)?;
+        let (numbers, ids) = sql::routing_range(numbers, grants);
+        // In chunks: a page's numbers may name more accounts than a
+        // statement may have parameters (SQLite's 32,766).
+        let mut accounts = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            accounts.extend(self.accounts_by_ids(chunk)?);
+        }
+        Ok(RoutingPage { numbers, accounts })
+    }
+
+    /// The grants on the numbers of ids in `(after, last]`, by number and
+    /// account.
+    fn grants_in(&mut self, after: i64, last: i64) -> Result<Vec<Grant>, StoreError>;
 
     /// Everything the invariant checker needs, for tests and `stress`, as
     /// of `now`.

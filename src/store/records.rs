@@ -127,6 +127,14 @@ pub struct RoutingRows {
     pub accounts: Vec<Account>,
 }
 
+/// A page of the routing table's load: numbers by id, each with its
+/// grants (and no accounts), and every account they name, once.
+#[derive(Clone, Debug, Default)]
+pub struct RoutingPage {
+    pub numbers: Vec<RoutingRows>,
+    pub accounts: Vec<Account>,
+}
+
 /// The whole state that the invariants speak of.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {

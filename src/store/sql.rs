@@ -292,68 +292,45 @@ pub(crate) fn routing_row<R: Columns + ?Sized>(
     Ok(())
 }
 
-/// The routing table's load (`Tx::routing_range`), a page of numbers by id
-/// with their owners' accounts (columns 17 on, NULL for a pool number)...
-pub(crate) const ROUTING_RANGE_NUMBERS: Sql = shared!(
-    "SELECT ",
-    NUMBER_COLS,
-    ", ",
-    ACCOUNT_COLS,
-    " FROM numbers n LEFT JOIN accounts a ON a.id = n.owner_id \
-     WHERE n.id > $1 ORDER BY n.id LIMIT $2"
-);
-/// ... and the grants on the numbers of ids in `($1, $2]` with their
-/// accounts (columns 7 on), by number and account.
+/// The routing table's load (`Tx::routing_range`): the grants on the
+/// numbers of ids in `($1, $2]`, by number and account (the numbers are
+/// [`NUMBERS_AFTER`]'s; their accounts are then read by id, once a page).
 pub(crate) const ROUTING_RANGE_GRANTS: Sql = shared!(
-    "SELECT g.number_id, g.account_id, g.granted_by, g.send, g.gets, g.created_at, \
-     g.expires_at, ",
-    ACCOUNT_COLS,
-    " FROM grants g JOIN accounts a ON a.id = g.account_id \
-     WHERE g.number_id > $1 AND g.number_id <= $2 ORDER BY g.number_id, g.account_id"
+    "SELECT ",
+    GRANT_COLS,
+    " FROM grants WHERE number_id > $1 AND number_id <= $2 ORDER BY number_id, account_id"
 );
 
-/// A row of [`ROUTING_RANGE_NUMBERS`].
-pub(crate) fn routing_range_number<R: Columns + ?Sized>(r: &R) -> Result<RoutingRows, R::Error> {
-    let owner = match r.col::<Option<i64>>(17)? {
-        Some(_) => Some(account(&Shifted(r, 17))?),
-        None => None,
-    };
-    Ok(RoutingRows {
-        number: number(r)?,
-        grants: Vec::new(),
-        accounts: owner.into_iter().collect(),
-    })
-}
-
-/// A row of [`ROUTING_RANGE_GRANTS`].
-pub(crate) fn routing_range_grant<R: Columns + ?Sized>(
-    r: &R,
-) -> Result<(Grant, Account), R::Error> {
-    Ok((grant(r)?, account(&Shifted(r, 7))?))
-}
-
-/// Files each grant (by number id, as both are ordered) with its number.
+/// Files each grant (by number id, as both are ordered) with its number;
+/// answers the page and the ids of every account it names, once each.
 pub(crate) fn routing_range(
-    mut numbers: Vec<RoutingRows>,
-    grants: Vec<(Grant, Account)>,
-) -> Vec<RoutingRows> {
+    numbers: Vec<Number>,
+    grants: Vec<Grant>,
+) -> (Vec<RoutingRows>, Vec<i64>) {
+    let mut ids: Vec<i64> = numbers.iter().filter_map(Number::owner_id).collect();
+    ids.extend(grants.iter().map(|g| g.account_id));
+    ids.sort_unstable();
+    ids.dedup();
+    let mut page: Vec<RoutingRows> = numbers
+        .into_iter()
+        .map(|number| RoutingRows {
+            number,
+            grants: Vec::new(),
+            accounts: Vec::new(),
+        })
+        .collect();
     let mut at = 0;
-    for (grant, account) in grants {
-        while numbers
-            .get(at)
-            .is_some_and(|n| n.number.id < grant.number_id)
-        {
+    for grant in grants {
+        while page.get(at).is_some_and(|n| n.number.id < grant.number_id) {
             at += 1;
         }
-        let Some(rows) = numbers.get_mut(at) else {
-            break;
-        };
-        if rows.number.id == grant.number_id {
-            rows.grants.push(grant);
-            rows.accounts.push(account);
+        match page.get_mut(at) {
+            Some(rows) if rows.number.id == grant.number_id => rows.grants.push(grant),
+            Some(_) => {}
+            None => break,
         }
     }
-    numbers
+    (page, ids)
 }
 
 pub(crate) const INSERT_TOKEN: Sql = shared!(

@@ -55,6 +55,20 @@ macro_rules! scenarios {
     };
 }
 
+/// Waits until the server's routing table has loaded (its keeper starts it
+/// once the store proves it hears), so that a test's statements are its
+/// own and a number it creates is read on its first lookup.
+async fn routing_table_loaded(core: &linekeeper::core::Core) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !core.routing_table_loaded() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the routing table did not load within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Which database a `TestApp` runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -195,6 +209,7 @@ impl TestApp {
             })
             .await;
         });
+        routing_table_loaded(&core).await;
         TestApp {
             addr,
             core,
@@ -238,6 +253,7 @@ impl TestApp {
             })
             .await;
         });
+        routing_table_loaded(&core).await;
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).expect("random");
         TestApp {

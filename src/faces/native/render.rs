@@ -302,7 +302,7 @@ pub fn routing(r: &Routing, now: i64) -> impl Serialize + '_ {
     RoutingBody {
         number: &r.number.number,
         state: state(&r.number, now),
-        owner: r.owner.as_ref().map(Brief::of),
+        owner: r.owner.as_deref().map(Brief::of),
         send: Ids(r, |p| p.send),
         gets: Ids(r, |p| p.gets),
         holders: Holders(r),
@@ -498,7 +498,7 @@ mod tests {
         json!({
             "number": r.number.number,
             "state": state(&r.number, now),
-            "owner": r.owner.as_ref().map(brief),
+            "owner": r.owner.as_deref().map(brief),
             "send": ids(|p| p.send),
             "gets": ids(|p| p.gets),
             "holders": r.holders.iter().map(|h| json!({
@@ -542,7 +542,7 @@ mod tests {
                     until: now + 1 - (i as i64 % 2) * 2,
                 }),
             };
-            let owner = owned.then(|| (*account(1, &s)).clone());
+            let owner = owned.then(|| account(1, &s));
             let holders: Vec<Holder> = owner
                 .iter()
                 .map(|o| Holder {
@@ -551,7 +551,7 @@ mod tests {
                     granted_by: None,
                 })
                 .chain((0..i % 4).map(|k| Holder {
-                    account: (*account(10 + k as i64, &s)).clone(),
+                    account: account(10 + k as i64, &s),
                     perms: Perms {
                         send: k % 2 == 0,
                         // send only, gets only, both: the two lists differ.

@@ -218,21 +218,24 @@ impl Backend for PgBackend {
 /// still hears (and checks that its backend is still there).
 const LISTEN_POLL: Duration = Duration::from_millis(500);
 
+/// The channel of migration 0012's notices: the id of a number whose row or
+/// grants changed.
+const ROUTES_CHANNEL: &str = "linekeeper_routes";
+
 /// The change listener: one connection per process that `LISTEN`s on
-/// [`tx::REVOKED_CHANNEL`] and tells the sink of each change as soon as the
+/// [`tx::REVOKED_CHANNEL`] (revocations and suspensions) and
+/// [`ROUTES_CHANNEL`] (every change to a number's row or its grants, from
+/// migration 0012's triggers) and tells the sink of each as soon as the
 /// changing transaction commits (a notification is delivered at commit,
-/// within milliseconds): revocations and suspensions, and, from the
-/// triggers of migration 0012, every change to a number's row, its grants
-/// or an account's username. While the connection is down nothing is
-/// heard, so after every (re)connection the sink forgets everything it
-/// cached.
+/// within milliseconds). While the connection is down nothing is heard, so
+/// after every (re)connection the sink is told "everything".
 ///
-/// Every [`LISTEN_POLL`] without a notification the listener makes a round
-/// trip on its connection: the server sends a session every notification
-/// of a commit that preceded a statement before that statement's answer,
-/// so once the round trip is answered and what arrived with it is told,
-/// every change committed before it was sent has been told
-/// ([`ChangeSink::heard`]). A connection that stops answering (a
+/// At least every [`LISTEN_POLL`], however many notifications arrive, the
+/// listener makes a round trip on its connection: the server sends a
+/// session every notification of a commit that preceded a statement before
+/// that statement's answer, so once the round trip is answered and what
+/// arrived with it is told, every change committed before it was sent has
+/// been told ([`ChangeSink::heard`]). A connection that stops answering (a
 /// partition) therefore stops the proofs, and a cache that trusts only
 /// recent proofs stops trusting what it kept.
 fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSink>>>>) {
@@ -241,20 +244,16 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSin
         let sink = slot.lock().ok().and_then(|s| s.as_ref()?.upgrade());
         Some(sink)
     };
-    let tell = |what: &Changed| -> bool {
+    // False once the backend is gone.
+    let tell = |note: &postgres::Notification| -> bool {
         match sink() {
             None => false,
             Some(sink) => {
                 if let Some(sink) = sink {
-                    sink.changed(what);
+                    sink.changed(&notice(note.channel(), note.payload()));
                 }
                 true
             }
-        }
-    };
-    let heard = |at: Instant| {
-        if let Some(Some(sink)) = sink() {
-            sink.heard(at);
         }
     };
     let mut failures = 0u32;
@@ -262,8 +261,14 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSin
         if slot.strong_count() == 0 {
             return;
         }
+        if failures > 0 {
+            thread::sleep(Duration::from_millis(200 * u64::from(failures.min(10))));
+        }
         let connected = config.connect(NoTls).and_then(|mut client| {
-            client.batch_execute(&format!("LISTEN {}", tx::REVOKED_CHANNEL))?;
+            client.batch_execute(&format!(
+                "LISTEN {}; LISTEN {ROUTES_CHANNEL}",
+                tx::REVOKED_CHANNEL
+            ))?;
             Ok(client)
         });
         let mut client = match connected {
@@ -273,14 +278,15 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSin
                 if failures == 1 {
                     tracing::warn!(error = %e, "change listener cannot connect; retrying");
                 }
-                thread::sleep(Duration::from_millis(200 * u64::from(failures.min(10))));
                 continue;
             }
         };
-        failures = 0;
-        if !tell(&Changed::Everything) {
-            return;
+        match sink() {
+            None => return,
+            Some(Some(sink)) => sink.changed(&Changed::Everything),
+            Some(None) => {}
         }
+        let connected_at = Instant::now();
         'connected: loop {
             // The proof: a round trip, then what came with it.
             let at = Instant::now();
@@ -290,24 +296,28 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSin
             loop {
                 let next = client.notifications().iter().next();
                 match next {
-                    Ok(Some(note)) => {
-                        if !tell(&notice(note.payload())) {
-                            return;
-                        }
-                    }
+                    Ok(Some(note)) if !tell(&note) => return,
+                    Ok(Some(_)) => {}
                     Ok(None) => break,
                     Err(_) => break 'connected,
                 }
             }
-            heard(at);
+            match sink() {
+                None => return,
+                Some(Some(sink)) => sink.heard(at),
+                Some(None) => {}
+            }
+            // Then notifications as they come, until the next proof is due.
+            let due = at + LISTEN_POLL;
             loop {
-                let next = client.notifications().timeout_iter(LISTEN_POLL).next();
+                let left = due.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let next = client.notifications().timeout_iter(left).next();
                 match next {
-                    Ok(Some(note)) => {
-                        if !tell(&notice(note.payload())) {
-                            return;
-                        }
-                    }
+                    Ok(Some(note)) if !tell(&note) => return,
+                    Ok(Some(_)) => {}
                     Err(_) => break 'connected,
                     Ok(None) if slot.strong_count() == 0 => return,
                     Ok(None) if client.is_closed() => break 'connected,
@@ -315,18 +325,24 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSin
                 }
             }
         }
+        // A connection that broke at once is a failure to back off from.
+        failures = if connected_at.elapsed() < Duration::from_secs(5) {
+            failures + 1
+        } else {
+            0
+        };
     }
 }
 
-/// What a notification's payload says changed.
-fn notice(payload: &str) -> Changed {
-    let id = |rest: &str| rest.parse().ok();
+/// What a notification says changed.
+fn notice(channel: &str, payload: &str) -> Changed {
+    if channel == ROUTES_CHANNEL {
+        return payload.parse().map_or(Changed::Everything, Changed::Number);
+    }
     if let Some(digest) = payload.strip_prefix("d:") {
         Changed::Credential(digest.to_owned())
-    } else if let Some(id) = payload.strip_prefix("a:").and_then(id) {
+    } else if let Some(id) = payload.strip_prefix("a:").and_then(|i| i.parse().ok()) {
         Changed::Account(id)
-    } else if let Some(id) = payload.strip_prefix("n:").and_then(id) {
-        Changed::Number(id)
     } else {
         Changed::Everything
     }

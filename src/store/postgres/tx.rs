@@ -2096,21 +2096,11 @@ impl Tx for PgTx<'_> {
         Ok(routing)
     }
 
-    fn routing_range(&mut self, after: i64, limit: i64) -> Result<Vec<RoutingRows>, StoreError> {
-        let numbers = self
-            .all(sql::ROUTING_RANGE_NUMBERS.postgres, &[&after, &limit])?
+    fn grants_in(&mut self, after: i64, last: i64) -> Result<Vec<Grant>, StoreError> {
+        self.all(sql::ROUTING_RANGE_GRANTS.postgres, &[&after, &last])?
             .iter()
-            .map(sql::routing_range_number)
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(last) = numbers.last().map(|n| n.number.id) else {
-            return Ok(numbers);
-        };
-        let grants = self
-            .all(sql::ROUTING_RANGE_GRANTS.postgres, &[&after, &last])?
-            .iter()
-            .map(sql::routing_range_grant)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(sql::routing_range(numbers, grants))
+            .map(sql::grant)
+            .collect()
     }
 
     fn fold_holdings(&mut self, limit: i64) -> Result<u64, StoreError> {

@@ -1230,17 +1230,10 @@ impl Tx for SqliteTx<'_> {
         Ok(routing)
     }
 
-    fn routing_range(&mut self, after: i64, limit: i64) -> Result<Vec<RoutingRows>, StoreError> {
-        let numbers = self.all(sql::ROUTING_RANGE_NUMBERS.sqlite, [after, limit], |r| {
-            sql::routing_range_number(r)
-        })?;
-        let Some(last) = numbers.last().map(|n| n.number.id) else {
-            return Ok(numbers);
-        };
-        let grants = self.all(sql::ROUTING_RANGE_GRANTS.sqlite, [after, last], |r| {
-            sql::routing_range_grant(r)
-        })?;
-        Ok(sql::routing_range(numbers, grants))
+    fn grants_in(&mut self, after: i64, last: i64) -> Result<Vec<Grant>, StoreError> {
+        self.all(sql::ROUTING_RANGE_GRANTS.sqlite, [after, last], |r| {
+            sql::grant(r)
+        })
     }
 
     fn accounts_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Account>, StoreError> {

@@ -3,10 +3,11 @@
 //! Its own changes, precisely and before it answers a job: TEMP triggers on
 //! the writing connection (this connection's alone; no schema change, so
 //! another process's file and the migrations are untouched) call
-//! `lk_changed`, a function of this connection's that notes the number or
-//! account a row belongs to; after a batch commits the writer tells each
-//! (after a rollback, nothing). What matters is what the routing lookup
-//! answers: a number's row, its grants, an account's username.
+//! `lk_changed`, a function of this connection's that notes the number a
+//! row belongs to; after a batch commits the writer tells each (after a
+//! rollback, nothing). What matters is what the routing lookup answers: a
+//! number's row and its grants (it names accounts by id and username, and
+//! no statement changes a username).
 //!
 //! Another process's (the admin CLI, a second server on the same file):
 //! SQLite says only that one happened. `PRAGMA data_version` on this
@@ -31,18 +32,15 @@ pub(super) const IDLE_CHECK: Duration = Duration::from_millis(250);
 /// The triggers: one per way a row the routing lookup reads can change.
 const TRIGGERS: &str = "
 CREATE TEMP TRIGGER lk_grant_added AFTER INSERT ON main.grants
-  BEGIN SELECT lk_changed(0, NEW.number_id); END;
+  BEGIN SELECT lk_changed(NEW.number_id); END;
 CREATE TEMP TRIGGER lk_grant_changed AFTER UPDATE ON main.grants
-  BEGIN SELECT lk_changed(0, OLD.number_id); SELECT lk_changed(0, NEW.number_id); END;
+  BEGIN SELECT lk_changed(OLD.number_id); SELECT lk_changed(NEW.number_id); END;
 CREATE TEMP TRIGGER lk_grant_removed AFTER DELETE ON main.grants
-  BEGIN SELECT lk_changed(0, OLD.number_id); END;
+  BEGIN SELECT lk_changed(OLD.number_id); END;
 CREATE TEMP TRIGGER lk_number_changed AFTER UPDATE ON main.numbers
-  BEGIN SELECT lk_changed(0, OLD.id); END;
+  BEGIN SELECT lk_changed(OLD.id); END;
 CREATE TEMP TRIGGER lk_number_removed AFTER DELETE ON main.numbers
-  BEGIN SELECT lk_changed(0, OLD.id); END;
-CREATE TEMP TRIGGER lk_account_renamed AFTER UPDATE OF username ON main.accounts
-  WHEN OLD.username IS NOT NEW.username
-  BEGIN SELECT lk_changed(1, OLD.id); END;
+  BEGIN SELECT lk_changed(OLD.id); END;
 ";
 
 /// The sink the backend was given, shared with the writer thread.
@@ -60,14 +58,10 @@ impl Watch {
     pub(super) fn install(conn: &Connection, slot: Slot) -> Result<Watch, StoreError> {
         let noted: Arc<Mutex<Vec<Changed>>> = Arc::default();
         let into = noted.clone();
-        conn.create_scalar_function("lk_changed", 2, FunctionFlags::SQLITE_UTF8, move |ctx| {
-            let (kind, id) = (ctx.get::<i64>(0)?, ctx.get::<i64>(1)?);
+        conn.create_scalar_function("lk_changed", 1, FunctionFlags::SQLITE_UTF8, move |ctx| {
+            let id = ctx.get::<i64>(0)?;
             if let Ok(mut noted) = into.lock() {
-                noted.push(if kind == 1 {
-                    Changed::Account(id)
-                } else {
-                    Changed::Number(id)
-                });
+                noted.push(Changed::Number(id));
             }
             Ok(rusqlite::types::Null)
         })
