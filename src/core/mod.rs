@@ -137,10 +137,6 @@ impl crate::store::ChangeSink for Hearing {
         self.0.changed(what);
         self.1.changed(what);
     }
-
-    fn heard(&self, at: std::time::Instant) {
-        self.1.heard(at);
-    }
 }
 
 /// How long a process trusts a credential it read, by default.

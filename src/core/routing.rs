@@ -3,29 +3,35 @@
 //! every number's routing, loaded when the process starts and kept true by
 //! hearing of every change.
 //!
-//! What is heard, and how soon (see `Store::watch_changes`): every change
-//! to a number's row or its grants (a routing names accounts by id and
-//! username, and no statement changes a username):
+//! What is heard, and how soon: every change to a number's row or its
+//! grants (a routing names accounts by id and username, and no statement
+//! changes a username):
 //! - this process's own, before the write that made them is answered:
 //!   SQLite's writer notes each changed number with triggers on its
-//!   connection; on PostgreSQL the core's write paths forget what they
-//!   changed as they return, and the listener hears the same a few
-//!   milliseconds later;
-//! - another process's: on PostgreSQL each is announced by a trigger
-//!   (`NOTIFY linekeeper_routes`, delivered at commit) and heard within
-//!   milliseconds; SQLite tells only that another process wrote the file
-//!   ("everything"): nothing kept before is used again, each number is read
-//!   again on its next lookup, and the table loads again (at most once
-//!   every [`RELOAD_GAP`]).
+//!   connection (`Store::watch_changes`); on PostgreSQL the core's write
+//!   paths forget what they changed as they return;
+//! - every process's, its own included, from the outbox: every change
+//!   writes its event, with its number, in the change's own transaction,
+//!   and the events' ids follow commit order (SQLite's one writer;
+//!   PostgreSQL's sequencer). Every [`FOLLOW_EVERY`] the keeper reads the
+//!   events after its cursor and forgets their numbers
+//!   ([`Core::follow_outbox`]). That round also proves that every change
+//!   committed before it began has been heard.
 //!
-//! The store also proves, at least twice a second, that it has told
-//! everything committed before a given instant (`ChangeSink::heard`). The
-//! table trusts its entries whatever their age only while the last proof is
-//! younger than `ttl` (the credential cache's, 5 s by default); without a
-//! recent proof (a listener reconnecting, a writer busy for seconds) an
-//! entry is used only for `ttl` after it was read, as every entry was
-//! before the table: a change made elsewhere reaches this process within
-//! `ttl` either way. `ttl` 0 turns the table off.
+//! The table trusts its entries whatever their age only while the last
+//! proof is younger than `ttl` (the credential cache's, 5 s by default);
+//! without a recent proof (the database unreachable, the keeper's rounds
+//! failing) an entry is used only for `ttl` after it was read, as every
+//! entry was before the table: a change made elsewhere reaches this process
+//! within [`FOLLOW_EVERY`] when all is well, and within `ttl` whatever
+//! happens. `ttl` 0 turns the table off.
+//!
+//! Announcing each change with `NOTIFY` from a trigger was tried first and
+//! dropped: PostgreSQL serialises the commits of transactions that notify
+//! (a lock on the notification queue, held through the commit's flush),
+//! which undid the group commit of concurrent writers and made
+//! `assign_unassign` time out on that lock (BENCHMARKS.md, "The routing
+//! table").
 //!
 //! A lookup that raced a change must not put back what the change made the
 //! table forget: every forgetting moves a generation on, and a routing read
@@ -52,7 +58,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Caller, Core, CoreError, Perms};
-use crate::store::{Account, ChangeSink, Changed, Number, RoutingRows};
+use crate::store::{Account, ChangeSink, Changed, EventQuery, Number, RoutingRows};
 
 /// At most this many numbers are kept (about 2 GB at the bench's shape of
 /// number; BENCHMARKS.md, "The routing table"); the rest are read each time.
@@ -60,6 +66,14 @@ const MAX_ENTRIES: usize = 2_000_000;
 
 /// Numbers read per statement pair while the table loads.
 const LOAD_PAGE: i64 = 5_000;
+
+/// How often the outbox is read for changes ([`Core::follow_outbox`]): a
+/// change another process makes is forgotten here within this, plus the
+/// round's own time.
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// Events read per statement while following the outbox.
+const FOLLOW_PAGE: i64 = 5_000;
 
 /// The least time between the starts of two loads: a process that keeps
 /// hearing "everything" (another process writing an SQLite file) loads at
@@ -144,16 +158,11 @@ struct Entries {
     e164_of: HashMap<i64, String>,
     /// Moves on with every forgetting.
     generation: u64,
-    /// Entries kept before this instant are trusted for the TTL only: the
-    /// store may have missed a change before it ("everything").
-    trusted_from: Option<Instant>,
-    /// While a load runs: the numbers forgotten since it began, or `None`
-    /// once "everything" was heard (which ends it).
-    loading: Option<Option<HashSet<i64>>>,
+    /// While a load runs: the numbers forgotten since it began.
+    loading: Option<HashSet<i64>>,
     /// When the running load began.
     load_began: Option<Instant>,
-    /// Whether a load should run (none has, one failed or was stopped by
-    /// "everything").
+    /// Whether a load should run (none has, or one failed).
     want_load: bool,
     /// When the last load began.
     loaded_at: Option<Instant>,
@@ -229,7 +238,6 @@ impl RouteCache {
         match entries.by_e164.get(e164) {
             Some((routing, at))
                 if routing.ends_at.is_none_or(|end| now < end)
-                    && entries.trusted_from.is_none_or(|from| *at >= from)
                     && (hearing || at.elapsed() < self.ttl) =>
             {
                 Ok(routing.clone())
@@ -263,7 +271,7 @@ impl RouteCache {
         let gone = match self.entries.lock() {
             Ok(mut entries) => {
                 entries.generation = entries.generation.wrapping_add(1);
-                if let Some(Some(journal)) = entries.loading.as_mut() {
+                if let Some(journal) = entries.loading.as_mut() {
                     journal.insert(number_id);
                 }
                 entries.remove(number_id)
@@ -272,22 +280,6 @@ impl RouteCache {
         };
         // Dropped (maybe the last reference) outside the lock.
         drop(gone);
-    }
-
-    /// The store may have missed changes: nothing kept so far is used
-    /// again (what is read from now on is), a running load stops, and a new
-    /// one is wanted. Nothing is dropped here (a 2,000,000-entry table would
-    /// hold the lock, and the thread that heard, for as long as the frees):
-    /// each entry is replaced as its number is read again.
-    fn forget_everything(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.generation = entries.generation.wrapping_add(1);
-            entries.trusted_from = Some(Instant::now());
-            entries.want_load = true;
-            if entries.loading.is_some() {
-                entries.loading = Some(None);
-            }
-        }
     }
 
     /// Whether a load should begin now: the table is on, the store hears,
@@ -314,7 +306,7 @@ impl RouteCache {
             return None;
         }
         let now = Instant::now();
-        entries.loading = Some(Some(HashSet::new()));
+        entries.loading = Some(HashSet::new());
         entries.load_began = Some(now);
         entries.want_load = false;
         entries.loaded_at = Some(now);
@@ -332,9 +324,7 @@ impl RouteCache {
             return Loaded::Stopped;
         };
         let at = Instant::now();
-        let (Some(Some(journal)), Some(began)) = (entries.loading.take(), entries.load_began)
-        else {
-            entries.loading = Some(None);
+        let (Some(journal), Some(began)) = (entries.loading.take(), entries.load_began) else {
             return Loaded::Stopped;
         };
         let mut outcome = Loaded::Kept;
@@ -359,7 +349,7 @@ impl RouteCache {
             }
             entries.insert(Arc::new(routing), at);
         }
-        entries.loading = Some(Some(journal));
+        entries.loading = Some(journal);
         drop(entries);
         drop(replaced);
         outcome
@@ -382,8 +372,7 @@ impl RouteCache {
 }
 
 /// A running load; dropping it ends it (also when the load's future is
-/// dropped midway). One that did not finish, or that "everything" stopped,
-/// is wanted again.
+/// dropped midway). One that did not finish is wanted again.
 struct LoadGuard<'a> {
     cache: &'a RouteCache,
     done: bool,
@@ -392,9 +381,9 @@ struct LoadGuard<'a> {
 impl Drop for LoadGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut entries) = self.cache.entries.lock() {
-            let stopped = matches!(entries.loading.take(), Some(None));
+            entries.loading = None;
             entries.load_began = None;
-            if stopped || !self.done {
+            if !self.done {
                 entries.want_load = true;
             } else {
                 entries.loaded = true;
@@ -403,18 +392,38 @@ impl Drop for LoadGuard<'_> {
     }
 }
 
-/// What the store heard (see the module's comment). An account's notice is
-/// nothing to the table: a routing names accounts by id and username, and
-/// no path changes a username.
+/// What the store heard: this process's own changes (see the module's
+/// comment). A credential's or an account's notice is nothing to the
+/// table: a routing names accounts by id and username, and no statement
+/// changes a username.
 impl ChangeSink for RouteCache {
     fn changed(&self, what: &Changed) {
-        match what {
-            Changed::Number(id) => self.forget(*id),
-            Changed::Everything => self.forget_everything(),
-            Changed::Account(_) | Changed::Credential(_) => {}
+        if let Changed::Number(id) = what {
+            self.forget(*id);
         }
     }
+}
 
+impl RouteCache {
+    /// Once the outbox's head is read: forgets everything kept so far (a
+    /// change committed before the head has no later event to forget it
+    /// by), and keeps no lookup that was under way.
+    fn restart(&self) {
+        let gone = match self.entries.lock() {
+            Ok(mut entries) => {
+                entries.generation = entries.generation.wrapping_add(1);
+                Some((
+                    std::mem::take(&mut entries.by_e164),
+                    std::mem::take(&mut entries.e164_of),
+                ))
+            }
+            Err(_) => None,
+        };
+        drop(gone);
+    }
+
+    /// Every change committed before `at` has been heard: what was kept and
+    /// not forgotten is still true as of `at`.
     fn heard(&self, at: Instant) {
         // A proof from before this table was made proves nothing of it.
         let Some(at) = at.checked_duration_since(self.base) else {
@@ -504,24 +513,86 @@ impl Core {
         self.routes.loaded()
     }
 
-    /// Keeps the routing table loaded for as long as the process runs:
-    /// loads it once the store hears, and again after "everything" (at most
-    /// once every [`RELOAD_GAP`]).
+    /// Keeps the routing table true and loaded for as long as the process
+    /// runs: follows the outbox ([`Core::follow_outbox`]) every
+    /// [`FOLLOW_EVERY`], loads the table once that has begun, and again
+    /// after a load that failed (at most once every [`RELOAD_GAP`]).
     pub async fn keep_routes(self) {
-        loop {
-            if self.routes.load_due() {
-                let started = Instant::now();
-                match self.load_routes().await {
-                    Ok(kept) => tracing::info!(
-                        numbers = kept,
-                        ms = started.elapsed().as_millis() as u64,
-                        "routing table loaded"
-                    ),
-                    Err(e) => tracing::warn!(error = %e, "loading the routing table failed"),
+        let follow = async {
+            let mut cursor = None;
+            loop {
+                match self.follow_outbox(cursor).await {
+                    Ok(next) => cursor = Some(next),
+                    Err(e) => tracing::warn!(error = %e, "following the outbox for routing failed"),
                 }
+                tokio::time::sleep(FOLLOW_EVERY).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let load = async {
+            loop {
+                if self.routes.load_due() {
+                    let started = Instant::now();
+                    match self.load_routes().await {
+                        Ok(kept) => tracing::info!(
+                            numbers = kept,
+                            ms = started.elapsed().as_millis() as u64,
+                            "routing table loaded"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "loading the routing table failed"),
+                    }
+                }
+                tokio::time::sleep(FOLLOW_EVERY).await;
+            }
+        };
+        tokio::join!(follow, load);
+    }
+
+    /// One round of following the outbox, where every change of every
+    /// process writes its event in the change's own transaction, in commit
+    /// order (on PostgreSQL once sequenced): forgets the number of each
+    /// event after `cursor`, then tells the table that every change
+    /// committed before the round began has been heard. Answers the new
+    /// cursor. The first round (`cursor` `None`) takes the newest event's
+    /// id and forgets everything the table kept (what was read before has
+    /// no event to be forgotten by), and proves nothing yet.
+    pub async fn follow_outbox(&self, cursor: Option<i64>) -> Result<i64, CoreError> {
+        let at = Instant::now();
+        // A change committed before `at` has its event in the outbox once
+        // this returns (PostgreSQL: moved by this sequencing, or by
+        // another instance's, which this one waits for).
+        self.store.sequence_events().await?;
+        let Some(mut cursor) = cursor else {
+            let head = self
+                .store
+                .read(|tx| Ok::<_, CoreError>(tx.max_event_id()?))
+                .await?;
+            // After the head is read: a lookup that read before it is not
+            // kept, and one that reads after it sees every change up to it.
+            self.routes.restart();
+            return Ok(head);
+        };
+        loop {
+            let query = EventQuery {
+                after_id: cursor,
+                within: None,
+                limit: FOLLOW_PAGE,
+            };
+            let page = self
+                .store
+                .read(move |tx| Ok::<_, CoreError>(tx.events_after(&query)?))
+                .await?;
+            for event in &page {
+                if let Some(id) = event.number_id {
+                    self.routes.forget(id);
+                }
+                cursor = cursor.max(event.id);
+            }
+            if page.len() < usize::try_from(FOLLOW_PAGE).unwrap_or(usize::MAX) {
+                break;
+            }
         }
+        self.routes.heard(at);
+        Ok(cursor)
     }
 }
 
@@ -661,22 +732,13 @@ mod tests {
         cache.changed(&Changed::Account(4));
         cache.changed(&Changed::Credential("d".into()));
         assert!(cache.get("+61400000004", 0).is_ok());
-        // After "everything", nothing kept before is used, however young;
-        // what is read after is trusted again.
         cache.changed(&Changed::Everything);
-        cache.heard(Instant::now());
-        assert!(
-            cache.get("+61400000004", 0).is_err(),
-            "an entry from before everything was used"
-        );
-        assert!(
-            cache.get("+61400000005", 0).is_err(),
-            "a young entry from before everything was used"
-        );
-        // What is kept after "everything" is trusted again, however old.
-        cache.entries.lock().expect("lock").trusted_from = Some(ago(25));
-        keep_old(&cache, routing(6, "+61400000006"), Duration::from_secs(20));
-        assert!(cache.get("+61400000006", 0).is_ok());
+        assert!(cache.get("+61400000004", 0).is_ok());
+        // The outbox's head was read: nothing kept before is used again.
+        cache.restart();
+        assert!(cache.get("+61400000004", 0).is_err());
+        assert!(cache.get("+61400000005", 0).is_err());
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]
@@ -722,20 +784,10 @@ mod tests {
         cache.entries.lock().expect("lock").loaded_at = None;
         assert!(cache.load_due(), "an unfinished load is not wanted again");
 
-        // "Everything" stops a load; it is wanted again after the gap.
-        let mut load = cache.begin_load().expect("a load begins");
-        cache.changed(&Changed::Everything);
-        assert_eq!(
-            cache.keep_loaded(vec![(*routing(7, "+61400000007")).clone()]),
-            Loaded::Stopped
-        );
-        assert!(cache.get("+61400000007", 0).is_err());
-        load.done = true;
-        drop(load);
-        assert!(!cache.load_due(), "a load began within the gap of the last");
+        // A load after a lookup kept a number replaces it only if the
+        // lookup came before the load began.
         cache.entries.lock().expect("lock").loaded_at = None;
-        assert!(cache.load_due(), "a stopped load is not wanted again");
-        // A load after "everything" replaces what was kept before it.
+        cache.entries.lock().expect("lock").want_load = true;
         let load = cache.begin_load().expect("a load begins");
         let again = held_by(2, "+61400000002", 22);
         assert_eq!(cache.keep_loaded(vec![again]), Loaded::Kept);

@@ -140,10 +140,10 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// Tells `sink` of every change it can hear of from now on (replacing
-    /// an earlier sink): on SQLite this process's own changes to numbers,
-    /// grants and usernames as they commit, and "everything" when another
-    /// process has written the file; on PostgreSQL every process's, through
-    /// `LISTEN`. With no sink nothing is heard and caches rely on their TTL.
+    /// an earlier sink): on SQLite this process's own changes to numbers and
+    /// grants as they commit; on PostgreSQL every process's revocations and
+    /// suspensions, through `LISTEN`. A backend that hears nothing tells
+    /// nothing, and caches rely on their TTL.
     fn watch_changes(&self, _sink: Weak<dyn ChangeSink>) {}
 }
 

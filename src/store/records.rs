@@ -215,29 +215,25 @@ pub struct BudgetRelease {
 }
 
 /// Something committed that a process may have cached: a credential
-/// revoked, an account suspended or renamed, a number's routing changed.
-/// Told by the store of every process's commits that it can hear (see
+/// revoked, an account suspended, a number's routing changed. Told by the
+/// store of the commits it can hear (see
 /// [`crate::store::Store::watch_changes`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Changed {
     /// The token or key with this digest.
     Credential(String),
-    /// This account (its credentials, its name).
+    /// Every credential of this account.
     Account(i64),
-    /// The number with this id: its state, owner or grants.
+    /// The number with this id: its row or its grants (this process's own
+    /// changes, on SQLite).
     Number(i64),
-    /// Anything: changes may have been missed (a listener reconnected,
-    /// another process wrote an SQLite file).
+    /// Anything: revocations may have been missed (the listener reconnected).
     Everything,
 }
 
 /// Who hears of changes (see [`crate::store::Store::watch_changes`]).
 pub trait ChangeSink: Send + Sync {
     fn changed(&self, what: &Changed);
-
-    /// Every change committed before `at` has been told (`changed`): what
-    /// was cached and not forgotten is still true as of `at`.
-    fn heard(&self, _at: std::time::Instant) {}
 }
 
 /// A token or key as its account lists it: never the secret, only its

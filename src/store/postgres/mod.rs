@@ -47,7 +47,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use postgres::error::SqlState;
@@ -96,12 +96,6 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0011_event_staging",
         include_str!("migrations/0011_event_staging.sql"),
-    ),
-    // SQLite's writer notes its own changes with TEMP triggers on its
-    // connection and cannot hear another process's (see `sqlite::watch`).
-    (
-        "0012_route_notices",
-        include_str!("migrations/0012_route_notices.sql"),
     ),
 ];
 
@@ -214,61 +208,34 @@ impl Backend for PgBackend {
     }
 }
 
-/// How long the listener waits for a notification before it proves that it
-/// still hears (and checks that its backend is still there).
+/// How long the listener waits for a notification before it checks that
+/// its backend is still there.
 const LISTEN_POLL: Duration = Duration::from_millis(500);
 
-/// The channel of migration 0012's notices: the id of a number whose row or
-/// grants changed.
-const ROUTES_CHANNEL: &str = "linekeeper_routes";
-
-/// The change listener: one connection per process that `LISTEN`s on
-/// [`tx::REVOKED_CHANNEL`] (revocations and suspensions) and
-/// [`ROUTES_CHANNEL`] (every change to a number's row or its grants, from
-/// migration 0012's triggers) and tells the sink of each as soon as the
-/// changing transaction commits (a notification is delivered at commit,
+/// The revocation listener: one connection per process that `LISTEN`s on
+/// [`tx::REVOKED_CHANNEL`] and tells the sink of each revocation as soon as
+/// the revoking transaction commits (a notification is delivered at commit,
 /// within milliseconds). While the connection is down nothing is heard, so
-/// after every (re)connection the sink is told "everything".
-///
-/// At least every [`LISTEN_POLL`], however many notifications arrive, the
-/// listener makes a round trip on its connection: the server sends a
-/// session every notification of a commit that preceded a statement before
-/// that statement's answer, so once the round trip is answered and what
-/// arrived with it is told, every change committed before it was sent has
-/// been told ([`ChangeSink::heard`]). A connection that stops answering (a
-/// partition) therefore stops the proofs, and a cache that trusts only
-/// recent proofs stops trusting what it kept.
+/// after every (re)connection the sink forgets everything it cached. Ends
+/// once the backend is dropped.
 fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSink>>>>) {
-    let sink = || -> Option<Option<Arc<dyn ChangeSink>>> {
-        let slot = slot.upgrade()?;
+    let tell = |what: &Changed| -> bool {
+        let Some(slot) = slot.upgrade() else {
+            return false;
+        };
         let sink = slot.lock().ok().and_then(|s| s.as_ref()?.upgrade());
-        Some(sink)
-    };
-    // False once the backend is gone.
-    let tell = |note: &postgres::Notification| -> bool {
-        match sink() {
-            None => false,
-            Some(sink) => {
-                if let Some(sink) = sink {
-                    sink.changed(&notice(note.channel(), note.payload()));
-                }
-                true
-            }
+        if let Some(sink) = sink {
+            sink.changed(what);
         }
+        true
     };
     let mut failures = 0u32;
     loop {
         if slot.strong_count() == 0 {
             return;
         }
-        if failures > 0 {
-            thread::sleep(Duration::from_millis(200 * u64::from(failures.min(10))));
-        }
         let connected = config.connect(NoTls).and_then(|mut client| {
-            client.batch_execute(&format!(
-                "LISTEN {}; LISTEN {ROUTES_CHANNEL}",
-                tx::REVOKED_CHANNEL
-            ))?;
+            client.batch_execute(&format!("LISTEN {}", tx::REVOKED_CHANNEL))?;
             Ok(client)
         });
         let mut client = match connected {
@@ -276,75 +243,39 @@ fn listen(config: &postgres::Config, slot: &Weak<Mutex<Option<Weak<dyn ChangeSin
             Err(e) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(error = %e, "change listener cannot connect; retrying");
+                    tracing::warn!(error = %e, "revocation listener cannot connect; retrying");
                 }
+                thread::sleep(Duration::from_millis(200 * u64::from(failures.min(10))));
                 continue;
             }
         };
-        match sink() {
-            None => return,
-            Some(Some(sink)) => sink.changed(&Changed::Everything),
-            Some(None) => {}
+        failures = 0;
+        if !tell(&Changed::Everything) {
+            return;
         }
-        let connected_at = Instant::now();
-        'connected: loop {
-            // The proof: a round trip, then what came with it.
-            let at = Instant::now();
-            if client.simple_query("").is_err() {
-                break;
-            }
-            loop {
-                let next = client.notifications().iter().next();
-                match next {
-                    Ok(Some(note)) if !tell(&note) => return,
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(_) => break 'connected,
+        loop {
+            let next = client.notifications().timeout_iter(LISTEN_POLL).next();
+            match next {
+                Ok(Some(note)) => {
+                    let payload = note.payload();
+                    let what = if let Some(digest) = payload.strip_prefix("d:") {
+                        Changed::Credential(digest.to_owned())
+                    } else if let Some(id) = payload.strip_prefix("a:").and_then(|i| i.parse().ok())
+                    {
+                        Changed::Account(id)
+                    } else {
+                        Changed::Everything
+                    };
+                    if !tell(&what) {
+                        return;
+                    }
                 }
-            }
-            match sink() {
-                None => return,
-                Some(Some(sink)) => sink.heard(at),
-                Some(None) => {}
-            }
-            // Then notifications as they come, until the next proof is due.
-            let due = at + LISTEN_POLL;
-            loop {
-                let left = due.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let next = client.notifications().timeout_iter(left).next();
-                match next {
-                    Ok(Some(note)) if !tell(&note) => return,
-                    Ok(Some(_)) => {}
-                    Err(_) => break 'connected,
-                    Ok(None) if slot.strong_count() == 0 => return,
-                    Ok(None) if client.is_closed() => break 'connected,
-                    Ok(None) => break,
-                }
+                Err(_) => break,
+                Ok(None) if slot.strong_count() == 0 => return,
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
             }
         }
-        // A connection that broke at once is a failure to back off from.
-        failures = if connected_at.elapsed() < Duration::from_secs(5) {
-            failures + 1
-        } else {
-            0
-        };
-    }
-}
-
-/// What a notification says changed.
-fn notice(channel: &str, payload: &str) -> Changed {
-    if channel == ROUTES_CHANNEL {
-        return payload.parse().map_or(Changed::Everything, Changed::Number);
-    }
-    if let Some(digest) = payload.strip_prefix("d:") {
-        Changed::Credential(digest.to_owned())
-    } else if let Some(id) = payload.strip_prefix("a:").and_then(|i| i.parse().ok()) {
-        Changed::Account(id)
-    } else {
-        Changed::Everything
     }
 }
 

@@ -298,10 +298,6 @@ fn write_loop(
                         // Both senders live as long as the backend.
                         Err(_) => return,
                     },
-                    default(watch::IDLE_CHECK) => {
-                        watch.check(&conn);
-                        continue;
-                    }
                 }
             }
         };
@@ -339,7 +335,7 @@ fn finish_batch(
     watch: &mut watch::Watch,
 ) {
     let committed = run_batch(conn, batch);
-    watch.batch_ended(conn, committed.is_ok());
+    watch.batch_ended(committed.is_ok());
     for (job, _) in batch.drain(..) {
         job.finish(
             committed

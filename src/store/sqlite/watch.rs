@@ -9,25 +9,17 @@
 //! number's row and its grants (it names accounts by id and username, and
 //! no statement changes a username).
 //!
-//! Another process's (the admin CLI, a second server on the same file):
-//! SQLite says only that one happened. `PRAGMA data_version` on this
-//! connection changes exactly when another connection has committed, and
-//! this process has no other writing connection, so a change there is told
-//! as [`Changed::Everything`]. The writer checks after every batch and,
-//! when idle, every [`IDLE_CHECK`]; each check that ran is told as
-//! [`ChangeSink::heard`] with the instant it began.
+//! Another process's changes (the admin CLI, a second server on the same
+//! file) are not heard here: the routing table follows them in the outbox
+//! (`core::routing`), where every change writes its event.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 
 use crate::store::{ChangeSink, Changed, StoreError};
-
-/// How often an idle writer looks for another process's commits.
-pub(super) const IDLE_CHECK: Duration = Duration::from_millis(250);
 
 /// The triggers: one per way a row the routing lookup reads can change.
 const TRIGGERS: &str = "
@@ -50,7 +42,6 @@ pub(super) struct Watch {
     slot: Slot,
     /// What this connection's triggers noted since the last batch ended.
     noted: Arc<Mutex<Vec<Changed>>>,
-    data_version: Option<i64>,
 }
 
 impl Watch {
@@ -67,19 +58,7 @@ impl Watch {
         })
         .map_err(super::backend)?;
         conn.execute_batch(TRIGGERS).map_err(super::backend)?;
-        let mut watch = Watch {
-            slot,
-            noted,
-            data_version: None,
-        };
-        watch.data_version = watch.data_version(conn);
-        Ok(watch)
-    }
-
-    fn data_version(&self, conn: &Connection) -> Option<i64> {
-        conn.prepare_cached("PRAGMA data_version")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .ok()
+        Ok(Watch { slot, noted })
     }
 
     fn sink(&self) -> Option<Arc<dyn ChangeSink>> {
@@ -87,11 +66,11 @@ impl Watch {
     }
 
     /// After a batch: tells what it changed if it committed, forgets it if
-    /// not; then [`Watch::check`].
-    pub(super) fn batch_ended(&mut self, conn: &Connection, committed: bool) {
+    /// not.
+    pub(super) fn batch_ended(&mut self, committed: bool) {
         let noted = match self.noted.lock() {
             Ok(mut noted) => std::mem::take(&mut *noted),
-            Err(_) => vec![Changed::Everything],
+            Err(_) => return,
         };
         if committed
             && !noted.is_empty()
@@ -101,25 +80,6 @@ impl Watch {
             for what in &once {
                 sink.changed(what);
             }
-        }
-        self.check(conn);
-    }
-
-    /// Whether another connection committed since the last check (then
-    /// "everything" is told), and that every change before this check's
-    /// start has now been told.
-    pub(super) fn check(&mut self, conn: &Connection) {
-        let at = Instant::now();
-        let Some(sink) = self.sink() else {
-            return;
-        };
-        let now = self.data_version(conn);
-        if now.is_none() || now != self.data_version {
-            sink.changed(&Changed::Everything);
-            self.data_version = now;
-        }
-        if now.is_some() {
-            sink.heard(at);
         }
     }
 }
