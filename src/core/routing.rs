@@ -58,7 +58,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Caller, Core, CoreError, Perms};
-use crate::store::{Account, ChangeSink, Changed, EventQuery, Number, RoutingRows};
+use crate::store::{Account, ChangeSink, Changed, Number, RoutingRows};
 
 /// At most this many numbers are kept (about 2 GB at the bench's shape of
 /// number; BENCHMARKS.md, "The routing table"); the rest are read each time.
@@ -193,6 +193,8 @@ pub(crate) enum Loaded {
 }
 
 pub(crate) struct RouteCache {
+    /// Held by each round of the keeper's, and by [`Core::quiet_routes`].
+    rounds: tokio::sync::Mutex<()>,
     ttl: Duration,
     entries: Mutex<Entries>,
     /// When the store last proved that it had told every change committed
@@ -204,6 +206,7 @@ pub(crate) struct RouteCache {
 impl RouteCache {
     pub(crate) fn new(ttl: Duration) -> RouteCache {
         RouteCache {
+            rounds: tokio::sync::Mutex::new(()),
             ttl,
             entries: Mutex::new(Entries {
                 want_load: true,
@@ -507,6 +510,14 @@ impl Core {
         outcome.map(|()| self.routes.len())
     }
 
+    /// Stops the routing table's keeper (once its round under way ends)
+    /// until the guard drops: for a measurement of a request's statements
+    /// that the keeper's own would blur. Meanwhile the table stops being
+    /// trusted past the TTL, as whenever the keeper's rounds stop.
+    pub async fn quiet_routes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.routes.rounds.lock().await
+    }
+
     /// Whether the routing table has loaded (or is off): from then on a
     /// number that existed at start is answered from memory.
     pub fn routing_table_loaded(&self) -> bool {
@@ -521,7 +532,10 @@ impl Core {
         let follow = async {
             let mut cursor = None;
             loop {
-                match self.follow_outbox(cursor).await {
+                let round = self.routes.rounds.lock().await;
+                let followed = self.follow_outbox(cursor).await;
+                drop(round);
+                match followed {
                     Ok(next) => cursor = Some(next),
                     Err(e) => tracing::warn!(error = %e, "following the outbox for routing failed"),
                 }
@@ -530,6 +544,7 @@ impl Core {
         };
         let load = async {
             loop {
+                let round = self.routes.rounds.lock().await;
                 if self.routes.load_due() {
                     let started = Instant::now();
                     match self.load_routes().await {
@@ -541,6 +556,7 @@ impl Core {
                         Err(e) => tracing::warn!(error = %e, "loading the routing table failed"),
                     }
                 }
+                drop(round);
                 tokio::time::sleep(FOLLOW_EVERY).await;
             }
         };
@@ -548,19 +564,23 @@ impl Core {
     }
 
     /// One round of following the outbox, where every change of every
-    /// process writes its event in the change's own transaction, in commit
-    /// order (on PostgreSQL once sequenced): forgets the number of each
-    /// event after `cursor`, then tells the table that every change
-    /// committed before the round began has been heard. Answers the new
-    /// cursor. The first round (`cursor` `None`) takes the newest event's
-    /// id and forgets everything the table kept (what was read before has
-    /// no event to be forgotten by), and proves nothing yet.
+    /// process writes its event, naming its number, in the change's own
+    /// transaction: forgets the number of each event after `cursor`, and of
+    /// each event committed but not yet given its id (PostgreSQL's staging,
+    /// forgotten again each round until it is), all read in one snapshot;
+    /// then, if neither list was cut short, tells the table that every
+    /// change committed before the round began has been heard. Answers the
+    /// new cursor. The first round (`cursor` `None`) takes the newest
+    /// event's id and forgets everything the table kept (what was read
+    /// before has no event to be forgotten by), and proves nothing yet.
+    ///
+    /// Why the two lists suffice: event ids follow commit order (SQLite's
+    /// one writer; PostgreSQL's sequencer, migration 0011), so an event
+    /// committed before the snapshot either has an id above every id seen
+    /// before, or is still staged. The round never sequences: that waits on
+    /// the sequencer's lock, behind however large a backlog.
     pub async fn follow_outbox(&self, cursor: Option<i64>) -> Result<i64, CoreError> {
         let at = Instant::now();
-        // A change committed before `at` has its event in the outbox once
-        // this returns (PostgreSQL: moved by this sequencing, or by
-        // another instance's, which this one waits for).
-        self.store.sequence_events().await?;
         let Some(mut cursor) = cursor else {
             let head = self
                 .store
@@ -572,26 +592,26 @@ impl Core {
             return Ok(head);
         };
         loop {
-            let query = EventQuery {
-                after_id: cursor,
-                within: None,
-                limit: FOLLOW_PAGE,
-            };
-            let page = self
+            let after = cursor;
+            let changes = self
                 .store
-                .read(move |tx| Ok::<_, CoreError>(tx.events_after(&query)?))
+                .read(move |tx| Ok::<_, CoreError>(tx.changes_after(after, FOLLOW_PAGE)?))
                 .await?;
-            for event in &page {
-                if let Some(id) = event.number_id {
-                    self.routes.forget(id);
-                }
-                cursor = cursor.max(event.id);
+            let numbers = changes.events.iter().map(|e| e.1);
+            for id in numbers.chain(changes.staged.iter().copied()).flatten() {
+                self.routes.forget(id);
             }
-            if page.len() < usize::try_from(FOLLOW_PAGE).unwrap_or(usize::MAX) {
-                break;
+            cursor = changes.events.iter().map(|e| e.0).fold(cursor, i64::max);
+            let whole = |n: usize| n < usize::try_from(FOLLOW_PAGE).unwrap_or(usize::MAX);
+            if !whole(changes.events.len()) {
+                // More events than a page: read on from the new cursor.
+                continue;
             }
+            if whole(changes.staged.len()) {
+                self.routes.heard(at);
+            }
+            break;
         }
-        self.routes.heard(at);
         Ok(cursor)
     }
 }

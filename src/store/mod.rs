@@ -731,6 +731,24 @@ pub trait Tx {
     fn advance_cursor(&mut self, name: &str, owner: &str, cursor: i64) -> Result<bool, StoreError>;
     /// The newest committed event's id (0 if none).
     fn max_event_id(&mut self) -> Result<i64, StoreError>;
+
+    /// What changed since event `after`, in one snapshot: the id and number
+    /// of each event after it (at most `limit`, oldest first), and the
+    /// numbers of committed events not yet given an id (PostgreSQL's
+    /// staging; at most `limit`; none where events get their ids as they
+    /// are written). Every change committed before the snapshot is in one
+    /// of the two, unless a list came back full.
+    fn changes_after(&mut self, after: i64, limit: i64) -> Result<ChangesAfter, StoreError> {
+        let events = self.events_after(&EventQuery {
+            after_id: after,
+            within: None,
+            limit,
+        })?;
+        Ok(ChangesAfter {
+            events: events.iter().map(|e| (e.id, e.number_id)).collect(),
+            staged: Vec::new(),
+        })
+    }
     /// Moves an endpoint's cursor forward to `cursor`.
     fn set_webhook_cursor(&mut self, id: i64, cursor: i64) -> Result<(), StoreError>;
     /// An endpoint answered with success: it is failing no more.

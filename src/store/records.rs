@@ -425,6 +425,15 @@ pub struct EventRow {
     pub number: Option<String>,
 }
 
+/// [`crate::store::Tx::changes_after`]'s answer.
+#[derive(Clone, Debug, Default)]
+pub struct ChangesAfter {
+    /// Each event's id and number.
+    pub events: Vec<(i64, Option<i64>)>,
+    /// The numbers of events committed and not yet sequenced.
+    pub staged: Vec<Option<i64>>,
+}
+
 /// Which events to read, oldest first.
 #[derive(Clone, Debug)]
 pub struct EventQuery {

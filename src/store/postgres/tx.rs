@@ -34,7 +34,7 @@ use crate::store::{
     NumberFacts, NumberKey, Page, PoolFilter, ResolvedReads, RoutingRows, Snapshot, StoreError,
     StoredAnswer, Subscription, TokenRow, Tx,
 };
-use crate::store::{AttemptRow, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
+use crate::store::{AttemptRow, ChangesAfter, DeliveryRow, DeliveryUpdate, NewWebhook, WebhookRow};
 
 /// An owned parameter of a deferred statement.
 type Owned = Box<dyn ToSql + Sync + Send>;
@@ -510,6 +510,11 @@ const STAGE_EVENTS: &str = "INSERT INTO event_staging \
 /// Taken by [`Tx::sequence_events`] and held to its commit: one sequencer at
 /// a time, on every instance, so ids are taken one pass after another.
 /// `SELECT` so that it runs as a prepared query.
+/// [`Tx::changes_after`]: the events after `$1` and the staged ones, at
+/// most `$2` of each.
+const CHANGES_AFTER: &str = "(SELECT id, number_id FROM events WHERE id > $1 ORDER BY id LIMIT $2) \
+     UNION ALL (SELECT NULL::bigint, number_id FROM event_staging LIMIT $2)";
+
 const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(7347651235)::text";
 /// Moves up to `$1` staged events (the oldest, committed ones: this
 /// statement's snapshot) to `events`, numbered in `seq` order: the sort is
@@ -1826,6 +1831,20 @@ impl Tx for PgTx<'_> {
 
     fn max_event_id(&mut self) -> Result<i64, StoreError> {
         self.count(sql::MAX_EVENT_ID.postgres, &[])
+    }
+
+    /// One statement, so one snapshot: an event the sequencer moves is in
+    /// exactly one of the two arms.
+    fn changes_after(&mut self, after: i64, limit: i64) -> Result<ChangesAfter, StoreError> {
+        let mut changes = ChangesAfter::default();
+        for r in self.all(CHANGES_AFTER, &[&after, &limit])? {
+            let (id, number): (Option<i64>, Option<i64>) = (get(&r, 0)?, get(&r, 1)?);
+            match id {
+                Some(id) => changes.events.push((id, number)),
+                None => changes.staged.push(number),
+            }
+        }
+        Ok(changes)
     }
 
     fn sequence_events(&mut self) -> Result<u64, StoreError> {
