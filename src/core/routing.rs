@@ -37,8 +37,10 @@
 //! table forget: every forgetting moves a generation on, and a routing read
 //! under an older generation is answered but not kept (as in
 //! `credentials`). The load, which reads for seconds, keeps instead a
-//! journal of what was forgotten since it began and keeps no number in it;
-//! "everything" stops it.
+//! journal of what was forgotten since it began and keeps no number in it.
+//! Rounds that fail for longer than `ttl`, or an outbox whose newest id
+//! went below the cursor (a database restored or failed over), start the
+//! following over: the table is emptied and the cursor is the new head.
 //!
 //! An answer is shared (`Arc`), and so is each account among the answers a
 //! load reads together: a hit copies no strings. A miss (a number created
@@ -75,9 +77,8 @@ pub const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Events read per statement while following the outbox.
 const FOLLOW_PAGE: i64 = 5_000;
 
-/// The least time between the starts of two loads: a process that keeps
-/// hearing "everything" (another process writing an SQLite file) loads at
-/// most this often, and answers from the database meanwhile.
+/// The least time between the starts of two loads: a load that failed is
+/// tried again at most this often, the database answering meanwhile.
 pub const RELOAD_GAP: Duration = Duration::from_secs(30);
 
 /// One account that holds the number, and how.
@@ -188,13 +189,14 @@ impl Entries {
 pub(crate) enum Loaded {
     /// Kept; the load goes on.
     Kept,
-    /// Stopped: "everything" was heard, or the table is full.
+    /// Stopped: the load ended meanwhile, or the table is full.
     Stopped,
 }
 
 pub(crate) struct RouteCache {
-    /// Held by each round of the keeper's, and by [`Core::quiet_routes`].
-    rounds: tokio::sync::Mutex<()>,
+    /// Shared by the keeper's rounds and loads, taken whole by
+    /// [`Core::quiet_routes`].
+    rounds: tokio::sync::RwLock<()>,
     ttl: Duration,
     entries: Mutex<Entries>,
     /// When the store last proved that it had told every change committed
@@ -206,7 +208,7 @@ pub(crate) struct RouteCache {
 impl RouteCache {
     pub(crate) fn new(ttl: Duration) -> RouteCache {
         RouteCache {
-            rounds: tokio::sync::Mutex::new(()),
+            rounds: tokio::sync::RwLock::new(()),
             ttl,
             entries: Mutex::new(Entries {
                 want_load: true,
@@ -226,10 +228,10 @@ impl RouteCache {
     }
 
     /// The cached routing of `e164`, if it is still true as far as this
-    /// process can know (kept since the last "everything", and either the
-    /// store proves it hears every change or it was kept within the TTL) and
-    /// no grant in it has ended by `now` (the core's clock); else the
-    /// generation to [`RouteCache::put`] a fresh read under.
+    /// process can know (the keeper proves it hears every change, or it
+    /// was read within the TTL) and no grant in it has ended by `now` (the
+    /// core's clock); else the generation to [`RouteCache::put`] a fresh
+    /// read under.
     fn get(&self, e164: &str, now: i64) -> Result<Arc<Routing>, u64> {
         let hearing = self.hearing();
         let Ok(entries) = self.entries.lock() else {
@@ -249,9 +251,9 @@ impl RouteCache {
         }
     }
 
-    /// Keeps `routing`, read under `generation`, unless something was
-    /// forgotten since (or the table is full and lacks it).
-    fn put(&self, routing: Arc<Routing>, generation: u64) {
+    /// Keeps `routing`, read under `generation` from `read_at` on, unless
+    /// something was forgotten since (or the table is full and lacks it).
+    fn put(&self, routing: Arc<Routing>, generation: u64, read_at: Instant) {
         if self.ttl.is_zero() {
             return;
         }
@@ -264,7 +266,7 @@ impl RouteCache {
             {
                 return;
             }
-            entries.insert(routing, Instant::now());
+            entries.insert(routing, read_at);
         }
     }
 
@@ -322,11 +324,10 @@ impl RouteCache {
     /// Keeps a page of the load, but no number forgotten since the load
     /// began, and none a lookup has kept since it began (which is as
     /// fresh).
-    fn keep_loaded(&self, page: Vec<Routing>) -> Loaded {
+    fn keep_loaded(&self, page: Vec<Routing>, at: Instant) -> Loaded {
         let Ok(mut entries) = self.entries.lock() else {
             return Loaded::Stopped;
         };
-        let at = Instant::now();
         let (Some(journal), Some(began)) = (entries.loading.take(), entries.load_began) else {
             return Loaded::Stopped;
         };
@@ -450,6 +451,8 @@ impl Core {
             Err(generation) => generation,
         };
         let key = e164.to_owned();
+        // Kept as of before the read: its age counts from here.
+        let read_at = Instant::now();
         // One snapshot of the number, its grants and their accounts, in
         // one statement with no transaction of ours, on this thread where
         // the store allows it (the hottest read: a miss of the table is its
@@ -462,7 +465,7 @@ impl Core {
             })
             .await?;
         let routing = Arc::new(routing);
-        self.routes.put(routing.clone(), generation);
+        self.routes.put(routing.clone(), generation, read_at);
         Ok(routing)
     }
 
@@ -475,7 +478,7 @@ impl Core {
         };
         let mut after = i64::MIN;
         let outcome = loop {
-            let now = self.clock.now();
+            let (now, read_at) = (self.clock.now(), Instant::now());
             let page = self
                 .store
                 .read(move |tx| Ok::<_, CoreError>(tx.routing_range(after, LOAD_PAGE)?))
@@ -501,7 +504,7 @@ impl Core {
                 .into_iter()
                 .map(|rows| Routing::of(rows.number, &rows.grants, now, find))
                 .collect();
-            if self.routes.keep_loaded(page) == Loaded::Stopped || last_page {
+            if self.routes.keep_loaded(page, read_at) == Loaded::Stopped || last_page {
                 break Ok(());
             }
         };
@@ -510,12 +513,12 @@ impl Core {
         outcome.map(|()| self.routes.len())
     }
 
-    /// Stops the routing table's keeper (once its round under way ends)
-    /// until the guard drops: for a measurement of a request's statements
-    /// that the keeper's own would blur. Meanwhile the table stops being
-    /// trusted past the TTL, as whenever the keeper's rounds stop.
-    pub async fn quiet_routes(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.routes.rounds.lock().await
+    /// Stops the routing table's keeper (once its round or load under way
+    /// ends) until the guard drops: for a measurement of a request's
+    /// statements that the keeper's own would blur. Meanwhile the table
+    /// stops being trusted past the TTL, as whenever the rounds stop.
+    pub async fn quiet_routes(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.routes.rounds.write().await
     }
 
     /// Whether the routing table has loaded (or is off): from then on a
@@ -529,14 +532,23 @@ impl Core {
     /// [`FOLLOW_EVERY`], loads the table once that has begun, and again
     /// after a load that failed (at most once every [`RELOAD_GAP`]).
     pub async fn keep_routes(self) {
+        if self.routes.ttl.is_zero() {
+            return;
+        }
         let follow = async {
-            let mut cursor = None;
+            let (mut cursor, mut last_ok) = (None, Instant::now());
             loop {
-                let round = self.routes.rounds.lock().await;
+                // Rounds that failed for longer than the TTL (a database
+                // down, failing over, restored): the outbox may no longer
+                // hold what happened meanwhile, so start over from its head.
+                if last_ok.elapsed() > self.routes.ttl {
+                    cursor = None;
+                }
+                let round = self.routes.rounds.read().await;
                 let followed = self.follow_outbox(cursor).await;
                 drop(round);
                 match followed {
-                    Ok(next) => cursor = Some(next),
+                    Ok(next) => (cursor, last_ok) = (Some(next), Instant::now()),
                     Err(e) => tracing::warn!(error = %e, "following the outbox for routing failed"),
                 }
                 tokio::time::sleep(FOLLOW_EVERY).await;
@@ -544,7 +556,7 @@ impl Core {
         };
         let load = async {
             loop {
-                let round = self.routes.rounds.lock().await;
+                let round = self.routes.rounds.read().await;
                 if self.routes.load_due() {
                     let started = Instant::now();
                     match self.load_routes().await {
@@ -593,10 +605,17 @@ impl Core {
         };
         loop {
             let after = cursor;
-            let changes = self
+            let (changes, head) = self
                 .store
-                .read(move |tx| Ok::<_, CoreError>(tx.changes_after(after, FOLLOW_PAGE)?))
+                .read(move |tx| {
+                    Ok::<_, CoreError>((tx.changes_after(after, FOLLOW_PAGE)?, tx.max_event_id()?))
+                })
                 .await?;
+            if head < cursor {
+                // The outbox went back (a database restored or failed over
+                // to one that lacks what this instance read): start over.
+                return Box::pin(self.follow_outbox(None)).await;
+            }
             let numbers = changes.events.iter().map(|e| e.1);
             for id in numbers.chain(changes.staged.iter().copied()).flatten() {
                 self.routes.forget(id);
@@ -609,6 +628,11 @@ impl Core {
             }
             if whole(changes.staged.len()) {
                 self.routes.heard(at);
+            } else {
+                // More staged than a page (writes outpacing the sequencing
+                // done by the sweeper and the outbox's readers): sequence
+                // them if no one else is, so that the next round can prove.
+                self.store.sequence_events_if_free().await?;
             }
             break;
         }
@@ -650,7 +674,7 @@ mod tests {
         };
         // This process changes the number while the read is under way.
         cache.forget(1);
-        cache.put(routing(1, "+61400000001"), before);
+        cache.put(routing(1, "+61400000001"), before, Instant::now());
         assert!(
             cache.get("+61400000001", 0).is_err(),
             "the stale read was kept"
@@ -659,7 +683,7 @@ mod tests {
         let Err(after) = cache.get("+61400000001", 0) else {
             panic!("nothing was kept");
         };
-        cache.put(routing(1, "+61400000001"), after);
+        cache.put(routing(1, "+61400000001"), after, Instant::now());
         assert!(cache.get("+61400000001", 0).is_ok());
         cache.forget(1);
         assert!(cache.get("+61400000001", 0).is_err());
@@ -673,7 +697,7 @@ mod tests {
         };
         let mut r = routing(2, "+61400000002");
         Arc::make_mut(&mut r).ends_at = Some(100);
-        cache.put(r, g);
+        cache.put(r, g, Instant::now());
         assert!(cache.get("+61400000002", 99).is_ok());
         assert!(
             cache.get("+61400000002", 100).is_err(),
@@ -776,13 +800,13 @@ mod tests {
             panic!("an empty table has nothing");
         };
         let fresh = Arc::new(held_by(4, "+61400000004", 44));
-        cache.put(fresh.clone(), g);
+        cache.put(fresh.clone(), g, Instant::now());
         let page = vec![
             (*routing(1, "+61400000001")).clone(),
             (*routing(2, "+61400000002")).clone(),
             (*routing(4, "+61400000004")).clone(),
         ];
-        assert_eq!(cache.keep_loaded(page), Loaded::Kept);
+        assert_eq!(cache.keep_loaded(page, Instant::now()), Loaded::Kept);
         assert!(
             cache.get("+61400000001", 0).is_err(),
             "a changed number was loaded"
@@ -810,7 +834,7 @@ mod tests {
         cache.entries.lock().expect("lock").want_load = true;
         let load = cache.begin_load().expect("a load begins");
         let again = held_by(2, "+61400000002", 22);
-        assert_eq!(cache.keep_loaded(vec![again]), Loaded::Kept);
+        assert_eq!(cache.keep_loaded(vec![again], Instant::now()), Loaded::Kept);
         drop(load);
         let kept = cache.get("+61400000002", 0).expect("number 2");
         assert_eq!(kept.holders.len(), 1, "the load kept the entry from before");

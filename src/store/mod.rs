@@ -293,6 +293,23 @@ impl Store {
         Ok(moved)
     }
 
+    /// [`Store::sequence_events`], unless another transaction is
+    /// sequencing ([`Tx::sequence_events_if_free`]).
+    pub async fn sequence_events_if_free(&self) -> Result<u64, StoreError> {
+        if !self.backend.stages_events() {
+            return Ok(0);
+        }
+        let moved = self
+            .run(Access::WriteAlone, |tx: &mut dyn Tx| {
+                tx.sequence_events_if_free()
+            })
+            .await?;
+        if moved > 0 {
+            self.commits.notify_waiters();
+        }
+        Ok(moved)
+    }
+
     /// Notified whenever this process commits a write.
     pub fn commits(&self) -> &tokio::sync::Notify {
         &self.commits
@@ -613,6 +630,11 @@ pub trait Tx {
     /// that readers of the outbox see them; answers how many. Where events
     /// get their ids as they are written (SQLite), nothing to do.
     fn sequence_events(&mut self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// [`Tx::sequence_events`] if no other transaction is sequencing (it
+    /// never waits for one); 0 if one is.
+    fn sequence_events_if_free(&mut self) -> Result<u64, StoreError> {
         Ok(0)
     }
     /// Appends events to the outbox in order, as [`Tx::insert_event`] each.

@@ -515,6 +515,9 @@ const STAGE_EVENTS: &str = "INSERT INTO event_staging \
 const CHANGES_AFTER: &str = "(SELECT id, number_id FROM events WHERE id > $1 ORDER BY id LIMIT $2) \
      UNION ALL (SELECT NULL::bigint, number_id FROM event_staging LIMIT $2)";
 
+/// [`SEQUENCER_LOCK`], if no one holds it.
+const SEQUENCER_TRY_LOCK: &str = "SELECT pg_try_advisory_xact_lock(7347651235)";
+
 const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(7347651235)::text";
 /// Moves up to `$1` staged events (the oldest, committed ones: this
 /// statement's snapshot) to `events`, numbered in `seq` order: the sort is
@@ -917,6 +920,20 @@ const RECORD_ALL: &str = "INSERT INTO history (at, request_id, actor_id, action,
        $7::text[]) WITH ORDINALITY \
        AS d (at, request_id, actor_id, action, number_id, account_id, detail, ord) \
      ORDER BY d.ord RETURNING id";
+
+impl PgTx<'_> {
+    /// Moves every staged event, the sequencer's lock held.
+    fn sequence_locked(&mut self) -> Result<u64, StoreError> {
+        let mut moved = 0;
+        loop {
+            let n = self.exec(SEQUENCE_EVENTS, &[&SEQUENCE_BATCH])?;
+            moved += n;
+            if n < SEQUENCE_BATCH as u64 {
+                return Ok(moved);
+            }
+        }
+    }
+}
 
 impl Tx for PgTx<'_> {
     fn count_accounts(&mut self) -> Result<i64, StoreError> {
@@ -1847,16 +1864,20 @@ impl Tx for PgTx<'_> {
         Ok(changes)
     }
 
+    fn sequence_events_if_free(&mut self) -> Result<u64, StoreError> {
+        let free: bool = match self.opt(SEQUENCER_TRY_LOCK, &[])? {
+            Some(row) => get(&row, 0)?,
+            None => false,
+        };
+        if !free {
+            return Ok(0);
+        }
+        self.sequence_locked()
+    }
+
     fn sequence_events(&mut self) -> Result<u64, StoreError> {
         self.exec(SEQUENCER_LOCK, &[])?;
-        let mut moved = 0;
-        loop {
-            let n = self.exec(SEQUENCE_EVENTS, &[&SEQUENCE_BATCH])?;
-            moved += n;
-            if n < SEQUENCE_BATCH as u64 {
-                return Ok(moved);
-            }
-        }
+        self.sequence_locked()
     }
 
     fn set_webhook_cursor(&mut self, id: i64, cursor: i64) -> Result<(), StoreError> {
