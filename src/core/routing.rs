@@ -411,11 +411,13 @@ impl ChangeSink for RouteCache {
 impl RouteCache {
     /// Once the outbox's head is read: forgets everything kept so far (a
     /// change committed before the head has no later event to forget it
-    /// by), and keeps no lookup that was under way.
+    /// by), keeps no lookup that was under way, and wants a load.
     fn restart(&self) {
         let gone = match self.entries.lock() {
             Ok(mut entries) => {
                 entries.generation = entries.generation.wrapping_add(1);
+                // Loaded again (after the gap), not only as lookups miss.
+                entries.want_load = true;
                 Some((
                     std::mem::take(&mut entries.by_e164),
                     std::mem::take(&mut entries.e164_of),
@@ -549,7 +551,11 @@ impl Core {
                 drop(round);
                 match followed {
                     Ok(next) => (cursor, last_ok) = (Some(next), Instant::now()),
-                    Err(e) => tracing::warn!(error = %e, "following the outbox for routing failed"),
+                    // Once a failing spell, not five times a second.
+                    Err(e) if last_ok.elapsed() < FOLLOW_EVERY * 2 => {
+                        tracing::warn!(error = %e, "following the outbox for routing failed")
+                    }
+                    Err(_) => {}
                 }
                 tokio::time::sleep(FOLLOW_EVERY).await;
             }
