@@ -163,6 +163,9 @@ struct Entries {
     loading: Option<HashSet<i64>>,
     /// When the running load began.
     load_began: Option<Instant>,
+    /// Moves on with every load begun and every restart: a load keeps
+    /// pages only while it is still the one running.
+    load_epoch: u64,
     /// Whether a load should run (none has, or one failed).
     want_load: bool,
     /// When the last load began.
@@ -313,10 +316,13 @@ impl RouteCache {
         let now = Instant::now();
         entries.loading = Some(HashSet::new());
         entries.load_began = Some(now);
+        entries.load_epoch = entries.load_epoch.wrapping_add(1);
+        let epoch = entries.load_epoch;
         entries.want_load = false;
         entries.loaded_at = Some(now);
         Some(LoadGuard {
             cache: self,
+            epoch,
             done: false,
         })
     }
@@ -324,10 +330,13 @@ impl RouteCache {
     /// Keeps a page of the load, but no number forgotten since the load
     /// began, and none a lookup has kept since it began (which is as
     /// fresh).
-    fn keep_loaded(&self, page: Vec<Routing>, at: Instant) -> Loaded {
+    fn keep_loaded(&self, page: Vec<Routing>, at: Instant, epoch: u64) -> Loaded {
         let Ok(mut entries) = self.entries.lock() else {
             return Loaded::Stopped;
         };
+        if entries.load_epoch != epoch {
+            return Loaded::Stopped;
+        }
         let (Some(journal), Some(began)) = (entries.loading.take(), entries.load_began) else {
             return Loaded::Stopped;
         };
@@ -379,18 +388,21 @@ impl RouteCache {
 /// dropped midway). One that did not finish is wanted again.
 struct LoadGuard<'a> {
     cache: &'a RouteCache,
+    /// The load's epoch: a restart since stopped it.
+    epoch: u64,
     done: bool,
 }
 
 impl Drop for LoadGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut entries) = self.cache.entries.lock() {
+            // The one load there can be (none begins while one runs).
             entries.loading = None;
             entries.load_began = None;
-            if !self.done {
-                entries.want_load = true;
-            } else {
+            if self.done && entries.load_epoch == self.epoch {
                 entries.loaded = true;
+            } else {
+                entries.want_load = true;
             }
         }
     }
@@ -416,7 +428,10 @@ impl RouteCache {
         let gone = match self.entries.lock() {
             Ok(mut entries) => {
                 entries.generation = entries.generation.wrapping_add(1);
-                // Loaded again (after the gap), not only as lookups miss.
+                // A load under way may have read what no event will now
+                // forget: it stops; the table is loaded again (after the
+                // gap), not only as lookups miss.
+                entries.load_epoch = entries.load_epoch.wrapping_add(1);
                 entries.want_load = true;
                 Some((
                     std::mem::take(&mut entries.by_e164),
@@ -506,7 +521,7 @@ impl Core {
                 .into_iter()
                 .map(|rows| Routing::of(rows.number, &rows.grants, now, find))
                 .collect();
-            if self.routes.keep_loaded(page, read_at) == Loaded::Stopped || last_page {
+            if self.routes.keep_loaded(page, read_at, load.epoch) == Loaded::Stopped || last_page {
                 break Ok(());
             }
         };
@@ -812,7 +827,10 @@ mod tests {
             (*routing(2, "+61400000002")).clone(),
             (*routing(4, "+61400000004")).clone(),
         ];
-        assert_eq!(cache.keep_loaded(page, Instant::now()), Loaded::Kept);
+        assert_eq!(
+            cache.keep_loaded(page, Instant::now(), load.epoch),
+            Loaded::Kept
+        );
         assert!(
             cache.get("+61400000001", 0).is_err(),
             "a changed number was loaded"
@@ -840,9 +858,38 @@ mod tests {
         cache.entries.lock().expect("lock").want_load = true;
         let load = cache.begin_load().expect("a load begins");
         let again = held_by(2, "+61400000002", 22);
-        assert_eq!(cache.keep_loaded(vec![again], Instant::now()), Loaded::Kept);
+        assert_eq!(
+            cache.keep_loaded(vec![again], Instant::now(), load.epoch),
+            Loaded::Kept
+        );
         drop(load);
         let kept = cache.get("+61400000002", 0).expect("number 2");
         assert_eq!(kept.holders.len(), 1, "the load kept the entry from before");
+
+        // A restart (the outbox followed afresh) stops a load under way:
+        // what it read may have changed with no event left to say so.
+        cache.entries.lock().expect("lock").loaded_at = None;
+        cache.entries.lock().expect("lock").want_load = true;
+        let mut load = cache.begin_load().expect("a load begins");
+        cache.restart();
+        assert_eq!(
+            cache.keep_loaded(
+                vec![(*routing(8, "+61400000008")).clone()],
+                Instant::now(),
+                load.epoch
+            ),
+            Loaded::Stopped
+        );
+        assert!(
+            cache.get("+61400000008", 0).is_err(),
+            "a stopped load kept a page"
+        );
+        load.done = true;
+        drop(load);
+        cache.entries.lock().expect("lock").loaded_at = None;
+        assert!(
+            cache.load_due(),
+            "a load stopped by a restart is not wanted again"
+        );
     }
 }
