@@ -103,14 +103,13 @@ impl CredentialCache {
     }
 }
 
-/// What was revoked, suspended or renamed (heard through the store).
+/// What another process revoked (heard through the store).
 impl ChangeSink for CredentialCache {
     fn changed(&self, what: &Changed) {
         match what {
             Changed::Credential(digest) => self.forget(digest),
             Changed::Account(id) => self.forget_account(*id),
             Changed::Everything => self.forget_everything(),
-            Changed::Number(_) => {}
         }
     }
 }

@@ -116,9 +116,6 @@ pub struct CoreInner {
     pub(crate) business: Arc<crate::core::metrics::Business>,
     /// Every number's routing (see `routing`).
     pub(crate) routes: Arc<routing::RouteCache>,
-    /// What the store tells of changes goes to both caches; the store holds
-    /// it weakly, so it lives here.
-    hearing: Arc<dyn crate::store::ChangeSink>,
     /// The numbers' unchanging facts, for the numbers list (see `facts`).
     facts: Arc<facts::FactsCache>,
     /// The history entries read, for history pages (see `custody`).
@@ -127,16 +124,6 @@ pub struct CoreInner {
     pub(crate) lifecycle: Lifecycle,
     /// How webhooks are delivered (see `webhooks`).
     pub(crate) webhooks: webhooks::WebhookSettings,
-}
-
-/// Tells both caches what the store heard.
-struct Hearing(Arc<credentials::CredentialCache>, Arc<routing::RouteCache>);
-
-impl crate::store::ChangeSink for Hearing {
-    fn changed(&self, what: &crate::store::Changed) {
-        self.0.changed(what);
-        self.1.changed(what);
-    }
 }
 
 /// How long a process trusts a credential it read, by default.
@@ -159,7 +146,6 @@ impl Core {
                 store,
                 clock,
                 dummy_hash: dummy_hash.into(),
-                hearing: Arc::new(Hearing(credentials.clone(), routes.clone())),
                 credentials,
                 hashing: Arc::new(hashing::HashPool::new(cores)),
                 business: Arc::default(),
@@ -179,15 +165,15 @@ impl Core {
     pub fn with_auth_cache_ttl(mut self, ttl: std::time::Duration) -> Core {
         self.credentials = Arc::new(credentials::CredentialCache::new(ttl));
         self.routes = Arc::new(routing::RouteCache::new(ttl));
-        self.hearing = Arc::new(Hearing(self.credentials.clone(), self.routes.clone()));
         self.watch_changes();
         self
     }
 
-    /// What the store hears of changes (revocations, numbers, usernames;
-    /// see `Store::watch_changes`) reaches this process's caches.
+    /// Revocations other processes commit reach this process's cache (on
+    /// PostgreSQL; see `credentials`).
     fn watch_changes(&self) {
-        self.store.watch_changes(Arc::downgrade(&self.hearing));
+        let cache: Arc<dyn crate::store::ChangeSink> = self.credentials.clone();
+        self.store.watch_changes(Arc::downgrade(&cache));
     }
 
     /// Readiness: one trivial read (a credential lookup that finds nothing),

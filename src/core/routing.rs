@@ -6,10 +6,11 @@
 //! What is heard, and how soon: every change to a number's row or its
 //! grants (a routing names accounts by id and username, and no statement
 //! changes a username):
-//! - this process's own, before the write that made them is answered:
-//!   SQLite's writer notes each changed number with triggers on its
-//!   connection (`Store::watch_changes`); on PostgreSQL the core's write
-//!   paths forget what they changed as they return;
+//! - this process's own, as the request that made them returns: the
+//!   core's write paths (grants, bulk, subscriptions, reservations,
+//!   release) forget the numbers they changed, on both backends (a
+//!   sweeper's ends need nothing at once: an answer reads them from the
+//!   clock);
 //! - every process's, its own included, from the outbox: every change
 //!   writes its event, with its number, in the change's own transaction,
 //!   and the events' ids follow commit order (SQLite's one writer;
@@ -60,7 +61,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Caller, Core, CoreError, Perms};
-use crate::store::{Account, ChangeSink, Changed, Number, RoutingRows};
+use crate::store::{Account, Number, RoutingRows};
 
 /// At most this many numbers are kept (about 2 GB at the bench's shape of
 /// number; BENCHMARKS.md, "The routing table"); the rest are read each time.
@@ -404,18 +405,6 @@ impl Drop for LoadGuard<'_> {
             } else {
                 entries.want_load = true;
             }
-        }
-    }
-}
-
-/// What the store heard: this process's own changes (see the module's
-/// comment). A credential's or an account's notice is nothing to the
-/// table: a routing names accounts by id and username, and no statement
-/// changes a username.
-impl ChangeSink for RouteCache {
-    fn changed(&self, what: &Changed) {
-        if let Changed::Number(id) = what {
-            self.forget(*id);
         }
     }
 }
@@ -788,16 +777,11 @@ mod tests {
             cache.get("+61400000003", 0).is_ok(),
             "a proven entry was not used"
         );
-        // What is heard is forgotten, proof or not; an account's notice
-        // and a credential's are nothing to the table.
-        cache.changed(&Changed::Number(3));
+        // What is heard is forgotten, proof or not.
+        cache.forget(3);
         assert!(cache.get("+61400000003", 0).is_err());
         keep_old(&cache, routing(4, "+61400000004"), old);
         keep_old(&cache, routing(5, "+61400000005"), Duration::ZERO);
-        cache.changed(&Changed::Account(4));
-        cache.changed(&Changed::Credential("d".into()));
-        assert!(cache.get("+61400000004", 0).is_ok());
-        cache.changed(&Changed::Everything);
         assert!(cache.get("+61400000004", 0).is_ok());
         // The outbox's head was read: nothing kept before is used again.
         cache.restart();
@@ -816,7 +800,7 @@ mod tests {
         assert!(!cache.load_due());
         // Heard while the page was being read: number 1 changed; a lookup
         // kept number 4 afresh.
-        cache.changed(&Changed::Number(1));
+        cache.forget(1);
         let Err(g) = cache.get("+61400000004", 0) else {
             panic!("an empty table has nothing");
         };

@@ -139,11 +139,9 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
-    /// Tells `sink` of every change it can hear of from now on (replacing
-    /// an earlier sink): on SQLite this process's own changes to numbers and
-    /// grants as they commit; on PostgreSQL every process's revocations and
-    /// suspensions, through `LISTEN`. A backend that hears nothing tells
-    /// nothing, and caches rely on their TTL.
+    /// Tells `sink` of every revocation any process commits from now on
+    /// (replacing an earlier sink). A backend that serves one process has
+    /// nothing to tell.
     fn watch_changes(&self, _sink: Weak<dyn ChangeSink>) {}
 }
 
@@ -281,29 +279,23 @@ impl Store {
     /// backend stages them; answers how many it moved. Those readers of
     /// the outbox that wait on [`Store::commits`] are told when it moved any.
     pub async fn sequence_events(&self) -> Result<u64, StoreError> {
-        if !self.backend.stages_events() {
-            return Ok(0);
-        }
-        let moved = self
-            .run(Access::WriteAlone, |tx: &mut dyn Tx| tx.sequence_events())
-            .await?;
-        if moved > 0 {
-            self.commits.notify_waiters();
-        }
-        Ok(moved)
+        self.sequence(|tx| tx.sequence_events()).await
     }
 
     /// [`Store::sequence_events`], unless another transaction is
     /// sequencing ([`Tx::sequence_events_if_free`]).
     pub async fn sequence_events_if_free(&self) -> Result<u64, StoreError> {
+        self.sequence(|tx| tx.sequence_events_if_free()).await
+    }
+
+    async fn sequence(
+        &self,
+        f: fn(&mut dyn Tx) -> Result<u64, StoreError>,
+    ) -> Result<u64, StoreError> {
         if !self.backend.stages_events() {
             return Ok(0);
         }
-        let moved = self
-            .run(Access::WriteAlone, |tx: &mut dyn Tx| {
-                tx.sequence_events_if_free()
-            })
-            .await?;
+        let moved = self.run(Access::WriteAlone, f).await?;
         if moved > 0 {
             self.commits.notify_waiters();
         }

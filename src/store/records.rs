@@ -214,19 +214,15 @@ pub struct BudgetRelease {
     pub clear_user: bool,
 }
 
-/// Something committed that a process may have cached: a credential
-/// revoked, an account suspended, a number's routing changed. Told by the
-/// store of the commits it can hear (see
+/// A credential that was revoked (or an account suspended) somewhere, so
+/// that a process which cached it forgets it (see
 /// [`crate::store::Store::watch_changes`]).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Changed {
     /// The token or key with this digest.
     Credential(String),
     /// Every credential of this account.
     Account(i64),
-    /// The number with this id: its row or its grants (this process's own
-    /// changes, on SQLite).
-    Number(i64),
     /// Anything: revocations may have been missed (the listener reconnected).
     Everything,
 }

@@ -15,17 +15,16 @@
 //! no transaction and no hop to a reader thread.
 
 mod tx;
-mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Mutex;
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Access, Backend, ChangeSink, Job, StoreError, StoreOptions, Tx};
+use super::{Access, Backend, Job, StoreError, StoreOptions, Tx};
 
 /// The migrations, in order; the same names are used by every backend.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -83,23 +82,19 @@ pub struct SqliteBackend {
     /// most `readers`; a read that finds none free goes to the reader
     /// threads.
     here: Mutex<Vec<Connection>>,
-    /// Whom the writer tells of changes (see `watch`).
-    sink: watch::Slot,
 }
 
 impl SqliteBackend {
     pub fn open(path: &Path, options: &StoreOptions) -> Result<SqliteBackend, StoreError> {
         let writer = open_connection(path, false, options.cache_kib)?;
         migrate(&writer)?;
-        let sink: watch::Slot = Arc::default();
-        let watch = watch::Watch::install(&writer, sink.clone())?;
 
         let (writes, write_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let (background, background_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
         let max_batch = options.max_batch.max(1);
         thread::Builder::new()
             .name("lk-sqlite-writer".into())
-            .spawn(move || write_loop(writer, write_queue, background_queue, max_batch, watch))
+            .spawn(move || write_loop(writer, write_queue, background_queue, max_batch))
             .map_err(|e| StoreError::Backend(format!("spawning the writer: {e}")))?;
 
         let (reads, read_queue) = crossbeam_channel::unbounded::<Box<dyn Job>>();
@@ -130,7 +125,6 @@ impl SqliteBackend {
             background,
             reads,
             here: Mutex::new(here),
-            sink,
         })
     }
 }
@@ -148,13 +142,6 @@ impl Backend for SqliteBackend {
 
     fn submit_background(&self, job: Box<dyn Job>) {
         let _ = self.background.send(job);
-    }
-
-    /// The writer tells `sink` (see `watch`).
-    fn watch_changes(&self, sink: Weak<dyn ChangeSink>) {
-        if let Ok(mut slot) = self.sink.lock() {
-            *slot = Some(sink);
-        }
     }
 
     /// On a free connection of `here`, taken out for the read (the lock is
@@ -277,7 +264,6 @@ fn write_loop(
     queue: Receiver<Box<dyn Job>>,
     background: Receiver<Box<dyn Job>>,
     max_batch: usize,
-    mut watch: watch::Watch,
 ) {
     let mut batch: Vec<(Box<dyn Job>, bool)> = Vec::with_capacity(max_batch);
     loop {
@@ -292,7 +278,7 @@ fn write_loop(
                     },
                     recv(background) -> job => match job {
                         Ok(job) => {
-                            run_and_finish(&conn, &mut batch, job, &mut watch);
+                            run_and_finish(&conn, &mut batch, job);
                             continue;
                         }
                         // Both senders live as long as the backend.
@@ -308,34 +294,22 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        finish_batch(&conn, &mut batch, &mut watch);
+        finish_batch(&conn, &mut batch);
         if let Ok(job) = background.try_recv() {
-            run_and_finish(&conn, &mut batch, job, &mut watch);
+            run_and_finish(&conn, &mut batch, job);
         }
     }
 }
 
 /// Runs `job` alone in a transaction of its own (`batch` is empty, and left so).
-fn run_and_finish(
-    conn: &Connection,
-    batch: &mut Vec<(Box<dyn Job>, bool)>,
-    job: Box<dyn Job>,
-    watch: &mut watch::Watch,
-) {
+fn run_and_finish(conn: &Connection, batch: &mut Vec<(Box<dyn Job>, bool)>, job: Box<dyn Job>) {
     batch.push((job, false));
-    finish_batch(conn, batch, watch);
+    finish_batch(conn, batch);
 }
 
-/// Runs and commits `batch`, tells the caches what it changed, answers each
-/// of its jobs (so a job's answer finds its change forgotten), and empties
-/// it.
-fn finish_batch(
-    conn: &Connection,
-    batch: &mut Vec<(Box<dyn Job>, bool)>,
-    watch: &mut watch::Watch,
-) {
+/// Runs and commits `batch`, answers each of its jobs, and empties it.
+fn finish_batch(conn: &Connection, batch: &mut Vec<(Box<dyn Job>, bool)>) {
     let committed = run_batch(conn, batch);
-    watch.batch_ended(committed.is_ok());
     for (job, _) in batch.drain(..) {
         job.finish(
             committed
