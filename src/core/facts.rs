@@ -108,6 +108,16 @@ impl<V> Frozen<V> {
         }
     }
 
+    /// The value of each of `ids`, in their order, if the cache holds every
+    /// one of them.
+    pub(crate) fn peek(&self, ids: &[i64]) -> Option<Vec<Arc<V>>> {
+        let (found, misses) = self.lookup(ids, Instant::now());
+        if !misses.is_empty() {
+            return None;
+        }
+        found.into_iter().collect()
+    }
+
     /// The value of each of `ids`, in their order: the cached ones, and the
     /// others read with `read` (given the misses, once each), and kept if
     /// `keep`. An id that `read` does not answer is `None`.

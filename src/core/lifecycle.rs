@@ -303,11 +303,17 @@ impl Core {
                     .read(move |tx| Ok::<_, CoreError>(tx.due(kind, now, after, page_len)?))
                     .await?;
                 for ids in page.chunks(batch) {
-                    let ids = ids.to_vec();
+                    let due = ids.to_vec();
                     let done = self
                         .store
-                        .write_background(move |tx| end_due(tx, kind, &ids, now))
+                        .write_background(move |tx| end_due(tx, kind, &due, now))
                         .await?;
+                    // Their routing and history heads are forgotten here at
+                    // once, as a request's changes are (an ended grant
+                    // already routed nothing, but its entry is new).
+                    for id in ids {
+                        self.routes.forget(*id);
+                    }
                     match kind {
                         Due::Grants => report.grants_expired += done,
                         Due::Quarantines => report.released += done,

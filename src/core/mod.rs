@@ -120,6 +120,8 @@ pub struct CoreInner {
     facts: Arc<facts::FactsCache>,
     /// The history entries read, for history pages (see `custody`).
     entries: Arc<custody::EntryCache>,
+    /// The accounts history entries name, for history pages (see `custody`).
+    accounts: Arc<custody::AccountCache>,
     /// Quarantine, reservations and the sweeper (see `lifecycle`).
     pub(crate) lifecycle: Lifecycle,
     /// How webhooks are delivered (see `webhooks`).
@@ -152,6 +154,7 @@ impl Core {
                 routes,
                 facts: Arc::default(),
                 entries: Arc::new(custody::EntryCache::new(custody::ENTRY_CAPACITY)),
+                accounts: Arc::new(custody::AccountCache::new(custody::ACCOUNT_CAPACITY)),
                 lifecycle: Lifecycle::default(),
                 webhooks: webhooks::WebhookSettings::default(),
             }),

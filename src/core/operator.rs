@@ -379,7 +379,7 @@ impl Core {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<HistoryView>, CoreError> {
-        let (e164, cache) = (e164.to_owned(), self.entries.clone());
+        let (e164, core) = (e164.to_owned(), self.clone());
         self.store
             .read(move |tx| {
                 let number = number_named(tx, &e164)?;
@@ -387,7 +387,7 @@ impl Core {
                 let platform = std::sync::Arc::new(platform());
                 let rounds = super::custody::Rounds::Any;
                 let page =
-                    super::custody::page(tx, &cache, &platform, number, before_id, limit, rounds)?;
+                    super::custody::page(tx, &core, &platform, number, before_id, limit, rounds)?;
                 // With `Rounds::Any` there is always a page.
                 Ok(page.unwrap_or_default())
             })

@@ -8,9 +8,8 @@
 //! changes a username):
 //! - this process's own, as the request that made them returns: the
 //!   core's write paths (grants, bulk, subscriptions, reservations,
-//!   release) forget the numbers they changed, on both backends (a
-//!   sweeper's ends need nothing at once: an answer reads them from the
-//!   clock);
+//!   release, the sweeper's ends) forget the numbers they changed, on both
+//!   backends;
 //! - every process's, its own included, from the outbox: every change
 //!   writes its event, with its number, in the change's own transaction,
 //!   and the events' ids follow commit order (SQLite's one writer;
@@ -42,6 +41,14 @@
 //! Rounds that fail for longer than `ttl`, or an outbox whose newest id
 //! went below the cursor (a database restored or failed over), start the
 //! following over: the table is emptied and the cursor is the new head.
+//!
+//! Beside a number's routing the table keeps, once a first history page
+//! of the number was read, that page's newest ids ([`Head`]): every entry
+//! about a number is written with its event and by a change that forgets
+//! the number here, so a head is forgotten with the routing and trusted by
+//! the same rule. With the routing (whether the caller holds the number)
+//! and the entries' and accounts' caches it answers a first page with no
+//! statement (`custody`). At most [`MAX_HEADS`] are kept.
 //!
 //! An answer is shared (`Arc`), and so is each account among the answers a
 //! load reads together: a hit copies no strings. A miss (a number created
@@ -77,6 +84,10 @@ pub const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
 /// Events read per statement while following the outbox.
 const FOLLOW_PAGE: i64 = 5_000;
+
+/// At most this many numbers' history heads ([`Head`]) are kept: once
+/// full, they are all dropped and fill again with what is asked for.
+const MAX_HEADS: usize = 16_384;
 
 /// The least time between the starts of two loads: a load that failed is
 /// tried again at most this often, the database answering meanwhile.
@@ -152,12 +163,41 @@ impl Routing {
     }
 }
 
+/// A number's newest history ids, as its first page read them (`custody`):
+/// a number's entries come with its events, so they are forgotten with its
+/// routing and trusted as its routing is.
+#[derive(Debug)]
+pub(crate) struct Head {
+    /// Newest first.
+    ids: Vec<i64>,
+    /// How many were asked for: fewer answered means that these are all.
+    asked: usize,
+}
+
+impl Head {
+    pub(crate) fn new(ids: Vec<i64>, asked: usize) -> Head {
+        Head { ids, asked }
+    }
+
+    /// The newest `ask` ids (all there are, if fewer), if this head holds
+    /// that many or all of them.
+    pub(crate) fn newest(&self, ask: usize) -> Option<&[i64]> {
+        if ask <= self.asked || self.ids.len() < self.asked {
+            Some(&self.ids[..ask.min(self.ids.len())])
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Default)]
 struct Entries {
     /// Each number's routing, and when it was kept.
     by_e164: HashMap<String, (Arc<Routing>, Instant)>,
     /// Number id to E.164, so a change forgets its number in one lookup.
     e164_of: HashMap<i64, String>,
+    /// Some numbers' history heads, by number id, and when each was read.
+    heads: HashMap<i64, (Arc<Head>, Instant)>,
     /// Moves on with every forgetting.
     generation: u64,
     /// While a load runs: the numbers forgotten since it began.
@@ -185,6 +225,21 @@ impl Entries {
     fn remove(&mut self, number_id: i64) -> Option<(Arc<Routing>, Instant)> {
         let e164 = self.e164_of.remove(&number_id)?;
         self.by_e164.remove(&e164)
+    }
+
+    /// The entry of `e164` if it may be used at `now`: no grant in it has
+    /// ended, and the store proves it hears (`hearing`) or it is younger
+    /// than `ttl`.
+    fn trusted(&self, e164: &str, now: i64, hearing: bool, ttl: Duration) -> Option<Arc<Routing>> {
+        match self.by_e164.get(e164) {
+            Some((routing, at))
+                if routing.ends_at.is_none_or(|end| now < end)
+                    && (hearing || at.elapsed() < ttl) =>
+            {
+                Some(routing.clone())
+            }
+            _ => None,
+        }
     }
 }
 
@@ -236,7 +291,7 @@ impl RouteCache {
     /// was read within the TTL) and no grant in it has ended by `now` (the
     /// core's clock); else the generation to [`RouteCache::put`] a fresh
     /// read under.
-    fn get(&self, e164: &str, now: i64) -> Result<Arc<Routing>, u64> {
+    pub(crate) fn get(&self, e164: &str, now: i64) -> Result<Arc<Routing>, u64> {
         let hearing = self.hearing();
         let Ok(entries) = self.entries.lock() else {
             return Err(u64::MAX);
@@ -244,15 +299,56 @@ impl RouteCache {
         if self.ttl.is_zero() {
             return Err(entries.generation);
         }
-        match entries.by_e164.get(e164) {
-            Some((routing, at))
-                if routing.ends_at.is_none_or(|end| now < end)
-                    && (hearing || at.elapsed() < self.ttl) =>
-            {
-                Ok(routing.clone())
-            }
+        entries
+            .trusted(e164, now, hearing, self.ttl)
+            .ok_or(entries.generation)
+    }
+
+    /// [`RouteCache::get`] by the number's id.
+    pub(crate) fn get_by_id(&self, number_id: i64, now: i64) -> Option<Arc<Routing>> {
+        let hearing = self.hearing();
+        let entries = self.entries.lock().ok()?;
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let e164 = entries.e164_of.get(&number_id)?;
+        entries.trusted(e164, now, hearing, self.ttl)
+    }
+
+    /// The history head kept for the number with this id, if it may be
+    /// used as a routing may; else the generation to
+    /// [`RouteCache::put_head`] a fresh read under.
+    pub(crate) fn head(&self, number_id: i64) -> Result<Arc<Head>, u64> {
+        let hearing = self.hearing();
+        let Ok(entries) = self.entries.lock() else {
+            return Err(u64::MAX);
+        };
+        if self.ttl.is_zero() {
+            return Err(entries.generation);
+        }
+        match entries.heads.get(&number_id) {
+            Some((head, at)) if hearing || at.elapsed() < self.ttl => Ok(head.clone()),
             _ => Err(entries.generation),
         }
+    }
+
+    /// Keeps the history head of the number with this id, read under
+    /// `generation` from `read_at` on, unless something was forgotten since.
+    pub(crate) fn put_head(&self, number_id: i64, head: Head, generation: u64, read_at: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let gone = match self.entries.lock() {
+            Ok(mut entries) if entries.generation == generation => {
+                let full =
+                    entries.heads.len() >= MAX_HEADS && !entries.heads.contains_key(&number_id);
+                let gone = full.then(|| std::mem::take(&mut entries.heads));
+                entries.heads.insert(number_id, (Arc::new(head), read_at));
+                gone
+            }
+            _ => None,
+        };
+        drop(gone);
     }
 
     /// Keeps `routing`, read under `generation` from `read_at` on, unless
@@ -283,9 +379,10 @@ impl RouteCache {
                 if let Some(journal) = entries.loading.as_mut() {
                     journal.insert(number_id);
                 }
-                entries.remove(number_id)
+                let head = entries.heads.remove(&number_id);
+                (entries.remove(number_id), head)
             }
-            Err(_) => None,
+            Err(_) => (None, None),
         };
         // Dropped (maybe the last reference) outside the lock.
         drop(gone);
@@ -425,6 +522,7 @@ impl RouteCache {
                 Some((
                     std::mem::take(&mut entries.by_e164),
                     std::mem::take(&mut entries.e164_of),
+                    std::mem::take(&mut entries.heads),
                 ))
             }
             Err(_) => None,
@@ -674,6 +772,32 @@ mod tests {
             holders: Vec::new(),
             ends_at: None,
         })
+    }
+
+    #[test]
+    fn a_head_answers_what_it_holds_and_goes_with_its_number() {
+        let some = Head::new(vec![9, 7, 5], 3);
+        assert_eq!(some.newest(2), Some(&[9, 7][..]));
+        assert_eq!(some.newest(3), Some(&[9, 7, 5][..]));
+        // There may be more than it read.
+        assert_eq!(some.newest(4), None);
+        let all = Head::new(vec![9, 7], 3);
+        assert_eq!(all.newest(10), Some(&[9, 7][..]));
+
+        let cache = RouteCache::new(Duration::from_secs(5));
+        let generation = cache.head(1).expect_err("none kept");
+        cache.put_head(1, Head::new(vec![3], 51), generation, Instant::now());
+        assert_eq!(cache.head(1).expect("kept").newest(51), Some(&[3][..]));
+        cache.forget(1);
+        let generation = cache.head(1).expect_err("forgotten with its number");
+        // A read that raced a change (of any number) is not kept.
+        cache.forget(2);
+        cache.put_head(1, Head::new(vec![3], 51), generation, Instant::now());
+        assert!(cache.head(1).is_err());
+        // Nor is one past the TTL without a proof of hearing.
+        let generation = cache.head(1).expect_err("none kept");
+        cache.put_head(1, Head::new(vec![3], 51), generation, ago(6));
+        assert!(cache.head(1).is_err());
     }
 
     #[test]

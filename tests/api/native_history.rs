@@ -1,6 +1,9 @@
 //! `GET /numbers/{number}/history` and `GET /history`: newest first, paged,
 //! and never telling a reseller who held a number before it reached its tree.
 
+use std::time::{Duration, Instant};
+
+use linekeeper::domain::Clock;
 use serde_json::{Value, json};
 
 use crate::native_common::{brief, delete, get, not_found, send};
@@ -158,5 +161,78 @@ async fn a_page_reaches_past_entries_the_reseller_may_not_see(app: TestApp) {
     // The administrator sees all 95 (the number's add and subscribe too).
     let (_, everything) = get(&app, &format!("{history}?limit=200"), &adk).await;
     assert_eq!(everything["items"].as_array().map(Vec::len), Some(95));
+}
+
+/// Once the routing table holds a number, its first page is answered from
+/// memory: what this instance changes shows at once (the sweeper's ends
+/// included, and a grant taken back hides the number at once), and what
+/// another instance changes within a second, where the TTL is five.
+async fn a_numbers_first_page_from_memory_follows_every_change(app: TestApp) {
+    let (_, adk) = app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let n = app.number("+983000707", Some("reseller")).await;
+    let history = format!("/lk/v1/numbers/{}/history", n.id);
+    let grant = format!("/lk/v1/numbers/{}/grants/{}", n.id, a.id);
+    let routing = "/lk/v1/routing/+983000707";
+    app.core.load_routes().await.expect("load the routing table");
+    let mine = |want: &[&str]| {
+        let want: Vec<Value> = want.iter().map(|a| json!(a)).collect();
+        (200, want)
+    };
+    let actions = |(status, body): (u16, Value)| -> (u16, Vec<Value>) {
+        let items = body["items"].as_array().into_iter().flatten();
+        (status, items.map(|e| e["action"].clone()).collect())
+    };
+    // Read twice: the second from memory.
+    for _ in 0..2 {
+        assert_eq!(actions(get(&app, &history, &rk).await), mine(&["number.subscribe"]));
+    }
+    // This instance grants: both see it at once, and the agent may read.
+    assert_eq!(send(&app, "PUT", &grant, &rk, json!({"send": true, "gets": true})).await.0, 201);
+    for _ in 0..2 {
+        assert_eq!(actions(get(&app, &history, &rk).await),
+            mine(&["grant.assign", "number.subscribe"]));
+        assert_eq!(actions(get(&app, &history, &ak).await), mine(&["grant.assign"]));
+    }
+    // Taken back: the agent may no longer read it, at once.
+    assert_eq!(delete(&app, &grant, &rk).await.0, 200);
+    assert_eq!(get(&app, &history, &ak).await, (404, not_found("No such number.")));
+    assert_eq!(actions(get(&app, &history, &rk).await),
+        mine(&["grant.unassign", "grant.assign", "number.subscribe"]));
+
+    // A grant with an end, then its end: the routing read after the end
+    // no longer names it, and the page kept from before shows the sweep's
+    // entry as soon as the sweep is done.
+    let end = app.clock.now() + 60;
+    let ends = json!({"send": true, "gets": true,
+        "expires_at": linekeeper::domain::rfc3339_utc(end)});
+    assert_eq!(send(&app, "PUT", &grant, &rk, ends).await.0, 201);
+    let before_end = ["grant.assign", "grant.unassign", "grant.assign", "number.subscribe"];
+    assert_eq!(actions(get(&app, &history, &rk).await), mine(&before_end));
+    app.clock.advance(60);
+    assert_eq!(get(&app, &history, &ak).await, (404, not_found("No such number.")));
+    let (status, body) = get(&app, routing, &adk).await;
+    assert_eq!((status, &body["send"]), (200, &json!([n.owner_id()])));
+    assert_eq!(actions(get(&app, &history, &rk).await), mine(&before_end));
+    let report = app.core.sweep(app.clock.now()).await.expect("sweep");
+    assert_eq!(report.grants_expired, 1);
+    assert_eq!(actions(get(&app, &history, &rk).await),
+        mine(&["grant.expire", "grant.assign", "grant.unassign", "grant.assign", "number.subscribe"]));
+
+    // Another instance grants: this one's page follows within a second.
+    let other = app.another_instance(Default::default()).await;
+    assert_eq!(send(&other, "PUT", &grant, &rk, json!({"send": true, "gets": false})).await.0, 201);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let first = loop {
+        let (status, body) = get(&app, &history, &rk).await;
+        assert_eq!(status, 200);
+        let first = body["items"][0]["action"].clone();
+        if first == json!("grant.assign") || Instant::now() >= deadline {
+            break first;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(first, json!("grant.assign"));
 }
 }
