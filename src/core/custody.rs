@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::grants::{NumberRef, Perms};
-use super::routing::{Head, Routing};
+use super::routing::{Head, NumberKey, Routing};
 use super::{Caller, Core, CoreError, CoreInner};
 use crate::store::{Account, HistoryQuery, HistoryRow, Tx};
 
@@ -171,13 +171,13 @@ impl Parts for Stored<'_> {
         ask: i64,
         first: bool,
     ) -> Result<Option<Vec<i64>>, CoreError> {
-        // The first page's ids are kept as the number's head, under the
-        // routing table's rules: taken before the read, the generation
+        // A short first page's ids are kept as the number's head, under
+        // the routing table's rules: taken before the read, the generation
         // keeps none that a change raced.
-        let keep = first && before.is_none();
-        let since = keep.then(|| (self.core.routes.head(number_id), Instant::now()));
+        let keep = first && before.is_none() && ask <= super::HERE_ROWS;
+        let since = keep.then(|| (self.core.routes.generation(), Instant::now()));
         let ids = self.tx.history_ids_of_number(number_id, before, ask)?;
-        if let Some((Err(generation), read_at)) = since {
+        if let Some((generation, read_at)) = since {
             let asked = usize::try_from(ask).unwrap_or(0);
             let head = Head::new(ids.clone(), asked);
             self.core
@@ -210,15 +210,16 @@ impl Parts for Stored<'_> {
     }
 }
 
-/// The caches alone: no statement.
+/// The caches alone, with the number's head: no statement.
 struct AtHand<'a> {
     core: &'a CoreInner,
+    head: Arc<Head>,
 }
 
 impl Parts for AtHand<'_> {
     fn ids(
         &mut self,
-        number_id: i64,
+        _number_id: i64,
         before: Option<i64>,
         ask: i64,
         _first: bool,
@@ -227,11 +228,8 @@ impl Parts for AtHand<'_> {
         if before.is_some() {
             return Ok(None);
         }
-        let Ok(head) = self.core.routes.head(number_id) else {
-            return Ok(None);
-        };
         let ask = usize::try_from(ask).unwrap_or(usize::MAX);
-        Ok(head.newest(ask).map(<[i64]>::to_vec))
+        Ok(self.head.newest(ask).map(<[i64]>::to_vec))
     }
 
     fn entries(&mut self, ids: &[i64], _keep: bool) -> Result<Option<Vec<Arc<Entry>>>, CoreError> {
@@ -497,7 +495,8 @@ impl Core {
     /// needs is in memory: the number and whether `me` holds it from the
     /// routing table, its newest ids from the head the table keeps beside
     /// it (the same trust: this process's changes forget both at once,
-    /// other processes' within a round of following the outbox), its
+    /// other processes' within a round of following the outbox; and the
+    /// routing at least as fresh as the head, `RouteCache::at_hand`), its
     /// entries and accounts from their caches. `None` sends the page to
     /// the store, which also answers why a number is not visible.
     fn history_at_hand(
@@ -507,26 +506,26 @@ impl Core {
         limit: i64,
         now: i64,
     ) -> Result<Option<Vec<HistoryView>>, CoreError> {
-        let routing = match (r.id, r.e164.as_deref(), r.uid.as_deref()) {
-            (_, _, Some(_)) | (None, None, None) => None,
-            (Some(id), e164, None) => self
-                .routes
-                .get_by_id(id, now)
-                .filter(|rt| e164.is_none_or(|e| e == rt.number.number)),
-            (None, Some(e164), None) => self.routes.get(e164, now).ok(),
+        let key = match (r.id, r.e164.as_deref(), r.uid.as_deref()) {
+            (Some(id), _, None) => NumberKey::Id(id),
+            (None, Some(e164), None) => NumberKey::E164(e164),
+            (_, _, Some(_)) | (None, None, None) => return Ok(None),
         };
-        let Some(routing) = routing.filter(|rt| holds(me, rt)) else {
+        let Some((routing, head)) = self.routes.at_hand(key, now) else {
             return Ok(None);
         };
+        // Both halves of a reference must name the number (else the store
+        // says which does not), and the caller must hold it.
+        if r.e164
+            .as_deref()
+            .is_some_and(|e| e != routing.number.number)
+            || !holds(me, &routing)
+        {
+            return Ok(None);
+        }
         let number = (routing.number.id, routing.number.number.as_str());
-        number_page(
-            &mut AtHand { core: self },
-            me,
-            number,
-            None,
-            limit,
-            Rounds::One,
-        )
+        let mut parts = AtHand { core: self, head };
+        number_page(&mut parts, me, number, None, limit, Rounds::One)
     }
 }
 

@@ -190,14 +190,29 @@ impl Head {
     }
 }
 
+/// A history head as kept: when its read began (its age, as a routing's)
+/// and when it ended (what it may show).
+struct KeptHead {
+    head: Arc<Head>,
+    read_at: Instant,
+    done: Instant,
+}
+
+/// How a number is looked up in the table.
+#[derive(Clone, Copy)]
+pub(crate) enum NumberKey<'a> {
+    Id(i64),
+    E164(&'a str),
+}
+
 #[derive(Default)]
 struct Entries {
     /// Each number's routing, and when it was kept.
     by_e164: HashMap<String, (Arc<Routing>, Instant)>,
     /// Number id to E.164, so a change forgets its number in one lookup.
     e164_of: HashMap<i64, String>,
-    /// Some numbers' history heads, by number id, and when each was read.
-    heads: HashMap<i64, (Arc<Head>, Instant)>,
+    /// Some numbers' history heads, by number id.
+    heads: HashMap<i64, KeptHead>,
     /// Moves on with every forgetting.
     generation: u64,
     /// While a load runs: the numbers forgotten since it began.
@@ -261,6 +276,8 @@ pub(crate) struct RouteCache {
     /// When the store last proved that it had told every change committed
     /// before (nanoseconds after `base`; 0: never).
     heard: AtomicU64,
+    /// How many proofs there have been.
+    proofs: AtomicU64,
     base: Instant,
 }
 
@@ -274,6 +291,7 @@ impl RouteCache {
                 ..Entries::default()
             }),
             heard: AtomicU64::new(0),
+            proofs: AtomicU64::new(0),
             base: Instant::now(),
         }
     }
@@ -291,7 +309,7 @@ impl RouteCache {
     /// was read within the TTL) and no grant in it has ended by `now` (the
     /// core's clock); else the generation to [`RouteCache::put`] a fresh
     /// read under.
-    pub(crate) fn get(&self, e164: &str, now: i64) -> Result<Arc<Routing>, u64> {
+    fn get(&self, e164: &str, now: i64) -> Result<Arc<Routing>, u64> {
         let hearing = self.hearing();
         let Ok(entries) = self.entries.lock() else {
             return Err(u64::MAX);
@@ -304,46 +322,79 @@ impl RouteCache {
             .ok_or(entries.generation)
     }
 
-    /// [`RouteCache::get`] by the number's id.
-    pub(crate) fn get_by_id(&self, number_id: i64, now: i64) -> Option<Arc<Routing>> {
-        let hearing = self.hearing();
-        let entries = self.entries.lock().ok()?;
+    /// The generation to [`RouteCache::put_head`] a read under that
+    /// begins now.
+    pub(crate) fn generation(&self) -> u64 {
+        self.entries.lock().map_or(u64::MAX, |e| e.generation)
+    }
+
+    /// A number's routing and history head together (by id or E.164), if
+    /// each may be used at `now` as [`RouteCache::get`] says, and the
+    /// routing is as fresh as the head: read after the head's read ended,
+    /// or proved by a round that began after it. Otherwise the head could
+    /// show an entry of a change (made elsewhere, not heard yet) that the
+    /// routing does not reflect: a grant taken back, its holder still
+    /// listed.
+    pub(crate) fn at_hand(
+        &self,
+        number: NumberKey<'_>,
+        now: i64,
+    ) -> Option<(Arc<Routing>, Arc<Head>)> {
         if self.ttl.is_zero() {
             return None;
         }
-        let e164 = entries.e164_of.get(&number_id)?;
-        entries.trusted(e164, now, hearing, self.ttl)
+        let (hearing, heard) = (self.hearing(), self.heard.load(Ordering::Acquire));
+        let entries = self.entries.lock().ok()?;
+        let e164 = match number {
+            NumberKey::Id(id) => entries.e164_of.get(&id)?.as_str(),
+            NumberKey::E164(e164) => e164,
+        };
+        let routing = entries.trusted(e164, now, hearing, self.ttl)?;
+        let (routing_at, kept) = (
+            entries.by_e164.get(e164)?.1,
+            entries.heads.get(&routing.number.id)?,
+        );
+        let trusted = hearing || kept.read_at.elapsed() < self.ttl;
+        let fresh = kept.done <= routing_at || self.nanos(kept.done) <= heard;
+        (trusted && fresh).then(|| (routing, kept.head.clone()))
     }
 
-    /// The history head kept for the number with this id, if it may be
-    /// used as a routing may; else the generation to
-    /// [`RouteCache::put_head`] a fresh read under.
-    pub(crate) fn head(&self, number_id: i64) -> Result<Arc<Head>, u64> {
-        let hearing = self.hearing();
-        let Ok(entries) = self.entries.lock() else {
-            return Err(u64::MAX);
-        };
-        if self.ttl.is_zero() {
-            return Err(entries.generation);
-        }
-        match entries.heads.get(&number_id) {
-            Some((head, at)) if hearing || at.elapsed() < self.ttl => Ok(head.clone()),
-            _ => Err(entries.generation),
-        }
+    /// `at` in nanoseconds after `base` (at least 1; `u64::MAX` before it).
+    fn nanos(&self, at: Instant) -> u64 {
+        at.checked_duration_since(self.base).map_or(u64::MAX, |d| {
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+        })
     }
 
     /// Keeps the history head of the number with this id, read under
-    /// `generation` from `read_at` on, unless something was forgotten since.
+    /// `generation` from `read_at` on (and ended by now), unless something
+    /// was forgotten since, or the head kept already holds as many ids and
+    /// may still be used (a newer one could be used only after the next
+    /// proof: [`RouteCache::at_hand`]).
     pub(crate) fn put_head(&self, number_id: i64, head: Head, generation: u64, read_at: Instant) {
         if self.ttl.is_zero() {
             return;
         }
+        let hearing = self.hearing();
+        let kept = KeptHead {
+            head: Arc::new(head),
+            read_at,
+            done: Instant::now(),
+        };
         let gone = match self.entries.lock() {
+            Ok(entries)
+                if entries.heads.get(&number_id).is_some_and(|k| {
+                    k.head.newest(kept.head.asked).is_some()
+                        && (hearing || k.read_at.elapsed() < self.ttl)
+                }) =>
+            {
+                None
+            }
             Ok(mut entries) if entries.generation == generation => {
                 let full =
                     entries.heads.len() >= MAX_HEADS && !entries.heads.contains_key(&number_id);
                 let gone = full.then(|| std::mem::take(&mut entries.heads));
-                entries.heads.insert(number_id, (Arc::new(head), read_at));
+                entries.heads.insert(number_id, kept);
                 gone
             }
             _ => None,
@@ -534,11 +585,11 @@ impl RouteCache {
     /// not forgotten is still true as of `at`.
     fn heard(&self, at: Instant) {
         // A proof from before this table was made proves nothing of it.
-        let Some(at) = at.checked_duration_since(self.base) else {
+        if at < self.base {
             return;
-        };
-        let at = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.heard.fetch_max(at, Ordering::AcqRel);
+        }
+        self.heard.fetch_max(self.nanos(at), Ordering::AcqRel);
+        self.proofs.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -625,6 +676,12 @@ impl Core {
         self.routes.rounds.write().await
     }
 
+    /// How many times the routing table's keeper has proved that it heard
+    /// every change committed before its round began.
+    pub fn routing_proofs(&self) -> u64 {
+        self.routes.proofs.load(Ordering::Acquire)
+    }
+
     /// Whether the routing table has loaded (or is off): from then on a
     /// number that existed at start is answered from memory.
     pub fn routing_table_loaded(&self) -> bool {
@@ -697,8 +754,9 @@ impl Core {
     /// Why the two lists suffice: event ids follow commit order (SQLite's
     /// one writer; PostgreSQL's sequencer, migration 0011), so an event
     /// committed before the snapshot either has an id above every id seen
-    /// before, or is still staged. The round never sequences: that waits on
-    /// the sequencer's lock, behind however large a backlog.
+    /// before, or is still staged. The round never waits to sequence (the
+    /// sequencer's lock can be behind however large a backlog): it
+    /// sequences what is staged only if no one else is.
     pub async fn follow_outbox(&self, cursor: Option<i64>) -> Result<i64, CoreError> {
         let at = Instant::now();
         let Some(mut cursor) = cursor else {
@@ -736,10 +794,13 @@ impl Core {
             }
             if whole(changes.staged.len()) {
                 self.routes.heard(at);
-            } else {
-                // More staged than a page (writes outpacing the sequencing
-                // done by the sweeper and the outbox's readers): sequence
-                // them if no one else is, so that the next round can prove.
+            }
+            if !changes.staged.is_empty() {
+                // Staged events are forgotten again each round until they
+                // have ids, and more than a page of them stops the proofs:
+                // sequence them if no one else is (the sweeper and the
+                // outbox's readers do too), so that the next round forgets
+                // them once more and then no longer.
                 self.store.sequence_events_if_free().await?;
             }
             break;
@@ -775,7 +836,7 @@ mod tests {
     }
 
     #[test]
-    fn a_head_answers_what_it_holds_and_goes_with_its_number() {
+    fn a_head_answers_what_it_holds() {
         let some = Head::new(vec![9, 7, 5], 3);
         assert_eq!(some.newest(2), Some(&[9, 7][..]));
         assert_eq!(some.newest(3), Some(&[9, 7, 5][..]));
@@ -783,21 +844,46 @@ mod tests {
         assert_eq!(some.newest(4), None);
         let all = Head::new(vec![9, 7], 3);
         assert_eq!(all.newest(10), Some(&[9, 7][..]));
+    }
 
+    #[test]
+    fn a_head_is_used_with_a_routing_as_fresh_and_goes_with_its_number() {
         let cache = RouteCache::new(Duration::from_secs(5));
-        let generation = cache.head(1).expect_err("none kept");
-        cache.put_head(1, Head::new(vec![3], 51), generation, Instant::now());
-        assert_eq!(cache.head(1).expect("kept").newest(51), Some(&[3][..]));
+        let by_id = NumberKey::Id(1);
+        let head = || Head::new(vec![3], 51);
+        // A routing read before the head was: not used together, until a
+        // round that began after the head's read proves hearing.
+        cache.put(routing(1, "+1"), cache.generation(), Instant::now());
+        cache.put_head(1, head(), cache.generation(), Instant::now());
+        assert!(cache.at_hand(by_id, 0).is_none());
+        cache.heard(Instant::now());
+        let (r, h) = cache.at_hand(by_id, 0).expect("proved since the head");
+        assert_eq!((r.number.id, h.newest(51)), (1, Some(&[3][..])));
+        // A routing read after the head's read ended: used together.
         cache.forget(1);
-        let generation = cache.head(1).expect_err("forgotten with its number");
+        cache.put_head(1, head(), cache.generation(), Instant::now());
+        cache.put(routing(1, "+1"), cache.generation(), Instant::now());
+        assert!(cache.at_hand(NumberKey::E164("+1"), 0).is_some());
+        // Forgotten with its number.
+        cache.forget(1);
+        cache.put(routing(1, "+1"), cache.generation(), Instant::now());
+        assert!(cache.at_hand(by_id, 0).is_none());
         // A read that raced a change (of any number) is not kept.
+        let generation = cache.generation();
         cache.forget(2);
-        cache.put_head(1, Head::new(vec![3], 51), generation, Instant::now());
-        assert!(cache.head(1).is_err());
-        // Nor is one past the TTL without a proof of hearing.
-        let generation = cache.head(1).expect_err("none kept");
-        cache.put_head(1, Head::new(vec![3], 51), generation, ago(6));
-        assert!(cache.head(1).is_err());
+        cache.put_head(1, head(), generation, Instant::now());
+        cache.heard(Instant::now());
+        assert!(cache.at_hand(by_id, 0).is_none());
+    }
+
+    #[test]
+    fn a_head_past_the_ttl_is_used_only_while_the_store_proves_it_hears() {
+        let cache = RouteCache::new(Duration::from_secs(5));
+        cache.put_head(1, Head::new(vec![3], 51), cache.generation(), ago(6));
+        cache.put(routing(1, "+1"), cache.generation(), Instant::now());
+        assert!(cache.at_hand(NumberKey::Id(1), 0).is_none());
+        cache.heard(Instant::now());
+        assert!(cache.at_hand(NumberKey::Id(1), 0).is_some());
     }
 
     #[test]

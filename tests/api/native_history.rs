@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use linekeeper::domain::Clock;
 use serde_json::{Value, json};
 
+use crate::helpers::TestApp;
 use crate::native_common::{brief, delete, get, not_found, send};
 
 crate::scenarios! {
@@ -171,10 +172,12 @@ async fn a_numbers_first_page_from_memory_follows_every_change(app: TestApp) {
     let (_, adk) = app.account("admin", None, false).await;
     let (_, rk) = app.account("reseller", Some("admin"), true).await;
     let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let (_, sk) = app.account("stranger", Some("admin"), true).await;
     let n = app.number("+983000707", Some("reseller")).await;
     let history = format!("/lk/v1/numbers/{}/history", n.id);
     let grant = format!("/lk/v1/numbers/{}/grants/{}", n.id, a.id);
     let routing = "/lk/v1/routing/+983000707";
+    let hidden = (404, not_found("No such number."));
     app.core.load_routes().await.expect("load the routing table");
     let mine = |want: &[&str]| {
         let want: Vec<Value> = want.iter().map(|a| json!(a)).collect();
@@ -184,26 +187,38 @@ async fn a_numbers_first_page_from_memory_follows_every_change(app: TestApp) {
         let items = body["items"].as_array().into_iter().flatten();
         (status, items.map(|e| e["action"].clone()).collect())
     };
-    // Read twice: the second from memory.
-    for _ in 0..2 {
-        assert_eq!(actions(get(&app, &history, &rk).await), mine(&["number.subscribe"]));
+    // Once warmed, read from memory; one who holds nothing of it learns
+    // nothing, from memory or not.
+    warm(&app, routing, &history, &adk).await;
+    for key in [&adk, &adk] {
+        assert_eq!(actions(get(&app, &history, key).await),
+            mine(&["number.subscribe", "number.add"]));
     }
+    assert_eq!(actions(get(&app, &history, &rk).await), mine(&["number.subscribe"]));
+    assert_eq!(get(&app, &history, &sk).await, hidden);
+
     // This instance grants: both see it at once, and the agent may read.
     assert_eq!(send(&app, "PUT", &grant, &rk, json!({"send": true, "gets": true})).await.0, 201);
     for _ in 0..2 {
         assert_eq!(actions(get(&app, &history, &rk).await),
             mine(&["grant.assign", "number.subscribe"]));
         assert_eq!(actions(get(&app, &history, &ak).await), mine(&["grant.assign"]));
+        assert_eq!(get(&app, &history, &sk).await, hidden);
+        warm(&app, routing, &format!("{history}?limit=1"), &adk).await;
     }
+    // A short first page kept does not stand in for a longer one.
+    assert_eq!(actions(get(&app, &history, &adk).await),
+        mine(&["grant.assign", "number.subscribe", "number.add"]));
     // Taken back: the agent may no longer read it, at once.
     assert_eq!(delete(&app, &grant, &rk).await.0, 200);
-    assert_eq!(get(&app, &history, &ak).await, (404, not_found("No such number.")));
+    assert_eq!(get(&app, &history, &ak).await, hidden);
     assert_eq!(actions(get(&app, &history, &rk).await),
         mine(&["grant.unassign", "grant.assign", "number.subscribe"]));
 
     // A grant with an end, then its end: the routing read after the end
     // no longer names it, and the page kept from before shows the sweep's
-    // entry as soon as the sweep is done.
+    // entry as soon as the sweep is done (the keeper quiet meanwhile, so
+    // that only the sweeper's own forgetting can tell).
     let end = app.clock.now() + 60;
     let ends = json!({"send": true, "gets": true,
         "expires_at": linekeeper::domain::rfc3339_utc(end)});
@@ -211,7 +226,8 @@ async fn a_numbers_first_page_from_memory_follows_every_change(app: TestApp) {
     let before_end = ["grant.assign", "grant.unassign", "grant.assign", "number.subscribe"];
     assert_eq!(actions(get(&app, &history, &rk).await), mine(&before_end));
     app.clock.advance(60);
-    assert_eq!(get(&app, &history, &ak).await, (404, not_found("No such number.")));
+    assert_eq!(get(&app, &history, &ak).await, hidden);
+    let quiet = app.core.quiet_routes().await;
     let (status, body) = get(&app, routing, &adk).await;
     assert_eq!((status, &body["send"]), (200, &json!([n.owner_id()])));
     assert_eq!(actions(get(&app, &history, &rk).await), mine(&before_end));
@@ -219,6 +235,7 @@ async fn a_numbers_first_page_from_memory_follows_every_change(app: TestApp) {
     assert_eq!(report.grants_expired, 1);
     assert_eq!(actions(get(&app, &history, &rk).await),
         mine(&["grant.expire", "grant.assign", "grant.unassign", "grant.assign", "number.subscribe"]));
+    drop(quiet);
 
     // Another instance grants: this one's page follows within a second.
     let other = app.another_instance(Default::default()).await;
@@ -235,4 +252,60 @@ async fn a_numbers_first_page_from_memory_follows_every_change(app: TestApp) {
     };
     assert_eq!(first, json!("grant.assign"));
 }
+
+/// A page's ids read after a change this instance has not heard of yet
+/// (another instance took the agent's grant back) are not shown with the
+/// routing kept from before it, which still lists the agent.
+async fn a_page_read_after_an_unheard_change_is_not_judged_by_an_older_routing(app: TestApp) {
+    let (_, adk) = app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let n = app.number("+983000808", Some("reseller")).await;
+    let history = format!("/lk/v1/numbers/{}/history", n.id);
+    let grant = format!("/lk/v1/numbers/{}/grants/{}", n.id, a.id);
+    app.core.load_routes().await.expect("load the routing table");
+    // The administrator's page: the accounts it names are kept.
+    assert_eq!(get(&app, &history, &adk).await.0, 200);
+    assert_eq!(send(&app, "PUT", &grant, &rk, json!({"send": true, "gets": true})).await.0, 201);
+    // This instance's table lists the agent; then it stops hearing.
+    let (status, body) = get(&app, "/lk/v1/routing/+983000808", &adk).await;
+    assert_eq!((status, &body["send"]), (200, &json!([n.owner_id(), Some(a.id)])));
+    let quiet = app.core.quiet_routes().await;
+    let other = app.another_instance(Default::default()).await;
+    assert_eq!(delete(&other, &grant, &rk).await.0, 200);
+    // The owner's page, read from the database, keeps ids that hold the
+    // take-back: the agent must not be shown them by the older routing.
+    let (status, body) = get(&app, &history, &rk).await;
+    assert_eq!((status, &body["items"][0]["action"]), (200, &json!("grant.unassign")));
+    assert_eq!(get(&app, &history, &ak).await, (404, not_found("No such number.")));
+    drop(quiet);
+}
+}
+
+/// Readies a number's first page to be answered from memory: the table
+/// has heard of every change so far (and forgotten the number for them),
+/// holds its routing again and `page`'s ids, and has proved since, and
+/// the entries and the accounts they name are kept (an administrator's
+/// page names every account).
+async fn warm(app: &TestApp, routing: &str, page: &str, admin: &str) {
+    heard(app).await;
+    assert_eq!(get(app, routing, admin).await.0, 200);
+    assert_eq!(get(app, page, admin).await.0, 200);
+    heard(app).await;
+}
+
+/// Waits (at most two seconds) until the app's routing table has proved
+/// twice that it heard every change: one whole round began after now.
+async fn heard(app: &TestApp) {
+    let (since, deadline) = (
+        app.core.routing_proofs(),
+        Instant::now() + Duration::from_secs(2),
+    );
+    while app.core.routing_proofs() < since + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the routing table's keeper proves nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
