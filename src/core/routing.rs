@@ -46,7 +46,8 @@
 //! of the number was read, that page's newest ids ([`Head`]): every entry
 //! about a number is written with its event and by a change that forgets
 //! the number here, so a head is forgotten with the routing and trusted by
-//! the same rule. With the routing (whether the caller holds the number)
+//! the same rule, and used only with a routing at least as fresh as it is
+//! ([`RouteCache::at_hand`]). With the routing (whether the caller holds the number)
 //! and the entries' and accounts' caches it answers a first page with no
 //! statement (`custody`). At most [`MAX_HEADS`] are kept.
 //!
@@ -801,7 +802,11 @@ impl Core {
                 // sequence them if no one else is (the sweeper and the
                 // outbox's readers do too), so that the next round forgets
                 // them once more and then no longer.
-                self.store.sequence_events_if_free().await?;
+                // The round has forgotten and proved already: a failure
+                // here is told, and the next round tries again.
+                if let Err(e) = self.store.sequence_events_if_free().await {
+                    tracing::warn!(error = %e, "sequencing staged events for routing failed");
+                }
             }
             break;
         }
