@@ -37,7 +37,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-
 use std::time::Instant;
 
 use super::grants::{NumberRef, Perms};

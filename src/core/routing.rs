@@ -370,8 +370,8 @@ impl RouteCache {
     /// Keeps the history head of the number with this id, read under
     /// `generation` from `read_at` on (and ended by now), unless something
     /// was forgotten since, or the head kept already holds as many ids and
-    /// may still be used (a newer one could be used only after the next
-    /// proof: [`RouteCache::at_hand`]).
+    /// may still be used (a newer one would be usable only after the next
+    /// proof or a routing read after it: [`RouteCache::at_hand`]).
     pub(crate) fn put_head(&self, number_id: i64, head: Head, generation: u64, read_at: Instant) {
         if self.ttl.is_zero() {
             return;
