@@ -65,10 +65,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::{Caller, Core, CoreError, Perms};
+use crate::domain::NumberState;
 use crate::store::{Account, Number, RoutingRows};
 
 /// At most this many numbers are kept (about 2 GB at the bench's shape of
@@ -114,6 +117,12 @@ pub struct Routing {
     /// The earliest end among those grants (Unix seconds): a cached answer
     /// is not used from then on, so an ended grant never routes.
     pub(crate) ends_at: Option<i64>,
+    /// A face's answer for this routing, with the number's state it was
+    /// written for: the face writes it on the first lookup and reuses it
+    /// while the state is the same (the state moves with the clock, as a
+    /// reservation or quarantine lapses). A routing is never changed once
+    /// kept (a change forgets it), so neither is its answer.
+    pub answer: OnceLock<(NumberState, Bytes)>,
 }
 
 impl Routing {
@@ -160,6 +169,7 @@ impl Routing {
             owner,
             holders,
             ends_at,
+            answer: OnceLock::new(),
         }
     }
 }
@@ -837,6 +847,7 @@ mod tests {
             owner: None,
             holders: Vec::new(),
             ends_at: None,
+            answer: OnceLock::new(),
         })
     }
 

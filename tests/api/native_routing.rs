@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 use crate::native_common::{brief, delete, get, not_found, problem, send};
+use crate::vn_common::{pool_number, postpaid};
 
 crate::scenarios! {
 async fn routing_names_owner_senders_and_receivers_and_follows_changes(app: TestApp) {
@@ -43,6 +44,25 @@ async fn routing_names_owner_senders_and_receivers_and_follows_changes(app: Test
     assert_eq!(get(&app, "/lk/v1/routing/nonsense", &adk).await, (404, not_found("No such number.")));
     assert_eq!(get(&app, path, &rk).await, (403, problem("forbidden", "Forbidden", 403,
         "Routing is for platform (administrator) credentials only.")));
+}
+
+async fn a_routing_answer_follows_the_numbers_state_as_the_clock_moves(app: TestApp) {
+    let (_, adk) = app.account("admin", None, false).await;
+    let (_, alice) = postpaid(&app, "alice", Some("admin"), false).await;
+    pool_number(&app, "+61400000003", 100, 1000).await;
+    let path = "/lk/v1/routing/+61400000003";
+    let answer = |state: &str| (200, json!({"number": "+61400000003", "state": state,
+        "owner": null, "send": [], "gets": [], "holders": []}));
+    assert_eq!(send(&app, "POST", "/lk/v1/reservations", &alice,
+        json!({"number": "+61400000003", "duration_secs": 60})).await.0, 201);
+    // The first lookup writes the answer; the second is the same bytes.
+    assert_eq!(get(&app, path, &adk).await, answer("reserved"));
+    assert_eq!(get(&app, path, &adk).await, answer("reserved"));
+    // The reservation runs out with nothing swept and nothing changed: the
+    // routing kept is the same, its answer's state is not.
+    app.clock.advance(60);
+    assert_eq!(get(&app, path, &adk).await, answer("available"));
+    assert_eq!(get(&app, path, &adk).await, answer("available"));
 }
 
 async fn routing_hears_another_instances_changes_well_within_its_ttl(app: TestApp) {

@@ -4,6 +4,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::input::{Authed, Body, Check, Query, Rid, number_ref, paged, rfc3339};
@@ -334,12 +335,29 @@ pub async fn routing(
     }
     let e164 = E164::parse(&e164).ok_or_else(|| Problem::not_found("No such number."))?;
     let r = s.core.routing(&caller, e164.as_str()).await?;
-    // As `axum::Json` answers (the same header), but into a buffer that
-    // holds a usual answer from the start: `Json` starts at 128 bytes and
-    // grows it, a copy each time, for an answer of 300 to 600.
-    let mut body = Vec::with_capacity(ROUTING_BODY_CAPACITY);
-    serde_json::to_writer(&mut body, &render::routing(&r, s.core.now()))
-        .map_err(|e| Problem::internal(&e))?;
+    let now = s.core.now();
+    let state = r.number.state(now);
+    // The answer the routing's first lookup wrote, while the number's
+    // state is the one it was written for: the same bytes (a routing never
+    // changes once kept), without serialising them again.
+    let body = match r.answer.get() {
+        Some((written_for, body)) if *written_for == state => body.clone(),
+        _ => {
+            // As `axum::Json` answers (the same header), but into a buffer
+            // that holds a usual answer from the start: `Json` starts at 128
+            // bytes and grows it, a copy each time, for an answer of 300 to
+            // 600.
+            let mut body = Vec::with_capacity(ROUTING_BODY_CAPACITY);
+            serde_json::to_writer(&mut body, &render::routing(&r, now))
+                .map_err(|e| Problem::internal(&e))?;
+            // Kept at its length, not at the buffer's room.
+            let body = Bytes::from(body.into_boxed_slice());
+            // Kept only by the first: a later state (a lapsed reservation)
+            // is written each time, as every answer was before.
+            let _ = r.answer.set((state, body.clone()));
+            body
+        }
+    };
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

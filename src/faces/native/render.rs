@@ -565,6 +565,7 @@ mod tests {
                 owner,
                 holders,
                 ends_at: None,
+                answer: Default::default(),
             };
             assert_eq!(
                 serde_json::to_string(&super::routing(&routing, now)).expect("serialises"),
