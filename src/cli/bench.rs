@@ -1268,7 +1268,12 @@ async fn measure_until(
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Set once the server has logged that its routing table loaded.
+    table_loaded: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// What a server logs once its routing table has loaded (`keep_routes`).
+const TABLE_LOADED: &str = "routing table loaded";
 
 impl Server {
     /// This binary's `serve` on `database_url`.
@@ -1288,7 +1293,8 @@ impl Server {
                 "--database-url",
                 database_url,
             ])
-            .env("LINEKEEPER_LOG", "warn")
+            // Warnings, and the routing table's load: the bench waits for it.
+            .env("LINEKEEPER_LOG", "warn,linekeeper::core::routing=info")
             // The bench drives a few credentials far beyond a client's rate:
             // keep the limiter's cost in the figures but never its refusals.
             .env("LINEKEEPER_RATE_LIMIT_PER_SEC", "10000000")
@@ -1301,9 +1307,23 @@ impl Server {
             // The webhook scenario's receiver is in the bench, on 127.0.0.1.
             .env("LINEKEEPER_WEBHOOK_ALLOW_PRIVATE", "true")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("starting the server: {e}"))?;
+        // The server's log goes on to the bench's, watched for the table's
+        // load.
+        let table_loaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(stderr) = child.stderr.take() {
+            let loaded = table_loaded.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains(TABLE_LOADED) {
+                        loaded.store(true, std::sync::atomic::Ordering::Release);
+                    }
+                    eprintln!("{line}");
+                }
+            });
+        }
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
@@ -1323,15 +1343,24 @@ impl Server {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        let server = Server { child, addr };
+        let server = Server {
+            child,
+            addr,
+            table_loaded,
+        };
         server.wait_until_idle();
         Ok(server)
     }
 
     /// Waits (at most [`STARTUP_WAIT`]) until the server has done what it
     /// does once it starts (this build loads its routing table), so that
-    /// work is measured by no scenario and slows no ceiling: until its CPU
-    /// time grows by no clock tick in each of two 100 ms windows in a row.
+    /// work is measured by no scenario and slows no ceiling: until it has
+    /// logged that its table loaded and its CPU time then grows by no clock
+    /// tick in each of two 100 ms windows in a row. A server that logs no
+    /// load (a build before the table) is taken as started once it has been
+    /// idle for 2 s. Idleness alone is not enough: on PostgreSQL most of a
+    /// load's work is the database's, and the server can sit idle waiting
+    /// for a page (a 1M world's scenarios once ran during its load).
     fn wait_until_idle(&self) {
         let cpu = || -> Option<u64> {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
@@ -1344,7 +1373,8 @@ impl Server {
         };
         let deadline = std::time::Instant::now() + STARTUP_WAIT;
         let (mut last, mut quiet) = (cpu(), 0);
-        while quiet < 2 && std::time::Instant::now() < deadline {
+        let loaded = || self.table_loaded.load(std::sync::atomic::Ordering::Acquire);
+        while !(quiet >= 2 && loaded() || quiet >= 20) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(100));
             let now = cpu();
             // A tick is 10 ms at the usual 100 Hz: none in 100 ms is less
