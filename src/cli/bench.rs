@@ -43,7 +43,7 @@
 //! paired scenarios is expected to succeed: any non-2xx answer is counted.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -1320,7 +1320,10 @@ impl Server {
                     if line.contains(TABLE_LOADED) {
                         loaded.store(true, std::sync::atomic::Ordering::Release);
                     }
-                    eprintln!("{line}");
+                    // Not `eprintln!`, which panics if the bench's stderr is
+                    // gone: this thread must go on reading, or the server
+                    // would block on a full pipe.
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 }
             });
         }
