@@ -325,9 +325,12 @@ struct Tally {
     seen_503: BTreeMap<&'static str, String>,
     /// The slowest answer, in milliseconds.
     max_latency_ms: u64,
-    /// Per status other than 200 and the rules' refusals: the first and
-    /// last time (Unix ms) a write got it.
-    failure_span: BTreeMap<u16, (u64, u64)>,
+    /// Per status other than 200 and the rules' refusals, for writes, in
+    /// Unix ms: the earliest send of a request so answered, and the first
+    /// and last time such an answer arrived. An outage is judged by the
+    /// answers' times: a request sent before a crash and answered after it
+    /// met the crash (on a loaded machine a write can take seconds).
+    failure_span: BTreeMap<u16, (u64, u64, u64)>,
 }
 
 fn unix_ms() -> u64 {
@@ -532,9 +535,13 @@ async fn client_loop(
         };
         if op.writes() && (status >= 500 || status == 0) {
             let now = unix_ms();
-            let span = tally.failure_span.entry(status).or_insert((sent_unix, now));
+            let span = tally
+                .failure_span
+                .entry(status)
+                .or_insert((sent_unix, now, now));
             span.0 = span.0.min(sent_unix);
-            span.1 = span.1.max(now);
+            span.1 = span.1.min(now);
+            span.2 = span.2.max(now);
         }
         *tally.answers.entry((op, status)).or_default() += 1;
     }
@@ -721,10 +728,14 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
             tally.seen_503.entry(face).or_insert(body);
         }
         tally.max_latency_ms = tally.max_latency_ms.max(part.max_latency_ms);
-        for (status, (first, last)) in part.failure_span {
-            let span = tally.failure_span.entry(status).or_insert((first, last));
-            span.0 = span.0.min(first);
-            span.1 = span.1.max(last);
+        for (status, (sent, first, last)) in part.failure_span {
+            let span = tally
+                .failure_span
+                .entry(status)
+                .or_insert((sent, first, last));
+            span.0 = span.0.min(sent);
+            span.1 = span.1.min(first);
+            span.2 = span.2.max(last);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -819,10 +830,10 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
         let spans: serde_json::Map<String, Value> = tally
             .failure_span
             .iter()
-            .map(|(s, (first, last))| {
+            .map(|(s, (sent, first, last))| {
                 (
                     s.to_string(),
-                    json!({"first_unix_ms": first, "last_unix_ms": last,
+                    json!({"first_sent_unix_ms": sent, "first_unix_ms": first, "last_unix_ms": last,
                         "seconds": (*last as f64 - *first as f64) / 1000.0}),
                 )
             })
