@@ -154,7 +154,8 @@ impl Core {
         request_id: &str,
     ) -> Result<Number, CoreError> {
         let (now, rid) = (self.clock.now(), request_id.to_owned());
-        self.store
+        let number = self
+            .store
             .write(move |tx| {
                 let owner = spec
                     .owner
@@ -163,7 +164,7 @@ impl Core {
                     .transpose()?;
                 let number = add_number(tx, &spec.to_new_number(), now, &rid)?;
                 match owner {
-                    None => Ok(number),
+                    None => Ok::<_, CoreError>(number),
                     Some(owner) => {
                         let sub = Subscription {
                             owner_id: owner.id,
@@ -191,7 +192,11 @@ impl Core {
                     }
                 }
             })
-            .await
+            .await?;
+        // Allotted, it is in its owner's list: this instance's kept pages
+        // (`pages`) and routings hear of it at once, not with the outbox.
+        self.routes.forget(number.id);
+        Ok(number)
     }
 
     /// Switches postpaid billing for an account.

@@ -179,6 +179,7 @@ impl FactsCache {
                     owner_id: r.owner_id,
                     send: r.send,
                     gets: r.gets,
+                    ends_at: r.ends_at,
                     facts,
                 })
             })

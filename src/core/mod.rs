@@ -25,11 +25,15 @@ pub mod invariants;
 pub mod lifecycle;
 pub mod metrics;
 pub mod operator;
+mod pages;
 pub mod routing;
 pub mod subscriptions;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
 
 pub use bulk::{BulkItem, BulkOutcome};
 pub use changes::{Change, Outcome, Removal, Terms};
@@ -118,6 +122,8 @@ pub struct CoreInner {
     pub(crate) routes: Arc<routing::RouteCache>,
     /// The numbers' unchanging facts, for the numbers list (see `facts`).
     facts: Arc<facts::FactsCache>,
+    /// Holders' first pages of the numbers list, as written (see `pages`).
+    pages: Arc<pages::HeldPages>,
     /// The history entries read, for history pages (see `custody`).
     entries: Arc<custody::EntryCache>,
     /// The accounts history entries name, for history pages (see `custody`).
@@ -153,6 +159,7 @@ impl Core {
                 business: Arc::default(),
                 routes,
                 facts: Arc::default(),
+                pages: Arc::default(),
                 entries: Arc::new(custody::EntryCache::new(custody::ENTRY_CAPACITY)),
                 accounts: Arc::new(custody::AccountCache::new(custody::ACCOUNT_CAPACITY)),
                 lifecycle: Lifecycle::default(),
@@ -168,6 +175,8 @@ impl Core {
     pub fn with_auth_cache_ttl(mut self, ttl: std::time::Duration) -> Core {
         self.credentials = Arc::new(credentials::CredentialCache::new(ttl));
         self.routes = Arc::new(routing::RouteCache::new(ttl));
+        // Kept pages are judged by the routing table they were read under.
+        self.pages = Arc::default();
         self.watch_changes();
         self
     }
@@ -271,11 +280,21 @@ impl Core {
         filter: HoldingFilter,
         limit: i64,
     ) -> Result<Vec<Holding>, CoreError> {
-        let me = caller.account.clone();
         let filter = HoldingFilter {
             now: self.clock.now(),
             ..filter
         };
+        self.holdings_at(caller, filter, limit).await
+    }
+
+    /// [`Core::holdings`] as of `filter.now`.
+    async fn holdings_at(
+        &self,
+        caller: &Caller,
+        filter: HoldingFilter,
+        limit: i64,
+    ) -> Result<Vec<Holding>, CoreError> {
+        let me = caller.account.clone();
         if filter.granted_to.is_none() {
             // One statement, so no transaction of ours (one round trip on
             // PostgreSQL instead of three); a short page on the calling
@@ -305,6 +324,48 @@ impl Core {
                 Ok(facts.holdings(tx, rows)?)
             })
             .await
+    }
+
+    /// The first page (no cursor) or any other of what the caller holds, as
+    /// [`Core::holdings`] reads it (at most `limit` rows), written into
+    /// an answer by `write`. A first page without `granted_to` is kept as
+    /// written and answered again while nothing has changed (see `pages`).
+    pub async fn holdings_page(
+        &self,
+        caller: &Caller,
+        filter: HoldingFilter,
+        limit: i64,
+        write: impl FnOnce(Vec<Holding>) -> Bytes,
+    ) -> Result<Bytes, CoreError> {
+        let key = pages::PageKey::of(caller.account.id, caller.account.is_admin(), &filter, limit);
+        let Some(key) = key else {
+            return Ok(write(self.holdings(caller, filter, limit).await?));
+        };
+        let routes = &self.routes;
+        let still_true = |generation, read_at| routes.still_true(generation, read_at);
+        if let Some(body) = self.pages.get(&key, self.clock.now(), still_true) {
+            return Ok(body);
+        }
+        // Before the read: a change heard from now on makes it stale.
+        let (generation, read_at) = (self.routes.generation(), Instant::now());
+        let now = self.clock.now();
+        let rows = self
+            .holdings_at(caller, HoldingFilter { now, ..filter }, limit)
+            .await?;
+        let read = pages::Read {
+            generation,
+            read_at,
+            now,
+            until: rows.iter().filter_map(|h| h.ends_at).min(),
+        };
+        let body = write(rows);
+        self.pages.put(key, body.clone(), read, still_true);
+        Ok(body)
+    }
+
+    /// How many numbers list pages were answered as kept (see `pages`).
+    pub fn held_pages_answered(&self) -> u64 {
+        self.pages.answered()
     }
 
     /// The whole state as of now, for invariant checks.

@@ -342,6 +342,19 @@ impl RouteCache {
         self.entries.lock().map_or(u64::MAX, |e| e.generation)
     }
 
+    /// Whether something read under `generation` from `read_at` on is
+    /// still true as far as this process can know, by the table's own
+    /// rule: nothing was forgotten since (no change to any number heard,
+    /// here or from the outbox), and the store proves it hears or the read
+    /// is younger than the TTL. Never with the table off (TTL 0), nor
+    /// under the generation a poisoned lock answers (`u64::MAX`).
+    pub(crate) fn still_true(&self, generation: u64, read_at: Instant) -> bool {
+        !self.ttl.is_zero()
+            && generation != u64::MAX
+            && (self.hearing() || read_at.elapsed() < self.ttl)
+            && self.generation() == generation
+    }
+
     /// A number's routing and history head together (by id or E.164), if
     /// each may be used at `now` as [`RouteCache::get`] says, and the
     /// routing is as fresh as the head: read after the head's read ended,

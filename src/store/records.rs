@@ -254,6 +254,11 @@ pub struct HeldRow {
     pub owner_id: i64,
     pub send: bool,
     pub gets: bool,
+    /// When the viewer's grant of it ends (Unix seconds); `None` for what
+    /// it owns, an administrator's view, and a grant with no end. A grant
+    /// ends no later than the one it was made from, so this is when the
+    /// viewer stops holding it.
+    pub ends_at: Option<i64>,
 }
 
 /// What never changes about a stored number: its uid, E.164 and country
@@ -318,6 +323,8 @@ pub struct Holding {
     pub owner_id: i64,
     pub send: bool,
     pub gets: bool,
+    /// As [`HeldRow::ends_at`].
+    pub ends_at: Option<i64>,
     pub facts: std::sync::Arc<NumberFacts>,
 }
 

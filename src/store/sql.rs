@@ -112,8 +112,8 @@ pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.al
      n.reserved_until";
 
 /// The columns [`holding`] reads first, in its order, from `numbers n`; its
-/// permissions follow them (and `HOLDINGS_HELD_IDS_FIRST` spells the same
-/// four by hand, per arm). The number's facts are not among them: the core
+/// permissions and the viewer's grant's end follow them (and
+/// `HOLDINGS_HELD_IDS_FIRST` spells the same five by hand, per arm). The number's facts are not among them: the core
 /// has them cached, or asks for them by id (`Tx::number_facts`).
 pub(crate) const HOLDING_COLS: &str = "n.id, n.owner_id";
 
@@ -625,7 +625,9 @@ pub(crate) const HOLDINGS: Sql = shared!(
     "SELECT ",
     HOLDING_COLS,
     ", CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.send END, \
-       CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.gets END \
+       CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN TRUE ELSE g.gets END, \
+       CASE WHEN CAST($2 AS BOOLEAN) OR n.owner_id = $1 THEN CAST(NULL AS BIGINT) \
+         ELSE g.expires_at END \
      FROM numbers n LEFT JOIN grants g ON g.number_id = n.id AND g.account_id = $1 \
           AND (g.expires_at IS NULL OR g.expires_at > $10) \
      WHERE n.owner_id IS NOT NULL \
@@ -685,7 +687,8 @@ macro_rules! holding_filters {
 pub(crate) const HOLDINGS_HELD: Sql = shared!(
     "SELECT * FROM (SELECT ",
     HOLDING_COLS,
-    ", TRUE AS send, TRUE AS gets FROM numbers n WHERE n.id IN (SELECT m.id FROM numbers m \
+    ", TRUE AS send, TRUE AS gets, CAST(NULL AS BIGINT) AS ends_at \
+       FROM numbers n WHERE n.id IN (SELECT m.id FROM numbers m \
        WHERE m.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND m.id > $3 \
          AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
     holding_filters!("m"),
@@ -693,7 +696,7 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
      UNION ALL \
      SELECT * FROM (SELECT ",
     HOLDING_COLS,
-    ", g.send, g.gets FROM grants g JOIN numbers n ON n.id = g.number_id \
+    ", g.send, g.gets, g.expires_at FROM grants g JOIN numbers n ON n.id = g.number_id \
        WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
          AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
          AND (CAST($7 AS BOOLEAN) IS NULL OR NOT CAST($7 AS BOOLEAN))",
@@ -722,12 +725,14 @@ pub(crate) const HOLDINGS_HELD: Sql = shared!(
 /// rather than rely on a plan. PostgreSQL keeps [`HOLDINGS_HELD`], whose
 /// plans were measured there.
 pub(crate) const HOLDINGS_HELD_IDS_FIRST: Sql = shared!(
-    "SELECT m.id AS id, m.owner_id AS owner_id, TRUE AS send, TRUE AS gets FROM numbers m \
+    "SELECT m.id AS id, m.owner_id AS owner_id, TRUE AS send, TRUE AS gets, \
+       CAST(NULL AS BIGINT) AS ends_at FROM numbers m \
        WHERE m.owner_id = $1 AND NOT CAST($2 AS BOOLEAN) AND m.id > $3 \
          AND (CAST($7 AS BOOLEAN) IS NULL OR CAST($7 AS BOOLEAN))",
     holding_filters!("m"),
     " UNION ALL \
-     SELECT g.number_id AS id, n.owner_id AS owner_id, g.send AS send, g.gets AS gets \
+     SELECT g.number_id AS id, n.owner_id AS owner_id, g.send AS send, g.gets AS gets, \
+       g.expires_at AS ends_at \
        FROM grants g JOIN numbers n ON n.id = g.number_id \
        WHERE g.account_id = $1 AND NOT CAST($2 AS BOOLEAN) AND g.number_id > $3 \
          AND (g.expires_at IS NULL OR g.expires_at > $10) AND n.owner_id IS NOT NULL \
@@ -918,6 +923,7 @@ pub(crate) fn holding<R: Columns + ?Sized>(r: &R) -> Result<HeldRow, R::Error> {
         // After HOLDING_COLS.
         send: r.col(2)?,
         gets: r.col(3)?,
+        ends_at: r.col(4)?,
     })
 }
 

@@ -1,5 +1,6 @@
 //! `GET /numbers`, `GET /numbers/{number}`, `PUT/DELETE .../grants/{account}`, `GET /pool`.
 
+use linekeeper::domain::Clock;
 use serde_json::{Value, json};
 
 use crate::native_common::{brief, delete, get, not_found, problem, send};
@@ -22,6 +23,88 @@ fn item(n: &linekeeper::store::Number, owned: bool, send: bool, gets: bool) -> V
 }
 
 crate::scenarios! {
+/// A holder's first page is kept as written and answered again while
+/// nothing changed: what this instance changes shows at once (a grant, a
+/// change of one, a grant taken back, an unsubscription, a number
+/// allotted), a grant's end by the clock alone shows at its instant with
+/// nothing swept, and what another instance changes within a second, where
+/// the TTL is five.
+async fn a_holders_first_page_from_memory_follows_every_change(app: TestApp) {
+    app.account("admin", None, false).await;
+    let (_, rk) = app.account("reseller", Some("admin"), true).await;
+    let (a, ak) = app.account("agent", Some("reseller"), true).await;
+    let n1 = app.number("+61400000001", Some("reseller")).await;
+    let n2 = app.number("+61400000002", Some("reseller")).await;
+    let to_agent = |n: &linekeeper::store::Number| format!("/lk/v1/numbers/{}/grants/{}", n.id, a.id);
+    let page = |items: Vec<Value>| (200, json!({"items": items, "next_cursor": null}));
+    let owned = |n: &linekeeper::store::Number| item(n, true, true, true);
+    // Asked twice: the second answer is the kept page.
+    let twice = |path: &'static str, key: String, want: (u16, Value)| {
+        let app = &app;
+        async move {
+            let before = app.core.held_pages_answered();
+            assert_eq!(get(app, path, &key).await, want);
+            assert_eq!(get(app, path, &key).await, want);
+            assert_eq!(app.core.held_pages_answered(), before + 1, "{path} asked again");
+        }
+    };
+    app.core.load_routes().await.expect("load the routing table");
+    // The keeper quiet: only this instance's own forgetting can tell it of
+    // its changes.
+    let quiet = app.core.quiet_routes().await;
+    twice("/lk/v1/numbers", ak.clone(), page(vec![])).await;
+    // Granted here, one with an end: at once, and kept.
+    let end = app.clock.now() + 60;
+    let ends = json!({"send": true, "gets": true, "expires_at": linekeeper::domain::rfc3339_utc(end)});
+    assert_eq!(send(&app, "PUT", &to_agent(&n1), &rk, ends).await.0, 201);
+    assert_eq!(send(&app, "PUT", &to_agent(&n2), &rk, json!({"send": true, "gets": false})).await.0, 201);
+    let (first, second) = (item(&n1, false, true, true), item(&n2, false, true, false));
+    twice("/lk/v1/numbers", ak.clone(), page(vec![first.clone(), second.clone()])).await;
+    // Changed here: at once.
+    assert_eq!(send(&app, "PATCH", &to_agent(&n2), &rk, json!({"send": false})).await.0, 200);
+    let second = item(&n2, false, false, false);
+    twice("/lk/v1/numbers", ak.clone(), page(vec![first.clone(), second.clone()])).await;
+    // The end passes with nothing swept or heard: the kept page is not used
+    // past its first row's end.
+    app.clock.advance(59);
+    assert_eq!(get(&app, "/lk/v1/numbers", &ak).await, page(vec![first.clone(), second.clone()]));
+    app.clock.advance(1);
+    twice("/lk/v1/numbers", ak.clone(), page(vec![second.clone()])).await;
+    // Taken back, a number allotted to its holder, one unsubscribed, each
+    // here: at once.
+    assert_eq!(delete(&app, &to_agent(&n2), &rk).await.0, 200);
+    twice("/lk/v1/numbers", ak.clone(), page(vec![])).await;
+    twice("/lk/v1/numbers", rk.clone(), page(vec![owned(&n1), owned(&n2)])).await;
+    let n3 = app.number("+61400000003", Some("reseller")).await;
+    twice("/lk/v1/numbers", rk.clone(), page(vec![owned(&n1), owned(&n2), owned(&n3)])).await;
+    assert_eq!(delete(&app, "/lk/v1/subscriptions/+61400000002", &rk).await.0, 200);
+    twice("/lk/v1/numbers", rk.clone(), page(vec![owned(&n1), owned(&n3)])).await;
+    // Another query is another page.
+    let (status, short) = get(&app, "/lk/v1/numbers?limit=1", &rk).await;
+    assert_eq!((status, &short["items"]), (200, &json!([owned(&n1)])));
+    assert!(short["next_cursor"].is_string(), "{short}");
+    let before = app.core.held_pages_answered();
+    assert_eq!(get(&app, "/lk/v1/numbers?limit=1", &rk).await, (200, short));
+    assert_eq!(app.core.held_pages_answered(), before + 1);
+    twice("/lk/v1/numbers?prefix=61400000003", rk.clone(), page(vec![owned(&n3)])).await;
+    drop(quiet);
+
+    // Another instance grants: this one's kept page follows within a second.
+    let other = app.another_instance(Default::default()).await;
+    assert_eq!(send(&other, "PUT", &to_agent(&n3), &rk, json!({"send": false, "gets": true})).await.0, 201);
+    let want = page(vec![item(&n3, false, false, true)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let got = loop {
+        let got = get(&app, "/lk/v1/numbers", &ak).await;
+        if got == want || std::time::Instant::now() >= deadline {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(got, want);
+    app.assert_invariants().await;
+}
+
 /// A page's numbers' uid, E.164 and country come from the core's cache or,
 /// for those it lacks, from one read by id: a page that mixes both, in
 /// either order, answers each number with its own.

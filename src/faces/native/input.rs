@@ -452,6 +452,16 @@ impl<J: super::json::WriteJson> Page<J> {
     ///
     /// [`WriteJson`]: super::json::WriteJson
     pub fn into_response(self) -> axum::response::Response {
+        self.into_out().into_response()
+    }
+
+    /// The page's answer's body, as [`Page::into_response`] sends it.
+    pub fn into_body(self) -> bytes::Bytes {
+        // Kept at its length, not at the buffer's room.
+        bytes::Bytes::from(self.into_out().into_bytes().into_boxed_slice())
+    }
+
+    fn into_out(self) -> super::json::Out {
         let mut o = super::json::Out::with_capacity(64 + 224 * self.items.len());
         o.raw("{\"items\":[");
         for (i, item) in self.items.iter().enumerate() {
@@ -463,7 +473,7 @@ impl<J: super::json::WriteJson> Page<J> {
         o.raw("],\"next_cursor\":")
             .opt_str(self.next_cursor.as_deref())
             .raw("}");
-        o.into_response()
+        o
     }
 }
 

@@ -59,34 +59,47 @@ pub async fn list(
     };
     let (limit, after) = q.page(&mut check, "numbers");
     check.finish()?;
-    // What anyone holds is subscribed; a pool number is held by no one.
-    let rows = if state.as_deref() == Some("available") {
-        Vec::new()
-    } else {
-        let filter = HoldingFilter {
-            after_id: after.unwrap_or(0),
-            ..filter
-        };
-        s.core.holdings(&caller, filter, limit + 1).await?
-    };
     let me = caller.account.id;
-    let body = paged(
-        "numbers",
-        rows,
-        limit,
-        |h| h.id,
-        |h: Holding| render::HeldItem {
-            id: h.id,
-            state: h.state().as_str(),
-            owned: h.owner_id == me,
-            facts: h.facts,
-            permissions: render::PermsItem {
-                send: h.send,
-                gets: h.gets,
+    let write = move |rows: Vec<Holding>| {
+        paged(
+            "numbers",
+            rows,
+            limit,
+            |h| h.id,
+            |h: Holding| render::HeldItem {
+                id: h.id,
+                state: h.state().as_str(),
+                owned: h.owner_id == me,
+                facts: h.facts,
+                permissions: render::PermsItem {
+                    send: h.send,
+                    gets: h.gets,
+                },
             },
-        },
-    );
-    Ok(body.into_response())
+        )
+    };
+    // What anyone holds is subscribed; a pool number is held by no one.
+    if state.as_deref() == Some("available") {
+        return Ok(write(Vec::new()).into_response());
+    }
+    let filter = HoldingFilter {
+        after_id: after.unwrap_or(0),
+        ..filter
+    };
+    // A first page may come as it was written before (the core keeps it
+    // while nothing has changed).
+    let body = s
+        .core
+        .holdings_page(&caller, filter, limit + 1, |rows| write(rows).into_body())
+        .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// The grant tree, nested: each grant with the grants made from it.
