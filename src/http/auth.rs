@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use super::AppState;
-use super::limits::{LoginThrottle, Outcome, Verdict};
+use super::limits::{LoginThrottle, Outcome, QUOTA, Quota, Verdict};
 use crate::core::{AuthError, Caller, CoreError};
 use crate::domain::TokenSecret;
 use crate::store::StoreError;
@@ -51,11 +51,19 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Calle
         AuthError::Expired => AuthRefusal::Expired,
         AuthError::Store(e) => AuthRefusal::Store(e),
     })?;
+    // Where a face asked for the quota (the native face's headers).
+    let tell = |quota: Option<Quota>| {
+        let _ = QUOTA.try_with(|q| q.set(quota));
+    };
     match state.guard.rate.check(&caller.digest) {
-        Ok(()) => Ok(caller),
-        Err(retry_after) => {
+        Ok(quota) => {
+            tell(quota);
+            Ok(caller)
+        }
+        Err(refused) => {
             state.guard.http.refusals.count_rate_limited();
-            Err(AuthRefusal::RateLimited(retry_after))
+            tell(Some(refused.quota));
+            Err(AuthRefusal::RateLimited(refused.retry_after))
         }
     }
 }

@@ -563,6 +563,65 @@ async fn each_credential_is_rate_limited() {
     );
 }
 
+/// The native face tells a credential's bucket on each answer
+/// (`RateLimit-Limit`, `-Remaining`, `-Reset`: the burst, what is left, the
+/// seconds until it is full again), the 429 included; the other faces, whose
+/// clients know nothing of them, and an answer with no credential, do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_face_tells_the_rate_limit_in_its_headers() {
+    let app = limited(Limits {
+        rate_per_sec: 1,
+        rate_burst: 3,
+        ..Limits::default()
+    })
+    .await;
+    let (_, admin) = app.account("admin", None, true).await;
+    let bearer = format!("Bearer {admin}");
+    let auth = [("authorization", bearer.as_str())];
+    let me = || app.raw("GET", "/lk/v1/me", &auth, b"");
+    let told = |res: &linekeeper::client::HttpResponse| {
+        ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
+            .map(|h| res.header(h).map(str::to_owned))
+    };
+    let quota = |limit: &str, remaining: &str, reset: &str| {
+        [
+            Some(limit.to_owned()),
+            Some(remaining.to_owned()),
+            Some(reset.to_owned()),
+        ]
+    };
+    for (remaining, reset) in [("2", "1"), ("1", "2"), ("0", "3")] {
+        let res = me().await;
+        assert_eq!(
+            (res.status, told(&res)),
+            (200, quota("3", remaining, reset))
+        );
+    }
+    let res = me().await;
+    assert_eq!(
+        (
+            res.status,
+            res.json(),
+            res.header("retry-after"),
+            told(&res)
+        ),
+        (
+            429,
+            json!({"type": "/lk/v1/problems/rate-limited", "title": "Too many requests",
+                "status": 429, "detail": "Too many requests; retry after 1 s."}),
+            Some("1"),
+            quota("3", "0", "3")
+        )
+    );
+    let none = [None, None, None];
+    let res = app
+        .raw("POST", CHECK_TOKEN, &[("authorization", &admin)], b"")
+        .await;
+    assert_eq!((res.status, told(&res)), (429, none.clone()));
+    let res = app.raw("GET", "/lk/v1/me", &[], b"").await;
+    assert_eq!((res.status, told(&res)), (401, none));
+}
+
 /// `--rate-limit-per-sec 0` turns the limit off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_of_zero_is_no_limit() {

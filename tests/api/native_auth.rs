@@ -150,6 +150,17 @@ async fn the_openapi_document_lists_the_native_routes_and_their_problems(app: Te
     assert_eq!(put["responses"]["409"]["description"],
         json!("`/lk/v1/problems/already-assigned`"));
     assert_eq!(put["responses"]["429"]["description"], json!("`/lk/v1/problems/rate-limited`"));
+    // The rate limit's headers on an authenticated answer, and when to retry
+    // on a 429; none on a route that takes no credential.
+    let headers = |r: &serde_json::Value| -> Vec<String> {
+        r["headers"].as_object().map(|h| h.keys().cloned().collect()).unwrap_or_default()
+    };
+    let quota = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"];
+    assert_eq!(headers(&put["responses"]["201"]), quota);
+    assert_eq!(headers(&put["responses"]["429"]), [&quota[..], &["Retry-After"]].concat());
+    assert_eq!(put["responses"]["429"]["headers"]["RateLimit-Remaining"]["schema"],
+        json!({"type": "integer", "minimum": 0}));
+    assert!(headers(&doc["paths"]["/lk/v1/problems/{kind}"]["get"]["responses"]["200"]).is_empty());
     assert!(doc["components"]["schemas"]["ProblemBody"]["properties"]["type"].is_object());
     for path in ["/lk/v1/sessions", "/lk/v1/keys/{id}", "/lk/v1/me", "/lk/v1/accounts/{id}",
         "/lk/v1/numbers", "/lk/v1/numbers/{number}/history", "/lk/v1/history", "/lk/v1/pool",

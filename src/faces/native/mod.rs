@@ -29,6 +29,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, delete, get, patch, post, put};
 
+use crate::http::limits::QUOTA;
 use crate::http::{AppState, Face, Refusal};
 use problem::Problem;
 
@@ -86,12 +87,31 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
-/// The face's routes with their idempotency keys (see `idempotency`).
+/// The face's routes with their idempotency keys (see `idempotency`), and
+/// on every answer to a request that presented a known credential, its
+/// rate limit's `RateLimit-*` headers (NATIVE_API.md, "Rate limits").
 pub fn guarded(state: &AppState) -> Router<AppState> {
-    routes().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        idempotency::guard,
-    ))
+    routes().layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+}
+
+/// [`idempotency::guard`], with the request's quota ([`QUOTA`], set where
+/// the credential is checked against its rate: `http::auth`) written onto
+/// the answer: the bucket of this instance (each takes its share of the
+/// configured rate, `Limits::divided_among`).
+async fn guard(
+    state: axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    QUOTA
+        .scope(std::cell::Cell::new(None), async move {
+            let mut answer = idempotency::guard(state, req, next).await;
+            if let Some(quota) = QUOTA.with(std::cell::Cell::get) {
+                quota.write(answer.headers_mut());
+            }
+            answer
+        })
+        .await
 }
 
 pub fn routes() -> Router<AppState> {

@@ -2,6 +2,7 @@
 //! `native`, each with its success and every problem it can answer, as
 //! `application/problem+json` of the [`ProblemBody`] schema.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
@@ -387,12 +388,49 @@ pub fn document() -> OpenApi {
             )
             .build()
     };
+    // An authenticated request's answer tells its credential's bucket on
+    // this instance (`http::limits::Quota`); a 429's also when to retry.
+    let seconds = |what: &str| {
+        HeaderBuilder::new()
+            .schema(Some(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .minimum(Some(0)),
+            ))
+            .description(Some(what))
+            .build()
+    };
+    let quota = [
+        (
+            "RateLimit-Limit",
+            "Requests the credential may make at once here (its burst)",
+        ),
+        ("RateLimit-Remaining", "Of those, how many are left now"),
+        ("RateLimit-Reset", "Seconds until all are available again"),
+    ];
+    let told = |mut r: ResponseBuilder, rate_limited: bool| {
+        for (name, what) in quota {
+            r = r.header(name, seconds(what));
+        }
+        if rate_limited {
+            r = r.header(
+                "Retry-After",
+                seconds("Seconds to wait before trying again"),
+            );
+        }
+        r.build()
+    };
     let mut doc = OpenApiBuilder::new().build();
     for (method, path, summary, ok, what, own, auth) in ROUTES {
+        let success = ResponseBuilder::new().description(*what);
+        let success = match auth {
+            true => told(success, false),
+            false => success.build(),
+        };
         let mut op = OperationBuilder::new()
             .tag("native")
             .summary(Some(*summary))
-            .response(*ok, ResponseBuilder::new().description(*what).build());
+            .response(*ok, success);
         // Each `{name}` of the path: an id is an integer; a number (an id,
         // an E.164 or a uid), an account or a problem kind is a string.
         for name in path
@@ -452,7 +490,11 @@ pub fn document() -> OpenApi {
             }
         }
         for (status, list) in by_status {
-            op = op.response(status, problem(&list));
+            let response = match status == "429" && *auth {
+                true => told(ResponseBuilder::from(problem(&list)), true),
+                false => problem(&list),
+            };
+            op = op.response(status, response);
         }
         doc.paths
             .add_path_operation(*path, vec![method.clone()], op.build());
