@@ -160,6 +160,8 @@ async fn the_openapi_document_lists_the_native_routes_and_their_problems(app: Te
     assert_eq!(headers(&put["responses"]["429"]), [&quota[..], &["Retry-After"]].concat());
     assert_eq!(put["responses"]["429"]["headers"]["RateLimit-Remaining"]["schema"],
         json!({"type": "integer", "minimum": 0}));
+    assert_eq!(headers(&put["responses"]["409"]), quota);
+    assert!(headers(&put["responses"]["401"]).is_empty());
     assert!(headers(&doc["paths"]["/lk/v1/problems/{kind}"]["get"]["responses"]["200"]).is_empty());
     assert!(doc["components"]["schemas"]["ProblemBody"]["properties"]["type"].is_object());
     for path in ["/lk/v1/sessions", "/lk/v1/keys/{id}", "/lk/v1/me", "/lk/v1/accounts/{id}",

@@ -490,8 +490,9 @@ pub fn document() -> OpenApi {
             }
         }
         for (status, list) in by_status {
-            let response = match status == "429" && *auth {
-                true => told(ResponseBuilder::from(problem(&list)), true),
+            // Every answer after the credential was known tells its quota.
+            let response = match *auth && status != "401" {
+                true => told(ResponseBuilder::from(problem(&list)), status == "429"),
                 false => problem(&list),
             };
             op = op.response(status, response);
