@@ -333,6 +333,19 @@ struct Tally {
     failure_span: BTreeMap<u16, (u64, u64, u64)>,
 }
 
+impl Tally {
+    /// Adds `(sent, first, last)` to `status`'s failure span.
+    fn note_failure(&mut self, status: u16, (sent, first, last): (u64, u64, u64)) {
+        let span = self
+            .failure_span
+            .entry(status)
+            .or_insert((sent, first, last));
+        span.0 = span.0.min(sent);
+        span.1 = span.1.min(first);
+        span.2 = span.2.max(last);
+    }
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -535,13 +548,7 @@ async fn client_loop(
         };
         if op.writes() && (status >= 500 || status == 0) {
             let now = unix_ms();
-            let span = tally
-                .failure_span
-                .entry(status)
-                .or_insert((sent_unix, now, now));
-            span.0 = span.0.min(sent_unix);
-            span.1 = span.1.min(now);
-            span.2 = span.2.max(now);
+            tally.note_failure(status, (sent_unix, now, now));
         }
         *tally.answers.entry((op, status)).or_default() += 1;
     }
@@ -728,14 +735,8 @@ pub async fn run(core: &Core, plan: &Plan) -> Result<(Value, bool), String> {
             tally.seen_503.entry(face).or_insert(body);
         }
         tally.max_latency_ms = tally.max_latency_ms.max(part.max_latency_ms);
-        for (status, (sent, first, last)) in part.failure_span {
-            let span = tally
-                .failure_span
-                .entry(status)
-                .or_insert((sent, first, last));
-            span.0 = span.0.min(sent);
-            span.1 = span.1.min(first);
-            span.2 = span.2.max(last);
+        for (status, span) in part.failure_span {
+            tally.note_failure(status, span);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -516,10 +516,9 @@ mod instances {
 
 // ------------------------------------------------------------- rate limit
 
-/// A credential gets its burst, then 429 with `Retry-After` in each face's
-/// format; another credential has its own bucket.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_credential_is_rate_limited() {
+/// A server that allows a credential 3 requests at once and 1 a second,
+/// and an administrator's key.
+async fn three_a_second_at_most() -> (TestApp, String) {
     let app = limited(Limits {
         rate_per_sec: 1,
         rate_burst: 3,
@@ -527,6 +526,14 @@ async fn each_credential_is_rate_limited() {
     })
     .await;
     let (_, admin) = app.account("admin", None, true).await;
+    (app, admin)
+}
+
+/// A credential gets its burst, then 429 with `Retry-After` in each face's
+/// format; another credential has its own bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_credential_is_rate_limited() {
+    let (app, admin) = three_a_second_at_most().await;
     let (_, vn_key) = postpaid(&app, "buyer", Some("admin"), false).await;
     for _ in 0..3 {
         assert_eq!(
@@ -569,13 +576,7 @@ async fn each_credential_is_rate_limited() {
 /// clients know nothing of them, and an answer with no credential, do not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_native_face_tells_the_rate_limit_in_its_headers() {
-    let app = limited(Limits {
-        rate_per_sec: 1,
-        rate_burst: 3,
-        ..Limits::default()
-    })
-    .await;
-    let (_, admin) = app.account("admin", None, true).await;
+    let (app, admin) = three_a_second_at_most().await;
     let bearer = format!("Bearer {admin}");
     let auth = [("authorization", bearer.as_str())];
     let me = || app.raw("GET", "/lk/v1/me", &auth, b"");
