@@ -113,8 +113,9 @@ pub(crate) const NUMBER_COLS: &str = "n.id, n.uid, n.number, n.operator_id, n.al
 
 /// The columns [`holding`] reads first, in its order, from `numbers n`; its
 /// permissions and the viewer's grant's end follow them (and
-/// `HOLDINGS_HELD_IDS_FIRST` spells the same five by hand, per arm). The number's facts are not among them: the core
-/// has them cached, or asks for them by id (`Tx::number_facts`).
+/// `HOLDINGS_HELD_IDS_FIRST` spells the same five by hand, per arm). The
+/// number's facts are not among them: the core has them cached, or asks
+/// for them by id (`Tx::number_facts`).
 pub(crate) const HOLDING_COLS: &str = "n.id, n.owner_id";
 
 /// The columns [`number_facts`] reads, from `numbers n`.

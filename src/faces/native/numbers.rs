@@ -92,7 +92,7 @@ pub async fn list(
         .core
         .holdings_page(&caller, filter, limit + 1, |rows| write(rows).into_body())
         .await?;
-    Ok(json_answer(body))
+    Ok(super::json::answer(body))
 }
 
 /// The grant tree, nested: each grant with the grants made from it.
@@ -364,27 +364,8 @@ pub async fn routing(
             body
         }
     };
-    Ok(json_answer(body))
+    Ok(super::json::answer(body))
 }
-
-/// A 200 answer of JSON `body`, as `axum::Json` answers (the same header),
-/// its header map made with room for every header the edge and the face
-/// add (the security headers, the request id, the rate limit's): grown
-/// from empty it was reallocated on the way, about 500 instructions of a
-/// routing lookup (callgrind).
-fn json_answer(body: Bytes) -> Response {
-    let mut answer = Response::new(axum::body::Body::from(body));
-    let headers = answer.headers_mut();
-    *headers = axum::http::HeaderMap::with_capacity(ANSWER_HEADERS);
-    headers.insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    answer
-}
-
-/// Headers a native answer carries, at most, before its map grows.
-const ANSWER_HEADERS: usize = 16;
 
 /// Room for a routing answer with a few holders, before it grows.
 const ROUTING_BODY_CAPACITY: usize = 1024;
